@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Set up this clone: a virtual environment built from requirements/lock.txt, cached outside
+# the clone (keyed on the lock's hash) so later clones and CI runs reuse it, linked as .venv.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+lock=requirements/lock.txt
+key=$(sha256sum "$lock" | cut -c1-16)
+venv="${FIELDGUIDE_VENV_CACHE:-$HOME/.cache/fieldguide}/venv-py311-$key"
+if [ ! -f "$venv/.complete" ]; then
+  echo "setting up $venv (first time for this lock: a few minutes)" >&2
+  rm -rf "$venv"
+  python3.11 -m venv "$venv"
+  "$venv/bin/python" -m pip install --quiet --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
+  "$venv/bin/python" -m pip install --quiet -r "$lock" 2>&1 | grep -v "^WARNING: Location" || true
+  "$venv/bin/python" -c "import duckdb, torch, crowdkit, peerannot" # fail here, not later
+  touch "$venv/.complete"
+fi
+"$venv/bin/python" -m pip install --quiet --no-deps --no-build-isolation -e . 2>&1 \
+  | grep -v "^WARNING: Location" || true
+ln -sfn "$venv" .venv

@@ -1,0 +1,1 @@
+"""The ``fieldguide`` command: thin commands over each stage's public API, imports kept lazy."""

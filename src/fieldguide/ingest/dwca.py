@@ -1,0 +1,274 @@
+"""GBIF Darwin Core Archives: meta.xml, an Occurrence core and its Multimedia extension.
+
+The archive may be a folder or the .zip GBIF serves. meta.xml is parsed by python-dwca-reader;
+the data files are read by DuckDB (GBIF's are tab-separated with no quoting). Taxa come from
+GBIF's interpreted columns (acceptedTaxonKey, acceptedScientificName, kingdom..species); a
+verbatim name that GBIF resolved to another accepted name is kept as a synonym.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any
+from xml.etree.ElementTree import ParseError
+
+import duckdb
+
+from fieldguide.errors import InputError
+from fieldguide.ingest import csvfile
+from fieldguide.ingest.commit import already_imported, apply_checks, count_rows, write_import
+from fieldguide.ingest.csvfile import Check, Dialect
+from fieldguide.ingest.report import IngestReport
+from fieldguide.ingest.taxa import (
+    TaxonMode,
+    TaxonRequest,
+    key_table,
+    plan_taxa,
+    unknown_taxon_checks,
+    write_taxa,
+)
+from fieldguide.store import Study
+from fieldguide.store.sql import first_row
+from fieldguide.taxonomy import canonical_name
+
+KIND = "gbif-dwca"
+OCCURRENCE = "http://rs.tdwg.org/dwc/terms/Occurrence"
+MULTIMEDIA = "http://rs.gbif.org/terms/1.0/Multimedia"
+LINEAGE = ["kingdom", "phylum", "class", "order", "family", "genus"]
+
+
+def ingest_dwca(
+    study: Study, path: str | Path, *, taxa: TaxonMode = "extend", max_rejects: int = 0,
+    force: bool = False,
+) -> IngestReport:
+    """Load an occurrence archive's observations, photos and taxa into the study."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError("archive not found", path=path)
+    if path.is_file():
+        with tempfile.TemporaryDirectory(prefix="fieldguide-dwca-") as tmp:
+            try:
+                with zipfile.ZipFile(path) as archive:
+                    archive.extractall(tmp)
+            except zipfile.BadZipFile:
+                raise InputError("not a zip archive nor a folder", path=path) from None
+            return _ingest_folder(study, Path(tmp), path, taxa, max_rejects, force)
+    return _ingest_folder(study, path, path, taxa, max_rejects, force)
+
+
+def read_meta(folder: Path) -> Any:
+    """Parse meta.xml, turning every way it can be broken into an error with its line."""
+    from dwca.descriptors import ArchiveDescriptor
+    from dwca.exceptions import InvalidArchive
+
+    meta = folder / "meta.xml"
+    if not meta.is_file():
+        raise InputError("no meta.xml: not a Darwin Core Archive", path=folder)
+    try:
+        text = meta.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise InputError("meta.xml is not UTF-8", path=meta) from None
+    try:
+        descriptor = ArchiveDescriptor(text)
+    except ParseError as exc:
+        raise InputError(f"broken XML: {exc}", path=meta, line=exc.position[0]) from None
+    except (InvalidArchive, AttributeError, TypeError, ValueError) as exc:
+        raise InputError(f"invalid archive descriptor: {exc or type(exc).__name__}",
+                         path=meta) from None
+    if descriptor.core.type != OCCURRENCE:
+        raise InputError(f"core rowType is {descriptor.core.type!r}; expected {OCCURRENCE}",
+                         path=meta, field="rowType")
+    return descriptor
+
+
+def _columns(section: Any, meta: Path) -> tuple[list[str], Dialect]:
+    """Column names by index (a term's last path segment) and the file's dialect."""
+    by_index: dict[int, str] = {}
+    for f in section.fields:
+        if f.get("index") is None:
+            continue
+        try:
+            index = int(f["index"])
+        except (TypeError, ValueError):
+            raise InputError(f"field index {f['index']!r} is not a number", path=meta,
+                             field=f.get("term")) from None
+        by_index.setdefault(index, f["term"].rstrip("/").split("/")[-1])
+    if not by_index:
+        raise InputError(f"no fields declared for {section.file_location}", path=meta)
+    names = [by_index.get(i, f"column_{i}") for i in range(max(by_index) + 1)]
+    header = int(section.raw_element.get("ignoreHeaderLines") or 0)
+    dialect = Dialect(delimiter=section.fields_terminated_by or "\t",
+                      quote=section.fields_enclosed_by or "", header_lines=header)
+    return names, dialect
+
+
+def _ingest_folder(
+    study: Study, folder: Path, shown: Path, taxa: TaxonMode, max_rejects: int, force: bool,
+) -> IngestReport:
+    meta = folder / "meta.xml"
+    descriptor = read_meta(folder)
+    core_path = folder / descriptor.core.file_location
+    if not force and (skipped := already_imported(study, KIND, core_path)):
+        return skipped
+    columns, dialect = _columns(descriptor.core, meta)
+    id_col = columns[int(descriptor.core.id_index or 0)]
+    csvfile.require_columns(core_path, columns, ["eventDate", "scientificName"])
+    if dialect.header_lines:
+        csvfile.read_header(core_path, dialect)
+    con = study.con
+    report = IngestReport(kind=KIND, path=shown)
+    report.rows_read = csvfile.stage(con, core_path, "fg_stage", columns, dialect)
+
+    def col(name: str) -> str:
+        return f'"{name}"' if name in columns else "NULL"
+
+    oid = f'trim("{id_col}")'
+    checks = [
+        Check(f"nullif({oid}, '') IS NULL", id_col, "'missing occurrence id'"),
+        Check(f"rowid NOT IN (SELECT min(rowid) FROM fg_stage GROUP BY {oid})", id_col,
+              f"'duplicate occurrence id ' || {oid}"),
+        Check(f"{oid} IN (SELECT observation_id FROM observations)", id_col,
+              f"'occurrence id ' || {oid} || ' is already in the study'"),
+    ]
+    for name, limit in (("decimalLatitude", 90), ("decimalLongitude", 180)):
+        if name in columns:
+            checks.append(Check(
+                f"nullif(trim(\"{name}\"), '') IS NOT NULL AND (try_cast(\"{name}\" AS DOUBLE) "
+                f"IS NULL OR abs(try_cast(\"{name}\" AS DOUBLE)) > {limit})", name,
+                f"'not a coordinate: ' || \"{name}\""))
+    taxon_key = (f"coalesce(nullif(trim({col('acceptedTaxonKey')}), ''), "
+                 f"nullif(trim({col('taxonKey')}), ''), trim(\"scientificName\"))")
+    plan = plan_taxa(con, _taxon_requests(con, columns, taxon_key), source="gbif", mode=taxa)
+    key_table(con, plan, "fg_taxon_keys")
+    checks += unknown_taxon_checks(con, plan, taxon_key, "scientificName")
+    bad = apply_checks(con, core_path, report, checks, max_rejects, dialect)
+    media = [e for e in descriptor.extensions if e.type == MULTIMEDIA]
+    if media:
+        _stage_media(con, folder, media[0], meta)
+
+    def write(con: duckdb.DuckDBPyConnection, import_id: int) -> None:
+        write_taxa(con, plan, import_id)
+        con.execute(f"""
+            INSERT INTO observations BY NAME
+            SELECT {oid} AS observation_id, 'gbif' AS source,
+                   nullif(trim({col('recordedBy')}), '') AS observer,
+                   try_cast(left(trim("eventDate"), 10) AS DATE) AS observed_on,
+                   CASE WHEN length(trim("eventDate")) > 10
+                        THEN try_cast(trim("eventDate") AS TIMESTAMPTZ) END AS observed_at,
+                   try_cast({col('decimalLatitude')} AS DOUBLE) AS latitude,
+                   try_cast({col('decimalLongitude')} AS DOUBLE) AS longitude,
+                   try_cast({col('coordinateUncertaintyInMeters')} AS DOUBLE)
+                       AS positional_accuracy,
+                   k.taxon_id, coalesce(nullif(trim({col('verbatimScientificName')}), ''), nullif(trim("scientificName"), '')) AS verbatim_name,
+                   nullif(trim({col('license')}), '') AS license,
+                   nullif(lower(trim({col('lifeStage')})), '') AS life_stage,
+                   nullif(trim({col('locality')}), '') AS place, {import_id} AS import_id
+            FROM fg_stage s LEFT JOIN fg_taxon_keys k ON k.key = {taxon_key}
+            WHERE s.rowid NOT IN (SELECT rid FROM {bad})
+        """)
+        _write_synonyms(con, columns, taxon_key, import_id)
+        if media:
+            report.counts.update(_write_media(con, import_id))
+        report.counts.update(count_rows(con, import_id, ["observations", "photos"]))
+        report.counts["taxa created"] = len(plan.new_taxa)
+
+    return write_import(study, report, write)
+
+
+def _taxon_requests(
+    con: duckdb.DuckDBPyConnection, columns: list[str], taxon_key: str,
+) -> list[TaxonRequest]:
+    lineage_cols = [c for c in LINEAGE if c in columns]
+    name = ("coalesce(nullif(trim(\"acceptedScientificName\"), ''), trim(\"scientificName\"))"
+            if "acceptedScientificName" in columns else 'trim("scientificName")')
+    rank = "lower(trim(\"taxonRank\"))" if "taxonRank" in columns else "NULL"
+    source_key = (f"coalesce(nullif(trim({_q('acceptedTaxonKey', columns)}), ''), "
+                  f"nullif(trim({_q('taxonKey', columns)}), ''))")
+    rows = con.execute(
+        f"SELECT DISTINCT {taxon_key}, {name}, {rank}, {source_key}"
+        + "".join(f', "{c}"' for c in lineage_cols)
+        + " FROM fg_stage WHERE nullif(trim(\"scientificName\"), '') IS NOT NULL"
+    ).fetchall()
+    out = []
+    for key, full_name, taxon_rank, skey, *lineage in rows:
+        leaf = canonical_name(full_name)
+        path = tuple((r, n.strip()) for r, n in zip(lineage_cols, lineage, strict=True)
+                     if n and n.strip() and n.strip() != leaf)
+        out.append(TaxonRequest(key=key, name=leaf, rank=taxon_rank or None, lineage=path,
+                                source_key=skey))
+    return out
+
+
+def _q(name: str, columns: list[str]) -> str:
+    return f'"{name}"' if name in columns else "NULL"
+
+
+def _write_synonyms(
+    con: duckdb.DuckDBPyConnection, columns: list[str], taxon_key: str, import_id: int,
+) -> None:
+    """Keep verbatim names that GBIF resolved to another accepted name, as synonyms."""
+    if "acceptedScientificName" not in columns:
+        return
+    pairs = con.execute(
+        f"SELECT DISTINCT trim(\"scientificName\"), k.taxon_id FROM fg_stage s "
+        f"JOIN fg_taxon_keys k ON k.key = {taxon_key} "
+        "WHERE trim(\"scientificName\") <> trim(\"acceptedScientificName\")"
+    ).fetchall()
+    rows = [(canonical_name(n), t, "synonym", "gbif", import_id) for n, t in pairs]
+    known = {(canonical_name(n), t) for n, t in
+             con.execute("SELECT name, taxon_id FROM taxa").fetchall()}
+    known |= set(con.execute("SELECT name, taxon_id FROM synonyms").fetchall())
+    rows = [r for r in rows if (r[0], r[1]) not in known]
+    if rows:
+        con.executemany("INSERT INTO synonyms VALUES (?, ?, ?, ?, ?)", rows)
+
+
+def _stage_media(con: duckdb.DuckDBPyConnection, folder: Path, section: Any, meta: Path) -> None:
+    columns, dialect = _columns(section, meta)
+    media_path = folder / section.file_location
+    if dialect.header_lines:
+        csvfile.read_header(media_path, dialect)
+    csvfile.stage(con, media_path, "fg_media", columns, dialect)
+    core_id = columns[int(section.coreid_index or 0)]
+    con.execute(f'ALTER TABLE fg_media RENAME COLUMN "{core_id}" TO fg_coreid')
+
+
+def _write_media(con: duckdb.DuckDBPyConnection, import_id: int) -> dict[str, int]:
+    """Photos (StillImage rows) of the occurrences just written; others are counted only."""
+    cols = {r[0] for r in con.execute("DESCRIBE fg_media").fetchall()}
+
+    def col(name: str) -> str:
+        return f'"{name}"' if name in cols else "NULL"
+
+    photo_id = (f"coalesce(nullif(regexp_extract({col('references')}, '/photos/([0-9]+)', 1), "
+                f"''), nullif(trim({col('identifier')}), ''))")
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE fg_media_rows AS
+        SELECT trim(fg_coreid) AS observation_id, {photo_id} AS photo_id,
+               row_number() OVER (PARTITION BY trim(fg_coreid) ORDER BY rowid) AS position,
+               nullif(trim({col('identifier')}), '') AS url,
+               nullif(trim({col('license')}), '') AS license,
+               nullif(trim({col('creator')}), '') AS creator,
+               coalesce(nullif(trim({col('type')}), ''), 'StillImage') AS type
+        FROM fg_media
+    """)
+    con.execute(f"""
+        INSERT INTO photos BY NAME
+        SELECT m.photo_id, m.observation_id, m.position, m.url, m.license, m.creator,
+               {import_id} AS import_id
+        FROM fg_media_rows m JOIN observations o USING (observation_id)
+        WHERE o.import_id = {import_id} AND type = 'StillImage' AND photo_id IS NOT NULL
+          AND photo_id NOT IN (SELECT photo_id FROM photos)
+        QUALIFY row_number() OVER (PARTITION BY photo_id ORDER BY position) = 1
+    """)
+    row = first_row(con.execute(f"""
+        SELECT count(*) FILTER (WHERE o.observation_id IS NULL),
+               count(*) FILTER (WHERE type <> 'StillImage')
+        FROM fg_media_rows m LEFT JOIN observations o
+          ON o.observation_id = m.observation_id AND o.import_id = {import_id}
+    """))
+    assert row is not None
+    return {"media rows without a kept occurrence": int(row[0]),
+            "media rows not images": int(row[1])}

@@ -1,0 +1,170 @@
+"""Attach incoming taxon names to the study's taxa: reuse, create along the lineage, or refuse.
+
+In ``extend`` mode (the default) a name the study does not know becomes a new taxon, placed
+under its lineage when the source gives one (iNaturalist rank columns, GBIF's kingdom..genus).
+In ``strict`` mode (a study whose taxonomy was loaded first) an unknown name refuses the rows
+that carry it, with the closest known name as a hint.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Literal
+
+import duckdb
+import pyarrow as pa
+
+from fieldguide.ingest.csvfile import Check
+from fieldguide.store.sql import first_row
+from fieldguide.taxonomy import canonical_name, is_hybrid, rank_level
+
+TaxonMode = Literal["extend", "strict"]
+
+
+@dataclass(frozen=True)
+class TaxonRequest:
+    """A taxon named by a source: its key in the rows, name, rank and (rank, name) lineage."""
+
+    key: str
+    name: str
+    rank: str | None = None
+    lineage: tuple[tuple[str, str], ...] = ()
+    source_key: str | None = None
+
+
+@dataclass
+class TaxonPlan:
+    """Which taxon each key maps to, the new taxa to write, and the keys refused (with why)."""
+
+    key_to_id: dict[str, int] = field(default_factory=dict)
+    new_taxa: list[dict[str, object]] = field(default_factory=list)
+    unknown: dict[str, str] = field(default_factory=dict)
+
+
+class _Known:
+    """The study's taxa indexed by (source, key), and by canonical name and parent."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, source: str) -> None:
+        self.by_source: dict[str, int] = {}
+        self.by_name: dict[str, list[tuple[int, str | None, int | None]]] = {}
+        rows = con.execute(
+            "SELECT taxon_id, name, rank, parent_id, source, source_key FROM taxa"
+        ).fetchall()
+        for taxon_id, name, rank, parent, src, key in rows:
+            if src == source and key is not None:
+                self.by_source[key] = taxon_id
+            self.by_name.setdefault(canonical_name(name), []).append((taxon_id, rank, parent))
+        for name, taxon_id in con.execute("SELECT name, taxon_id FROM synonyms").fetchall():
+            self.by_name.setdefault(canonical_name(name), []).append((taxon_id, None, None))
+        row = first_row(con.execute("SELECT coalesce(max(taxon_id), 0) + 1 FROM taxa"))
+        self.next_id = int(row[0]) if row else 1
+
+    def find(self, name: str, rank: str | None, parent: int | None) -> int | None:
+        hits = self.by_name.get(canonical_name(name), [])
+        if not hits:
+            return None
+        for pick in (
+            lambda h: h[2] == parent and (rank is None or h[1] == rank),
+            lambda h: rank is None or h[1] is None or h[1] == rank,
+        ):
+            for hit in hits:
+                if pick(hit):
+                    return hit[0]
+        return None
+
+    def add(self, name: str, rank: str | None, parent: int | None) -> int:
+        taxon_id = self.next_id
+        self.next_id += 1
+        self.by_name.setdefault(canonical_name(name), []).append((taxon_id, rank, parent))
+        return taxon_id
+
+
+def plan_taxa(
+    con: duckdb.DuckDBPyConnection, requests: Iterable[TaxonRequest], *, source: str,
+    mode: TaxonMode = "extend",
+) -> TaxonPlan:
+    """Decide, without writing, the taxon id of every request (see module docstring)."""
+    known = _Known(con, source)
+    plan = TaxonPlan()
+
+    def new(name: str, rank: str | None, parent: int | None, key: str | None) -> int:
+        taxon_id = known.add(name, rank, parent)
+        plan.new_taxa.append({
+            "taxon_id": taxon_id, "name": name.strip(), "rank": rank,
+            "rank_level": rank_level(rank), "parent_id": parent,
+            "is_hybrid": is_hybrid(name, rank), "source": source, "source_key": key,
+        })
+        return taxon_id
+
+    for req in requests:
+        if req.source_key is not None and req.source_key in known.by_source:
+            plan.key_to_id[req.key] = known.by_source[req.source_key]
+            continue
+        if mode == "strict":
+            found = known.find(req.name, req.rank, None) or known.find(req.name, None, None)
+            if found is None:
+                plan.unknown[req.key] = _unknown_reason(req.name, known)
+            else:
+                plan.key_to_id[req.key] = found
+            continue
+        parent: int | None = None
+        for rank, name in req.lineage:
+            if not name:
+                continue
+            found = known.find(name, rank, parent)
+            parent = found if found is not None else new(name, rank, parent, None)
+        found = known.find(req.name, req.rank, parent)
+        if found is None:
+            found = new(req.name, req.rank, parent, req.source_key)
+            if req.source_key is not None:
+                known.by_source[req.source_key] = found
+        plan.key_to_id[req.key] = found
+    return plan
+
+
+def write_taxa(con: duckdb.DuckDBPyConnection, plan: TaxonPlan, import_id: int) -> None:
+    """Insert the plan's new taxa (call inside the import's transaction)."""
+    if not plan.new_taxa:
+        return
+    table = pa.Table.from_pylist([{**t, "import_id": import_id} for t in plan.new_taxa])
+    con.register("fg_new_taxa", table)
+    try:
+        con.execute("INSERT INTO taxa BY NAME SELECT * FROM fg_new_taxa")
+    finally:
+        con.unregister("fg_new_taxa")
+
+
+def key_table(con: duckdb.DuckDBPyConnection, plan: TaxonPlan, name: str) -> None:
+    """Expose the key -> taxon_id mapping as temp table ``name(key, taxon_id)`` for joins."""
+    table = pa.table({
+        "key": pa.array(list(plan.key_to_id), pa.string()),
+        "taxon_id": pa.array(list(plan.key_to_id.values()), pa.int64()),
+    })
+    con.register(f"{name}_view", table)
+    try:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM {name}_view")
+    finally:
+        con.unregister(f"{name}_view")
+
+
+def _unknown_reason(name: str, known: _Known) -> str:
+    from rapidfuzz import process
+
+    hint = process.extractOne(canonical_name(name), list(known.by_name), score_cutoff=80)
+    suffix = f" (did you mean {hint[0]!r}?)" if hint else ""
+    if not known.by_name:
+        suffix = " (the study has no taxonomy yet: ingest one, or use --taxa extend)"
+    return f"unknown taxon name {name!r}{suffix}"
+
+
+def unknown_taxon_checks(
+    con: duckdb.DuckDBPyConnection, plan: TaxonPlan, key_sql: str, field_name: str,
+) -> list[Check]:
+    """Row checks that refuse rows whose taxon key the plan could not resolve."""
+    if not plan.unknown:
+        return []
+    con.execute("CREATE OR REPLACE TEMP TABLE fg_unknown (key VARCHAR, reason VARCHAR)")
+    con.executemany("INSERT INTO fg_unknown VALUES (?, ?)", list(plan.unknown.items()))
+    return [Check(f"{key_sql} IN (SELECT key FROM fg_unknown)", field_name,
+                  f"(SELECT reason FROM fg_unknown WHERE key = {key_sql})")]

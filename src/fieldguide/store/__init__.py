@@ -1,0 +1,6 @@
+"""The study workspace: a folder holding an embedded DuckDB database (no server to start)."""
+
+from fieldguide.store.schema import SCHEMA_VERSION, TABLES
+from fieldguide.store.study import Study, file_sha256
+
+__all__ = ["SCHEMA_VERSION", "TABLES", "Study", "file_sha256"]

@@ -1,0 +1,176 @@
+"""A study is a folder: an embedded DuckDB database plus the reports and exports made from it.
+
+All writes go through :meth:`Study.transaction`, so an import that fails half-way leaves the
+database exactly as it was.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from fieldguide.errors import InputError
+from fieldguide.store.schema import SCHEMA_VERSION, TABLES
+from fieldguide.store.sql import first_row
+
+DB_NAME = "fieldguide.duckdb"
+
+
+class Study:
+    """An open study workspace. Use as a context manager, or call :meth:`close`."""
+
+    def __init__(self, root: str | Path, *, create: bool = True, read_only: bool = False) -> None:
+        self.root = Path(root)
+        db = self.root / DB_NAME
+        if not db.exists():
+            if not create:
+                raise InputError("no study here (run `fieldguide init` first)", path=self.root)
+            self.root.mkdir(parents=True, exist_ok=True)
+        self.con = duckdb.connect(str(db), read_only=read_only)
+        if not read_only:
+            self._migrate()
+
+    def __enter__(self) -> Study:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.con.close()
+
+    @property
+    def reports_dir(self) -> Path:
+        path = self.root / "reports"
+        path.mkdir(exist_ok=True)
+        return path
+
+    def _migrate(self) -> None:
+        with self.transaction():
+            for name, columns in TABLES.items():
+                self.con.execute(f"CREATE TABLE IF NOT EXISTS {name} ({columns})")
+            found = first_row(self.con.execute("SELECT value FROM meta WHERE key = 'schema_version'"))
+            if found is None:
+                self.con.execute(
+                    "INSERT INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)]
+                )
+            elif int(found[0]) > SCHEMA_VERSION:
+                raise InputError(
+                    f"study schema v{found[0]} is newer than this fieldguide (v{SCHEMA_VERSION})",
+                    path=self.root,
+                )
+
+    @contextmanager
+    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """All or nothing: commit on success, roll back on any exception."""
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            yield self.con
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+        self.con.execute("COMMIT")
+
+    def new_import(
+        self, kind: str, path: str | Path, *, read: int, kept: int, rejected: int,
+        report: dict[str, Any] | None = None,
+    ) -> int:
+        """Record one ingestion (call inside the import's transaction) and return its id."""
+        row = first_row(self.con.execute("SELECT coalesce(max(import_id), 0) + 1 FROM imports"))
+        assert row is not None
+        import_id = int(row[0])
+        self.con.execute(
+            "INSERT INTO imports VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [import_id, kind, str(path), file_sha256(path), datetime.now(), read, kept, rejected,
+             json.dumps(report or {})],
+        )
+        return import_id
+
+    def was_imported(self, kind: str, path: str | Path) -> bool:
+        """True when this exact file content was ingested before (so a rerun can skip it)."""
+        digest = file_sha256(path)
+        if digest is None:
+            return False
+        row = first_row(self.con.execute(
+            "SELECT count(*) FROM imports WHERE kind = ? AND sha256 = ?", [kind, digest]
+        ))
+        return row is not None and row[0] > 0
+
+    def next_taxon_id(self) -> int:
+        row = first_row(self.con.execute("SELECT coalesce(max(taxon_id), 0) + 1 FROM taxa"))
+        assert row is not None
+        return int(row[0])
+
+    def table(self, name: str) -> pa.Table:
+        """A whole table as Arrow (the hand-off format between stages)."""
+        if name not in TABLES:
+            raise KeyError(f"unknown table {name!r}; known: {', '.join(TABLES)}")
+        return self.con.execute(f"SELECT * FROM {name}").fetch_arrow_table()
+
+    def counts(self) -> dict[str, int]:
+        out = {}
+        for name in TABLES:
+            row = first_row(self.con.execute(f"SELECT count(*) FROM {name}"))
+            out[name] = int(row[0]) if row else 0
+        return out
+
+    def export_parquet(self, name: str, path: str | Path) -> Path:
+        if name not in TABLES:
+            raise KeyError(f"unknown table {name!r}")
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        self.con.execute(f"COPY {name} TO '{_sql_path(target)}' (FORMAT parquet)")
+        return target
+
+    def import_parquet(self, name: str, path: str | Path) -> int:
+        """Append a Parquet file with the table's columns (by name) in one transaction."""
+        if name not in TABLES:
+            raise KeyError(f"unknown table {name!r}")
+        source = Path(path)
+        if not source.exists():
+            raise InputError("file not found", path=source)
+        wanted = [d[0] for d in self.con.execute(f"DESCRIBE {name}").fetchall()]
+        have = [d[0] for d in self.con.execute(
+            f"DESCRIBE SELECT * FROM read_parquet('{_sql_path(source)}')").fetchall()]
+        missing = [c for c in wanted if c not in have]
+        if missing:
+            raise InputError(f"missing column(s) {', '.join(missing)}", path=source)
+        with self.transaction():
+            before = self.counts()[name]
+            self.con.execute(
+                f"INSERT INTO {name} BY NAME SELECT {', '.join(wanted)} "
+                f"FROM read_parquet('{_sql_path(source)}')"
+            )
+            return self.counts()[name] - before
+
+
+def file_sha256(path: str | Path) -> str | None:
+    """Content hash of a file, or of a folder's listing (names, sizes, times), so a re-ingest
+    of the same data is spotted. None when the path does not exist."""
+    p = Path(path)
+    h = hashlib.sha256()
+    if p.is_dir():
+        for child in sorted(p.rglob("*")):
+            if child.is_file():
+                stat = child.stat()
+                h.update(f"{child.relative_to(p).as_posix()}\0{stat.st_size}\0"
+                         f"{stat.st_mtime_ns}\n".encode())
+        return h.hexdigest()
+    if not p.is_file():
+        return None
+    with p.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _sql_path(path: Path) -> str:
+    return str(path).replace("'", "''")

@@ -1,0 +1,203 @@
+"""Read votes, authors, AI votes and ground truth from the files crowdsourcing tools write.
+
+Two vote layouts: CSV ``task,worker,label`` (read with pyarrow, so 9M votes load in seconds)
+and peerannot's ``answers.json`` ``{task: {worker: label}}`` (a worker named "AI" is read as
+the AI's vote). Side files: ``authors.txt`` (one author per line, task = line index),
+``ai_answers.json`` ``{task: label}``, ``ai_scores.json`` ``{task: score}``, truth as
+``truth.csv`` ``task,truth`` or a one-per-line text file (-1 = unknown).
+
+Bad input raises :class:`~fieldguide.errors.InputError` naming file, line and field; fixable
+oddities (duplicate votes, side-file tasks nobody voted on) are warned about with a count.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from fieldguide.errors import InputError
+from fieldguide.votes.table import IntArray, VoteTable, lookup
+
+Pair = tuple[npt.NDArray[Any], npt.NDArray[Any]]
+
+
+class LoadWarning(UserWarning):
+    """Input that was repaired or partly skipped while loading (the message gives a count)."""
+
+
+def read_votes(
+    path: str | Path,
+    *,
+    authors: str | Path | None = None,
+    ai: str | Path | None = None,
+    ai_scores: str | Path | None = None,
+    label_space: Sequence[Any] | None = None,
+) -> VoteTable:
+    """Load votes (CSV or answers.json) and the optional side files into a :class:`VoteTable`."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("file not found", path=path)
+    if path.suffix.lower() == ".json":
+        task, worker, label, ai_in_answers = _read_answers_json(path)
+    else:
+        task, worker, label = _read_votes_csv(path)
+        ai_in_answers = None
+    side: dict[str, Pair | None] = {
+        "authors": None if authors is None else _read_authors(Path(authors)),
+        "ai_labels": ai_in_answers if ai is None else _read_task_json(Path(ai), "label"),
+        "ai_scores": None if ai_scores is None else _read_scores(Path(ai_scores)),
+    }
+    try:
+        votes = VoteTable.from_records(task, worker, label, label_space=label_space, **side)
+    except InputError as exc:
+        raise InputError(exc.reason, path=path, field=exc.field) from None
+    if votes.n_duplicates_dropped:
+        warnings.warn(f"{path}: {votes.n_duplicates_dropped} duplicate (task, worker) vote(s); "
+                      "kept the latest row of each", LoadWarning, stacklevel=2)
+    for name, given, source in (("authors", side["authors"], authors),
+                                ("AI labels", side["ai_labels"], ai),
+                                ("AI scores", side["ai_scores"], ai_scores)):
+        if given is not None:
+            n_unvoted = int((lookup(votes.task_names, given[0]) < 0).sum())
+            if n_unvoted:
+                warnings.warn(f"{source or path}: {n_unvoted} task(s) with {name} but no vote; "
+                              "skipped", LoadWarning, stacklevel=2)
+    return votes
+
+
+def read_truth(path: str | Path, votes: VoteTable) -> IntArray:
+    """Ground-truth label code per task of ``votes``: -1 where unknown.
+
+    A known truth that no vote and no AI ever gave is coded -2: it counts as known (and as
+    missed) in evaluation, since no strategy can return it.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("file not found", path=path)
+    if path.suffix.lower() == ".csv":
+        cols = _read_csv_columns(path, ("task", "truth"))
+        tasks, labels = cols["task"], cols["truth"]
+    elif path.suffix.lower() == ".npy":
+        labels = np.load(path, allow_pickle=False)
+        tasks = np.arange(len(labels))
+    else:
+        labels = _read_lines(path, "truth")
+        tasks = np.arange(len(labels))
+    known = ~_is_unknown(labels)
+    tasks, labels = tasks[known], labels[known]
+    pos = lookup(votes.task_names, tasks)
+    code = lookup(votes.label_names, labels)
+    truth = np.full(votes.n_tasks, -1, dtype=np.int64)
+    truth[pos[pos >= 0]] = np.where(code[pos >= 0] >= 0, code[pos >= 0], -2)
+    return truth
+
+
+def _read_csv_columns(path: Path, names: tuple[str, ...]) -> dict[str, npt.NDArray[Any]]:
+    import pyarrow.csv as pacsv
+
+    try:
+        table = pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(strings_can_be_null=True))
+    except Exception as exc:  # pyarrow raises its own ArrowInvalid with the line in the text
+        raise InputError(f"unreadable CSV: {exc}", path=path) from None
+    out = {}
+    for name in names:
+        if name not in table.column_names:
+            raise InputError(f"missing column {name!r} (found {', '.join(table.column_names)})",
+                             path=path, field=name)
+        col = table.column(name)
+        if col.null_count:
+            row = int(np.flatnonzero(col.is_null().to_numpy(zero_copy_only=False))[0])
+            raise InputError("empty value", path=path, line=row + 2, field=name)
+        out[name] = col.to_numpy()
+    return out
+
+
+def _read_votes_csv(path: Path) -> tuple[npt.NDArray[Any], ...]:
+    cols = _read_csv_columns(path, ("task", "worker", "label"))
+    return cols["task"], cols["worker"], cols["label"]
+
+
+def _load_json(path: Path) -> Any:
+    if not path.is_file():
+        raise InputError("file not found", path=path)
+    try:
+        with path.open() as f:
+            return json.load(f)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"invalid JSON: {exc.msg}", path=path, line=exc.lineno) from None
+
+
+def _ints_if_possible(values: list[Any]) -> npt.NDArray[Any]:
+    """JSON keys are strings; numeric ones become ints so codes sort as numbers."""
+    arr = np.asarray(values)
+    if arr.dtype.kind == "U":
+        try:
+            return arr.astype(np.int64)
+        except ValueError:
+            return arr
+    return arr
+
+
+def _read_answers_json(path: Path) -> tuple[npt.NDArray[Any], npt.NDArray[Any],
+                                            npt.NDArray[Any], Pair | None]:
+    answers = _load_json(path)
+    if not isinstance(answers, dict) or not all(isinstance(v, dict) for v in answers.values()):
+        raise InputError("expected {task: {worker: label}}", path=path)
+    rows = [(t, w, lab) for t, by_worker in answers.items() for w, lab in by_worker.items()]
+    ai_rows = [r for r in rows if r[1] == "AI"]
+    rows = [r for r in rows if r[1] != "AI"]
+    if not rows:
+        raise InputError("no votes", path=path)
+    task, worker, label = (list(c) for c in zip(*rows, strict=True))
+    ai = None
+    if ai_rows:
+        ai = (_ints_if_possible([r[0] for r in ai_rows]), np.asarray([r[2] for r in ai_rows]))
+    return (_ints_if_possible(task), _ints_if_possible(worker), np.asarray(label), ai)
+
+
+def _read_task_json(path: Path, what: str) -> Pair:
+    data = _load_json(path)
+    if not isinstance(data, dict):
+        raise InputError(f"expected {{task: {what}}}", path=path)
+    return _ints_if_possible(list(data.keys())), np.asarray(list(data.values()))
+
+
+def _read_scores(path: Path) -> Pair:
+    tasks, raw = _read_task_json(path, "score")
+    try:
+        scores = raw.astype(np.float64)
+    except (TypeError, ValueError):
+        raise InputError("AI scores must be numbers", path=path, field="score") from None
+    bad = np.flatnonzero(~((scores >= 0) & (scores <= 1)))  # NaN fails both comparisons
+    if len(bad):
+        i = int(bad[0])
+        raise InputError(f"{len(bad)} AI score(s) not in [0, 1], first for task {tasks[i]!r}: "
+                         f"{raw[i]!r} (entry {i + 1})", path=path, field="score")
+    return tasks, scores
+
+
+def _read_lines(path: Path, what: str) -> npt.NDArray[Any]:
+    lines = path.read_text().splitlines()
+    empty = [i for i, line in enumerate(lines) if not line.strip()]
+    if empty:
+        raise InputError(f"empty {what} line (task = line index)", path=path, line=empty[0] + 1)
+    return _ints_if_possible([line.strip() for line in lines])
+
+
+def _read_authors(path: Path) -> Pair:
+    if not path.is_file():
+        raise InputError("file not found", path=path)
+    authors = _read_lines(path, "author")
+    return np.arange(len(authors)), authors
+
+
+def _is_unknown(labels: npt.NDArray[Any]) -> npt.NDArray[np.bool_]:
+    if labels.dtype.kind in "iuf":
+        return np.asarray(labels < 0)
+    return np.isin(labels.astype(str), ["-1", ""])
