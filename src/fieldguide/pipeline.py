@@ -24,24 +24,39 @@ def sample_sources(data: Path) -> list[tuple[str, Callable[[Study], IngestReport
     taylor = data / "observations" / "inat_flowering_taylor2019"
     crowd = data / "votes" / "plantnet_crowdswe_sample"
     return [
-        ("oxford_flowers12 photos",
-         lambda s: ingest_image_folder(s, data / "images" / "oxford_flowers12")),
-        ("iNaturalist export: Rudbeckia hirta",
-         lambda s: ingest_inat_csv(s, taylor / "inat_rudbeckia_hirta.csv")),
-        ("iNaturalist export: Maianthemum canadense",
-         lambda s: ingest_inat_csv(s, taylor / "inat_maianthemum_canadense.csv")),
-        ("GBIF archive: Amblyomma americanum",
-         lambda s: ingest_dwca(s, data / "observations" / "gbif_dwca_amblyomma_sample")),
-        ("Pl@ntNet CrowdSWE votes", lambda s: ingest_votes(
-            s, crowd / "answers" / "answers.json",
-            authors=crowd / "aggregation" / "authors.txt",
-            ai_answers=crowd / "aggregation" / "ai_answers.json",
-            ai_scores=crowd / "aggregation" / "ai_scores.json")),
+        (
+            "oxford_flowers12 photos",
+            lambda s: ingest_image_folder(s, data / "images" / "oxford_flowers12"),
+        ),
+        (
+            "iNaturalist export: Rudbeckia hirta",
+            lambda s: ingest_inat_csv(s, taylor / "inat_rudbeckia_hirta.csv"),
+        ),
+        (
+            "iNaturalist export: Maianthemum canadense",
+            lambda s: ingest_inat_csv(s, taylor / "inat_maianthemum_canadense.csv"),
+        ),
+        (
+            "GBIF archive: Amblyomma americanum",
+            lambda s: ingest_dwca(s, data / "observations" / "gbif_dwca_amblyomma_sample"),
+        ),
+        (
+            "Pl@ntNet CrowdSWE votes",
+            lambda s: ingest_votes(
+                s,
+                crowd / "answers" / "answers.json",
+                authors=crowd / "aggregation" / "authors.txt",
+                ai_answers=crowd / "aggregation" / "ai_answers.json",
+                ai_scores=crowd / "aggregation" / "ai_scores.json",
+            ),
+        ),
     ]
 
 
 def run_sample_study(
-    study: Study, data: Path, on_step: Callable[[str, IngestReport], None] | None = None,
+    study: Study,
+    data: Path,
+    on_step: Callable[[str, IngestReport], None] | None = None,
 ) -> list[IngestReport]:
     """Ingest every sample into the study (files ingested before are skipped)."""
     reports = []

@@ -15,8 +15,11 @@ if TYPE_CHECKING:
 StudyOption = Annotated[
     Path,
     typer.Option(
-        "--study", "-s", envvar="FIELDGUIDE_STUDY",
-        help="Study folder (created on first use).", show_default=True,
+        "--study",
+        "-s",
+        envvar="FIELDGUIDE_STUDY",
+        help="Study folder (created on first use).",
+        show_default=True,
     ),
 ]
 DEFAULT_STUDY = Path("study")

@@ -4,23 +4,26 @@ API and prints; heavy imports happen inside the commands so ``--help`` answers a
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 
 from fieldguide.cli.common import DEFAULT_STUDY, StudyOption, guarded, open_study
 
 app = typer.Typer(
-    no_args_is_help=True, add_completion=False,
+    no_args_is_help=True,
+    add_completion=False,
     help="Trustworthy species and phenology labels from community-science photos.",
 )
 ingest_app = typer.Typer(no_args_is_help=True, help="Bring data into a study.")
 app.add_typer(ingest_app, name="ingest")
 
-TaxaOption = Annotated[str, typer.Option(
-    "--taxa", help="extend: unknown names become new taxa; strict: refuse them.")]
-MaxRejects = Annotated[int, typer.Option(
-    "--max-rejects", help="Keep going when at most this many rows are refused.")]
+TaxaOption = Annotated[
+    str, typer.Option("--taxa", help="extend: unknown names become new taxa; strict: refuse them.")
+]
+MaxRejects = Annotated[
+    int, typer.Option("--max-rejects", help="Keep going when at most this many rows are refused.")
+]
 Force = Annotated[bool, typer.Option("--force", help="Ingest even if this content was before.")]
 
 
@@ -33,74 +36,103 @@ def init(study: StudyOption = DEFAULT_STUDY) -> None:
 
 @ingest_app.command("inat")
 def ingest_inat(
-    export: Path, study: StudyOption = DEFAULT_STUDY, taxa: TaxaOption = "extend",
-    max_rejects: MaxRejects = 0, force: Force = False,
+    export: Path,
+    study: StudyOption = DEFAULT_STUDY,
+    taxa: TaxaOption = "extend",
+    max_rejects: MaxRejects = 0,
+    force: Force = False,
 ) -> None:
     """An iNaturalist observation export (CSV)."""
     from fieldguide.ingest import ingest_inat_csv
 
     with open_study(study) as s:
-        report = guarded(lambda: ingest_inat_csv(s, export, taxa=_mode(taxa),
-                                                 max_rejects=max_rejects, force=force))
+        report = guarded(
+            lambda: ingest_inat_csv(
+                s, export, taxa=_mode(taxa), max_rejects=max_rejects, force=force
+            )
+        )
         typer.echo(report.summary())
 
 
 @ingest_app.command("dwca")
 def ingest_dwca(
-    archive: Path, study: StudyOption = DEFAULT_STUDY, taxa: TaxaOption = "extend",
-    max_rejects: MaxRejects = 0, force: Force = False,
+    archive: Path,
+    study: StudyOption = DEFAULT_STUDY,
+    taxa: TaxaOption = "extend",
+    max_rejects: MaxRejects = 0,
+    force: Force = False,
 ) -> None:
     """A Darwin Core Archive from GBIF (folder or .zip)."""
     from fieldguide.ingest import ingest_dwca as run
 
     with open_study(study) as s:
-        report = guarded(lambda: run(s, archive, taxa=_mode(taxa), max_rejects=max_rejects,
-                                     force=force))
+        report = guarded(
+            lambda: run(s, archive, taxa=_mode(taxa), max_rejects=max_rejects, force=force)
+        )
         typer.echo(report.summary())
 
 
 @ingest_app.command("votes")
 def ingest_votes(
-    votes: Path, study: StudyOption = DEFAULT_STUDY,
+    votes: Path,
+    study: StudyOption = DEFAULT_STUDY,
     authors: Annotated[Path | None, typer.Option(help="One author per task line.")] = None,
     ai: Annotated[Path | None, typer.Option(help="AI answers JSON {task: label}.")] = None,
     ai_scores: Annotated[Path | None, typer.Option(help="AI scores JSON {task: p}.")] = None,
     truth: Annotated[Path | None, typer.Option(help="task,truth CSV or one per line.")] = None,
-    labels: Annotated[str, typer.Option(
-        help="ignore: labels are codes; extend/strict: labels are taxon names.")] = "ignore",
-    max_rejects: MaxRejects = 0, force: Force = False,
+    labels: Annotated[
+        str, typer.Option(help="ignore: labels are codes; extend/strict: labels are taxon names.")
+    ] = "ignore",
+    max_rejects: MaxRejects = 0,
+    force: Force = False,
 ) -> None:
     """Crowd votes: CSV task,worker,label or peerannot answers.json."""
     from fieldguide.ingest import ingest_votes as run
 
-    if labels not in ("ignore", "extend", "strict"):
-        raise typer.BadParameter("use ignore, extend or strict", param_hint="--labels")
     with open_study(study) as s:
-        report = guarded(lambda: run(
-            s, votes, authors=authors, ai_answers=ai, ai_scores=ai_scores, truth=truth,
-            taxa=labels, max_rejects=max_rejects, force=force))  # type: ignore[arg-type]
+        report = guarded(
+            lambda: run(
+                s,
+                votes,
+                authors=authors,
+                ai_answers=ai,
+                ai_scores=ai_scores,
+                truth=truth,
+                taxa=_label_mode(labels),
+                max_rejects=max_rejects,
+                force=force,
+            )
+        )
         typer.echo(report.summary())
 
 
 @ingest_app.command("images")
 def ingest_images(
-    folder: Path, study: StudyOption = DEFAULT_STUDY, taxa: TaxaOption = "extend",
-    max_rejects: MaxRejects = 0, force: Force = False,
+    folder: Path,
+    study: StudyOption = DEFAULT_STUDY,
+    taxa: TaxaOption = "extend",
+    max_rejects: MaxRejects = 0,
+    force: Force = False,
 ) -> None:
     """A folder of photos laid out as label/image.jpg (optionally under train/ test/)."""
     from fieldguide.ingest import ingest_image_folder
 
     with open_study(study) as s:
-        report = guarded(lambda: ingest_image_folder(s, folder, taxa=_mode(taxa),
-                                                     max_rejects=max_rejects, force=force))
+        report = guarded(
+            lambda: ingest_image_folder(
+                s, folder, taxa=_mode(taxa), max_rejects=max_rejects, force=force
+            )
+        )
         typer.echo(report.summary())
 
 
 @app.command()
 def summary(
     study: StudyOption = DEFAULT_STUDY,
-    superclass_rank: Annotated[str | None, typer.Option(
-        help="Group classes by this rank (default: iNaturalist's iconic taxa).")] = None,
+    superclass_rank: Annotated[
+        str | None,
+        typer.Option(help="Group classes by this rank (default: iNaturalist's iconic taxa)."),
+    ] = None,
 ) -> None:
     """Counts, votes per observation, photos per taxon and a per super-class table; writes
     reports/summary.md and reports/photos_per_taxon.png in the study."""
@@ -113,7 +145,8 @@ def summary(
 @app.command()
 def demo(
     data: Annotated[Path, typer.Option(help="The real sample data (../shared/data).")] = Path(
-        "../shared/data"),
+        "../shared/data"
+    ),
     study: StudyOption = Path("out/sample-study"),
 ) -> None:
     """The main job: run the pipeline on the real samples and summarise the study."""
@@ -121,16 +154,22 @@ def demo(
     from fieldguide.pipeline import run_sample_study
 
     with open_study(study) as s:
-        guarded(lambda: run_sample_study(
-            s, data, on_step=lambda name, report: typer.echo(f"[{name}]\n{report.summary()}")))
+        guarded(
+            lambda: run_sample_study(
+                s, data, on_step=lambda name, report: typer.echo(f"[{name}]\n{report.summary()}")
+            )
+        )
         print_summary(s, None)
-        typer.echo(f"\nstudy at {s.root}; point `fieldguide ingest inat|dwca|votes|images` at "
-                   "your own iNaturalist export, GBIF archive, votes or photo folder")
+        typer.echo(
+            f"\nstudy at {s.root}; point `fieldguide ingest inat|dwca|votes|images` at "
+            "your own iNaturalist export, GBIF archive, votes or photo folder"
+        )
 
 
 @app.command()
 def export(
-    table: str, output: Annotated[Path, typer.Option("-o", "--output")],
+    table: str,
+    output: Annotated[Path, typer.Option("-o", "--output")],
     study: StudyOption = DEFAULT_STUDY,
 ) -> None:
     """Write one study table to a Parquet file."""
@@ -142,10 +181,16 @@ def export(
         typer.echo(f"wrote {path}")
 
 
-def _mode(value: str) -> str:
-    if value not in ("extend", "strict"):
-        raise typer.BadParameter("use extend or strict", param_hint="--taxa")
-    return value
+def _mode(value: str) -> Literal["extend", "strict"]:
+    if value == "extend":
+        return "extend"
+    if value == "strict":
+        return "strict"
+    raise typer.BadParameter("use extend or strict", param_hint="--taxa")
+
+
+def _label_mode(value: str) -> Literal["ignore", "extend", "strict"]:
+    return "ignore" if value == "ignore" else _mode(value)
 
 
 def main() -> None:

@@ -38,8 +38,9 @@ def print_summary(study: Study, superclass_rank: str | None) -> None:
         for col in ("super-class", "classes", "observations", "photos"):
             sup.add_column(col, justify="left" if col == "super-class" else "right")
         for row in result.superclasses:
-            sup.add_row(row.superclass, f"{row.classes:,}", f"{row.observations:,}",
-                        f"{row.photos:,}")
+            sup.add_row(
+                row.superclass, f"{row.classes:,}", f"{row.observations:,}", f"{row.photos:,}"
+            )
         console.print(sup)
     plot = None
     if result.classes:

@@ -11,8 +11,19 @@ from dataclasses import dataclass
 
 # iNaturalist's iconic taxa: the super-classes of the iNat2017 tables when a lineage has one.
 ICONIC_TAXA = (
-    "Aves", "Amphibia", "Reptilia", "Mammalia", "Actinopterygii", "Mollusca", "Arachnida",
-    "Insecta", "Plantae", "Fungi", "Chromista", "Protozoa", "Animalia",
+    "Aves",
+    "Amphibia",
+    "Reptilia",
+    "Mammalia",
+    "Actinopterygii",
+    "Mollusca",
+    "Arachnida",
+    "Insecta",
+    "Plantae",
+    "Fungi",
+    "Chromista",
+    "Protozoa",
+    "Animalia",
 )
 
 
@@ -61,6 +72,8 @@ def histogram_bins(values: Sequence[int], edges: Sequence[int]) -> list[tuple[st
     for i, low in enumerate(edges):
         high = edges[i + 1] if i + 1 < len(edges) else None
         n = sum(1 for v in values if v >= low and (high is None or v < high))
-        label = f"{low}" if high == low + 1 else (f"{low}+" if high is None else f"{low}-{high - 1}")
+        label = (
+            f"{low}" if high == low + 1 else (f"{low}+" if high is None else f"{low}-{high - 1}")
+        )
         out.append((label, n))
     return out

@@ -48,12 +48,18 @@ def summarise(study: Study, superclass_rank: str | None = None) -> StudySummary:
     }.items():
         row = first_row(con.execute(sql))
         totals[name] = int(row[0]) if row else 0
-    per_rank = [(r or "(no rank)", int(n)) for r, n in con.execute(
-        "SELECT rank, count(*) FROM taxa GROUP BY rank ORDER BY max(rank_level) DESC NULLS LAST"
-    ).fetchall()]
-    votes = [int(r[0]) for r in con.execute(
-        "SELECT count(*) FROM identifications WHERE is_current GROUP BY observation_id"
-    ).fetchall()]
+    per_rank = [
+        (r or "(no rank)", int(n))
+        for r, n in con.execute(
+            "SELECT rank, count(*) FROM taxa GROUP BY rank ORDER BY max(rank_level) DESC NULLS LAST"
+        ).fetchall()
+    ]
+    votes = [
+        int(r[0])
+        for r in con.execute(
+            "SELECT count(*) FROM identifications WHERE is_current GROUP BY observation_id"
+        ).fetchall()
+    ]
     if superclass_rank is None:
         pick = "a.name IN (" + ", ".join(f"'{t}'" for t in ICONIC_TAXA) + ") OR a.rank = 'kingdom'"
     else:
@@ -81,9 +87,11 @@ def summarise(study: Study, superclass_rank: str | None = None) -> StudySummary:
     """).fetchall()
     classes = [ClassCount(n, s, int(p), int(o)) for n, s, p, o in rows]
     return StudySummary(
-        totals=totals, taxa_per_rank=per_rank,
+        totals=totals,
+        taxa_per_rank=per_rank,
         votes_per_observation=histogram_bins(votes, [1, 2, 3, 4, 5, 10]) if votes else [],
-        classes=classes, superclasses=superclass_table(classes),
+        classes=classes,
+        superclasses=superclass_table(classes),
     )
 
 
@@ -98,18 +106,34 @@ def to_markdown(summary: StudySummary, plot_name: str | None = None) -> str:
         out += [f"| {b} | {n:,} |" for b, n in summary.votes_per_observation]
     if summary.classes:
         photos = [c.photos for c in summary.classes]
-        out += ["", "## Photos per taxon", "",
-                f"{len(photos):,} taxa with observations; photos per taxon: max {max(photos):,}, "
-                f"min {min(photos):,}, median {sorted(photos)[len(photos) // 2]:,}; "
-                f"imbalance ratio (largest / smallest) {summary.imbalance:.1f}."]
+        out += [
+            "",
+            "## Photos per taxon",
+            "",
+            f"{len(photos):,} taxa with observations; photos per taxon: max {max(photos):,}, "
+            f"min {min(photos):,}, median {sorted(photos)[len(photos) // 2]:,}; "
+            f"imbalance ratio (largest / smallest) {summary.imbalance:.1f}.",
+        ]
         if plot_name:
             out += ["", f"![photos per taxon]({plot_name})"]
-        out += ["", "## Per super-class", "",
-                "| super-class | classes | observations | photos |", "|---|---:|---:|---:|"]
-        out += [f"| {r.superclass} | {r.classes:,} | {r.observations:,} | {r.photos:,} |"
-                for r in summary.superclasses]
-        out += ["", "## Largest and smallest classes", "", "| taxon | super-class | photos |",
-                "|---|---|---:|"]
+        out += [
+            "",
+            "## Per super-class",
+            "",
+            "| super-class | classes | observations | photos |",
+            "|---|---:|---:|---:|",
+        ]
+        out += [
+            f"| {r.superclass} | {r.classes:,} | {r.observations:,} | {r.photos:,} |"
+            for r in summary.superclasses
+        ]
+        out += [
+            "",
+            "## Largest and smallest classes",
+            "",
+            "| taxon | super-class | photos |",
+            "|---|---|---:|",
+        ]
         shown = summary.classes[:10] + (summary.classes[-5:] if len(summary.classes) > 15 else [])
         out += [f"| {c.taxon} | {c.superclass} | {c.photos:,} |" for c in shown]
     return "\n".join(out) + "\n"

@@ -21,20 +21,33 @@ def check_rejects(report: IngestReport, path: Path, max_rejects: int) -> None:
     first: Rejection = report.rejections[0]
     more = report.rows_rejected - 1
     raise InputError(
-        first.reason + (f" [{more:,} more row(s) refused; see the report, or pass "
-                        f"--max-rejects to keep the good rows]" if more else ""),
-        path=path, line=first.line, field=first.field,
+        first.reason
+        + (
+            f" [{more:,} more row(s) refused; see the report, or pass "
+            f"--max-rejects to keep the good rows]"
+            if more
+            else ""
+        ),
+        path=path,
+        line=first.line,
+        field=first.field,
     )
 
 
 def write_import(
-    study: Study, report: IngestReport, write: Callable[[duckdb.DuckDBPyConnection, int], None],
+    study: Study,
+    report: IngestReport,
+    write: Callable[[duckdb.DuckDBPyConnection, int], None],
 ) -> IngestReport:
     """Record the import and run ``write(con, import_id)`` in one transaction."""
     with study.transaction() as con:
         import_id = study.new_import(
-            report.kind, report.path, read=report.rows_read, kept=report.rows_kept,
-            rejected=report.rows_rejected, report=report.as_dict(),
+            report.kind,
+            report.path,
+            read=report.rows_read,
+            kept=report.rows_kept,
+            rejected=report.rows_rejected,
+            report=report.as_dict(),
         )
         write(con, import_id)
     return report
@@ -51,15 +64,20 @@ def count_rows(con: duckdb.DuckDBPyConnection, import_id: int, tables: list[str]
     """How many rows of each table this import wrote."""
     out = {}
     for table in tables:
-        row = first_row(con.execute(f"SELECT count(*) FROM {table} WHERE import_id = ?",
-                          [import_id]))
+        row = first_row(
+            con.execute(f"SELECT count(*) FROM {table} WHERE import_id = ?", [import_id])
+        )
         out[table] = int(row[0]) if row else 0
     return out
 
 
 def apply_checks(
-    con: duckdb.DuckDBPyConnection, path: Path, report: IngestReport, checks: list[Check],
-    max_rejects: int, dialect: Dialect | None = CSV,
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    report: IngestReport,
+    checks: list[Check],
+    max_rejects: int,
+    dialect: Dialect | None = CSV,
 ) -> str:
     """Run the row checks on ``fg_stage``, fill the report, refuse if over ``max_rejects``.
 

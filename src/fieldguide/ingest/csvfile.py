@@ -12,6 +12,7 @@ import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -47,11 +48,12 @@ def read_header(path: Path, dialect: Dialect = CSV) -> list[str]:
     except UnicodeDecodeError as exc:
         raise InputError(
             f"not {dialect.encoding} text (byte {exc.start}); re-save the file as UTF-8",
-            path=path, line=1,
+            path=path,
+            line=1,
         ) from None
     if not text.strip():
         raise InputError("first line is blank; expected a header", path=path, line=1)
-    reader = csv.reader([text], **_csv_kwargs(dialect))
+    reader = _reader([text], dialect)
     columns = [c.strip() for c in next(reader)]
     seen: set[str] = set()
     for name in columns:
@@ -69,12 +71,17 @@ def require_columns(path: Path, columns: Sequence[str], required: Iterable[str])
             f"missing required column {missing[0]!r}"
             + (f" (and {', '.join(missing[1:])})" if len(missing) > 1 else "")
             + f"; the header has: {', '.join(columns[:12])}{' ...' if len(columns) > 12 else ''}",
-            path=path, line=1, field=missing[0],
+            path=path,
+            line=1,
+            field=missing[0],
         )
 
 
 def stage(
-    con: duckdb.DuckDBPyConnection, path: Path, table: str, columns: Sequence[str],
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    table: str,
+    columns: Sequence[str],
     dialect: Dialect = CSV,
 ) -> int:
     """Load every record as text into temp table ``table`` (rowid = record order); return rows.
@@ -94,10 +101,12 @@ def stage(
         f"strict_mode=true, null_padding=false, store_rejects=true, "
         f"rejects_table='{rejects}', rejects_scan='{rejects}_scan', encoding='utf-8')"
     )
-    bad = first_row(con.execute(
-        f"SELECT line, column_name, error_type, error_message FROM {rejects} "
-        "ORDER BY line LIMIT 1"
-    ))
+    bad = first_row(
+        con.execute(
+            f"SELECT line, column_name, error_type, error_message FROM {rejects} "
+            "ORDER BY line LIMIT 1"
+        )
+    )
     n_bad = first_row(con.execute(f"SELECT count(*) FROM {rejects}"))
     con.execute(f"DROP TABLE IF EXISTS {rejects}")
     con.execute(f"DROP TABLE IF EXISTS {rejects}_scan")
@@ -113,7 +122,9 @@ def stage(
         more = int(n_bad[0]) - 1 if n_bad else 0
         raise InputError(
             reason + (f" [and {more} more bad row(s)]" if more > 0 else ""),
-            path=path, line=line, field=column if kind == "INVALID ENCODING" else None,
+            path=path,
+            line=line,
+            field=column if kind == "INVALID ENCODING" else None,
         )
     row = first_row(con.execute(f"SELECT count(*) FROM {table}"))
     return int(row[0]) if row else 0
@@ -126,7 +137,7 @@ def physical_lines(path: Path, records: Iterable[int], dialect: Dialect = CSV) -
         return {}
     out: dict[int, int] = {}
     with path.open(encoding=dialect.encoding, errors="replace", newline="") as f:
-        reader = csv.reader(f, **_csv_kwargs(dialect))
+        reader = _reader(f, dialect)
         start = 1
         targets = iter(wanted)
         target = next(targets)
@@ -162,14 +173,20 @@ def find_bad_rows(con: duckdb.DuckDBPyConnection, table: str, checks: Sequence[C
         f"FROM {table} WHERE {c.condition}"
         for c in checks
     ]
-    query = " UNION ALL ".join(parts) if parts else (
-        "SELECT NULL::BIGINT AS rid, NULL::VARCHAR AS field, NULL::VARCHAR AS reason LIMIT 0")
+    query = (
+        " UNION ALL ".join(parts)
+        if parts
+        else ("SELECT NULL::BIGINT AS rid, NULL::VARCHAR AS field, NULL::VARCHAR AS reason LIMIT 0")
+    )
     con.execute(f"CREATE OR REPLACE TEMP TABLE {bad} AS {query}")
     return bad
 
 
 def rejections(
-    con: duckdb.DuckDBPyConnection, path: Path, bad_table: str, dialect: Dialect | None = CSV,
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    bad_table: str,
+    dialect: Dialect | None = CSV,
     limit: int = 1000,
 ) -> list[Rejection]:
     """The first ``limit`` rejections in file order, with physical line numbers when the
@@ -195,7 +212,8 @@ def _q(text: str) -> str:
     return text.replace("'", "''")
 
 
-def _csv_kwargs(dialect: Dialect) -> dict[str, object]:
+def _reader(lines: Iterable[str], dialect: Dialect) -> Any:
+    """A csv.reader that splits records exactly as DuckDB was told to."""
     if dialect.quote:
-        return {"delimiter": dialect.delimiter, "quotechar": dialect.quote}
-    return {"delimiter": dialect.delimiter, "quoting": csv.QUOTE_NONE}
+        return csv.reader(lines, delimiter=dialect.delimiter, quotechar=dialect.quote)
+    return csv.reader(lines, delimiter=dialect.delimiter, quoting=csv.QUOTE_NONE)

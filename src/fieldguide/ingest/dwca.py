@@ -40,7 +40,11 @@ LINEAGE = ["kingdom", "phylum", "class", "order", "family", "genus"]
 
 
 def ingest_dwca(
-    study: Study, path: str | Path, *, taxa: TaxonMode = "extend", max_rejects: int = 0,
+    study: Study,
+    path: str | Path,
+    *,
+    taxa: TaxonMode = "extend",
+    max_rejects: int = 0,
     force: bool = False,
 ) -> IngestReport:
     """Load an occurrence archive's observations, photos and taxa into the study."""
@@ -75,11 +79,15 @@ def read_meta(folder: Path) -> Any:
     except ParseError as exc:
         raise InputError(f"broken XML: {exc}", path=meta, line=exc.position[0]) from None
     except (InvalidArchive, AttributeError, TypeError, ValueError) as exc:
-        raise InputError(f"invalid archive descriptor: {exc or type(exc).__name__}",
-                         path=meta) from None
+        raise InputError(
+            f"invalid archive descriptor: {exc or type(exc).__name__}", path=meta
+        ) from None
     if descriptor.core.type != OCCURRENCE:
-        raise InputError(f"core rowType is {descriptor.core.type!r}; expected {OCCURRENCE}",
-                         path=meta, field="rowType")
+        raise InputError(
+            f"core rowType is {descriptor.core.type!r}; expected {OCCURRENCE}",
+            path=meta,
+            field="rowType",
+        )
     return descriptor
 
 
@@ -92,20 +100,29 @@ def _columns(section: Any, meta: Path) -> tuple[list[str], Dialect]:
         try:
             index = int(f["index"])
         except (TypeError, ValueError):
-            raise InputError(f"field index {f['index']!r} is not a number", path=meta,
-                             field=f.get("term")) from None
+            raise InputError(
+                f"field index {f['index']!r} is not a number", path=meta, field=f.get("term")
+            ) from None
         by_index.setdefault(index, f["term"].rstrip("/").split("/")[-1])
     if not by_index:
         raise InputError(f"no fields declared for {section.file_location}", path=meta)
     names = [by_index.get(i, f"column_{i}") for i in range(max(by_index) + 1)]
     header = int(section.raw_element.get("ignoreHeaderLines") or 0)
-    dialect = Dialect(delimiter=section.fields_terminated_by or "\t",
-                      quote=section.fields_enclosed_by or "", header_lines=header)
+    dialect = Dialect(
+        delimiter=section.fields_terminated_by or "\t",
+        quote=section.fields_enclosed_by or "",
+        header_lines=header,
+    )
     return names, dialect
 
 
 def _ingest_folder(
-    study: Study, folder: Path, shown: Path, taxa: TaxonMode, max_rejects: int, force: bool,
+    study: Study,
+    folder: Path,
+    shown: Path,
+    taxa: TaxonMode,
+    max_rejects: int,
+    force: bool,
 ) -> IngestReport:
     meta = folder / "meta.xml"
     descriptor = read_meta(folder)
@@ -127,19 +144,31 @@ def _ingest_folder(
     oid = f'trim("{id_col}")'
     checks = [
         Check(f"nullif({oid}, '') IS NULL", id_col, "'missing occurrence id'"),
-        Check(f"rowid NOT IN (SELECT min(rowid) FROM fg_stage GROUP BY {oid})", id_col,
-              f"'duplicate occurrence id ' || {oid}"),
-        Check(f"{oid} IN (SELECT observation_id FROM observations)", id_col,
-              f"'occurrence id ' || {oid} || ' is already in the study'"),
+        Check(
+            f"rowid NOT IN (SELECT min(rowid) FROM fg_stage GROUP BY {oid})",
+            id_col,
+            f"'duplicate occurrence id ' || {oid}",
+        ),
+        Check(
+            f"{oid} IN (SELECT observation_id FROM observations)",
+            id_col,
+            f"'occurrence id ' || {oid} || ' is already in the study'",
+        ),
     ]
     for name, limit in (("decimalLatitude", 90), ("decimalLongitude", 180)):
         if name in columns:
-            checks.append(Check(
-                f"nullif(trim(\"{name}\"), '') IS NOT NULL AND (try_cast(\"{name}\" AS DOUBLE) "
-                f"IS NULL OR abs(try_cast(\"{name}\" AS DOUBLE)) > {limit})", name,
-                f"'not a coordinate: ' || \"{name}\""))
-    taxon_key = (f"coalesce(nullif(trim({col('acceptedTaxonKey')}), ''), "
-                 f"nullif(trim({col('taxonKey')}), ''), trim(\"scientificName\"))")
+            checks.append(
+                Check(
+                    f'nullif(trim("{name}"), \'\') IS NOT NULL AND (try_cast("{name}" AS DOUBLE) '
+                    f'IS NULL OR abs(try_cast("{name}" AS DOUBLE)) > {limit})',
+                    name,
+                    f"'not a coordinate: ' || \"{name}\"",
+                )
+            )
+    taxon_key = (
+        f"coalesce(nullif(trim({col('acceptedTaxonKey')}), ''), "
+        f"nullif(trim({col('taxonKey')}), ''), trim(\"scientificName\"))"
+    )
     plan = plan_taxa(con, _taxon_requests(con, columns, taxon_key), source="gbif", mode=taxa)
     key_table(con, plan, "fg_taxon_keys")
     checks += unknown_taxon_checks(con, plan, taxon_key, "scientificName")
@@ -153,18 +182,20 @@ def _ingest_folder(
         con.execute(f"""
             INSERT INTO observations BY NAME
             SELECT {oid} AS observation_id, 'gbif' AS source,
-                   nullif(trim({col('recordedBy')}), '') AS observer,
+                   nullif(trim({col("recordedBy")}), '') AS observer,
                    try_cast(left(trim("eventDate"), 10) AS DATE) AS observed_on,
                    CASE WHEN length(trim("eventDate")) > 10
                         THEN try_cast(trim("eventDate") AS TIMESTAMPTZ) END AS observed_at,
-                   try_cast({col('decimalLatitude')} AS DOUBLE) AS latitude,
-                   try_cast({col('decimalLongitude')} AS DOUBLE) AS longitude,
-                   try_cast({col('coordinateUncertaintyInMeters')} AS DOUBLE)
+                   try_cast({col("decimalLatitude")} AS DOUBLE) AS latitude,
+                   try_cast({col("decimalLongitude")} AS DOUBLE) AS longitude,
+                   try_cast({col("coordinateUncertaintyInMeters")} AS DOUBLE)
                        AS positional_accuracy,
-                   k.taxon_id, coalesce(nullif(trim({col('verbatimScientificName')}), ''), nullif(trim("scientificName"), '')) AS verbatim_name,
-                   nullif(trim({col('license')}), '') AS license,
-                   nullif(lower(trim({col('lifeStage')})), '') AS life_stage,
-                   nullif(trim({col('locality')}), '') AS place, {import_id} AS import_id
+                   k.taxon_id,
+                   coalesce(nullif(trim({col("verbatimScientificName")}), ''),
+                            nullif(trim("scientificName"), '')) AS verbatim_name,
+                   nullif(trim({col("license")}), '') AS license,
+                   nullif(lower(trim({col("lifeStage")})), '') AS life_stage,
+                   nullif(trim({col("locality")}), '') AS place, {import_id} AS import_id
             FROM fg_stage s LEFT JOIN fg_taxon_keys k ON k.key = {taxon_key}
             WHERE s.rowid NOT IN (SELECT rid FROM {bad})
         """)
@@ -178,14 +209,21 @@ def _ingest_folder(
 
 
 def _taxon_requests(
-    con: duckdb.DuckDBPyConnection, columns: list[str], taxon_key: str,
+    con: duckdb.DuckDBPyConnection,
+    columns: list[str],
+    taxon_key: str,
 ) -> list[TaxonRequest]:
     lineage_cols = [c for c in LINEAGE if c in columns]
-    name = ("coalesce(nullif(trim(\"acceptedScientificName\"), ''), trim(\"scientificName\"))"
-            if "acceptedScientificName" in columns else 'trim("scientificName")')
-    rank = "lower(trim(\"taxonRank\"))" if "taxonRank" in columns else "NULL"
-    source_key = (f"coalesce(nullif(trim({_q('acceptedTaxonKey', columns)}), ''), "
-                  f"nullif(trim({_q('taxonKey', columns)}), ''))")
+    name = (
+        'coalesce(nullif(trim("acceptedScientificName"), \'\'), trim("scientificName"))'
+        if "acceptedScientificName" in columns
+        else 'trim("scientificName")'
+    )
+    rank = 'lower(trim("taxonRank"))' if "taxonRank" in columns else "NULL"
+    source_key = (
+        f"coalesce(nullif(trim({_q('acceptedTaxonKey', columns)}), ''), "
+        f"nullif(trim({_q('taxonKey', columns)}), ''))"
+    )
     rows = con.execute(
         f"SELECT DISTINCT {taxon_key}, {name}, {rank}, {source_key}"
         + "".join(f', "{c}"' for c in lineage_cols)
@@ -194,10 +232,14 @@ def _taxon_requests(
     out = []
     for key, full_name, taxon_rank, skey, *lineage in rows:
         leaf = canonical_name(full_name)
-        path = tuple((r, n.strip()) for r, n in zip(lineage_cols, lineage, strict=True)
-                     if n and n.strip() and n.strip() != leaf)
-        out.append(TaxonRequest(key=key, name=leaf, rank=taxon_rank or None, lineage=path,
-                                source_key=skey))
+        path = tuple(
+            (r, n.strip())
+            for r, n in zip(lineage_cols, lineage, strict=True)
+            if n and n.strip() and n.strip() != leaf
+        )
+        out.append(
+            TaxonRequest(key=key, name=leaf, rank=taxon_rank or None, lineage=path, source_key=skey)
+        )
     return out
 
 
@@ -206,19 +248,23 @@ def _q(name: str, columns: list[str]) -> str:
 
 
 def _write_synonyms(
-    con: duckdb.DuckDBPyConnection, columns: list[str], taxon_key: str, import_id: int,
+    con: duckdb.DuckDBPyConnection,
+    columns: list[str],
+    taxon_key: str,
+    import_id: int,
 ) -> None:
     """Keep verbatim names that GBIF resolved to another accepted name, as synonyms."""
     if "acceptedScientificName" not in columns:
         return
     pairs = con.execute(
-        f"SELECT DISTINCT trim(\"scientificName\"), k.taxon_id FROM fg_stage s "
+        f'SELECT DISTINCT trim("scientificName"), k.taxon_id FROM fg_stage s '
         f"JOIN fg_taxon_keys k ON k.key = {taxon_key} "
-        "WHERE trim(\"scientificName\") <> trim(\"acceptedScientificName\")"
+        'WHERE trim("scientificName") <> trim("acceptedScientificName")'
     ).fetchall()
     rows = [(canonical_name(n), t, "synonym", "gbif", import_id) for n, t in pairs]
-    known = {(canonical_name(n), t) for n, t in
-             con.execute("SELECT name, taxon_id FROM taxa").fetchall()}
+    known = {
+        (canonical_name(n), t) for n, t in con.execute("SELECT name, taxon_id FROM taxa").fetchall()
+    }
     known |= set(con.execute("SELECT name, taxon_id FROM synonyms").fetchall())
     rows = [r for r in rows if (r[0], r[1]) not in known]
     if rows:
@@ -242,16 +288,18 @@ def _write_media(con: duckdb.DuckDBPyConnection, import_id: int) -> dict[str, in
     def col(name: str) -> str:
         return f'"{name}"' if name in cols else "NULL"
 
-    photo_id = (f"coalesce(nullif(regexp_extract({col('references')}, '/photos/([0-9]+)', 1), "
-                f"''), nullif(trim({col('identifier')}), ''))")
+    photo_id = (
+        f"coalesce(nullif(regexp_extract({col('references')}, '/photos/([0-9]+)', 1), "
+        f"''), nullif(trim({col('identifier')}), ''))"
+    )
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE fg_media_rows AS
         SELECT trim(fg_coreid) AS observation_id, {photo_id} AS photo_id,
                row_number() OVER (PARTITION BY trim(fg_coreid) ORDER BY rowid) AS position,
-               nullif(trim({col('identifier')}), '') AS url,
-               nullif(trim({col('license')}), '') AS license,
-               nullif(trim({col('creator')}), '') AS creator,
-               coalesce(nullif(trim({col('type')}), ''), 'StillImage') AS type
+               nullif(trim({col("identifier")}), '') AS url,
+               nullif(trim({col("license")}), '') AS license,
+               nullif(trim({col("creator")}), '') AS creator,
+               coalesce(nullif(trim({col("type")}), ''), 'StillImage') AS type
         FROM fg_media
     """)
     con.execute(f"""
@@ -263,12 +311,16 @@ def _write_media(con: duckdb.DuckDBPyConnection, import_id: int) -> dict[str, in
           AND photo_id NOT IN (SELECT photo_id FROM photos)
         QUALIFY row_number() OVER (PARTITION BY photo_id ORDER BY position) = 1
     """)
-    row = first_row(con.execute(f"""
+    row = first_row(
+        con.execute(f"""
         SELECT count(*) FILTER (WHERE o.observation_id IS NULL),
                count(*) FILTER (WHERE type <> 'StillImage')
         FROM fg_media_rows m LEFT JOIN observations o
           ON o.observation_id = m.observation_id AND o.import_id = {import_id}
-    """))
+    """)
+    )
     assert row is not None
-    return {"media rows without a kept occurrence": int(row[0]),
-            "media rows not images": int(row[1])}
+    return {
+        "media rows without a kept occurrence": int(row[0]),
+        "media rows not images": int(row[1]),
+    }

@@ -22,12 +22,15 @@ from fieldguide.store import Study
 
 KIND = "image-folder"
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp", ".gif"}
-SPLIT_NAMES = {"train": "train", "val": "val", "valid": "val", "validation": "val",
-               "test": "test"}
+SPLIT_NAMES = {"train": "train", "val": "val", "valid": "val", "validation": "val", "test": "test"}
 
 
 def ingest_image_folder(
-    study: Study, root: str | Path, *, taxa: TaxonMode = "extend", max_rejects: int = 0,
+    study: Study,
+    root: str | Path,
+    *,
+    taxa: TaxonMode = "extend",
+    max_rejects: int = 0,
     force: bool = False,
 ) -> IngestReport:
     """Register every image under ``root`` with its label (see module doc)."""
@@ -61,33 +64,44 @@ def ingest_image_folder(
                 continue
             split = SPLIT_NAMES.get(rel.parts[-3].lower()) if len(rel.parts) >= 3 else None
             ident = rel.with_suffix("").as_posix()
-            rows.append({"observation_id": ident, "photo_id": ident, "label": rel.parts[-2],
-                         "path": str(file.resolve()), "width": width, "height": height,
-                         "source_split": split})
+            rows.append(
+                {
+                    "observation_id": ident,
+                    "photo_id": ident,
+                    "label": rel.parts[-2],
+                    "path": str(file.resolve()),
+                    "width": width,
+                    "height": height,
+                    "source_split": split,
+                }
+            )
     if ignored:
         report.notes.append(f"{ignored:,} non-image file(s) ignored")
     if not rows and not report.rejections:
         raise InputError("no images found (expected label/image.jpg)", path=root)
     con = study.con
     labels = sorted({str(r["label"]) for r in rows})
-    plan = plan_taxa(con, [TaxonRequest(key=n, name=n) for n in labels], source="folder",
-                     mode=taxa)
+    plan = plan_taxa(con, [TaxonRequest(key=n, name=n) for n in labels], source="folder", mode=taxa)
     for row in rows:
         if row["label"] in plan.unknown:
-            report.rejections.append(Rejection(None, f"{row['path']}: {plan.unknown[str(row['label'])]}"))
+            report.rejections.append(
+                Rejection(None, f"{row['path']}: {plan.unknown[str(row['label'])]}")
+            )
     rows = [r for r in rows if r["label"] not in plan.unknown]
     existing = _existing_ids(con, [str(r["observation_id"]) for r in rows])
     for row in rows:
         if row["observation_id"] in existing:
             report.rejections.append(
-                Rejection(None, f"{row['path']}: observation {row['observation_id']!r} is "
-                                "already in the study"))
+                Rejection(
+                    None,
+                    f"{row['path']}: observation {row['observation_id']!r} is already in the study",
+                )
+            )
     rows = [r for r in rows if r["observation_id"] not in existing]
     report.rows_kept = len(rows)
     if report.rows_rejected > max_rejects:
         first = report.rejections[0]
-        raise InputError(f"{first.reason} [{report.rows_rejected:,} image(s) refused]",
-                         path=root)
+        raise InputError(f"{first.reason} [{report.rows_rejected:,} image(s) refused]", path=root)
     key_table(con, plan, "fg_taxon_keys")
 
     def write(con: duckdb.DuckDBPyConnection, import_id: int) -> None:
@@ -116,8 +130,10 @@ def ingest_image_folder(
 def _existing_ids(con: duckdb.DuckDBPyConnection, ids: list[str]) -> set[str]:
     con.register("fg_ids", pa.table({"id": pa.array(ids, pa.string())}))
     try:
-        found = con.execute("SELECT observation_id FROM observations "
-                            "WHERE observation_id IN (SELECT id FROM fg_ids)").fetchall()
+        found = con.execute(
+            "SELECT observation_id FROM observations "
+            "WHERE observation_id IN (SELECT id FROM fg_ids)"
+        ).fetchall()
     finally:
         con.unregister("fg_ids")
     return {r[0] for r in found}

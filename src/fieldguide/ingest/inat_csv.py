@@ -28,22 +28,38 @@ from fieldguide.store import Study
 
 KIND = "inat-csv"
 RANK_COLUMNS = [
-    ("kingdom", "taxon_kingdom_name"), ("phylum", "taxon_phylum_name"),
-    ("class", "taxon_class_name"), ("order", "taxon_order_name"),
-    ("family", "taxon_family_name"), ("genus", "taxon_genus_name"),
+    ("kingdom", "taxon_kingdom_name"),
+    ("phylum", "taxon_phylum_name"),
+    ("class", "taxon_class_name"),
+    ("order", "taxon_order_name"),
+    ("family", "taxon_family_name"),
+    ("genus", "taxon_genus_name"),
     ("species", "taxon_species_name"),
 ]
 # iNaturalist's iconic taxa and their ranks: a coarse lineage when no rank columns are exported.
 ICONIC_RANKS = {
-    "Plantae": "kingdom", "Animalia": "kingdom", "Fungi": "kingdom", "Chromista": "kingdom",
-    "Protozoa": "kingdom", "Mollusca": "phylum", "Aves": "class", "Amphibia": "class",
-    "Reptilia": "class", "Mammalia": "class", "Actinopterygii": "class", "Arachnida": "class",
+    "Plantae": "kingdom",
+    "Animalia": "kingdom",
+    "Fungi": "kingdom",
+    "Chromista": "kingdom",
+    "Protozoa": "kingdom",
+    "Mollusca": "phylum",
+    "Aves": "class",
+    "Amphibia": "class",
+    "Reptilia": "class",
+    "Mammalia": "class",
+    "Actinopterygii": "class",
+    "Arachnida": "class",
     "Insecta": "class",
 }
 
 
 def ingest_inat_csv(
-    study: Study, path: str | Path, *, taxa: TaxonMode = "extend", max_rejects: int = 0,
+    study: Study,
+    path: str | Path,
+    *,
+    taxa: TaxonMode = "extend",
+    max_rejects: int = 0,
     force: bool = False,
 ) -> IngestReport:
     """Load one export: observations, their first photo, and their taxa (see module doc)."""
@@ -61,17 +77,28 @@ def ingest_inat_csv(
     def col(name: str) -> str:
         return f'"{name}"' if name in columns else "NULL"
 
-    observer = f"coalesce(nullif(trim({col('user_id')}), ''), nullif(trim({col('user_login')}), ''))"
+    observer = (
+        f"coalesce(nullif(trim({col('user_id')}), ''), nullif(trim({col('user_login')}), ''))"
+    )
     checks = [
         Check("nullif(trim(id), '') IS NULL", "id", "'missing observation id'"),
-        Check("rowid NOT IN (SELECT min(rowid) FROM fg_stage GROUP BY trim(id))", "id",
-              "'duplicate observation id ' || trim(id) || ' (also on an earlier line)'"),
-        Check("trim(id) IN (SELECT observation_id FROM observations)", "id",
-              "'observation id ' || trim(id) || ' is already in the study'"),
+        Check(
+            "rowid NOT IN (SELECT min(rowid) FROM fg_stage GROUP BY trim(id))",
+            "id",
+            "'duplicate observation id ' || trim(id) || ' (also on an earlier line)'",
+        ),
+        Check(
+            "trim(id) IN (SELECT observation_id FROM observations)",
+            "id",
+            "'observation id ' || trim(id) || ' is already in the study'",
+        ),
         Check(f"{observer} IS NULL", "user_id", "'no observer (user_id and user_login empty)'"),
-        Check("nullif(trim(observed_on), '') IS NOT NULL "
-              "AND try_cast(trim(observed_on) AS DATE) IS NULL", "observed_on",
-              "'not a date: ' || observed_on"),
+        Check(
+            "nullif(trim(observed_on), '') IS NOT NULL "
+            "AND try_cast(trim(observed_on) AS DATE) IS NULL",
+            "observed_on",
+            "'not a date: ' || observed_on",
+        ),
     ]
     checks += _coordinate_checks(col("latitude"), col("longitude"))
     requests = _taxon_requests(con, columns)
@@ -88,17 +115,17 @@ def ingest_inat_csv(
             SELECT trim(s.id) AS observation_id, 'inaturalist' AS source,
                    {observer} AS observer,
                    try_cast(trim(s.observed_on) AS DATE) AS observed_on,
-                   coalesce(try_cast({col('time_observed_at')} AS TIMESTAMPTZ),
-                            try_strptime({col('time_observed_at')}, '%Y-%m-%d %H:%M:%S %z'))
+                   coalesce(try_cast({col("time_observed_at")} AS TIMESTAMPTZ),
+                            try_strptime({col("time_observed_at")}, '%Y-%m-%d %H:%M:%S %z'))
                        AS observed_at,
-                   try_cast({col('latitude')} AS DOUBLE) AS latitude,
-                   try_cast({col('longitude')} AS DOUBLE) AS longitude,
-                   try_cast({col('positional_accuracy')} AS DOUBLE) AS positional_accuracy,
+                   try_cast({col("latitude")} AS DOUBLE) AS latitude,
+                   try_cast({col("longitude")} AS DOUBLE) AS longitude,
+                   try_cast({col("positional_accuracy")} AS DOUBLE) AS positional_accuracy,
                    k.taxon_id, nullif(trim(s.scientific_name), '') AS verbatim_name,
-                   {col('quality_grade')} AS quality_grade, {col('license')} AS license,
-                   try_cast({col('captive_cultivated')} AS BOOLEAN) AS captive,
-                   {col('place_guess')} AS place, {import_id} AS import_id
-            FROM fg_stage s LEFT JOIN fg_taxon_keys k ON k.key = {_taxon_key_sql(columns, 's.')}
+                   {col("quality_grade")} AS quality_grade, {col("license")} AS license,
+                   try_cast({col("captive_cultivated")} AS BOOLEAN) AS captive,
+                   {col("place_guess")} AS place, {import_id} AS import_id
+            FROM fg_stage s LEFT JOIN fg_taxon_keys k ON k.key = {_taxon_key_sql(columns, "s.")}
             WHERE s.rowid NOT IN (SELECT rid FROM {bad})
         """)
         if "image_url" in columns:
@@ -107,7 +134,7 @@ def ingest_inat_csv(
                 SELECT coalesce(nullif(regexp_extract(image_url, '/photos/([0-9]+)/', 1), ''),
                                 trim(id) || '-1') AS photo_id,
                        trim(id) AS observation_id, 1 AS position, image_url AS url,
-                       {col('license')} AS license, {import_id} AS import_id
+                       {col("license")} AS license, {import_id} AS import_id
                 FROM fg_stage WHERE nullif(trim(image_url), '') IS NOT NULL
                   AND rowid NOT IN (SELECT rid FROM {bad})
             """)
@@ -122,10 +149,14 @@ def _coordinate_checks(lat: str, lon: str) -> list[Check]:
     for expr, name, limit in ((lat, "latitude", 90), (lon, "longitude", 180)):
         if expr == "NULL":
             continue
-        out.append(Check(
-            f"nullif(trim({expr}), '') IS NOT NULL AND (try_cast({expr} AS DOUBLE) IS NULL "
-            f"OR abs(try_cast({expr} AS DOUBLE)) > {limit})",
-            name, f"'not a {name} in [-{limit}, {limit}]: ' || {expr}"))
+        out.append(
+            Check(
+                f"nullif(trim({expr}), '') IS NOT NULL AND (try_cast({expr} AS DOUBLE) IS NULL "
+                f"OR abs(try_cast({expr} AS DOUBLE)) > {limit})",
+                name,
+                f"'not a {name} in [-{limit}, {limit}]: ' || {expr}",
+            )
+        )
     return out
 
 
@@ -140,22 +171,38 @@ def _taxon_key_sql(columns: list[str], prefix: str = "") -> str:
 def _taxon_requests(con: duckdb.DuckDBPyConnection, columns: list[str]) -> list[TaxonRequest]:
     ranks = [(rank, c) for rank, c in RANK_COLUMNS if c in columns]
     iconic = '"iconic_taxon_name"' if "iconic_taxon_name" in columns else "NULL"
-    select = ", ".join([_taxon_key_sql(columns), 'trim("scientific_name")',
-                        "nullif(trim(\"taxon_id\"), '')" if "taxon_id" in columns else "NULL",
-                        iconic] + [f'"{c}"' for _, c in ranks])
+    select = ", ".join(
+        [
+            _taxon_key_sql(columns),
+            'trim("scientific_name")',
+            "nullif(trim(\"taxon_id\"), '')" if "taxon_id" in columns else "NULL",
+            iconic,
+        ]
+        + [f'"{c}"' for _, c in ranks]
+    )
     rows = con.execute(
         f"SELECT DISTINCT {select} FROM fg_stage WHERE nullif(trim(scientific_name), '') "
         "IS NOT NULL"
     ).fetchall()
     requests = []
     for key, name, source_key, iconic_name, *lineage_names in rows:
-        lineage = [(rank, n.strip()) for (rank, _), n in zip(ranks, lineage_names, strict=True)
-                   if n and n.strip()]
+        lineage = [
+            (rank, n.strip())
+            for (rank, _), n in zip(ranks, lineage_names, strict=True)
+            if n and n.strip()
+        ]
         if not lineage:
             lineage = _lineage_from_name(name, iconic_name)
         lineage = [(r, n) for r, n in lineage if n != name]
-        requests.append(TaxonRequest(key=key, name=name, rank=guess_rank(name),
-                                     lineage=tuple(lineage), source_key=source_key))
+        requests.append(
+            TaxonRequest(
+                key=key,
+                name=name,
+                rank=guess_rank(name),
+                lineage=tuple(lineage),
+                source_key=source_key,
+            )
+        )
     return requests
 
 

@@ -64,14 +64,10 @@ class _Known:
         hits = self.by_name.get(canonical_name(name), [])
         if not hits:
             return None
-        for pick in (
-            lambda h: h[2] == parent and (rank is None or h[1] == rank),
-            lambda h: rank is None or h[1] is None or h[1] == rank,
-        ):
-            for hit in hits:
-                if pick(hit):
-                    return hit[0]
-        return None
+        same_rank = [h for h in hits if rank is None or h[1] is None or h[1] == rank]
+        under_parent = [h for h in same_rank if h[2] == parent and (rank is None or h[1] == rank)]
+        best = under_parent or same_rank
+        return best[0][0] if best else None
 
     def add(self, name: str, rank: str | None, parent: int | None) -> int:
         taxon_id = self.next_id
@@ -81,7 +77,10 @@ class _Known:
 
 
 def plan_taxa(
-    con: duckdb.DuckDBPyConnection, requests: Iterable[TaxonRequest], *, source: str,
+    con: duckdb.DuckDBPyConnection,
+    requests: Iterable[TaxonRequest],
+    *,
+    source: str,
     mode: TaxonMode = "extend",
 ) -> TaxonPlan:
     """Decide, without writing, the taxon id of every request (see module docstring)."""
@@ -90,11 +89,18 @@ def plan_taxa(
 
     def new(name: str, rank: str | None, parent: int | None, key: str | None) -> int:
         taxon_id = known.add(name, rank, parent)
-        plan.new_taxa.append({
-            "taxon_id": taxon_id, "name": name.strip(), "rank": rank,
-            "rank_level": rank_level(rank), "parent_id": parent,
-            "is_hybrid": is_hybrid(name, rank), "source": source, "source_key": key,
-        })
+        plan.new_taxa.append(
+            {
+                "taxon_id": taxon_id,
+                "name": name.strip(),
+                "rank": rank,
+                "rank_level": rank_level(rank),
+                "parent_id": parent,
+                "is_hybrid": is_hybrid(name, rank),
+                "source": source,
+                "source_key": key,
+            }
+        )
         return taxon_id
 
     for req in requests:
@@ -137,10 +143,12 @@ def write_taxa(con: duckdb.DuckDBPyConnection, plan: TaxonPlan, import_id: int) 
 
 def key_table(con: duckdb.DuckDBPyConnection, plan: TaxonPlan, name: str) -> None:
     """Expose the key -> taxon_id mapping as temp table ``name(key, taxon_id)`` for joins."""
-    table = pa.table({
-        "key": pa.array(list(plan.key_to_id), pa.string()),
-        "taxon_id": pa.array(list(plan.key_to_id.values()), pa.int64()),
-    })
+    table = pa.table(
+        {
+            "key": pa.array(list(plan.key_to_id), pa.string()),
+            "taxon_id": pa.array(list(plan.key_to_id.values()), pa.int64()),
+        }
+    )
     con.register(f"{name}_view", table)
     try:
         con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM {name}_view")
@@ -159,12 +167,20 @@ def _unknown_reason(name: str, known: _Known) -> str:
 
 
 def unknown_taxon_checks(
-    con: duckdb.DuckDBPyConnection, plan: TaxonPlan, key_sql: str, field_name: str,
+    con: duckdb.DuckDBPyConnection,
+    plan: TaxonPlan,
+    key_sql: str,
+    field_name: str,
 ) -> list[Check]:
     """Row checks that refuse rows whose taxon key the plan could not resolve."""
     if not plan.unknown:
         return []
     con.execute("CREATE OR REPLACE TEMP TABLE fg_unknown (key VARCHAR, reason VARCHAR)")
     con.executemany("INSERT INTO fg_unknown VALUES (?, ?)", list(plan.unknown.items()))
-    return [Check(f"{key_sql} IN (SELECT key FROM fg_unknown)", field_name,
-                  f"(SELECT reason FROM fg_unknown WHERE key = {key_sql})")]
+    return [
+        Check(
+            f"{key_sql} IN (SELECT key FROM fg_unknown)",
+            field_name,
+            f"(SELECT reason FROM fg_unknown WHERE key = {key_sql})",
+        )
+    ]

@@ -38,10 +38,17 @@ LabelTaxa = Literal["ignore", "extend", "strict"]
 
 
 def ingest_votes(
-    study: Study, path: str | Path, *, authors: str | Path | None = None,
-    ai_answers: str | Path | None = None, ai_scores: str | Path | None = None,
-    truth: str | Path | None = None, taxa: LabelTaxa = "ignore", model: str = "ai",
-    max_rejects: int = 0, force: bool = False,
+    study: Study,
+    path: str | Path,
+    *,
+    authors: str | Path | None = None,
+    ai_answers: str | Path | None = None,
+    ai_scores: str | Path | None = None,
+    truth: str | Path | None = None,
+    taxa: LabelTaxa = "ignore",
+    model: str = "ai",
+    max_rejects: int = 0,
+    force: bool = False,
 ) -> IngestReport:
     """Load a vote table and its side files in one transaction (see module doc)."""
     path = Path(path)
@@ -57,15 +64,22 @@ def ingest_votes(
         columns = csvfile.read_header(path)
         csvfile.require_columns(path, columns, ["task", "worker", "label"])
         report.rows_read = csvfile.stage(con, path, "fg_stage", columns)
-    checks = [Check(f"nullif(trim({c}), '') IS NULL", c, f"'empty {c}'")
-              for c in ("task", "worker", "label")]
+    checks = [
+        Check(f"nullif(trim({c}), '') IS NULL", c, f"'empty {c}'")
+        for c in ("task", "worker", "label")
+    ]
     plan = None
     if taxa != "ignore":
-        names = [r[0] for r in con.execute(
-            "SELECT DISTINCT trim(label) FROM fg_stage WHERE nullif(trim(label), '') IS NOT NULL"
-        ).fetchall()]
-        plan = plan_taxa(con, [TaxonRequest(key=n, name=n) for n in names], source="votes",
-                         mode=taxa)
+        names = [
+            r[0]
+            for r in con.execute(
+                "SELECT DISTINCT trim(label) FROM fg_stage "
+                "WHERE nullif(trim(label), '') IS NOT NULL"
+            ).fetchall()
+        ]
+        plan = plan_taxa(
+            con, [TaxonRequest(key=n, name=n) for n in names], source="votes", mode=taxa
+        )
         key_table(con, plan, "fg_taxon_keys")
         checks += unknown_taxon_checks(con, plan, "trim(label)", "label")
     bad = apply_checks(con, path, report, checks, max_rejects, dialect)
@@ -95,16 +109,20 @@ def ingest_votes(
                    false AS is_author, {import_id} AS import_id FROM fg_votes
         """)
         _write_side(con, side, model, import_id, report)
-        row = first_row(con.execute("""
+        row = first_row(
+            con.execute("""
             SELECT count(DISTINCT observation_id), count(DISTINCT user_id),
                    count(*) FILTER (WHERE is_current), count(DISTINCT label),
                    count(*) FILTER (WHERE NOT is_current) FROM fg_votes
-        """))
+        """)
+        )
         assert row is not None
         report.counts.update(tasks=row[0], workers=row[1], votes=row[2], labels=row[3])
         if row[4]:
-            report.notes.append(f"{row[4]:,} earlier vote(s) by the same worker on the same "
-                                "task kept as history (not current)")
+            report.notes.append(
+                f"{row[4]:,} earlier vote(s) by the same worker on the same "
+                "task kept as history (not current)"
+            )
 
     return write_import(study, report, write)
 
@@ -119,8 +137,9 @@ def _stage_answers_json(con: duckdb.DuckDBPyConnection, path: Path) -> int:
     labels: list[str] = []
     for task, answers in data.items():
         if not isinstance(answers, dict):
-            raise InputError(f"task {task!r}: expected an object {{worker: label}}", path=path,
-                             field=str(task))
+            raise InputError(
+                f"task {task!r}: expected an object {{worker: label}}", path=path, field=str(task)
+            )
         for worker, label in answers.items():
             tasks.append(str(task))
             workers.append(str(worker))
@@ -159,14 +178,19 @@ def _read_lines(path: Path) -> list[str]:
 
 
 def _read_side_files(
-    authors: str | Path | None, ai_answers: str | Path | None, ai_scores: str | Path | None,
+    authors: str | Path | None,
+    ai_answers: str | Path | None,
+    ai_scores: str | Path | None,
     truth: str | Path | None,
 ) -> dict[str, list[tuple[str, Any]]]:
     """Read and check the optional per-task files before anything is written."""
     side: dict[str, list[tuple[str, Any]]] = {}
     if authors is not None:
-        side["authors"] = [(str(i), a.strip()) for i, a in enumerate(_read_lines(Path(authors)))
-                           if a.strip() and a.strip() != "-1"]
+        side["authors"] = [
+            (str(i), a.strip())
+            for i, a in enumerate(_read_lines(Path(authors)))
+            if a.strip() and a.strip() != "-1"
+        ]
     if ai_answers is not None:
         data = _load_json(Path(ai_answers))
         side["ai"] = [(str(k), str(v)) for k, v in data.items()]
@@ -175,8 +199,11 @@ def _read_side_files(
         checked = []
         for task, value in scores.items():
             if not isinstance(value, int | float) or math.isnan(value) or not 0 <= value <= 1:
-                raise InputError(f"AI score {value!r} is not a probability in [0, 1]",
-                                 path=ai_scores, field=f"task {task}")
+                raise InputError(
+                    f"AI score {value!r} is not a probability in [0, 1]",
+                    path=ai_scores,
+                    field=f"task {task}",
+                )
             checked.append((str(task), float(value)))
         side["scores"] = checked
     if truth is not None:
@@ -199,16 +226,26 @@ def _read_truth(path: Path) -> list[tuple[str, Any]]:
 
 
 def _write_side(
-    con: duckdb.DuckDBPyConnection, side: dict[str, list[tuple[str, Any]]], model: str,
-    import_id: int, report: IngestReport,
+    con: duckdb.DuckDBPyConnection,
+    side: dict[str, list[tuple[str, Any]]],
+    model: str,
+    import_id: int,
+    report: IngestReport,
 ) -> None:
     """Authors, AI votes and truth for the tasks of this vote table (others are ignored)."""
+
     def load(name: str, rows: list[tuple[str, Any]], kind: pa.DataType) -> None:
-        table = pa.table({"task": pa.array([r[0] for r in rows], pa.string()),
-                          "value": pa.array([r[1] for r in rows], kind)})
+        table = pa.table(
+            {
+                "task": pa.array([r[0] for r in rows], pa.string()),
+                "value": pa.array([r[1] for r in rows], kind),
+            }
+        )
         con.register(f"{name}_view", table)
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM {name}_view "
-                    "WHERE task IN (SELECT observation_id FROM fg_votes)")
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM {name}_view "
+            "WHERE task IN (SELECT observation_id FROM fg_votes)"
+        )
         con.unregister(f"{name}_view")
 
     if "authors" in side:

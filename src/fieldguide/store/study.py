@@ -57,7 +57,9 @@ class Study:
         with self.transaction():
             for name, columns in TABLES.items():
                 self.con.execute(f"CREATE TABLE IF NOT EXISTS {name} ({columns})")
-            found = first_row(self.con.execute("SELECT value FROM meta WHERE key = 'schema_version'"))
+            found = first_row(
+                self.con.execute("SELECT value FROM meta WHERE key = 'schema_version'")
+            )
             if found is None:
                 self.con.execute(
                     "INSERT INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)]
@@ -80,7 +82,13 @@ class Study:
         self.con.execute("COMMIT")
 
     def new_import(
-        self, kind: str, path: str | Path, *, read: int, kept: int, rejected: int,
+        self,
+        kind: str,
+        path: str | Path,
+        *,
+        read: int,
+        kept: int,
+        rejected: int,
         report: dict[str, Any] | None = None,
     ) -> int:
         """Record one ingestion (call inside the import's transaction) and return its id."""
@@ -89,8 +97,17 @@ class Study:
         import_id = int(row[0])
         self.con.execute(
             "INSERT INTO imports VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [import_id, kind, str(path), file_sha256(path), datetime.now(), read, kept, rejected,
-             json.dumps(report or {})],
+            [
+                import_id,
+                kind,
+                str(path),
+                file_sha256(path),
+                datetime.now(),
+                read,
+                kept,
+                rejected,
+                json.dumps(report or {}),
+            ],
         )
         return import_id
 
@@ -99,9 +116,11 @@ class Study:
         digest = file_sha256(path)
         if digest is None:
             return False
-        row = first_row(self.con.execute(
-            "SELECT count(*) FROM imports WHERE kind = ? AND sha256 = ?", [kind, digest]
-        ))
+        row = first_row(
+            self.con.execute(
+                "SELECT count(*) FROM imports WHERE kind = ? AND sha256 = ?", [kind, digest]
+            )
+        )
         return row is not None and row[0] > 0
 
     def next_taxon_id(self) -> int:
@@ -113,7 +132,7 @@ class Study:
         """A whole table as Arrow (the hand-off format between stages)."""
         if name not in TABLES:
             raise KeyError(f"unknown table {name!r}; known: {', '.join(TABLES)}")
-        return self.con.execute(f"SELECT * FROM {name}").fetch_arrow_table()
+        return self.con.sql(f"SELECT * FROM {name}").to_arrow_table()
 
     def counts(self) -> dict[str, int]:
         out = {}
@@ -138,8 +157,12 @@ class Study:
         if not source.exists():
             raise InputError("file not found", path=source)
         wanted = [d[0] for d in self.con.execute(f"DESCRIBE {name}").fetchall()]
-        have = [d[0] for d in self.con.execute(
-            f"DESCRIBE SELECT * FROM read_parquet('{_sql_path(source)}')").fetchall()]
+        have = [
+            d[0]
+            for d in self.con.execute(
+                f"DESCRIBE SELECT * FROM read_parquet('{_sql_path(source)}')"
+            ).fetchall()
+        ]
         missing = [c for c in wanted if c not in have]
         if missing:
             raise InputError(f"missing column(s) {', '.join(missing)}", path=source)
@@ -161,8 +184,10 @@ def file_sha256(path: str | Path) -> str | None:
         for child in sorted(p.rglob("*")):
             if child.is_file():
                 stat = child.stat()
-                h.update(f"{child.relative_to(p).as_posix()}\0{stat.st_size}\0"
-                         f"{stat.st_mtime_ns}\n".encode())
+                h.update(
+                    f"{child.relative_to(p).as_posix()}\0{stat.st_size}\0"
+                    f"{stat.st_mtime_ns}\n".encode()
+                )
         return h.hexdigest()
     if not p.is_file():
         return None

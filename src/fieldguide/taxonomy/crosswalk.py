@@ -29,6 +29,8 @@ class CrosswalkReport:
     wrong_by_method: dict[str, int]
     n_mapped_unverifiable: int  #: mapped, but the merge links no target taxon
     n_links_outside: int = 0  #: source taxa linked to a target id absent from the target files
+    n_pairs_agree: int = 0  #: mapped pairs whose two taxa the merge also puts in one taxon
+    n_pairs_conflict: int = 0  #: mapped pairs whose two taxa the merge keeps apart
     failures: list[tuple[str, Match, int, str]] = field(default_factory=list)
 
     @property
@@ -51,10 +53,23 @@ class CrosswalkReport:
             ("precision of mapped checked taxa", f"{self.precision:.2%}"),
             ("linked to a target id not in the target files (skipped)", self.n_links_outside),
             ("mapped, unverifiable (no usable link)", self.n_mapped_unverifiable),
+            ("all mapped pairs: merge agrees / keeps apart",
+             f"{self.n_pairs_agree} / {self.n_pairs_conflict}"),
         ]
         rows += [(f"method {m} (wrong)", f"{n} ({self.wrong_by_method.get(m, 0)})")
                  for m, n in self.by_method.items()]
         return "\n".join(["| figure | value |", "|---|---:|"] + [f"| {a} | {b} |" for a, b in rows])
+
+
+def merged_members(merged: Taxonomy) -> dict[tuple[str, int], int]:
+    """(prefix, source id) -> merged taxon id, from the sourceinfo column."""
+    members: dict[tuple[str, int], int] = {}
+    for oid, info in zip(merged.ids.tolist(), merged.columns.get("sourceinfo", []), strict=True):
+        for item in info.split(","):
+            prefix, _, value = item.strip().partition(":")
+            if value.isdigit():
+                members.setdefault((prefix, int(value)), oid)
+    return members
 
 
 def crosswalk_links(merged: Taxonomy, source: str, target: str) -> dict[int, int]:
@@ -102,12 +117,18 @@ def evaluate_crosswalk(
     source, _ = read_interim(source_dir)
     target, target_syn = read_interim(target_dir)
     merged, _ = read_interim(merged_dir)
-    return score_matches(
-        source,
-        match_taxonomy(source, NameMatcher(target, target_syn, fuzzy_threshold)),
-        crosswalk_links(merged, source_prefix, target_prefix),
-        target,
+    matches = match_taxonomy(source, NameMatcher(target, target_syn, fuzzy_threshold))
+    report = score_matches(
+        source, matches, crosswalk_links(merged, source_prefix, target_prefix), target
     )
+    members = merged_members(merged)
+    for sid, m in zip(source.ids.tolist(), matches, strict=True):
+        a = members.get((source_prefix, sid))
+        b = members.get((target_prefix, m.taxon_id)) if m.taxon_id is not None else None
+        if a is not None and b is not None:
+            report.n_pairs_agree += a == b
+            report.n_pairs_conflict += a != b
+    return report
 
 
 def score_matches(

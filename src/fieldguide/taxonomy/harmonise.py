@@ -13,10 +13,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from rapidfuzz import fuzz, process
-from rapidfuzz.distance import OSA
+from rapidfuzz.distance import OSA, Levenshtein
 
 from fieldguide.taxonomy.io import SynonymTable
-from fieldguide.taxonomy.names import HYBRID_SIGN, canonical_name, parse_name
+from fieldguide.taxonomy.names import HYBRID_SIGN, canonical_name, match_key, parse_name
 from fieldguide.taxonomy.ranks import rank_level
 from fieldguide.taxonomy.tree import Taxonomy
 
@@ -54,8 +54,8 @@ class NameMatcher:
     candidates are only taken from the query's own genus, or from genera whose name itself
     scores above the threshold (searched among genera with the same first letter), so it
     scales and never jumps to an unrelated genus; each epithet must also keep its first
-    letter and be within one edit (two from ten letters), and epithets under six letters
-    must match exactly. ``fuzzy_threshold=None`` turns fuzzy matching off. Names qualified
+    letter and be within one edit (two neighbouring edits from ten letters), epithets under
+    six letters must match exactly, and Latin gender endings (-us/-a/-um ...) are free. ``fuzzy_threshold=None`` turns fuzzy matching off. Names qualified
     "cf." are matched to the named taxon; other qualifiers ("aff.", "nr.") are left unmatched.
     """
 
@@ -74,17 +74,20 @@ class NameMatcher:
         self._unsigned: dict[str, list[int]] = {}  # hybrid sign dropped: NCBI writes none
         for tid, raw in zip(taxonomy.ids.tolist(), taxonomy.names, strict=True):
             self._exact.setdefault(" ".join(raw.split()), []).append(tid)
-            canon = canonical_name(raw)
+            canon = match_key(raw)
             self._canonical.setdefault(canon, []).append(tid)
             self._unsigned.setdefault(_unsign(canon), []).append(tid)
         table = synonyms if isinstance(synonyms, SynonymTable) else SynonymTable.from_pairs(
             synonyms or ()
         )
         self._synonym: dict[str, list[int]] = {}
+        self._synonym_unsigned: dict[str, list[int]] = {}
         for raw, tid in zip(table.names, table.taxon_ids.tolist(), strict=True):
-            ids = self._synonym.setdefault(canonical_name(raw), [])
-            if tid not in ids:
-                ids.append(tid)
+            canon = match_key(raw)
+            for index, key in ((self._synonym, canon), (self._synonym_unsigned, _unsign(canon))):
+                ids = index.setdefault(key, [])
+                if tid not in ids:
+                    ids.append(tid)
         # fuzzy blocks: genus (or uninomial) -> canonical names starting with it
         self._blocks: dict[str, list[str]] = {}
         self._uninomials: set[str] = set()
@@ -126,6 +129,7 @@ class NameMatcher:
             ("canonical", self._canonical, canon),
             ("canonical", self._unsigned, _unsign(canon)),
             ("synonym", self._synonym, canon),
+            ("synonym", self._synonym_unsigned, _unsign(canon)),
         ):
             ids = self._same_level(index.get(key, []), rank, method == "synonym")
             if ids:
@@ -220,21 +224,44 @@ class NameMatcher:
 
 def _close_epithets(rest: str, candidate: str) -> bool:
     """Misspelling guard: every epithet keeps its first letter and differs by at most one edit
-    (a transposition counts one; two edits from ten letters); short epithets must be exact.
+    (a transposition counts one; two adjacent edits from ten letters); short epithets
+    (under six letters) must be exact.
     So "flexicaulis" never becomes "amplexicaulis", nor "cana" "cina"."""
     mine = rest.split(" ")
     theirs = _split(candidate)[1].split(" ")
     if len(mine) != len(theirs):
         return False
     for a, b in zip(mine, theirs, strict=True):
-        if a == b:
+        if a == b or _stem(a) == _stem(b):
             continue
         shortest = min(len(a), len(b))
         if a[:1] != b[:1] or shortest < 6:
             return False
-        if OSA.distance(a, b) > (2 if shortest >= 10 else 1):
+        dist = OSA.distance(a, b)
+        if dist > 2 or (dist == 2 and (shortest < 10 or not _one_spot(a, b))):
             return False
     return True
+
+
+def _stem(epithet: str) -> str:
+    """Epithet without its Latin gender or genitive ending, so "corymbosus", "corymbosa" and
+    "corymbosum" (or "kraussi" and "kraussii", "ruber" and "rubra") compare equal."""
+    if epithet.endswith("ii"):
+        return epithet[:-1]
+    if epithet.endswith("er"):
+        return epithet[:-2] + "r"
+    for ending in ("um", "us", "is", "a", "e"):
+        if epithet.endswith(ending) and len(epithet) > len(ending) + 2:
+            return epithet[: -len(ending)]
+    return epithet
+
+
+def _one_spot(a: str, b: str) -> bool:
+    """True if the edits turning ``a`` into ``b`` touch two neighbouring letters
+    ("scheutzeri" -> "scheuchzeri"), as a slip of the pen does; two scattered changes
+    ("ardonensis" / "aldanensis") are more often two different names."""
+    spots = [op.src_pos for op in Levenshtein.editops(a, b)]
+    return bool(spots) and max(spots) - min(spots) <= 1
 
 
 def summarise(matches: Iterable[Match]) -> dict[str, int]:

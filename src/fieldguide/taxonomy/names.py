@@ -40,6 +40,9 @@ _LOWER_WORD = re.compile(r"^[a-zà-öø-ÿœæ][a-zà-öø-ÿœæ\-]*$")
 _GENUS = re.compile(r"^[A-Za-zÀ-ÖØ-öø-ÿŒœÆæ][A-Za-zÀ-ÖØ-öø-ÿŒœÆæ\-]*$")
 _SUBGENUS = re.compile(r"^\([A-Z][a-z\-]+\)$")
 _SPACES = re.compile(r"\s+")
+_NUMBERED = re.compile(r"^[a-z][a-z\-]{2,}\d$")
+_GLUED = re.compile(r"\b(subsp|ssp|var|f|fo|subvar|subf)\.(?=[a-z])")  # "subsp.epigaea"
+_REMARKS = re.compile(r"\(=[^)]*(?:\([^)]*\)[^)]*)*\)|\[[^\]]*\]")  # "(= other name)", "[...]"
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,8 @@ class ParsedName:
 
 def _clean(name: str) -> str:
     text = unicodedata.normalize("NFC", name).replace("\u00a0", " ")
+    text = _REMARKS.sub(" ", text)
+    text = _GLUED.sub(r"\1. ", text)
     text = text.replace(HYBRID_SIGN, f" {HYBRID_SIGN} ")
     return _SPACES.sub(" ", text).strip()
 
@@ -76,6 +81,14 @@ def parse_name(name: str) -> ParsedName:
     letters = [c for c in text if c.isalpha()]
     if letters and all(c.isupper() for c in letters if c != HYBRID_SIGN) and len(letters) > 1:
         tokens = [t.lower() if t not in ("X",) else t for t in tokens]
+    elif tokens and len(tokens[0]) > 1 and tokens[0].isalpha() and tokens[0].isupper():
+        # "ALLIARIA PETIOLATA (M.Bieb.) Cavara": capitals up to the authorship
+        lead = 0
+        while lead < len(tokens) and tokens[lead].replace("-", "").isalpha() and (
+            tokens[lead].isupper()
+        ):
+            lead += 1
+        tokens = [t.lower() for t in tokens[:lead]] + tokens[lead:]
     hybrid = False
     if tokens and re.match(r"^x[A-Z][a-z]", tokens[0]):
         tokens = [HYBRID_SIGN, tokens[0][1:], *tokens[1:]]  # "xFestulolium"
@@ -118,11 +131,16 @@ def parse_name(name: str) -> ParsedName:
                 in_author = False
                 if low.startswith("notho"):
                     hybrid = True
-        elif _is_hybrid_x(tok) and not in_author and _LOWER_WORD.match(nxt):
+        elif _is_hybrid_x(tok) and not in_author and _LOWER_WORD.match(nxt) and not epithets:
             hybrid = True  # "Mentha x piperita", "Mentha × piperita"
             parts.append(HYBRID_SIGN)
-        elif _is_hybrid_x(tok) and not in_author and epithets and _GENUS.match(nxt):
-            other = parse_name(" ".join(tokens[i + 1 :]))  # formula hybrid "A b × C d"
+        elif _is_hybrid_x(tok) and not in_author and epithets and (
+            _GENUS.match(nxt) or _LOWER_WORD.match(nxt)
+        ):
+            rest = tokens[i + 1 :]
+            if _LOWER_WORD.match(nxt):
+                rest = [genus, *rest]  # "Clermontia kakeana x micrantha": same genus implied
+            other = parse_name(" ".join(rest))  # formula hybrid "A b × C d"
             base = " ".join(parts)
             return ParsedName(
                 verbatim=name, canonical=f"{base} {HYBRID_SIGN} {other.canonical}", genus=genus,
@@ -137,6 +155,10 @@ def parse_name(name: str) -> ParsedName:
         ):
             epithets.append(low)
             parts.append(low)
+            pending_marker = False
+        elif not in_author and _NUMBERED.match(tok) and not epithets:
+            epithets.append(tok.rstrip("0123456789"))  # NCBI "Petalacte coronata1"
+            parts.append(epithets[-1])
             pending_marker = False
         else:
             in_author = True
@@ -166,7 +188,8 @@ def canonical_name(name: str) -> str:
 
     Rules (after GBIF's name parser / TaxonMap):
 
-    * whitespace collapsed, Unicode NFC; an all-capitals name is read as lower case;
+    * whitespace collapsed, Unicode NFC; capitals (the whole name, or the words before a
+      mixed-case authorship) are read as lower case;
     * genus (or uninomial) capitalised, epithets lower case: "ECHIUM  VULGARE" -> "Echium vulgare";
     * authorship dropped: anything from the first word that cannot be an epithet (capitalised,
       abbreviated, a year, "(L.)", "&", "ex", "de" ...) up to the next rank marker, so
@@ -174,14 +197,29 @@ def canonical_name(name: str) -> str:
     * infraspecific markers normalised: subsp./ssp./subsp -> "subsp.", var./varietas -> "var.",
       f./fo./forma -> "f."; a zoological trinomial without marker is kept as three words;
     * hybrids keep the sign, written "×": "Mentha x piperita" -> "Mentha × piperita",
-      "xFestulolium" -> "× Festulolium", formulae "A b x C d" -> "A b × C d";
+      "xFestulolium" -> "× Festulolium", formulae "A b x C d" -> "A b × C d", and
+      "A b x c" -> "A b × A c";
+    * a marker glued to its epithet is split ("subsp.epigaea"); a single digit glued to an
+      epithet (NCBI's "Petalacte coronata1") is dropped;
     * "sp."/"spp." make the name indeterminate: the genus alone is returned;
     * "cf."/"aff." qualifiers are dropped, genus and epithet kept;
-    * a zoological subgenus in parentheses after the genus is dropped;
+    * a zoological subgenus in parentheses after the genus is dropped, and so are remarks
+      "(= other name)" and anything in square brackets;
     * names that are not Linnaean (BOLD BINs "BOLD:AAF9225", "unclassified Asterales") are
       returned with whitespace collapsed but otherwise unchanged; see ``is_linnaean``.
     """
     return parse_name(name).canonical
+
+
+def match_key(name: str) -> str:
+    """Key a taxonomy's own name is indexed under: its canonical name, except that names
+    qualified ("aff.", "cf.") or indeterminate ("Carex sp. PI 4261") keep their full spelling,
+    so they never pose as the species or genus they mention (which would make it ambiguous).
+    """
+    parsed = parse_name(name)
+    if parsed.qualifier is not None or parsed.indeterminate:
+        return " ".join(name.split())
+    return parsed.canonical
 
 
 def is_linnaean(name: str) -> bool:

@@ -16,7 +16,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from fieldguide.errors import InputError
 from fieldguide.taxonomy import _arrays
-from fieldguide.taxonomy.names import canonical_name
+from fieldguide.taxonomy.names import canonical_name, match_key
 from fieldguide.taxonomy.ranks import MAIN_RANKS, RANK_LEVELS, normalise_rank, rank_level
 
 _SIMPLE_NAME = re.compile(r"^[A-Z][a-z\-]+(?: [a-z\-]+)?$")  # already canonical: skip parsing
@@ -190,7 +190,7 @@ class Taxonomy:
     def _build_names_index(self) -> dict[str, list[int]]:
         index: dict[str, list[int]] = {}
         for tid, raw in zip(self.ids.tolist(), self.names, strict=True):
-            key = raw if _SIMPLE_NAME.match(raw) else canonical_name(raw)
+            key = raw if _SIMPLE_NAME.match(raw) else match_key(raw)
             index.setdefault(key, []).append(tid)
         return index
 

@@ -102,7 +102,8 @@ def _read_csv_columns(path: Path, names: tuple[str, ...]) -> dict[str, npt.NDArr
     import pyarrow.csv as pacsv
 
     try:
-        table = pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(strings_can_be_null=True))
+        table = pacsv.read_csv(
+            path, convert_options=pacsv.ConvertOptions(strings_can_be_null=True))
     except Exception as exc:  # pyarrow raises its own ArrowInvalid with the line in the text
         raise InputError(f"unreadable CSV: {exc}", path=path) from None
     out = {}
@@ -177,8 +178,8 @@ def _read_scores(path: Path) -> Pair:
     bad = np.flatnonzero(~((scores >= 0) & (scores <= 1)))  # NaN fails both comparisons
     if len(bad):
         i = int(bad[0])
-        raise InputError(f"{len(bad)} AI score(s) not in [0, 1], first for task {tasks[i]!r}: "
-                         f"{raw[i]!r} (entry {i + 1})", path=path, field="score")
+        raise InputError(f"{len(bad)} AI score(s) not in [0, 1], first for task "
+                         f"'{tasks[i]}': {raw[i]} (entry {i + 1})", path=path, field="score")
     return tasks, scores
 
 

@@ -106,7 +106,7 @@ class VoteTable:
         else:
             # AI labels nobody voted for are still labels: the AI may pick them (fixed mode).
             extra = np.asarray([]) if ai_labels is None else _items(ai_labels)[1]
-            both = l_raw if len(extra) == 0 else np.concatenate([l_raw, extra.astype(l_raw.dtype)])
+            both = l_raw if len(extra) == 0 else np.concatenate([l_raw, _coerce(extra, l_raw)])
             label_names, lab = np.unique(both, return_inverse=True)
             lab = lab[: len(l_raw)]
         t, w, lab = t.astype(np.int64), w.astype(np.int64), np.asarray(lab, dtype=np.int64)
