@@ -5,8 +5,8 @@
 
 Times ``plantnet`` to convergence, ``majority`` and (when present) ``dawid-skene`` 20 rounds on
 the whole set with the peak RSS, then crowd-kit's MajorityVote and DawidSkene and peerannot's
-PlantNet on a 1/100 and a 1/10 task sample, each in a forked child with a time cap, against
-ours on the same sample. Prints Markdown.
+PlantNet on 1/1000, 1/100 and 1/10 task samples, each in a forked child with a time cap and an
+8 GB address-space cap, against ours on the same sample. Prints Markdown.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import resource
 import tempfile
 import threading
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -94,6 +95,7 @@ def timed(fn: Callable[[], Any]) -> float:
 
 def _child(fn: Callable[[], Any], queue: Any) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (8 << 30, 8 << 30))  # fail, don't swap the host
+    warnings.simplefilter("ignore")
     try:
         queue.put(("ok", timed(fn)))
     except BaseException as exc:
@@ -147,6 +149,8 @@ def main() -> None:
     parser.add_argument("--scale", type=float, default=1.0)
     parser.add_argument("--cap", type=float, default=60.0, help="seconds per reference run")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--samples", default="1000,100,10",
+                        help="task samples 1/N for the reference runs")
     args = parser.parse_args()
     os.environ.setdefault("TQDM_DISABLE", "1")
     methods = ["plantnet", "majority"]
@@ -172,7 +176,7 @@ def main() -> None:
     print("\n| sample | method | ours s | reference | reference s | ratio |\n"
           "|---|---|---:|---|---:|---:|")
     with tempfile.TemporaryDirectory() as tmp:
-        for every in (100, 10):
+        for every in (int(x) for x in args.samples.split(",")):
             sub = sample(votes, every)
             refs = references(sub, Path(tmp))
             label = f"1/{every} ({sub.n_votes:,} votes)"

@@ -45,3 +45,29 @@ def test_summary_of_a_missing_study_is_refused(tmp_path: Path) -> None:
     result = runner.invoke(app, ["summary", "-s", str(tmp_path / "none")])
     assert result.exit_code == 2
     assert "no study here" in result.output
+
+
+def test_taxonomy_match_reports_how_each_name_matched(tmp_path: Path, shared_data: Path) -> None:
+    study = str(tmp_path / "s")
+    gbif = shared_data / "taxonomy" / "ott_asterales_gbif_ncbi" / "gbif_aster"
+    result = runner.invoke(app, ["ingest", "taxonomy", str(gbif), "--source", "gbif",
+                                 "-s", study])
+    assert result.exit_code == 0, result.output
+    names = tmp_path / "names.txt"
+    names.write_text("Campanula rotundifolia L.\nCampanula rotundifollia\nBoopidaceae\nFoo bar\n")
+    out = tmp_path / "matches.csv"
+    result = runner.invoke(app, ["taxonomy", "match", str(names), "-o", str(out), "-s", study])
+    assert result.exit_code == 0, result.output
+    rows = [line.split(",")[:2] for line in out.read_text().splitlines()[1:]]
+    assert rows == [["Campanula rotundifolia L.", "canonical"],
+                    ["Campanula rotundifollia", "fuzzy"], ["Boopidaceae", "synonym"],
+                    ["Foo bar", "unmatched"]]
+
+
+def test_aggregate_writes_labels_and_the_study(tmp_path: Path, shared_data: Path) -> None:
+    votes = shared_data / "votes" / "plantnet_toy" / "normalized" / "votes.csv"
+    out = tmp_path / "labels.csv"
+    result = runner.invoke(app, ["aggregate", str(votes), "--method", "majority", "-o", str(out),
+                                 "-s", str(tmp_path / "s")])
+    assert result.exit_code == 0, result.output
+    assert len(out.read_text().splitlines()) == 21

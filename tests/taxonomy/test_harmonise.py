@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from fieldguide.taxonomy import NameMatcher, SynonymTable, Taxonomy, summarise
+from fieldguide.taxonomy import NameMatcher, SynonymTable, Taxonomy, read_interim, summarise
 
 ROWS = [
     (1, None, "Plantae", "kingdom"),
@@ -34,7 +36,7 @@ def matcher() -> NameMatcher:
     syn = SynonymTable.from_pairs([("Aster setchuenensis Franch.", 31),
                                    ("Solidago altissima L.", 35),
                                    ("Mentha piperita", 32)])
-    return NameMatcher(tax, syn, fuzzy_threshold=90)
+    return NameMatcher(tax, syn)
 
 
 def test_methods(matcher: NameMatcher) -> None:
@@ -60,14 +62,19 @@ def test_methods(matcher: NameMatcher) -> None:
     assert got["BOLD:AAF9225"] == ("unmatched", None)
 
 
+def test_gender_endings_and_formula_hybrids(matcher: NameMatcher) -> None:
+    assert matcher.match_one("Aster alpina").taxon_id == 33
+    assert matcher.match_one("Solidago canadense").taxon_id == 35
+
+
 def test_fuzzy_reports_score_and_name(matcher: NameMatcher) -> None:
     m = matcher.match_one("Aster sutchuenense")
     assert m.method == "fuzzy" and m.matched_name == "Aster sutchuenensis"
-    assert 90 <= m.score < 100
+    assert 85 <= m.score < 100
 
 
 def test_fuzzy_never_crosses_genera(matcher: NameMatcher) -> None:
-    # epithet exists in another genus, genus "Astre" is no slip for "Aster"? it is (1 edit)
+    # each epithet exists, but in another genus: no fuzzy hop between genera
     assert matcher.match_one("Mentha alpinus").method == "unmatched"
     assert matcher.match_one("Solidago sutchuenensis").method == "unmatched"
 
@@ -104,12 +111,20 @@ def test_summarise(matcher: NameMatcher) -> None:
                       "unmatched": 1}
 
 
-def test_real_ncbi_misspellings_resolve_to_gbif(matcher: NameMatcher) -> None:
-    """NCBI records these as misspellings; fuzzy matching alone recovers the right name."""
-    ids, parents, names, ranks = zip(*ROWS, strict=True)
-    tax = Taxonomy.from_parents(
-        [*ids, 50, 51, 52], [*parents, 80, 81, 82],
-        [*names, "Campanula scheuchzeri", "Campanula wilkinsiana", "Phelline billardierei"],
-        [*ranks, "species", "species", "species"],
-    ) if False else None
-    assert tax is None  # kept simple: the crosswalk test covers real misspellings at scale
+def test_real_ncbi_misspellings(shared_data: Path) -> None:
+    """NCBI lists 654 misspellings of its own names; without the synonym table, fuzzy and
+    canonical matching alone must recover most of them and almost never pick another taxon
+    (measured: 396 right, 1 wrong, 257 left unmatched)."""
+    tax, syn = read_interim(shared_data / "taxonomy/ott_asterales_gbif_ncbi/ncbi_aster")
+    matcher = NameMatcher(tax, None)
+    right = wrong = total = 0
+    for name, uid, kind in zip(syn.names, syn.taxon_ids.tolist(), syn.types, strict=True):
+        if kind != "misspelling":
+            continue
+        total += 1
+        m = matcher.match_one(name, rank=tax.rank(uid))
+        right += m.taxon_id == uid
+        wrong += m.taxon_id is not None and m.taxon_id != uid
+    assert total == 654
+    assert right >= 380
+    assert wrong <= 5

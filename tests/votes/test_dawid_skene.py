@@ -84,7 +84,7 @@ def test_auto_switches_to_one_coin_for_huge_label_spaces(shared_data: Path) -> N
     assert DawidSkene().fit(huge).model_ == "one-coin"
     assert DawidSkene(max_dense_cells=10).fit(small).model_ == "one-coin"
     with pytest.raises(ValueError, match="model"):
-        DawidSkene(model="two-coin")  # type: ignore[arg-type]
+        DawidSkene(model="two-coin")
 
 
 # -- against crowd-kit ----------------------------------------------------------------------
@@ -146,7 +146,7 @@ def test_renaming_tasks_and_workers_changes_nothing(rows: list[tuple[int, int, i
     t, w, lab = (np.array(c) for c in zip(*rows, strict=True))
     a = VoteTable.from_records(t, w, lab)
     b = VoteTable.from_records(np.array(tperm)[t], np.array(wperm)[w], lab)
-    fa, fb = DawidSkene(model=model).fit(a), DawidSkene(model=model).fit(b)  # type: ignore[arg-type]
+    fa, fb = DawidSkene(model=model).fit(a), DawidSkene(model=model).fit(b)
     pa, pb = by_name(fa, a), by_name(fb, b)
     for name, row in pa.items():
         np.testing.assert_allclose(row, pb[tperm[name]], atol=1e-6)

@@ -82,7 +82,7 @@ def test_side_file_tasks_without_votes_are_skipped(tmp_path: Path) -> None:
     assert truth.tolist() == [0, -2]  # 5 is a truth no vote gave
 
 
-def test_nine_million_rows_read_vectorised(tmp_path: Path) -> None:
+def test_large_csv_reads_vectorised(tmp_path: Path) -> None:
     n = 200_000
     rng = np.random.default_rng(0)
     rows = np.column_stack([np.arange(n), rng.integers(0, 1000, n), rng.integers(0, 50, n)])

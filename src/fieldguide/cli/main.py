@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 
 import typer
 
+from fieldguide.cli.aggregate import aggregate
 from fieldguide.cli.common import DEFAULT_STUDY, StudyOption, guarded, open_study
 
 app = typer.Typer(
@@ -17,6 +18,9 @@ app = typer.Typer(
 )
 ingest_app = typer.Typer(no_args_is_help=True, help="Bring data into a study.")
 app.add_typer(ingest_app, name="ingest")
+taxonomy_app = typer.Typer(no_args_is_help=True, help="Taxon names and trees.")
+app.add_typer(taxonomy_app, name="taxonomy")
+app.command("aggregate")(aggregate)
 
 TaxaOption = Annotated[
     str, typer.Option("--taxa", help="extend: unknown names become new taxa; strict: refuse them.")
@@ -126,6 +130,40 @@ def ingest_images(
         typer.echo(report.summary())
 
 
+@ingest_app.command("taxonomy")
+def ingest_taxonomy(
+    path: Path, study: StudyOption = DEFAULT_STUDY,
+    fmt: Annotated[str, typer.Option("--format", help="interim (Open Tree: taxonomy.tsv + "
+                                     "synonyms.tsv) or inat (taxa.csv).")] = "interim",
+    source: Annotated[str | None, typer.Option(help="Name of the source (default: the "
+                                               "folder's name).")] = None,
+    force: Force = False,
+) -> None:
+    """A reference taxonomy with its synonyms (then ingest with --taxa strict)."""
+    from fieldguide.ingest import ingest_taxonomy as run
+
+    if fmt not in ("interim", "inat"):
+        raise typer.BadParameter("use interim or inat", param_hint="--format")
+    with open_study(study) as s:
+        report = guarded(lambda: run(s, path, fmt="inat" if fmt == "inat" else "interim",
+                                     source=source, force=force))
+        typer.echo(report.summary())
+
+
+@taxonomy_app.command("match")
+def taxonomy_match(
+    names: Path, output: Annotated[Path, typer.Option("-o", "--output")],
+    study: StudyOption = DEFAULT_STUDY,
+    source: Annotated[str | None, typer.Option(help="Match against this source only.")] = None,
+) -> None:
+    """Map a list of names (one per line) onto the study's taxonomy and say how each matched
+    (exact, canonical, synonym, fuzzy, ambiguous, unmatched), as Naturalis' TaxonMap does."""
+    from fieldguide.cli.render import write_matches
+
+    with open_study(study, create=False) as s:
+        guarded(lambda: write_matches(s, names, output, source))
+
+
 @app.command()
 def summary(
     study: StudyOption = DEFAULT_STUDY,
@@ -134,8 +172,8 @@ def summary(
         typer.Option(help="Group classes by this rank (default: iNaturalist's iconic taxa)."),
     ] = None,
 ) -> None:
-    """Counts, votes per observation, photos per taxon and a per super-class table; writes
-    reports/summary.md and reports/photos_per_taxon.png in the study."""
+    """Counts, votes per observation, photos per taxon, per super-class table (also written
+    to the study's reports/ folder as summary.md and photos_per_taxon.png)."""
     from fieldguide.cli.render import print_summary
 
     with open_study(study, create=False) as s:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from fieldguide.store import Study
 
 
@@ -48,3 +50,33 @@ def print_summary(study: Study, superclass_rank: str | None) -> None:
     md = study.reports_dir / "summary.md"
     md.write_text(to_markdown(result, plot.name if plot else None), encoding="utf-8")
     console.print(f"wrote {md}" + (f" and {plot}" if plot else ""))
+
+
+def write_matches(study: Study, names_file: Path, output: Path, source: str | None) -> None:
+    """Match every name in ``names_file`` and write one CSV row per name with its method."""
+    import csv
+
+    from rich.console import Console
+
+    from fieldguide.errors import InputError
+    from fieldguide.store import load_taxonomy
+    from fieldguide.taxonomy import NameMatcher, summarise
+
+    try:
+        lines = names_file.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read names: {exc}", path=names_file) from None
+    names = [n.strip() for n in lines if n.strip()]
+    taxonomy, synonyms = load_taxonomy(study, source)
+    if not len(taxonomy):
+        raise InputError("the study has no taxa to match against (ingest a taxonomy first)")
+    matches = NameMatcher(taxonomy, synonyms).match(names)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    with output.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["name", "method", "taxon_id", "matched_name", "score", "candidates"])
+        for m in matches:
+            writer.writerow([m.name, m.method, m.taxon_id, m.matched_name, f"{m.score:.1f}",
+                             " ".join(map(str, m.candidates))])
+    counts = summarise(matches)
+    Console().print(", ".join(f"{k}: {v:,}" for k, v in counts.items()) + f"; wrote {output}")

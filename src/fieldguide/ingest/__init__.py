@@ -8,6 +8,7 @@ from fieldguide.ingest.dwca import ingest_dwca
 from fieldguide.ingest.image_folder import ingest_image_folder
 from fieldguide.ingest.inat_csv import ingest_inat_csv
 from fieldguide.ingest.report import IngestReport, Rejection
+from fieldguide.ingest.taxonomy_file import ingest_taxonomy
 from fieldguide.ingest.votes import ingest_votes
 
 __all__ = [
@@ -16,5 +17,6 @@ __all__ = [
     "ingest_dwca",
     "ingest_image_folder",
     "ingest_inat_csv",
+    "ingest_taxonomy",
     "ingest_votes",
 ]

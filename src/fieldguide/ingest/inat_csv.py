@@ -131,8 +131,9 @@ def ingest_inat_csv(
         if "image_url" in columns:
             con.execute(f"""
                 INSERT INTO photos BY NAME
-                SELECT coalesce(nullif(regexp_extract(image_url, '/photos/([0-9]+)/', 1), ''),
-                                trim(id) || '-1') AS photo_id,
+                SELECT coalesce(
+                           nullif(split_part(split_part(image_url, '/photos/', 2), '/', 1), ''),
+                           trim(id) || '-1') AS photo_id,
                        trim(id) AS observation_id, 1 AS position, image_url AS url,
                        {col("license")} AS license, {import_id} AS import_id
                 FROM fg_stage WHERE nullif(trim(image_url), '') IS NOT NULL
@@ -171,9 +172,9 @@ def _taxon_key_sql(columns: list[str], prefix: str = "") -> str:
 def _taxon_requests(con: duckdb.DuckDBPyConnection, columns: list[str]) -> list[TaxonRequest]:
     ranks = [(rank, c) for rank, c in RANK_COLUMNS if c in columns]
     iconic = '"iconic_taxon_name"' if "iconic_taxon_name" in columns else "NULL"
+    # One row per taxon key (a taxon's name and lineage are the same on all its rows).
     select = ", ".join(
         [
-            _taxon_key_sql(columns),
             'trim("scientific_name")',
             "nullif(trim(\"taxon_id\"), '')" if "taxon_id" in columns else "NULL",
             iconic,
@@ -181,11 +182,12 @@ def _taxon_requests(con: duckdb.DuckDBPyConnection, columns: list[str]) -> list[
         + [f'"{c}"' for _, c in ranks]
     )
     rows = con.execute(
-        f"SELECT DISTINCT {select} FROM fg_stage WHERE nullif(trim(scientific_name), '') "
-        "IS NOT NULL"
+        f"SELECT {_taxon_key_sql(columns)} AS k, any_value(({select})) FROM fg_stage "
+        "WHERE nullif(trim(scientific_name), '') IS NOT NULL GROUP BY k"
     ).fetchall()
     requests = []
-    for key, name, source_key, iconic_name, *lineage_names in rows:
+    for key, values in rows:
+        name, source_key, iconic_name, *lineage_names = values
         lineage = [
             (rank, n.strip())
             for (rank, _), n in zip(ranks, lineage_names, strict=True)

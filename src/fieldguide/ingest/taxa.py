@@ -8,6 +8,7 @@ that carry it, with the closest known name as a hint.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
@@ -20,6 +21,8 @@ from fieldguide.store.sql import first_row
 from fieldguide.taxonomy import canonical_name, is_hybrid, rank_level
 
 TaxonMode = Literal["extend", "strict"]
+# "Genus", "Genus epithet" or "Genus epithet epithet" with nothing else: already canonical.
+_PLAIN_NAME = re.compile(r"[A-Z][a-z]+(?:-[a-z]+)?(?: (?!x$)[a-z]+(?:-[a-z]+)?){0,2}")
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,7 @@ class _Known:
     """The study's taxa indexed by (source, key), and by canonical name and parent."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection, source: str) -> None:
+        self._canonical: dict[str, str] = {}
         self.by_source: dict[str, int] = {}
         self.by_name: dict[str, list[tuple[int, str | None, int | None]]] = {}
         rows = con.execute(
@@ -54,14 +58,24 @@ class _Known:
         for taxon_id, name, rank, parent, src, key in rows:
             if src == source and key is not None:
                 self.by_source[key] = taxon_id
-            self.by_name.setdefault(canonical_name(name), []).append((taxon_id, rank, parent))
+            self.by_name.setdefault(self.canonical(name), []).append((taxon_id, rank, parent))
         for name, taxon_id in con.execute("SELECT name, taxon_id FROM synonyms").fetchall():
-            self.by_name.setdefault(canonical_name(name), []).append((taxon_id, None, None))
+            self.by_name.setdefault(self.canonical(name), []).append((taxon_id, None, None))
         row = first_row(con.execute("SELECT coalesce(max(taxon_id), 0) + 1 FROM taxa"))
         self.next_id = int(row[0]) if row else 1
 
+    def canonical(self, name: str) -> str:
+        """canonical_name, memoised (lineages repeat the same higher taxa many times); names
+        already in canonical form, as iNaturalist and GBIF's lineage columns give them, skip
+        the parser."""
+        found = self._canonical.get(name)
+        if found is None:
+            plain = _PLAIN_NAME.fullmatch(name) is not None
+            found = self._canonical[name] = name if plain else canonical_name(name)
+        return found
+
     def find(self, name: str, rank: str | None, parent: int | None) -> int | None:
-        hits = self.by_name.get(canonical_name(name), [])
+        hits = self.by_name.get(self.canonical(name), [])
         if not hits:
             return None
         same_rank = [h for h in hits if rank is None or h[1] is None or h[1] == rank]
@@ -72,7 +86,7 @@ class _Known:
     def add(self, name: str, rank: str | None, parent: int | None) -> int:
         taxon_id = self.next_id
         self.next_id += 1
-        self.by_name.setdefault(canonical_name(name), []).append((taxon_id, rank, parent))
+        self.by_name.setdefault(self.canonical(name), []).append((taxon_id, rank, parent))
         return taxon_id
 
 
@@ -96,7 +110,7 @@ def plan_taxa(
                 "rank": rank,
                 "rank_level": rank_level(rank),
                 "parent_id": parent,
-                "is_hybrid": is_hybrid(name, rank),
+                "is_hybrid": maybe_hybrid(name, rank) and is_hybrid(name, rank),
                 "source": source,
                 "source_key": key,
             }
@@ -156,10 +170,18 @@ def key_table(con: duckdb.DuckDBPyConnection, plan: TaxonPlan, name: str) -> Non
         con.unregister(f"{name}_view")
 
 
+def maybe_hybrid(name: str, rank: str | None) -> bool:
+    """Cheap pre-test before the full hybrid check: every hybrid name or rank contains one
+    of these marks."""
+    lowered = name.lower()
+    return ("×" in name or " x " in lowered or "notho" in lowered or lowered.startswith("x ")
+            or (rank is not None and "hybrid" in rank))
+
+
 def _unknown_reason(name: str, known: _Known) -> str:
     from rapidfuzz import process
 
-    hint = process.extractOne(canonical_name(name), list(known.by_name), score_cutoff=80)
+    hint = process.extractOne(known.canonical(name), list(known.by_name), score_cutoff=80)
     suffix = f" (did you mean {hint[0]!r}?)" if hint else ""
     if not known.by_name:
         suffix = " (the study has no taxonomy yet: ingest one, or use --taxa extend)"

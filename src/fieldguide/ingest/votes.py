@@ -90,30 +90,35 @@ def ingest_votes(
             write_taxa(con, plan, import_id)
         taxon = "k.taxon_id" if plan is not None else "NULL::BIGINT"
         join = "LEFT JOIN fg_taxon_keys k ON k.key = trim(s.label)" if plan is not None else ""
+        # A worker's latest vote on a task is current; ranking is only needed if any repeat.
+        repeats = first_row(con.execute(
+            "SELECT count(*) - count(DISTINCT (trim(task), trim(worker))) FROM fg_stage"))
+        current = (
+            "row_number() OVER (PARTITION BY trim(s.task), trim(s.worker) "
+            "ORDER BY s.rowid DESC) = 1" if repeats and repeats[0] else "true")
         con.execute(f"""
-            CREATE OR REPLACE TEMP TABLE fg_votes AS
+            INSERT INTO identifications BY NAME
             SELECT trim(s.task) AS observation_id, trim(s.worker) AS user_id,
-                   trim(s.label) AS label, {taxon} AS taxon_id,
-                   row_number() OVER (PARTITION BY trim(s.task), trim(s.worker)
-                                      ORDER BY s.rowid DESC) = 1 AS is_current
+                   trim(s.label) AS label, {taxon} AS taxon_id, {current} AS is_current,
+                   false AS is_author, {import_id} AS import_id
             FROM fg_stage s {join} WHERE s.rowid NOT IN (SELECT rid FROM {bad})
         """)
         con.execute(f"""
-            INSERT INTO observations (observation_id, source, import_id)
-            SELECT DISTINCT observation_id, 'votes', {import_id} FROM fg_votes
-            WHERE observation_id NOT IN (SELECT observation_id FROM observations)
+            CREATE OR REPLACE TEMP TABLE fg_tasks AS
+            SELECT DISTINCT observation_id FROM identifications WHERE import_id = {import_id}
         """)
         con.execute(f"""
-            INSERT INTO identifications BY NAME
-            SELECT observation_id, user_id, label, taxon_id, is_current,
-                   false AS is_author, {import_id} AS import_id FROM fg_votes
+            INSERT INTO observations (observation_id, source, import_id)
+            SELECT observation_id, 'votes', {import_id} FROM fg_tasks
+            WHERE observation_id NOT IN (SELECT observation_id FROM observations)
         """)
         _write_side(con, side, model, import_id, report)
         row = first_row(
-            con.execute("""
+            con.execute(f"""
             SELECT count(DISTINCT observation_id), count(DISTINCT user_id),
                    count(*) FILTER (WHERE is_current), count(DISTINCT label),
-                   count(*) FILTER (WHERE NOT is_current) FROM fg_votes
+                   count(*) FILTER (WHERE NOT is_current)
+            FROM identifications WHERE import_id = {import_id}
         """)
         )
         assert row is not None
@@ -244,7 +249,7 @@ def _write_side(
         con.register(f"{name}_view", table)
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM {name}_view "
-            "WHERE task IN (SELECT observation_id FROM fg_votes)"
+            "WHERE task IN (SELECT observation_id FROM fg_tasks)"
         )
         con.unregister(f"{name}_view")
 

@@ -2,5 +2,6 @@
 
 from fieldguide.store.schema import SCHEMA_VERSION, TABLES
 from fieldguide.store.study import Study, file_sha256
+from fieldguide.store.taxa import load_taxonomy
 
-__all__ = ["SCHEMA_VERSION", "TABLES", "Study", "file_sha256"]
+__all__ = ["SCHEMA_VERSION", "TABLES", "Study", "file_sha256", "load_taxonomy"]

@@ -1,8 +1,9 @@
 """The study's tables. One place defines them so every stage reads and writes the same shape.
 
 Identifiers are kept as text (iNaturalist ids, GBIF keys and crowd-sourcing task names all fit);
-``taxon_id`` is the study's own integer key into ``taxa``. No foreign keys: bulk loads stay fast
-and each ingester checks references itself before it commits.
+``taxon_id`` is the study's own integer key into ``taxa``. The large tables declare no primary
+or foreign keys (index upkeep would cost more than the load itself): each ingester checks ids
+for uniqueness, within the file and against the study, before it commits.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ TABLES: dict[str, str] = {
         report JSON
     """,
     "taxa": """
-        taxon_id BIGINT PRIMARY KEY,
+        taxon_id BIGINT NOT NULL,
         name VARCHAR NOT NULL,
         rank VARCHAR,
         rank_level DOUBLE,
@@ -44,7 +45,7 @@ TABLES: dict[str, str] = {
         import_id INTEGER
     """,
     "observations": """
-        observation_id VARCHAR PRIMARY KEY,
+        observation_id VARCHAR NOT NULL,
         source VARCHAR NOT NULL,
         observer VARCHAR,
         observed_on DATE,
@@ -62,7 +63,7 @@ TABLES: dict[str, str] = {
         import_id INTEGER
     """,
     "photos": """
-        photo_id VARCHAR PRIMARY KEY,
+        photo_id VARCHAR NOT NULL,
         observation_id VARCHAR NOT NULL,
         position INTEGER,
         path VARCHAR,

@@ -6,6 +6,7 @@ database exactly as it was.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Iterator
@@ -177,20 +178,26 @@ class Study:
 
 def file_sha256(path: str | Path) -> str | None:
     """Content hash of a file, or of a folder's listing (names, sizes, times), so a re-ingest
-    of the same data is spotted. None when the path does not exist."""
+    of the same data is spotted. None when the path does not exist. Remembered per
+    (path, size, mtime): an import asks twice, and big exports take a while to hash."""
+    p = Path(path)
+    if not p.exists():
+        return None
+    stat = p.stat()
+    return _digest(str(p.resolve()), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=64)
+def _digest(path: str, size: int, mtime_ns: int) -> str:
     p = Path(path)
     h = hashlib.sha256()
     if p.is_dir():
         for child in sorted(p.rglob("*")):
             if child.is_file():
                 stat = child.stat()
-                h.update(
-                    f"{child.relative_to(p).as_posix()}\0{stat.st_size}\0"
-                    f"{stat.st_mtime_ns}\n".encode()
-                )
+                h.update(f"{child.relative_to(p).as_posix()}\0{stat.st_size}\0"
+                         f"{stat.st_mtime_ns}\n".encode())
         return h.hexdigest()
-    if not p.is_file():
-        return None
     with p.open("rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)

@@ -14,6 +14,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from fieldguide.errors import InputError
+from fieldguide.taxonomy.ranks import normalise_rank
 
 IntArray = NDArray[np.int64]
 
@@ -114,3 +115,38 @@ def nearest_with_flag(
         else:
             out[nodes] = np.where(flag[nodes], nodes, out[parent[nodes]])
     return out
+
+
+def merge_runs(
+    sums: NDArray[Any], run_keys: NDArray[np.int64], big: int
+) -> tuple[IntArray, NDArray[Any]]:
+    """Rows of ``sums`` (runs x samples) sharing a key (a repeated taxon, or unassigned) summed
+    into one column each: a samples x taxa matrix, taxa in id order, the unassigned (-1)
+    column last (zeros when no leaf is unassigned)."""
+    uniq, inverse = np.unique(run_keys, return_inverse=True)
+    has_unassigned = bool(uniq[-1] == big)
+    n_assigned = len(uniq) - has_unassigned
+    mat = np.zeros((sums.shape[1], n_assigned + 1), dtype=sums.dtype)
+    regroup = np.argsort(inverse, kind="stable")
+    if len(uniq) == len(run_keys):  # no repeats: a row permutation is enough
+        mat[:, : len(uniq)] = sums[regroup].T
+    else:
+        firsts = np.flatnonzero(np.r_[True, np.diff(inverse[regroup]) != 0])
+        mat[:, : len(uniq)] = np.add.reduceat(sums[regroup], firsts, axis=0).T
+    return np.append(uniq[:n_assigned], -1).astype(np.int64), mat
+
+
+def encode_ranks(ranks: Sequence[str | None]) -> tuple[NDArray[np.int16], list[str | None]]:
+    """Ranks as small integer codes into a vocabulary (normalised spellings)."""
+    vocab: list[str | None] = []
+    seen: dict[str | None, int] = {}
+    codes = np.empty(len(ranks), dtype=np.int16)
+    for i, raw in enumerate(ranks):
+        code = seen.get(raw)
+        if code is None:
+            norm = normalise_rank(raw)
+            if norm not in vocab:
+                vocab.append(norm)
+            code = seen[raw] = vocab.index(norm)
+        codes[i] = code
+    return codes, vocab

@@ -110,7 +110,7 @@ def evaluate_crosswalk(
     merged_dir: str | Path,
     source_prefix: str = "ncbi",
     target_prefix: str = "gbif",
-    fuzzy_threshold: float | None = 90.0,
+    fuzzy_threshold: float | None = 85.0,
 ) -> CrosswalkReport:
     """Map every source name onto the target taxonomy (with its synonyms) and score the
     result against the merged taxonomy's sourceinfo links."""

@@ -53,17 +53,18 @@ class NameMatcher:
     ``fuzzy_threshold`` is a rapidfuzz ``ratio`` (0-100) on the whole canonical name; fuzzy
     candidates are only taken from the query's own genus, or from genera whose name itself
     scores above the threshold (searched among genera with the same first letter), so it
-    scales and never jumps to an unrelated genus; each epithet must also keep its first
-    letter and be within one edit (two neighbouring edits from ten letters), epithets under
-    six letters must match exactly, and Latin gender endings (-us/-a/-um ...) are free. ``fuzzy_threshold=None`` turns fuzzy matching off. Names qualified
-    "cf." are matched to the named taxon; other qualifiers ("aff.", "nr.") are left unmatched.
+    scales and never jumps to an unrelated genus. Each epithet must also keep its first
+    letter and be within one edit (two neighbouring edits from ten letters); epithets under
+    six letters must match exactly; Latin gender endings (-us/-a/-um ...) are free.
+    ``fuzzy_threshold=None`` turns fuzzy matching off. Names qualified "cf." are matched to
+    the named taxon; other qualifiers ("aff.", "nr.") are left unmatched.
     """
 
     def __init__(
         self,
         taxonomy: Taxonomy,
         synonyms: SynonymTable | Iterable[tuple[str, int]] | None = None,
-        fuzzy_threshold: float | None = 90.0,
+        fuzzy_threshold: float | None = 85.0,
         accept_qualifiers: frozenset[str] = frozenset({"cf."}),
     ) -> None:
         self.taxonomy = taxonomy

@@ -92,7 +92,7 @@ class Taxonomy:
                 f"taxonomy ({int(dangling.sum())} such taxa)",
                 field="parent_id",
             )
-        codes, vocab = _encode_ranks(ranks)
+        codes, vocab = _arrays.encode_ranks(ranks)
         return cls(id_arr, parent, list(names), codes, vocab)
 
     @classmethod
@@ -282,43 +282,38 @@ class Taxonomy:
         leaves = np.asarray(leaf_ids, dtype=np.int64)
         if mat.ndim != 2 or mat.shape[1] != len(leaves):
             raise InputError(f"scores shape {mat.shape} does not match {len(leaves)} leaf ids")
+        big = np.iinfo(np.int64).max
+        levels = [rank_level(r) or 0.0 for r in ranks]
+        coarse_first = sorted(range(len(ranks)), key=lambda i: -levels[i])
+        keys = [np.where(a < 0, big, a) for a in
+                (self.ancestor_at_rank(leaves, ranks[i]) for i in coarse_first)]
+        dtype = np.result_type(mat.dtype, np.float32)
+        if not keys or len(leaves) == 0:
+            empty = np.zeros((mat.shape[0], 1), dtype=dtype)
+            return {r: RankScores(np.array([UNASSIGNED]), empty.copy()) for r in ranks}
+        # Sort leaves by their ancestor tuple, most inclusive rank first. A run of equal
+        # prefixes (kingdom..rank r) is then a union of runs at the next finer rank, so each
+        # rank is summed from the finer rank's (much smaller) result, not from all leaves.
+        order = np.lexsort(keys[::-1])
+        sorted_keys = [k[order] for k in keys]
+        changed = np.zeros(len(leaves), dtype=bool)
+        changed[0] = True
+        starts_per_rank = []
+        for k in sorted_keys:
+            changed[1:] |= k[1:] != k[:-1]
+            starts_per_rank.append(np.flatnonzero(changed))
+        finest = starts_per_rank[-1]
+        # leaves as rows (one transposed gather): reduceat over rows is far faster than over
+        # the columns of a C-ordered matrix
+        gathered = np.asarray(mat.T, dtype=dtype)[order]
+        sums = gathered if len(finest) == len(leaves) else np.add.reduceat(gathered, finest, 0)
         out: dict[str, RankScores] = {}
-        for rank in ranks:
-            anc = self.ancestor_at_rank(leaves, rank)
-            # -1 sorts first; move it to the end by sorting on (is_unassigned, id)
-            keys = np.where(anc < 0, np.iinfo(np.int64).max, anc)
-            uniq, inverse = np.unique(keys, return_inverse=True)
-            if not len(uniq) or uniq[-1] != np.iinfo(np.int64).max:
-                uniq = np.append(uniq, np.iinfo(np.int64).max)
-            taxa = np.where(uniq == np.iinfo(np.int64).max, UNASSIGNED, uniq)
-            out[rank] = RankScores(taxa, _segment_sum(mat, inverse, len(uniq)))
-        return out
-
-
-def _segment_sum(mat: NDArray[Any], groups: NDArray[np.int64], n_groups: int) -> NDArray[Any]:
-    """Sum the columns of ``mat`` that share a group (sorted copy + ``np.add.reduceat``)."""
-    dtype = np.result_type(mat.dtype, np.float32)
-    out = np.zeros((mat.shape[0], n_groups), dtype=dtype)
-    if mat.shape[1] == 0:
-        return out
-    order = np.argsort(groups, kind="stable")
-    sorted_groups = groups[order]
-    starts = np.flatnonzero(np.r_[True, sorted_groups[1:] != sorted_groups[:-1]])
-    out[:, sorted_groups[starts]] = np.add.reduceat(mat[:, order], starts, axis=1)
-    return out
-
-
-def _encode_ranks(ranks: Sequence[str | None]) -> tuple[NDArray[np.int16], list[str | None]]:
-    """Ranks as small integer codes into a vocabulary (normalised spellings)."""
-    vocab: list[str | None] = []
-    seen: dict[str | None, int] = {}
-    codes = np.empty(len(ranks), dtype=np.int16)
-    for i, raw in enumerate(ranks):
-        code = seen.get(raw)
-        if code is None:
-            norm = normalise_rank(raw)
-            if norm not in vocab:
-                vocab.append(norm)
-            code = seen[raw] = vocab.index(norm)
-        codes[i] = code
-    return codes, vocab
+        prev_starts = finest
+        for pos in range(len(keys) - 1, -1, -1):
+            starts = starts_per_rank[pos]
+            if len(starts) != len(prev_starts):
+                sums = np.add.reduceat(sums, np.searchsorted(prev_starts, starts), axis=0)
+            prev_starts = starts
+            merged = _arrays.merge_runs(sums, sorted_keys[pos][starts], big)
+            out[ranks[coarse_first[pos]]] = RankScores(*merged)
+        return {r: out[r] for r in ranks}

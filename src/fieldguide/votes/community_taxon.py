@@ -111,7 +111,7 @@ class CommunityTaxon(Aggregator):
         """Extend the labels with the taxa of ``parents``; return parent code and depth."""
         known = set(votes.label_names.tolist())
         extra = {t for pair in self.parents.items() for t in pair if t is not None} - known
-        self.label_names_ = np.concatenate([votes.label_names, np.array(sorted(extra))])
+        self.label_names_ = np.array([*votes.label_names.tolist(), *sorted(extra)])
         code = {name: i for i, name in enumerate(self.label_names_.tolist())}
         parent = np.full(len(code), -1, dtype=np.int64)
         for child, par in self.parents.items():

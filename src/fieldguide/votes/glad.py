@@ -36,6 +36,8 @@ class Glad(Aggregator):
 
     def __init__(self, n_iter: int = 100, tol: float = 1e-5, threshold: float = 0.7,
                  m_step_max_iter: int = 25) -> None:
+        if n_iter < 1:
+            raise ValueError("GLAD needs n_iter >= 1")
         self.n_iter = n_iter
         self.tol = tol
         self.threshold = threshold
