@@ -31,10 +31,7 @@ _SUFFIX = {"kingdom": "ae", "phylum": "phyta", "class": "opsida", "order": "ales
 
 def _latin(i: int) -> str:
     """A pronounceable lower-case word for an integer (names as real checklists spell them)."""
-    syllables = (
-        "ba be bi bo bu ca ce ci co cu da de di do du la le li lo lu ma me mi mo mu "
-        "na ne ni no nu ra re ri ro ru sa se si so su ta te ti to tu"
-    ).split()
+    syllables = [c + v for c in "bcdlmnrst" for v in "aeiou"]
     word = ""
     while True:
         i, r = divmod(i, len(syllables))
@@ -46,7 +43,9 @@ def _latin(i: int) -> str:
 
 def synthetic_tree(n_taxa: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
     """A 7-rank tree with most taxa species, as in real checklists (~70% species)."""
-    shares = {"kingdom": 3, "phylum": 30, "class": 150, "order": 900, "family": 4_000,
+    scale = min(1.0, n_taxa / 100_000)
+    shares = {"kingdom": 3, "phylum": max(3, int(30 * scale)), "class": max(3, int(150 * scale)),
+              "order": max(3, int(900 * scale)), "family": max(3, int(4_000 * scale)),
               "genus": int(n_taxa * 0.2)}
     n_species = n_taxa - sum(shares.values())
     ranks, parents, names = [], [], []

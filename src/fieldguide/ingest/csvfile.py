@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import csv
 import itertools
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -83,18 +83,23 @@ def stage(
     table: str,
     columns: Sequence[str],
     dialect: Dialect = CSV,
+    keep: Collection[str] | None = None,
 ) -> int:
     """Load every record as text into temp table ``table`` (rowid = record order); return rows.
 
-    A record that does not parse (wrong number of fields, bad encoding, open quote) refuses the
-    whole file with its line: a truncated or mangled file is not half-imported.
+    ``keep`` names the columns an ingester uses (the others are parsed, not stored: a GBIF
+    occurrence file has 240). A record that does not parse (wrong number of fields, bad
+    encoding, open quote) refuses the whole file with its line: a truncated or mangled file is
+    not half-imported.
     """
+    select = "*" if keep is None else ", ".join(f'"{c}"' for c in columns if c in keep)
     col_spec = "{" + ", ".join(f"'{_q(c)}': 'VARCHAR'" for c in columns) + "}"
     rejects = f"{table}_rejects"
     con.execute(f"DROP TABLE IF EXISTS {rejects}")
     con.execute(f"DROP TABLE IF EXISTS {rejects}_scan")
     con.execute(
-        f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT * FROM read_csv('{_q(str(path))}', "
+        f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT {select} "
+        f"FROM read_csv('{_q(str(path))}', "
         f"columns={col_spec}, header={'true' if dialect.header_lines else 'false'}, "
         f"skip={max(dialect.header_lines - 1, 0)}, delim='{_q(dialect.delimiter)}', "
         f"quote='{_q(dialect.quote)}', escape='{_q(dialect.quote)}', auto_detect=false, "

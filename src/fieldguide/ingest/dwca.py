@@ -37,6 +37,23 @@ KIND = "gbif-dwca"
 OCCURRENCE = "http://rs.tdwg.org/dwc/terms/Occurrence"
 MULTIMEDIA = "http://rs.gbif.org/terms/1.0/Multimedia"
 LINEAGE = ["kingdom", "phylum", "class", "order", "family", "genus"]
+USED_TERMS = {
+    "eventDate",
+    "scientificName",
+    "verbatimScientificName",
+    "acceptedScientificName",
+    "taxonKey",
+    "acceptedTaxonKey",
+    "taxonRank",
+    "recordedBy",
+    "decimalLatitude",
+    "decimalLongitude",
+    "coordinateUncertaintyInMeters",
+    "license",
+    "lifeStage",
+    "locality",
+    *LINEAGE,
+}
 
 
 def ingest_dwca(
@@ -136,7 +153,8 @@ def _ingest_folder(
         csvfile.read_header(core_path, dialect)
     con = study.con
     report = IngestReport(kind=KIND, path=shown)
-    report.rows_read = csvfile.stage(con, core_path, "fg_stage", columns, dialect)
+    used = {id_col, *USED_TERMS}
+    report.rows_read = csvfile.stage(con, core_path, "fg_stage", columns, dialect, keep=used)
 
     def col(name: str) -> str:
         return f'"{name}"' if name in columns else "NULL"

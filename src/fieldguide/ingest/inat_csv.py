@@ -36,6 +36,25 @@ RANK_COLUMNS = [
     ("genus", "taxon_genus_name"),
     ("species", "taxon_species_name"),
 ]
+USED_COLUMNS = {
+    "id",
+    "observed_on",
+    "time_observed_at",
+    "user_id",
+    "user_login",
+    "latitude",
+    "longitude",
+    "positional_accuracy",
+    "taxon_id",
+    "scientific_name",
+    "quality_grade",
+    "license",
+    "captive_cultivated",
+    "place_guess",
+    "image_url",
+    "iconic_taxon_name",
+    *(c for _, c in RANK_COLUMNS),
+}
 # iNaturalist's iconic taxa and their ranks: a coarse lineage when no rank columns are exported.
 ICONIC_RANKS = {
     "Plantae": "kingdom",
@@ -72,7 +91,7 @@ def ingest_inat_csv(
         csvfile.require_columns(path, columns, ["user_id"])
     con = study.con
     report = IngestReport(kind=KIND, path=path)
-    report.rows_read = csvfile.stage(con, path, "fg_stage", columns)
+    report.rows_read = csvfile.stage(con, path, "fg_stage", columns, keep=USED_COLUMNS)
 
     def col(name: str) -> str:
         return f'"{name}"' if name in columns else "NULL"

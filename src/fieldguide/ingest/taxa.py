@@ -100,6 +100,7 @@ def plan_taxa(
     """Decide, without writing, the taxon id of every request (see module docstring)."""
     known = _Known(con, source)
     plan = TaxonPlan()
+    lineage_ids: dict[tuple[str, str, int | None], int] = {}
 
     def new(name: str, rank: str | None, parent: int | None, key: str | None) -> int:
         taxon_id = known.add(name, rank, parent)
@@ -132,8 +133,11 @@ def plan_taxa(
         for rank, name in req.lineage:
             if not name:
                 continue
-            found = known.find(name, rank, parent)
-            parent = found if found is not None else new(name, rank, parent, None)
+            node = (name, rank, parent)
+            if node not in lineage_ids:  # the same higher taxa recur on many requests
+                found = known.find(name, rank, parent)
+                lineage_ids[node] = found if found is not None else new(name, rank, parent, None)
+            parent = lineage_ids[node]
         found = known.find(req.name, req.rank, parent)
         if found is None:
             found = new(req.name, req.rank, parent, req.source_key)
@@ -174,8 +178,13 @@ def maybe_hybrid(name: str, rank: str | None) -> bool:
     """Cheap pre-test before the full hybrid check: every hybrid name or rank contains one
     of these marks."""
     lowered = name.lower()
-    return ("×" in name or " x " in lowered or "notho" in lowered or lowered.startswith("x ")
-            or (rank is not None and "hybrid" in rank))
+    return (
+        "×" in name
+        or " x " in lowered
+        or "notho" in lowered
+        or lowered.startswith("x ")
+        or (rank is not None and "hybrid" in rank)
+    )
 
 
 def _unknown_reason(name: str, known: _Known) -> str:

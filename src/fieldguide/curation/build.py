@@ -1,0 +1,145 @@
+"""Build a dataset from a study and a spec: run the steps in order, split, write the files.
+
+Every step's effect (photos, observations and taxa in and out, notes, time) is recorded in
+``steps.json`` beside the manifest; the report is rendered from those files alone, so
+``fieldguide dataset report DIR`` can redo it without the study.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from fieldguide.curation.dedup import find_duplicates
+from fieldguide.curation.manifest import write_manifest
+from fieldguide.curation.spec import DatasetSpec, Duplicates, Step
+from fieldguide.curation.splits import assign_splits
+from fieldguide.curation.steps import DS, load_candidates, run_step
+from fieldguide.store import Study
+from fieldguide.store.sql import first_row
+
+
+@dataclass
+class StepRecord:
+    """What one step did."""
+
+    step: str
+    params: dict[str, Any]
+    photos_in: int
+    photos_out: int
+    observations_in: int
+    observations_out: int
+    taxa_in: int
+    taxa_out: int
+    seconds: float
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class BuildResult:
+    spec: DatasetSpec
+    steps: list[StepRecord]
+    files: dict[str, Path] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        last = self.steps[-1] if self.steps else None
+        kept = f"{last.photos_out:,} photos, {last.taxa_out:,} classes" if last else "nothing"
+        return f"dataset {self.spec.name!r}: {kept}; " + ", ".join(
+            f"{name} {path}" for name, path in self.files.items() if name == "report.md"
+        )
+
+
+def _counts(con: duckdb.DuckDBPyConnection) -> tuple[int, int, int]:
+    row = first_row(con.execute(
+        f"SELECT count(*), count(DISTINCT observation_id), count(DISTINCT taxon_id) FROM {DS}"))
+    assert row is not None
+    return int(row[0]), int(row[1]), int(row[2])
+
+
+def _name(step: Step) -> str:
+    from fieldguide.curation.spec import RULES
+
+    return next(name for name, cls in RULES.items() if isinstance(step, cls))
+
+
+def select(study: Study, spec: DatasetSpec) -> list[StepRecord]:
+    """Run the steps and the split, leaving temp tables ``fg_ds`` and ``fg_split``."""
+    con = study.con
+    records: list[StepRecord] = []
+    start = time.perf_counter()
+    load_candidates(con)
+    before = _counts(con)
+    records.append(StepRecord("candidates", {}, *_sources(con), before[0], 0, before[1], 0,
+                              time.perf_counter() - start,
+                              ["photos of observations with a taxon"]))
+    records[-1].observations_out, records[-1].taxa_out = before[1], before[2]
+    for step in spec.steps:
+        start = time.perf_counter()
+        if isinstance(step, Duplicates):
+            notes = find_duplicates(con, step).notes()
+        else:
+            notes = run_step(con, step, spec.seed)
+        after = _counts(con)
+        records.append(StepRecord(
+            _name(step), dataclasses.asdict(step), before[0], after[0], before[1], after[1],
+            before[2], after[2], time.perf_counter() - start, notes))
+        before = after
+    start = time.perf_counter()
+    notes = assign_splits(con, spec.split, spec.seed)
+    records.append(StepRecord(
+        f"split ({spec.split.method})", dataclasses.asdict(spec.split), before[0], before[0],
+        before[1], before[1], before[2], before[2], time.perf_counter() - start, notes))
+    return records
+
+
+def _sources(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
+    """(photos, taxa) in the study before any rule: the first row of the step table."""
+    row = first_row(con.execute(
+        "SELECT (SELECT count(*) FROM photos), (SELECT count(DISTINCT taxon_id) "
+        "FROM observations)"))
+    assert row is not None
+    return int(row[0]), int(row[1])
+
+
+def build_dataset(study: Study, spec: DatasetSpec, out_dir: str | Path) -> BuildResult:
+    """Select, split and write manifest, class list, step log and report into ``out_dir``."""
+    from fieldguide.curation.report import write_report
+
+    out = Path(out_dir)
+    records = select(study, spec)
+    # The candidates row's "in" is (photos, taxa) of the study; fix its layout for the log.
+    first = records[0]
+    photos, taxa = first.photos_in, first.photos_out
+    first.photos_out, first.observations_in, first.taxa_in = first.observations_in, 0, taxa
+    first.photos_in = photos
+    first.observations_in = _observation_total(study.con)
+    start = time.perf_counter()
+    files = write_manifest(study.con, out, spec.output.traits, spec.output.formats,
+                           spec.output.superclass_rank)
+    seconds = time.perf_counter() - start
+    log = {
+        "spec": _spec_dict(spec),
+        "steps": [dataclasses.asdict(r) for r in records],
+        "write_seconds": seconds,
+    }
+    (out / "steps.json").write_text(json.dumps(log, indent=2, default=str), encoding="utf-8")
+    files["steps.json"] = out / "steps.json"
+    files.update(write_report(out, plots=spec.output.plots))
+    return BuildResult(spec, records, files)
+
+
+def _observation_total(con: duckdb.DuckDBPyConnection) -> int:
+    row = first_row(con.execute("SELECT count(*) FROM observations"))
+    return int(row[0]) if row else 0
+
+
+def _spec_dict(spec: DatasetSpec) -> dict[str, Any]:
+    out = dataclasses.asdict(spec)
+    out["steps"] = [{"rule": _name(s), **dataclasses.asdict(s)} for s in spec.steps]
+    return out

@@ -1,0 +1,143 @@
+"""The dataset's files: the manifest (one row per photo) and the class list with taxonomy.
+
+Rank columns (kingdom .. species) come from each class's lineage; trait columns from the
+``traits`` table (photo-level values over observation-level ones) or, for ``life_stage``, from
+the observation. ``phenology2`` / ``phenology4`` are derived by ``rules.phenology2/4`` from the
+traits ``open_flowers``, ``flower_buds`` and ``fruits``.
+"""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from fieldguide.curation.rules import phenology2, phenology4
+from fieldguide.curation.statistics import ICONIC_TAXA
+from fieldguide.curation.steps import DS
+
+RANKS = ("kingdom", "phylum", "class", "order", "family", "genus", "species")
+PHENOLOGY_TRAITS = ("open_flowers", "flower_buds", "fruits")
+DERIVED = {"phenology2", "phenology4"}
+OBSERVATION_COLUMNS = {"life_stage"}
+
+
+def _lineage(con: duckdb.DuckDBPyConnection, superclass_rank: str | None) -> None:
+    """Temp table ``fg_classes``: one row per class with its rank names and super-class."""
+    if superclass_rank is None:
+        iconic = ", ".join(f"'{t}'" for t in ICONIC_TAXA)
+        pick = f"a.name IN ({iconic}) OR a.rank = 'kingdom'"
+    else:
+        pick = f"a.rank = '{superclass_rank.replace(chr(39), '')}'"
+    ranks = ", ".join(f"max(a.name) FILTER (a.rank = '{r}') AS \"{r}\"" for r in RANKS)
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE fg_classes AS
+        WITH RECURSIVE up(taxon_id, anc, depth) AS (
+            SELECT DISTINCT taxon_id, taxon_id, 0 FROM {DS}
+            UNION ALL
+            SELECT up.taxon_id, t.parent_id, up.depth + 1 FROM up JOIN taxa t
+              ON t.taxon_id = up.anc WHERE t.parent_id IS NOT NULL AND up.depth < 64),
+        lineage AS (
+            SELECT up.taxon_id, {ranks},
+                   coalesce(arg_min(a.name, up.depth) FILTER ({pick}), '(none)') AS superclass
+            FROM up JOIN taxa a ON a.taxon_id = up.anc GROUP BY up.taxon_id)
+        SELECT (row_number() OVER (ORDER BY t.name, t.taxon_id) - 1)::INTEGER AS class_index,
+               t.taxon_id, t.name, t.rank, l.* EXCLUDE (taxon_id)
+        FROM lineage l JOIN taxa t USING (taxon_id)""")
+
+
+def _trait_columns(con: duckdb.DuckDBPyConnection, traits: tuple[str, ...]) -> list[str]:
+    """Create ``fg_trait_values(photo_id, <trait>...)``; return the manifest's select items."""
+    raw = sorted({t for t in traits if t not in DERIVED | OBSERVATION_COLUMNS}
+                 | (set(PHENOLOGY_TRAITS) if DERIVED & set(traits) else set()))
+    items = []
+    if raw:
+        pivot = ", ".join(f"max(value) FILTER (trait = '{t}') AS \"{t}\"" for t in raw)
+        merged = ", ".join(f"coalesce(p.\"{t}\", o.\"{t}\") AS \"{t}\"" for t in raw)
+        names = ", ".join(f"'{t}'" for t in raw)
+        con.execute(f"""
+            CREATE OR REPLACE TEMP TABLE fg_trait_values AS
+            WITH o AS (SELECT observation_id, {pivot} FROM traits
+                       WHERE photo_id IS NULL AND trait IN ({names}) GROUP BY observation_id),
+                 p AS (SELECT photo_id, {pivot} FROM traits
+                       WHERE photo_id IS NOT NULL AND trait IN ({names}) GROUP BY photo_id)
+            SELECT d.photo_id, {merged} FROM {DS} d
+            LEFT JOIN o USING (observation_id) LEFT JOIN p USING (photo_id)""")
+    if DERIVED & set(traits):
+        domain = [None, "0", "1", "U"]
+        combos = list(itertools.product(domain, repeat=3))
+        con.register("fg_pheno_rules", pa.table({
+            "open": [c[0] for c in combos], "buds": [c[1] for c in combos],
+            "fruits": [c[2] for c in combos],
+            "phenology2": [phenology2(c[0]) for c in combos],
+            "phenology4": [phenology4(*c) for c in combos]}))
+        con.execute("""
+            CREATE OR REPLACE TEMP TABLE fg_pheno AS
+            SELECT v.photo_id, r.phenology2, r.phenology4 FROM fg_trait_values v
+            LEFT JOIN fg_pheno_rules r ON r.open IS NOT DISTINCT FROM v.open_flowers
+              AND r.buds IS NOT DISTINCT FROM v.flower_buds
+              AND r.fruits IS NOT DISTINCT FROM v.fruits""")
+        con.unregister("fg_pheno_rules")
+    for t in traits:
+        if t in DERIVED:
+            items.append(f'ph."{t}"')
+        elif t in OBSERVATION_COLUMNS:
+            items.append(f'd."{t}"')
+        else:
+            items.append(f'tv."{t}"')
+    return items
+
+
+def write_manifest(
+    con: duckdb.DuckDBPyConnection,
+    out_dir: Path,
+    traits: tuple[str, ...],
+    formats: tuple[str, ...],
+    superclass_rank: str | None,
+) -> dict[str, Path]:
+    """Write manifest.{parquet,csv} and classes.csv from ``fg_ds`` and ``fg_split``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    _lineage(con, superclass_rank)
+    trait_items = _trait_columns(con, traits)
+    joins = ""
+    if any(i.startswith("tv.") for i in trait_items) or any(
+        i.startswith("ph.") for i in trait_items
+    ):
+        joins += " LEFT JOIN fg_trait_values tv USING (photo_id)"
+    if any(i.startswith("ph.") for i in trait_items):
+        joins += " LEFT JOIN fg_pheno ph USING (photo_id)"
+    extra = "".join(f", {i}" for i in trait_items)
+    rank_cols = ", ".join(f'c."{r}"' for r in RANKS)
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE fg_manifest AS
+        SELECT d.photo_id, d.path, d.url, d.observation_id, d.observer, d.taxon_id,
+               c.class_index, c.name AS taxon, {rank_cols}{extra}, s.split,
+               d.observed_on, d.latitude, d.longitude
+        FROM {DS} d JOIN fg_split s USING (photo_id) JOIN fg_classes c USING (taxon_id)
+        {joins}
+        ORDER BY c.class_index, d.observation_id, d.photo_id""")
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE fg_class_list AS
+        SELECT c.*, count(m.photo_id) AS photos,
+               count(*) FILTER (m.split = 'train') AS train,
+               count(*) FILTER (m.split = 'val') AS val,
+               count(*) FILTER (m.split = 'test') AS test,
+               count(DISTINCT m.observation_id) AS observations,
+               count(DISTINCT m.observer) AS observers
+        FROM fg_classes c JOIN fg_manifest m USING (taxon_id)
+        GROUP BY ALL ORDER BY c.class_index""")
+    written = {}
+    for fmt in formats:
+        target = out_dir / f"manifest.{fmt}"
+        con.execute(f"COPY fg_manifest TO '{_q(target)}' (FORMAT {fmt})")
+        written[f"manifest.{fmt}"] = target
+    classes = out_dir / "classes.csv"
+    con.execute(f"COPY fg_class_list TO '{_q(classes)}' (FORMAT csv)")
+    written["classes.csv"] = classes
+    return written
+
+
+def _q(path: Path) -> str:
+    return str(path).replace("'", "''")

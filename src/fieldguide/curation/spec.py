@@ -1,0 +1,308 @@
+"""The dataset spec: one TOML file a person can read and diff, parsed into frozen dataclasses.
+
+Every key is checked before any work starts: an unknown key, a wrong type or an impossible rule
+(fractions over 1, a negative minimum) raises :class:`InputError` naming the key and its line.
+The ``[[step]]`` tables run in the order written; ``[split]`` and ``[output]`` come last.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from fieldguide.errors import InputError
+
+
+@dataclass(frozen=True)
+class Validated:
+    """Keep observations whose label is validated: by an aggregation method's rows in
+    ``labels`` (its taxon becomes the observation's), or by iNaturalist quality grade."""
+
+    method: str | None = None
+    quality_grade: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ExcludeHybrids:
+    """Drop observations of hybrid taxa (iNaturalist export rule, seed 001)."""
+
+
+@dataclass(frozen=True)
+class Taxonomy:
+    """Map names onto one taxonomy: synonyms to accepted taxa, same-name taxa from several
+    sources to one, and (with ``rank``) every taxon to its ancestor at that rank; observations
+    identified only above ``rank`` are dropped, so classes are mutually exclusive leaves."""
+
+    rank: str | None = "species"
+    merge_names: bool = True
+
+
+@dataclass(frozen=True)
+class SelectTaxa:
+    """Taxon selection: iNaturalist export >= 100 photos; iNat2017 >= 20 observations from
+    >= 20 observers. Rare taxa are dropped or rolled up to their ancestor at ``rollup_rank``."""
+
+    min_photos: int = 0
+    min_observations: int = 0
+    min_observers: int = 0
+    rare: Literal["drop", "rollup"] = "drop"
+    rollup_rank: str = "genus"
+
+
+@dataclass(frozen=True)
+class PhotosPerObservation:
+    """At most ``max`` photos per observation, by position (iNaturalist export: 5)."""
+
+    max: int = 5
+
+
+@dataclass(frozen=True)
+class PhotosPerTaxon:
+    """Cap photos per taxon, first photos of observations first, then spread over observers,
+    places and dates (round-robin), so the cap keeps as many observations as it can."""
+
+    max: int = 1000
+    cell_degrees: float = 1.0
+
+
+@dataclass(frozen=True)
+class Temporal:
+    """Seed 000's de-biasing: keep every observation before ``cutoff_year``, sample a
+    ``later_fraction`` of each later year, cap the latest year at the year before's count."""
+
+    cutoff_year: int = 2017
+    later_fraction: float = 0.5
+    cap_last_year: bool = True
+    per_taxon: bool = True
+
+
+@dataclass(frozen=True)
+class GenusSubsample:
+    """Pl@ntNet-300K: sample genera (a number or a fraction) and keep all their species, so
+    intra-genus ambiguity and the long tail survive the subsampling."""
+
+    genera: int | None = None
+    fraction: float | None = None
+    rank: str = "genus"
+
+
+@dataclass(frozen=True)
+class Duplicates:
+    """Exact (content hash) and near (dHash) duplicates among photos with a local file."""
+
+    exact: bool = True
+    near: bool = True
+    max_distance: int = 4
+    drop: bool = True
+    missing: Literal["report", "drop", "error"] = "report"
+
+
+Step = (
+    Validated
+    | ExcludeHybrids
+    | Taxonomy
+    | SelectTaxa
+    | PhotosPerObservation
+    | PhotosPerTaxon
+    | Temporal
+    | GenusSubsample
+    | Duplicates
+)
+RULES: dict[str, type[Any]] = {
+    "validated": Validated,
+    "exclude_hybrids": ExcludeHybrids,
+    "taxonomy": Taxonomy,
+    "select_taxa": SelectTaxa,
+    "photos_per_observation": PhotosPerObservation,
+    "photos_per_taxon": PhotosPerTaxon,
+    "temporal": Temporal,
+    "genus_subsample": GenusSubsample,
+    "duplicates": Duplicates,
+}
+
+
+@dataclass(frozen=True)
+class Split:
+    """random: stratified per taxon by observation (seed 000: 80/20); inat2017: observer-
+    disjoint (seed 003 section 3.2); source: the photos' own split; none: all train."""
+
+    method: Literal["random", "inat2017", "source", "none"] = "random"
+    train: float = 0.8
+    val: float = 0.0
+    test: float = 0.2
+    test_observers: float = 0.4
+    val_max_photos: int = 30
+    val_fraction: float = 0.33
+
+
+@dataclass(frozen=True)
+class Output:
+    """What the manifest carries besides ids and taxa: derived traits (phenology2,
+    phenology4), observation columns (life_stage) or any raw trait name; and the file formats."""
+
+    traits: tuple[str, ...] = ()
+    formats: tuple[str, ...] = ("parquet", "csv")
+    superclass_rank: str | None = None
+    plots: bool = True
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    name: str
+    seed: int = 0
+    description: str = ""
+    steps: tuple[Step, ...] = ()
+    split: Split = field(default_factory=Split)
+    output: Output = field(default_factory=Output)
+    source: str | None = None
+
+
+def load_spec(path: str | Path) -> DatasetSpec:
+    """Read and check a spec file (see docs/curation.md for the format)."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("spec file not found", path=path)
+    text = path.read_text(encoding="utf-8")
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(f"not valid TOML: {exc}", path=path) from None
+    return parse_spec(data, text=text, source=str(path))
+
+
+def parse_spec(data: dict[str, Any], *, text: str = "", source: str | None = None) -> DatasetSpec:
+    """A spec from parsed TOML; ``text`` is only used to find line numbers for errors."""
+
+    def fail(key: str, reason: str) -> InputError:
+        return InputError(reason, path=source, line=_line_of(text, key), field=key)
+
+    allowed = {"name", "seed", "description", "step", "split", "output"}
+    for key in data:
+        if key not in allowed:
+            raise fail(key, f"unknown key; expected one of {', '.join(sorted(allowed))}")
+    if not isinstance(data.get("name"), str) or not data["name"].strip():
+        raise fail("name", "the dataset needs a name (a non-empty string)")
+    seed = data.get("seed", 0)
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise fail("seed", "must be an integer")
+    raw_steps = data.get("step", [])
+    if not isinstance(raw_steps, list):
+        raise fail("step", "write steps as [[step]] tables")
+    steps: list[Step] = []
+    for i, raw in enumerate(raw_steps):
+        rule = raw.get("rule")
+        if rule not in RULES:
+            raise fail("rule", f"step {i + 1}: unknown rule {rule!r}; known: {', '.join(RULES)}")
+        values = {k: v for k, v in raw.items() if k != "rule"}
+        steps.append(_build(RULES[rule], values, fail, f"step {i + 1} ({rule})"))
+    split = _build(Split, data.get("split", {}), fail, "[split]")
+    output = _build(Output, data.get("output", {}), fail, "[output]")
+    spec = DatasetSpec(
+        name=data["name"].strip(),
+        seed=seed,
+        description=str(data.get("description", "")),
+        steps=tuple(steps),
+        split=split,
+        output=output,
+        source=source,
+    )
+    for key, reason in _impossible(spec):
+        raise fail(key, reason)
+    return spec
+
+
+def _build(cls: type[Any], values: Any, fail: Any, where: str) -> Any:
+    if not isinstance(values, dict):
+        raise fail(where, f"{where} must be a table")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        if key not in names:
+            known = ", ".join(names) or "no keys"
+            raise fail(key, f"{where}: unknown key {key!r}; known: {known}")
+        out[key] = _coerce(value, hints[key], lambda r, k=key: fail(k, f"{where}: {r}"))
+    return cls(**out)
+
+
+def _coerce(value: Any, hint: Any, fail: Any) -> Any:
+    """Check one value against its field type (int, float, bool, str, tuple[str], Literal)."""
+    args = typing.get_args(hint)
+    origin = typing.get_origin(hint)
+    if origin in (types.UnionType, typing.Union):
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(value, inner[0], fail)
+    if origin is Literal:
+        if value not in args:
+            raise fail(f"{value!r} is not one of {', '.join(map(repr, args))}")
+        return value
+    if origin is tuple:
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise fail("expected a list of strings")
+        return tuple(value)
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise fail("expected true or false")
+        return value
+    if hint is int:
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise fail("expected an integer")
+        return value
+    if hint is float:
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            raise fail("expected a number")
+        return float(value)
+    if hint is str and not isinstance(value, str):
+        raise fail("expected a string")
+    return value
+
+
+def _impossible(spec: DatasetSpec) -> list[tuple[str, str]]:
+    """Rules no data could satisfy, found before any work."""
+    bad: list[tuple[str, str]] = []
+    s = spec.split
+    for key in ("train", "val", "test", "test_observers", "val_fraction"):
+        if not 0.0 <= getattr(s, key) <= 1.0:
+            bad.append((key, f"[split] {key} = {getattr(s, key)} is not a fraction in [0, 1]"))
+    if s.method == "random" and abs(s.train + s.val + s.test - 1.0) > 1e-9:
+        total = s.train + s.val + s.test
+        bad.append(("test", f"[split] train + val + test = {total:g}, must be 1"))
+    if s.val_max_photos < 0:
+        bad.append(("val_max_photos", "[split] val_max_photos must be >= 0"))
+    for step in spec.steps:
+        for f in dataclasses.fields(step):
+            value = getattr(step, f.name)
+            if isinstance(value, int | float) and not isinstance(value, bool) and value < 0:
+                bad.append((f.name, f"{f.name} = {value} must not be negative"))
+        if isinstance(step, PhotosPerObservation | PhotosPerTaxon) and step.max < 1:
+            bad.append(("max", f"max = {step.max}: keep at least one photo"))
+        if isinstance(step, Temporal) and step.later_fraction > 1:
+            bad.append(("later_fraction", "later_fraction must be in [0, 1]"))
+        if isinstance(step, GenusSubsample):
+            if (step.genera is None) == (step.fraction is None):
+                bad.append(("genera", "genus_subsample needs exactly one of genera, fraction"))
+            elif step.fraction is not None and not 0 < step.fraction <= 1:
+                bad.append(("fraction", "fraction must be in (0, 1]"))
+        if isinstance(step, Validated) and (step.method is None) == (not step.quality_grade):
+            bad.append(("method", "validated needs exactly one of method, quality_grade"))
+        if isinstance(step, Duplicates) and step.max_distance > 16:
+            bad.append(("max_distance", "max_distance over 16 bits of 64 is not 'near'"))
+    return bad
+
+
+def _line_of(text: str, key: str) -> int | None:
+    """The first line that sets ``key`` (tomllib keeps no positions)."""
+    for number, line in enumerate(text.splitlines(), start=1):
+        stripped = line.strip()
+        if stripped.startswith(key) and stripped[len(key) :].lstrip().startswith("="):
+            return number
+        if stripped in (f"[{key}]", f"[[{key}]]"):
+            return number
+    return None

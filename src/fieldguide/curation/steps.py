@@ -1,0 +1,232 @@
+"""The selection steps as SQL over the working table ``fg_ds`` (one row per candidate photo).
+
+Each step replaces ``fg_ds`` with what it keeps and returns notes for the report; no Python
+loops over rows, so the same code serves 960 photos and 25 million.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+from fieldguide.curation.spec import (
+    ExcludeHybrids,
+    GenusSubsample,
+    PhotosPerObservation,
+    PhotosPerTaxon,
+    SelectTaxa,
+    Step,
+    Taxonomy,
+    Temporal,
+    Validated,
+)
+from fieldguide.store.sql import scalar
+
+DS = "fg_ds"
+
+
+def load_candidates(con: duckdb.DuckDBPyConnection) -> None:
+    """Every photo of every observation with a taxon; an observer-less observation counts as
+    its own observer (so observer-disjoint splits still hold)."""
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE {DS} AS
+        SELECT p.photo_id, p.observation_id, coalesce(p.position, 1) AS position, p.path, p.url,
+               p.source_split, coalesce(o.observer, 'observation:' || o.observation_id)
+                   AS observer,
+               o.taxon_id, o.observed_on, year(o.observed_on)::INTEGER AS year,
+               o.latitude, o.longitude, o.place, o.quality_grade, o.life_stage
+        FROM photos p JOIN observations o USING (observation_id)
+        WHERE o.taxon_id IS NOT NULL
+    """)
+
+
+def replace(con: duckdb.DuckDBPyConnection, select: str) -> None:
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {DS} AS {select}")
+
+
+def run_step(con: duckdb.DuckDBPyConnection, step: Step, seed: int) -> list[str]:
+    """Apply one SQL step (duplicates are handled in ``dedup``); return report notes."""
+    if isinstance(step, Validated):
+        return _validated(con, step)
+    if isinstance(step, ExcludeHybrids):
+        replace(con, f"SELECT * FROM {DS} WHERE taxon_id NOT IN "
+                     "(SELECT taxon_id FROM taxa WHERE is_hybrid)")
+        return []
+    if isinstance(step, Taxonomy):
+        return _taxonomy(con, step)
+    if isinstance(step, SelectTaxa):
+        return _select_taxa(con, step)
+    if isinstance(step, PhotosPerObservation):
+        replace(con, f"SELECT * EXCLUDE (k) FROM (SELECT *, row_number() OVER (PARTITION BY "
+                     f"observation_id ORDER BY position, photo_id) AS k FROM {DS}) "
+                     f"WHERE k <= {step.max}")
+        return []
+    if isinstance(step, PhotosPerTaxon):
+        _photos_per_taxon(con, step, seed)
+        return []
+    if isinstance(step, Temporal):
+        return _temporal(con, step, seed)
+    if isinstance(step, GenusSubsample):
+        return _genus_subsample(con, step, seed)
+    raise TypeError(f"not a SQL step: {step!r}")
+
+
+def _validated(con: duckdb.DuckDBPyConnection, step: Validated) -> list[str]:
+    if step.method is not None:
+        method = step.method.replace("'", "''")
+        if not scalar(con, "SELECT count(*) FROM labels WHERE method = ?", [step.method]):
+            return [f"no labels by method {step.method!r} in the study: nothing is validated"]
+        replace(con, f"""
+            SELECT d.* REPLACE (l.taxon_id AS taxon_id) FROM {DS} d
+            JOIN labels l ON l.observation_id = d.observation_id
+             AND l.method = '{method}' AND l.validated AND l.taxon_id IS NOT NULL""")
+        return [f"taxon from the {step.method!r} label of each observation"]
+    grades = ", ".join("'" + g.replace("'", "''") + "'" for g in step.quality_grade)
+    replace(con, f"SELECT * FROM {DS} WHERE quality_grade IN ({grades})")
+    return []
+
+
+def ancestor_map(con: duckdb.DuckDBPyConnection, name: str, rank: str) -> None:
+    """Temp table ``name(taxon_id, target)``: each taxon in ``fg_ds`` and its nearest ancestor
+    (or itself) at ``rank``; taxa with none are absent."""
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE {name} AS
+        WITH RECURSIVE up(taxon_id, anc, depth) AS (
+            SELECT DISTINCT taxon_id, taxon_id, 0 FROM {DS}
+            UNION ALL
+            SELECT up.taxon_id, t.parent_id, up.depth + 1 FROM up JOIN taxa t
+              ON t.taxon_id = up.anc WHERE t.parent_id IS NOT NULL AND up.depth < 64)
+        SELECT up.taxon_id, arg_min(up.anc, up.depth) AS target
+        FROM up JOIN taxa a ON a.taxon_id = up.anc WHERE a.rank = ?
+        GROUP BY up.taxon_id
+    """, [rank])
+
+
+def _taxonomy(con: duckdb.DuckDBPyConnection, step: Taxonomy) -> list[str]:
+    notes = []
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE fg_names AS
+        SELECT t.taxon_id, min(s.taxon_id) AS target FROM taxa t
+        JOIN synonyms s ON s.name = t.name AND s.taxon_id <> t.taxon_id GROUP BY t.taxon_id""")
+    if step.merge_names:
+        con.execute("""
+            INSERT INTO fg_names
+            SELECT taxon_id, min(taxon_id) OVER (PARTITION BY name, coalesce(rank, '')) AS target
+            FROM taxa WHERE taxon_id NOT IN (SELECT taxon_id FROM fg_names)
+            QUALIFY target <> taxon_id""")
+    moved = scalar(con, f"SELECT count(*) FROM {DS} WHERE taxon_id IN "
+                        "(SELECT taxon_id FROM fg_names)")
+    replace(con, f"SELECT d.* REPLACE (coalesce(n.target, d.taxon_id) AS taxon_id) FROM {DS} d "
+                 "LEFT JOIN fg_names n USING (taxon_id)")
+    notes.append(f"{moved:,} photo(s) moved from a synonym or duplicate name to one taxon")
+    if step.rank:
+        ancestor_map(con, "fg_rankmap", step.rank)
+        coarse = scalar(con, f"SELECT count(*) FROM {DS} WHERE taxon_id NOT IN "
+                             "(SELECT taxon_id FROM fg_rankmap)")
+        finer = scalar(con, "SELECT count(*) FROM fg_rankmap WHERE target <> taxon_id")
+        replace(con, f"SELECT d.* REPLACE (m.target AS taxon_id) FROM {DS} d "
+                     "JOIN fg_rankmap m USING (taxon_id)")
+        notes.append(f"{finer:,} taxa below {step.rank} merged into their {step.rank}; "
+                     f"{coarse:,} photo(s) identified only above {step.rank} dropped")
+    return notes
+
+
+def _taxon_counts(con: duckdb.DuckDBPyConnection, step: SelectTaxa) -> None:
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE fg_counts AS
+        SELECT taxon_id, count(*) >= {step.min_photos}
+               AND count(DISTINCT observation_id) >= {step.min_observations}
+               AND count(DISTINCT observer) >= {step.min_observers} AS ok
+        FROM {DS} GROUP BY taxon_id""")
+
+
+def _select_taxa(con: duckdb.DuckDBPyConnection, step: SelectTaxa) -> list[str]:
+    _taxon_counts(con, step)
+    notes = []
+    if step.rare == "rollup":
+        con.execute(f"CREATE OR REPLACE TEMP TABLE fg_rare AS SELECT * FROM {DS} WHERE taxon_id "
+                    "IN (SELECT taxon_id FROM fg_counts WHERE NOT ok)")
+        ancestor_map(con, "fg_rollmap", step.rollup_rank)
+        rolled = scalar(con, "SELECT count(DISTINCT taxon_id) FROM fg_rare WHERE taxon_id IN "
+                             "(SELECT taxon_id FROM fg_rollmap WHERE target <> taxon_id)")
+        replace(con, f"SELECT d.* REPLACE (CASE WHEN c.ok THEN d.taxon_id ELSE "
+                     f"coalesce(m.target, d.taxon_id) END AS taxon_id) FROM {DS} d "
+                     "JOIN fg_counts c USING (taxon_id) LEFT JOIN fg_rollmap m USING (taxon_id)")
+        notes.append(f"{rolled:,} rare taxa rolled up to their {step.rollup_rank}")
+        _taxon_counts(con, step)
+    dropped = scalar(con, "SELECT count(*) FROM fg_counts WHERE NOT ok")
+    replace(con, f"SELECT * FROM {DS} WHERE taxon_id IN (SELECT taxon_id FROM fg_counts "
+                 "WHERE ok)")
+    notes.append(f"{dropped:,} taxa below the thresholds dropped")
+    return notes
+
+
+def _photos_per_taxon(con: duckdb.DuckDBPyConnection, step: PhotosPerTaxon, seed: int) -> None:
+    cell = max(step.cell_degrees, 1e-9)
+    replace(con, f"""
+        WITH obs AS (
+            SELECT observation_id, any_value(taxon_id) AS taxon_id,
+                   any_value(observer) AS observer, any_value(year) AS year,
+                   any_value(floor(latitude / {cell})::BIGINT * 100000
+                             + floor(longitude / {cell})::BIGINT) AS cell,
+                   hash({seed}, observation_id) AS h
+            FROM {DS} GROUP BY observation_id),
+        ranked AS (
+            SELECT observation_id, h,
+                   row_number() OVER (PARTITION BY taxon_id, observer ORDER BY h) AS r_observer,
+                   row_number() OVER (PARTITION BY taxon_id, cell ORDER BY h)
+                   + row_number() OVER (PARTITION BY taxon_id, year ORDER BY h) AS r_spread
+            FROM obs),
+        photos AS (
+            SELECT d.*, r.r_observer, r.r_spread, r.h,
+                   row_number() OVER (PARTITION BY d.observation_id
+                                      ORDER BY d.position, d.photo_id) AS k_photo
+            FROM {DS} d JOIN ranked r USING (observation_id))
+        SELECT * EXCLUDE (r_observer, r_spread, h, k_photo) FROM photos
+        QUALIFY row_number() OVER (PARTITION BY taxon_id
+            ORDER BY k_photo, r_observer, r_spread, h, photo_id) <= {step.max}""")
+
+
+def _temporal(con: duckdb.DuckDBPyConnection, step: Temporal, seed: int) -> list[str]:
+    """Mirrors ``rules.temporal_quotas`` per taxon (or over all taxa), sampling observations."""
+    last = scalar(con, f"SELECT max(year) FROM {DS}")
+    if last is None:
+        return ["no dated photos: nothing to de-bias"]
+    group = "taxon_id" if step.per_taxon else "NULL::BIGINT"
+    fraction = step.later_fraction
+    cap = "true" if step.cap_last_year else "false"
+    undated = scalar(con, f"SELECT count(*) FROM {DS} WHERE year IS NULL")
+    replace(con, f"""
+        WITH obs AS (
+            SELECT observation_id, any_value({group}) AS g, any_value(year) AS year
+            FROM {DS} WHERE year IS NOT NULL GROUP BY observation_id),
+        per_year AS (SELECT g, year, count(*) AS n FROM obs GROUP BY ALL),
+        sampled AS (
+            SELECT g, year, n, CASE WHEN year < {step.cutoff_year} THEN n
+                ELSE least(n, floor({fraction} * n + 0.5)) END AS q FROM per_year),
+        quotas AS (
+            SELECT g, year, CASE WHEN {cap} AND year = {last} AND year >= {step.cutoff_year}
+                   AND lag(q) OVER w IS NOT NULL THEN least(n, lag(q) OVER w) ELSE q END AS q
+            FROM sampled WINDOW w AS (PARTITION BY g ORDER BY year)),
+        kept AS (
+            SELECT o.observation_id FROM obs o JOIN quotas
+              ON o.year = quotas.year AND o.g IS NOT DISTINCT FROM quotas.g
+            QUALIFY row_number() OVER (PARTITION BY o.g, o.year
+                                       ORDER BY hash({seed}, o.observation_id)) <= quotas.q)
+        SELECT * FROM {DS} WHERE year IS NULL OR observation_id IN (SELECT * FROM kept)""")
+    return [f"latest year {last}; {undated:,} undated photo(s) kept as they are"]
+
+
+def _genus_subsample(con: duckdb.DuckDBPyConnection, step: GenusSubsample, seed: int) -> list[str]:
+    ancestor_map(con, "fg_genus", step.rank)
+    total = scalar(con, "SELECT count(DISTINCT target) FROM fg_genus")
+    keep = step.genera if step.genera is not None else round((step.fraction or 0) * total)
+    orphans = scalar(con, f"SELECT count(DISTINCT taxon_id) FROM {DS} WHERE taxon_id NOT IN "
+                          "(SELECT taxon_id FROM fg_genus)")
+    replace(con, f"""
+        WITH chosen AS (
+            SELECT target FROM (SELECT DISTINCT target FROM fg_genus)
+            ORDER BY hash({seed}, target) LIMIT {int(keep)})
+        SELECT * FROM {DS} WHERE taxon_id IN
+            (SELECT taxon_id FROM fg_genus WHERE target IN (SELECT target FROM chosen))""")
+    return [f"{min(keep, total):,} of {total:,} {step.rank} kept with all their taxa; "
+            f"{orphans:,} taxa without a {step.rank} dropped"]
