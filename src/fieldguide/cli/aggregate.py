@@ -6,21 +6,18 @@ Heavy imports (NumPy, the strategies) happen inside the command so the CLI start
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
 from fieldguide.cli.common import DEFAULT_STUDY, StudyOption, fail, guarded, open_study
 
-if TYPE_CHECKING:
-    from fieldguide.store import Study
-    from fieldguide.votes import Aggregator, VoteTable
-
 AI_CAPABLE = ("plantnet", "weighted")
 
 
 def aggregate(
-    votes: Annotated[Path, typer.Argument(help="votes.csv (task,worker,label) or answers.json.")],
+    votes: Annotated[Path | None, typer.Argument(
+        help="votes.csv (task,worker,label) or answers.json; default: the study's votes.")] = None,
     method: Annotated[str, typer.Option("--method", "-m", help="Aggregation method.")] = "plantnet",
     authors: Annotated[Path | None, typer.Option(help="authors.txt: author per task line.")] = None,
     ai: Annotated[Path | None, typer.Option(help="ai_answers.json {task: label}.")] = None,
@@ -39,77 +36,42 @@ def aggregate(
     import warnings
 
     import numpy as np
+    import pyarrow.csv as pacsv
 
     from fieldguide.votes import REGISTRY, create
     from fieldguide.votes.evaluate import compare as run_compare
     from fieldguide.votes.evaluate import markdown, score
     from fieldguide.votes.io import LoadWarning, read_truth, read_votes
+    from fieldguide.votes.study import label_table, save_labels, votes_from_study
 
     for name in [method, *(compare or [])]:
         if name not in REGISTRY:
             raise fail(f"unknown method {name!r}; known: {', '.join(sorted(REGISTRY))}")
     if ai_mode is not None and method not in AI_CAPABLE:
         raise fail(f"--ai-mode needs --method {' or '.join(AI_CAPABLE)}")
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", LoadWarning)
-        table = guarded(lambda: read_votes(votes, authors=authors, ai=ai, ai_scores=ai_scores))
-    for w in caught:
-        typer.secho(f"warning: {w.message}", fg=typer.colors.YELLOW, err=True)
+    if votes is None:
+        with open_study(study, create=False) as st:
+            table = guarded(lambda: votes_from_study(st))
+    else:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", LoadWarning)
+            table = guarded(lambda: read_votes(votes, authors=authors, ai=ai,
+                                               ai_scores=ai_scores))
+        for w in caught:
+            typer.secho(f"warning: {w.message}", fg=typer.colors.YELLOW, err=True)
     truth_codes = (guarded(lambda: read_truth(truth, table)) if truth is not None
                    else np.full(table.n_tasks, -1, dtype=np.int64))
     params = {"ai": ai_mode} if ai_mode is not None else {}
     start = time.perf_counter()
     strategy = guarded(lambda: create(method, **params).fit(table))
     seconds = time.perf_counter() - start
-    _write_csv(output, table, strategy)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    pacsv.write_csv(label_table(table, strategy), output)
     with open_study(study) as st:
-        _store(st, method, table, strategy)
+        save_labels(st, method, table, strategy)
     typer.echo(f"{method}: {table.n_tasks} tasks, {int(strategy.validated_.sum())} validated "
                f"-> {output}")
     if truth is not None or compare:
         others = [m for m in compare or [] if m != method]
         rows = run_compare(table, others, truth_codes, {"weighted": params, "plantnet": params})
         typer.echo(markdown([score(strategy, truth_codes, method, seconds), *rows]))
-
-
-def _label_columns(table: VoteTable, strategy: Aggregator) -> dict[str, object]:
-    import numpy as np
-    import pyarrow as pa
-
-    labels = strategy.labels_
-    names = table.label_names[np.maximum(labels, 0)].astype(str)
-    return {
-        "task": pa.array(table.task_names.astype(str)),
-        "label": pa.array(names, mask=labels < 0, type=pa.string()),
-        "conf": pa.array(strategy.conf_, type=pa.float64()),
-        "acc": pa.array(strategy.acc_, type=pa.float64()),
-        "validated": pa.array(np.asarray(strategy.validated_, dtype=bool)),
-    }
-
-
-def _write_csv(path: Path, table: VoteTable, strategy: Aggregator) -> None:
-    import pyarrow as pa
-    import pyarrow.csv as pacsv
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pacsv.write_csv(pa.table(_label_columns(table, strategy)), path)
-
-
-def _store(study: Study, method: str, table: VoteTable, strategy: Aggregator) -> None:
-    """Replace this method's earlier labels for these observations, all or nothing."""
-    import pyarrow as pa
-
-    cols = _label_columns(table, strategy)
-    rows = pa.table({"observation_id": cols["task"], "method": pa.array(
-        [method] * table.n_tasks, type=pa.string()), **{k: cols[k] for k in (
-            "label", "conf", "acc", "validated")}})
-    with study.transaction() as con:
-        con.register("new_labels", rows)
-        try:
-            con.execute("DELETE FROM labels WHERE method = ? AND observation_id IN "
-                        "(SELECT observation_id FROM new_labels)", [method])
-            con.execute("INSERT INTO labels (observation_id, method, label, taxon_id, conf, acc, "
-                        "validated, created_at) SELECT observation_id, method, label, NULL, "
-                        "conf, acc, validated, now() FROM new_labels")
-        finally:
-            con.unregister("new_labels")

@@ -3,13 +3,18 @@ API and prints; heavy imports happen inside the commands so ``--help`` answers a
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
 from fieldguide.cli.aggregate import aggregate
 from fieldguide.cli.common import DEFAULT_STUDY, StudyOption, guarded, open_study
+
+if TYPE_CHECKING:
+    from fieldguide.ingest import IngestReport
+    from fieldguide.store import Study
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -49,13 +54,12 @@ def ingest_inat(
     """An iNaturalist observation export (CSV)."""
     from fieldguide.ingest import ingest_inat_csv
 
-    with open_study(study) as s:
-        report = guarded(
-            lambda: ingest_inat_csv(
-                s, export, taxa=_mode(taxa), max_rejects=max_rejects, force=force
-            )
-        )
-        typer.echo(report.summary())
+    _ingest(
+        study,
+        lambda s: ingest_inat_csv(
+            s, export, taxa=_mode(taxa), max_rejects=max_rejects, force=force
+        ),
+    )
 
 
 @ingest_app.command("dwca")
@@ -69,11 +73,9 @@ def ingest_dwca(
     """A Darwin Core Archive from GBIF (folder or .zip)."""
     from fieldguide.ingest import ingest_dwca as run
 
-    with open_study(study) as s:
-        report = guarded(
-            lambda: run(s, archive, taxa=_mode(taxa), max_rejects=max_rejects, force=force)
-        )
-        typer.echo(report.summary())
+    _ingest(
+        study, lambda s: run(s, archive, taxa=_mode(taxa), max_rejects=max_rejects, force=force)
+    )
 
 
 @ingest_app.command("votes")
@@ -93,21 +95,20 @@ def ingest_votes(
     """Crowd votes: CSV task,worker,label or peerannot answers.json."""
     from fieldguide.ingest import ingest_votes as run
 
-    with open_study(study) as s:
-        report = guarded(
-            lambda: run(
-                s,
-                votes,
-                authors=authors,
-                ai_answers=ai,
-                ai_scores=ai_scores,
-                truth=truth,
-                taxa=_label_mode(labels),
-                max_rejects=max_rejects,
-                force=force,
-            )
-        )
-        typer.echo(report.summary())
+    _ingest(
+        study,
+        lambda s: run(
+            s,
+            votes,
+            authors=authors,
+            ai_answers=ai,
+            ai_scores=ai_scores,
+            truth=truth,
+            taxa=_label_mode(labels),
+            max_rejects=max_rejects,
+            force=force,
+        ),
+    )
 
 
 @ingest_app.command("images")
@@ -121,22 +122,27 @@ def ingest_images(
     """A folder of photos laid out as label/image.jpg (optionally under train/ test/)."""
     from fieldguide.ingest import ingest_image_folder
 
-    with open_study(study) as s:
-        report = guarded(
-            lambda: ingest_image_folder(
-                s, folder, taxa=_mode(taxa), max_rejects=max_rejects, force=force
-            )
-        )
-        typer.echo(report.summary())
+    _ingest(
+        study,
+        lambda s: ingest_image_folder(
+            s, folder, taxa=_mode(taxa), max_rejects=max_rejects, force=force
+        ),
+    )
 
 
 @ingest_app.command("taxonomy")
 def ingest_taxonomy(
-    path: Path, study: StudyOption = DEFAULT_STUDY,
-    fmt: Annotated[str, typer.Option("--format", help="interim (Open Tree: taxonomy.tsv + "
-                                     "synonyms.tsv) or inat (taxa.csv).")] = "interim",
-    source: Annotated[str | None, typer.Option(help="Name of the source (default: the "
-                                               "folder's name).")] = None,
+    path: Path,
+    study: StudyOption = DEFAULT_STUDY,
+    fmt: Annotated[
+        str,
+        typer.Option(
+            "--format", help="interim (Open Tree: taxonomy.tsv + synonyms.tsv) or inat (taxa.csv)."
+        ),
+    ] = "interim",
+    source: Annotated[
+        str | None, typer.Option(help="Name of the source (default: the folder's name).")
+    ] = None,
     force: Force = False,
 ) -> None:
     """A reference taxonomy with its synonyms (then ingest with --taxa strict)."""
@@ -144,15 +150,18 @@ def ingest_taxonomy(
 
     if fmt not in ("interim", "inat"):
         raise typer.BadParameter("use interim or inat", param_hint="--format")
-    with open_study(study) as s:
-        report = guarded(lambda: run(s, path, fmt="inat" if fmt == "inat" else "interim",
-                                     source=source, force=force))
-        typer.echo(report.summary())
+    _ingest(
+        study,
+        lambda s: run(
+            s, path, fmt="inat" if fmt == "inat" else "interim", source=source, force=force
+        ),
+    )
 
 
 @taxonomy_app.command("match")
 def taxonomy_match(
-    names: Path, output: Annotated[Path, typer.Option("-o", "--output")],
+    names: Path,
+    output: Annotated[Path, typer.Option("-o", "--output")],
     study: StudyOption = DEFAULT_STUDY,
     source: Annotated[str | None, typer.Option(help="Match against this source only.")] = None,
 ) -> None:
@@ -194,7 +203,7 @@ def demo(
     with open_study(study) as s:
         guarded(
             lambda: run_sample_study(
-                s, data, on_step=lambda name, report: typer.echo(f"[{name}]\n{report.summary()}")
+                s, data, on_step=lambda name, text: typer.echo(f"[{name}]\n{text}")
             )
         )
         print_summary(s, None)
@@ -217,6 +226,12 @@ def export(
         except KeyError as exc:
             raise typer.BadParameter(str(exc), param_hint="TABLE") from None
         typer.echo(f"wrote {path}")
+
+
+def _ingest(study: Path, run: Callable[[Study], IngestReport]) -> None:
+    """Open the study, run one ingester, print its report (bad input: one clean line)."""
+    with open_study(study) as s:
+        typer.echo(guarded(lambda: run(s)).summary())
 
 
 def _mode(value: str) -> Literal["extend", "strict"]:

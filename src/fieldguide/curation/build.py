@@ -73,12 +73,13 @@ def select(study: Study, spec: DatasetSpec) -> list[StepRecord]:
     con = study.con
     records: list[StepRecord] = []
     start = time.perf_counter()
+    study_totals = _study_totals(con)
     load_candidates(con)
     before = _counts(con)
-    records.append(StepRecord("candidates", {}, *_sources(con), before[0], 0, before[1], 0,
-                              time.perf_counter() - start,
-                              ["photos of observations with a taxon"]))
-    records[-1].observations_out, records[-1].taxa_out = before[1], before[2]
+    records.append(StepRecord(
+        "candidates", {}, study_totals[0], before[0], study_totals[1], before[1],
+        study_totals[2], before[2], time.perf_counter() - start,
+        ["photos of observations with a taxon"]))
     for step in spec.steps:
         start = time.perf_counter()
         if isinstance(step, Duplicates):
@@ -98,13 +99,13 @@ def select(study: Study, spec: DatasetSpec) -> list[StepRecord]:
     return records
 
 
-def _sources(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
-    """(photos, taxa) in the study before any rule: the first row of the step table."""
+def _study_totals(con: duckdb.DuckDBPyConnection) -> tuple[int, int, int]:
+    """(photos, observations, taxa) in the study before any rule."""
     row = first_row(con.execute(
-        "SELECT (SELECT count(*) FROM photos), (SELECT count(DISTINCT taxon_id) "
-        "FROM observations)"))
+        "SELECT (SELECT count(*) FROM photos), (SELECT count(*) FROM observations), "
+        "(SELECT count(DISTINCT taxon_id) FROM observations)"))
     assert row is not None
-    return int(row[0]), int(row[1])
+    return int(row[0]), int(row[1]), int(row[2])
 
 
 def build_dataset(study: Study, spec: DatasetSpec, out_dir: str | Path) -> BuildResult:
@@ -113,14 +114,9 @@ def build_dataset(study: Study, spec: DatasetSpec, out_dir: str | Path) -> Build
 
     out = Path(out_dir)
     records = select(study, spec)
-    # The candidates row's "in" is (photos, taxa) of the study; fix its layout for the log.
-    first = records[0]
-    photos, taxa = first.photos_in, first.photos_out
-    first.photos_out, first.observations_in, first.taxa_in = first.observations_in, 0, taxa
-    first.photos_in = photos
-    first.observations_in = _observation_total(study.con)
     start = time.perf_counter()
-    files = write_manifest(study.con, out, spec.output.traits, spec.output.formats,
+    formats = ("parquet", *(f for f in spec.output.formats if f != "parquet"))
+    files = write_manifest(study.con, out, spec.output.traits, formats,
                            spec.output.superclass_rank)
     seconds = time.perf_counter() - start
     log = {
@@ -132,11 +128,6 @@ def build_dataset(study: Study, spec: DatasetSpec, out_dir: str | Path) -> Build
     files["steps.json"] = out / "steps.json"
     files.update(write_report(out, plots=spec.output.plots))
     return BuildResult(spec, records, files)
-
-
-def _observation_total(con: duckdb.DuckDBPyConnection) -> int:
-    row = first_row(con.execute("SELECT count(*) FROM observations"))
-    return int(row[0]) if row else 0
 
 
 def _spec_dict(spec: DatasetSpec) -> dict[str, Any]:

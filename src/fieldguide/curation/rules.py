@@ -129,17 +129,3 @@ def phenology4(
         if value is not None and value != ABSENT:
             return None
     return "vegetative"
-
-
-def round_robin(groups: Mapping[str, Sequence[str]], limit: int) -> list[str]:
-    """Take items one group at a time (first item of every group, then second...), so a cap
-    keeps as many distinct groups as possible. Groups in key order, items in given order."""
-    out: list[str] = []
-    depth = 0
-    while len(out) < limit:
-        taken = [items[depth] for _, items in sorted(groups.items()) if depth < len(items)]
-        if not taken:
-            break
-        out.extend(taken[: limit - len(out)])
-        depth += 1
-    return out

@@ -178,8 +178,8 @@ def load_spec(path: str | Path) -> DatasetSpec:
 def parse_spec(data: dict[str, Any], *, text: str = "", source: str | None = None) -> DatasetSpec:
     """A spec from parsed TOML; ``text`` is only used to find line numbers for errors."""
 
-    def fail(key: str, reason: str) -> InputError:
-        return InputError(reason, path=source, line=_line_of(text, key), field=key)
+    def fail(key: str, reason: str, section: str | None = None) -> InputError:
+        return InputError(reason, path=source, line=_line_of(text, key, section), field=key)
 
     allowed = {"name", "seed", "description", "step", "split", "output"}
     for key in data:
@@ -197,11 +197,12 @@ def parse_spec(data: dict[str, Any], *, text: str = "", source: str | None = Non
     for i, raw in enumerate(raw_steps):
         rule = raw.get("rule")
         if rule not in RULES:
-            raise fail("rule", f"step {i + 1}: unknown rule {rule!r}; known: {', '.join(RULES)}")
+            raise fail("rule", f"step {i + 1}: unknown rule {rule!r}; known: {', '.join(RULES)}",
+                       f"[[step]]#{i}")
         values = {k: v for k, v in raw.items() if k != "rule"}
-        steps.append(_build(RULES[rule], values, fail, f"step {i + 1} ({rule})"))
-    split = _build(Split, data.get("split", {}), fail, "[split]")
-    output = _build(Output, data.get("output", {}), fail, "[output]")
+        steps.append(_build(RULES[rule], values, fail, f"step {i + 1} ({rule})", f"[[step]]#{i}"))
+    split = _build(Split, data.get("split", {}), fail, "[split]", "[split]")
+    output = _build(Output, data.get("output", {}), fail, "[output]", "[output]")
     spec = DatasetSpec(
         name=data["name"].strip(),
         seed=seed,
@@ -211,22 +212,22 @@ def parse_spec(data: dict[str, Any], *, text: str = "", source: str | None = Non
         output=output,
         source=source,
     )
-    for key, reason in _impossible(spec):
-        raise fail(key, reason)
+    for key, reason, section in _impossible(spec):
+        raise fail(key, reason, section)
     return spec
 
 
-def _build(cls: type[Any], values: Any, fail: Any, where: str) -> Any:
+def _build(cls: type[Any], values: Any, fail: Any, where: str, section: str) -> Any:
     if not isinstance(values, dict):
-        raise fail(where, f"{where} must be a table")
+        raise fail(where, f"{where} must be a table", section)
     hints = typing.get_type_hints(cls)
     names = [f.name for f in dataclasses.fields(cls)]
     out: dict[str, Any] = {}
     for key, value in values.items():
         if key not in names:
             known = ", ".join(names) or "no keys"
-            raise fail(key, f"{where}: unknown key {key!r}; known: {known}")
-        out[key] = _coerce(value, hints[key], lambda r, k=key: fail(k, f"{where}: {r}"))
+            raise fail(key, f"{where}: unknown key {key!r}; known: {known}", section)
+        out[key] = _coerce(value, hints[key], lambda r, k=key: fail(k, f"{where}: {r}", section))
     return cls(**out)
 
 
@@ -264,45 +265,59 @@ def _coerce(value: Any, hint: Any, fail: Any) -> Any:
     return value
 
 
-def _impossible(spec: DatasetSpec) -> list[tuple[str, str]]:
+def _impossible(spec: DatasetSpec) -> list[tuple[str, str, str | None]]:
     """Rules no data could satisfy, found before any work."""
-    bad: list[tuple[str, str]] = []
+    bad: list[tuple[str, str, str | None]] = []
     s = spec.split
     for key in ("train", "val", "test", "test_observers", "val_fraction"):
         if not 0.0 <= getattr(s, key) <= 1.0:
-            bad.append((key, f"[split] {key} = {getattr(s, key)} is not a fraction in [0, 1]"))
+            bad.append((key, f"[split] {key} = {getattr(s, key)} is not a fraction in [0, 1]", "[split]"))
     if s.method == "random" and abs(s.train + s.val + s.test - 1.0) > 1e-9:
         total = s.train + s.val + s.test
-        bad.append(("test", f"[split] train + val + test = {total:g}, must be 1"))
+        bad.append(("test", f"[split] train + val + test = {total:g}, must be 1", "[split]"))
     if s.val_max_photos < 0:
-        bad.append(("val_max_photos", "[split] val_max_photos must be >= 0"))
-    for step in spec.steps:
+        bad.append(("val_max_photos", "[split] val_max_photos must be >= 0", "[split]"))
+    for fmt in spec.output.formats:
+        if fmt not in ("parquet", "csv"):
+            bad.append(("formats", f"[output] format {fmt!r}: use parquet and/or csv", "[output]"))
+    for i, step in enumerate(spec.steps):
+        at = f"[[step]]#{i}"
         for f in dataclasses.fields(step):
             value = getattr(step, f.name)
             if isinstance(value, int | float) and not isinstance(value, bool) and value < 0:
-                bad.append((f.name, f"{f.name} = {value} must not be negative"))
+                bad.append((f.name, f"{f.name} = {value} must not be negative", at))
         if isinstance(step, PhotosPerObservation | PhotosPerTaxon) and step.max < 1:
-            bad.append(("max", f"max = {step.max}: keep at least one photo"))
+            bad.append(("max", f"max = {step.max}: keep at least one photo", at))
         if isinstance(step, Temporal) and step.later_fraction > 1:
-            bad.append(("later_fraction", "later_fraction must be in [0, 1]"))
+            bad.append(("later_fraction", "later_fraction must be in [0, 1]", at))
         if isinstance(step, GenusSubsample):
             if (step.genera is None) == (step.fraction is None):
-                bad.append(("genera", "genus_subsample needs exactly one of genera, fraction"))
+                bad.append(("genera", "genus_subsample needs exactly one of genera, fraction", at))
             elif step.fraction is not None and not 0 < step.fraction <= 1:
-                bad.append(("fraction", "fraction must be in (0, 1]"))
+                bad.append(("fraction", "fraction must be in (0, 1]", at))
         if isinstance(step, Validated) and (step.method is None) == (not step.quality_grade):
-            bad.append(("method", "validated needs exactly one of method, quality_grade"))
+            bad.append(("method", "validated needs exactly one of method, quality_grade", at))
         if isinstance(step, Duplicates) and step.max_distance > 16:
-            bad.append(("max_distance", "max_distance over 16 bits of 64 is not 'near'"))
+            bad.append(("max_distance", "max_distance over 16 bits of 64 is not 'near'", at))
     return bad
 
 
-def _line_of(text: str, key: str) -> int | None:
-    """The first line that sets ``key`` (tomllib keeps no positions)."""
-    for number, line in enumerate(text.splitlines(), start=1):
+def _line_of(text: str, key: str, section: str | None = None) -> int | None:
+    """The line that sets ``key``, searched after its table's header (``[split]``, or the
+    n-th ``[[step]]`` written ``[[step]]#n``); tomllib keeps no positions."""
+    lines = text.splitlines()
+    start = 0
+    if section is not None:
+        header, _, nth = section.partition("#")
+        seen = -1
+        for number, line in enumerate(lines):
+            if line.strip() == header:
+                seen += 1
+                if seen == (int(nth) if nth else 0):
+                    start = number
+                    break
+    for number, line in enumerate(lines[start:], start=start + 1):
         stripped = line.strip()
         if stripped.startswith(key) and stripped[len(key) :].lstrip().startswith("="):
-            return number
-        if stripped in (f"[{key}]", f"[[{key}]]"):
             return number
     return None

@@ -134,10 +134,11 @@ def _load_json(path: Path) -> Any:
         raise InputError(f"invalid JSON: {exc.msg}", path=path, line=exc.lineno) from None
 
 
-def _ints_if_possible(values: list[Any]) -> npt.NDArray[Any]:
-    """JSON keys are strings; numeric ones become ints so codes sort as numbers."""
+def ints_if_possible(values: list[Any] | npt.NDArray[Any]) -> npt.NDArray[Any]:
+    """JSON keys and stored ids are strings; numeric ones become ints so codes sort (and ties
+    break) as numbers, the same whichever way the votes arrived."""
     arr = np.asarray(values)
-    if arr.dtype.kind == "U":
+    if arr.dtype.kind in "UO":
         try:
             return arr.astype(np.int64)
         except ValueError:
@@ -158,15 +159,15 @@ def _read_answers_json(path: Path) -> tuple[npt.NDArray[Any], npt.NDArray[Any],
     task, worker, label = (list(c) for c in zip(*rows, strict=True))
     ai = None
     if ai_rows:
-        ai = (_ints_if_possible([r[0] for r in ai_rows]), np.asarray([r[2] for r in ai_rows]))
-    return (_ints_if_possible(task), _ints_if_possible(worker), np.asarray(label), ai)
+        ai = (ints_if_possible([r[0] for r in ai_rows]), np.asarray([r[2] for r in ai_rows]))
+    return (ints_if_possible(task), ints_if_possible(worker), np.asarray(label), ai)
 
 
 def _read_task_json(path: Path, what: str) -> Pair:
     data = _load_json(path)
     if not isinstance(data, dict):
         raise InputError(f"expected {{task: {what}}}", path=path)
-    return _ints_if_possible(list(data.keys())), np.asarray(list(data.values()))
+    return ints_if_possible(list(data.keys())), np.asarray(list(data.values()))
 
 
 def _read_scores(path: Path) -> Pair:
@@ -188,7 +189,7 @@ def _read_lines(path: Path, what: str) -> npt.NDArray[Any]:
     empty = [i for i, line in enumerate(lines) if not line.strip()]
     if empty:
         raise InputError(f"empty {what} line (task = line index)", path=path, line=empty[0] + 1)
-    return _ints_if_possible([line.strip() for line in lines])
+    return ints_if_possible([line.strip() for line in lines])
 
 
 def _read_authors(path: Path) -> Pair:

@@ -1,0 +1,113 @@
+"""A flat CSV of GBIF occurrences (Darwin Core column names), with the archive's multimedia.txt.
+
+For GBIF-mediated iNaturalist records kept as a cleaned CSV, such as the spotted lanternfly
+set: ``gbifID``, ``recordedBy``, ``lifeStage``, ``eventDate``, ``decimalLatitude`` or ``lat``,
+``decimalLongitude`` or ``lng``, ``scientificName``, ``taxonID``. Photos come only from
+``multimedia.txt`` (tab-separated, unquoted) joined on ``gbifID``: columns of photo URLs pasted
+into such CSVs are not trusted (the lanternfly one is misaligned row-wise).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+
+from fieldguide.ingest import csvfile
+from fieldguide.ingest.commit import already_imported, apply_checks, count_rows, write_import
+from fieldguide.ingest.csvfile import TSV_UNQUOTED, Check
+from fieldguide.ingest.dwca import _write_media
+from fieldguide.ingest.inat_csv import guess_rank
+from fieldguide.ingest.report import IngestReport
+from fieldguide.ingest.taxa import (
+    TaxonMode,
+    TaxonRequest,
+    key_table,
+    plan_taxa,
+    unknown_taxon_checks,
+    write_taxa,
+)
+from fieldguide.store import Study
+from fieldguide.taxonomy import canonical_name
+
+KIND = "gbif-csv"
+
+
+def ingest_gbif_csv(
+    study: Study,
+    path: str | Path,
+    *,
+    multimedia: str | Path | None = None,
+    taxa: TaxonMode = "extend",
+    max_rejects: int = 0,
+    force: bool = False,
+) -> IngestReport:
+    """Load occurrences (observations with life stage) and, from ``multimedia``, photos."""
+    path = Path(path)
+    if not force and (skipped := already_imported(study, KIND, path)):
+        return skipped
+    columns = csvfile.read_header(path)
+    csvfile.require_columns(path, columns, ["gbifID", "eventDate", "scientificName"])
+    con = study.con
+    report = IngestReport(kind=KIND, path=path)
+    report.rows_read = csvfile.stage(con, path, "fg_stage", columns)
+
+    def col(*names: str) -> str:
+        return next((f'"{n}"' for n in names if n in columns), "NULL")
+
+    lat, lon = col("decimalLatitude", "lat"), col("decimalLongitude", "lng")
+    checks = [
+        Check("nullif(trim(gbifID), '') IS NULL", "gbifID", "'missing gbifID'"),
+        Check("rowid NOT IN (SELECT min(rowid) FROM fg_stage GROUP BY trim(gbifID))", "gbifID",
+              "'duplicate gbifID ' || trim(gbifID) || ' (also on an earlier line)'"),
+        Check("trim(gbifID) IN (SELECT observation_id FROM observations)", "gbifID",
+              "'occurrence ' || trim(gbifID) || ' is already in the study'"),
+        Check("nullif(trim(eventDate), '') IS NOT NULL AND "
+              "try_cast(left(trim(eventDate), 10) AS DATE) IS NULL",
+              "eventDate", "'not a date: ' || eventDate"),
+    ]
+    for expr, name, limit in ((lat, "latitude", 90), (lon, "longitude", 180)):
+        if expr != "NULL":
+            checks.append(Check(
+                f"nullif(trim({expr}), '') IS NOT NULL AND (try_cast({expr} AS DOUBLE) IS NULL "
+                f"OR abs(try_cast({expr} AS DOUBLE)) > {limit})",
+                expr.strip('"'), f"'not a {name}: ' || {expr}"))
+    key = "trim(scientificName)"
+    names = [r[0] for r in con.execute(
+        f"SELECT DISTINCT {key} FROM fg_stage WHERE nullif({key}, '') IS NOT NULL").fetchall()]
+    requests = []
+    for raw in names:
+        name = canonical_name(raw)
+        words = name.split()
+        lineage = (("genus", words[0]),) if len(words) >= 2 else ()
+        requests.append(TaxonRequest(key=raw, name=name, rank=guess_rank(name), lineage=lineage))
+    plan = plan_taxa(con, requests, source="gbif", mode=taxa)
+    key_table(con, plan, "fg_taxon_keys")
+    checks += unknown_taxon_checks(con, plan, key, "scientificName")
+    bad = apply_checks(con, path, report, checks, max_rejects)
+    if multimedia is not None:
+        media = Path(multimedia)
+        media_columns = csvfile.read_header(media, TSV_UNQUOTED)
+        csvfile.require_columns(media, media_columns, ["gbifID", "identifier"])
+        csvfile.stage(con, media, "fg_media", media_columns, TSV_UNQUOTED)
+        con.execute('ALTER TABLE fg_media RENAME COLUMN "gbifID" TO fg_coreid')
+
+    def write(con: duckdb.DuckDBPyConnection, import_id: int) -> None:
+        write_taxa(con, plan, import_id)
+        con.execute(f"""
+            INSERT INTO observations BY NAME
+            SELECT trim(s.gbifID) AS observation_id, 'gbif' AS source,
+                   nullif(trim({col("recordedBy")}), '') AS observer,
+                   try_cast(left(trim(s.eventDate), 10) AS DATE) AS observed_on,
+                   try_cast({lat} AS DOUBLE) AS latitude, try_cast({lon} AS DOUBLE) AS longitude,
+                   k.taxon_id, nullif(trim(s.scientificName), '') AS verbatim_name,
+                   nullif(lower(trim({col("lifeStage")})), '') AS life_stage,
+                   nullif(trim({col("stateProvince")}), '') AS place, {import_id} AS import_id
+            FROM fg_stage s LEFT JOIN fg_taxon_keys k ON k.key = {key}
+            WHERE s.rowid NOT IN (SELECT rid FROM {bad})""")
+        if multimedia is not None:
+            report.counts.update(_write_media(con, import_id))
+        report.counts.update(count_rows(con, import_id, ["observations", "photos"]))
+        report.counts["taxa created"] = len(plan.new_taxa)
+
+    return write_import(study, report, write)

@@ -1,0 +1,56 @@
+"""ONNX export (one named output per head) with a check against PyTorch."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from fieldguide.models.artefact import ModelCard, write_card
+from fieldguide.models.heads import FieldguideNet
+
+
+class _Outputs(nn.Module):
+    """A tuple of outputs in head order: ONNX has no dict outputs."""
+
+    def __init__(self, model: FieldguideNet) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: Tensor) -> tuple[Tensor, ...]:
+        out = self.model(x)
+        return tuple(out[name] for name in self.model.head_names)
+
+
+def export_onnx(model: FieldguideNet, card: ModelCard, folder: Path, opset: int = 18,
+                atol: float = 1e-4) -> Path:
+    """Write ``model.onnx`` into the artefact folder, verify it, record it in the card."""
+    model = model.eval().cpu()
+    size = card.preprocessing.size
+    path = Path(folder) / "model.onnx"
+    example = torch.randn(2, 3, size, size, generator=torch.Generator().manual_seed(0))
+    batch = torch.export.Dim("batch", min=1, max=4096)
+    torch.onnx.export(
+        _Outputs(model), (example,), str(path), input_names=["image"],
+        output_names=model.head_names, opset_version=opset, dynamo=True,
+        dynamic_shapes={"x": {0: batch}}, external_data=False, verbose=False)
+    diff = onnx_max_diff(model, path, example.numpy())
+    if diff > atol:
+        raise RuntimeError(f"ONNX outputs differ from PyTorch by {diff:.2e} (> {atol})")
+    card.onnx = path.name
+    write_card(card, Path(folder))
+    return path
+
+
+def onnx_max_diff(model: FieldguideNet, path: Path, images: np.ndarray) -> float:
+    """Largest absolute difference between ONNX Runtime and PyTorch over all heads."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    got = session.run(None, {"image": images.astype(np.float32)})
+    with torch.no_grad():
+        want = model.eval()(torch.from_numpy(images))
+    return max(float(np.abs(g - want[n].numpy()).max()) for g, n in zip(got, model.head_names,
+                                                                         strict=True))

