@@ -99,3 +99,10 @@ def test_broken_meta_xml_is_refused_and_changes_nothing(
     if meta == "cut":
         assert err.value.path == str(copy / "meta.xml") and err.value.line is not None
     assert study.counts() == before
+
+
+def test_reingesting_the_same_archive_is_skipped(study: Study, archive: Path) -> None:
+    ingest_dwca(study, archive)
+    before = study.counts()
+    assert ingest_dwca(study, archive).skipped
+    assert study.counts() == before

@@ -144,7 +144,7 @@ def _ingest_folder(
     meta = folder / "meta.xml"
     descriptor = read_meta(folder)
     core_path = folder / descriptor.core.file_location
-    if not force and (skipped := already_imported(study, KIND, core_path)):
+    if not force and (skipped := already_imported(study, KIND, shown)):
         return skipped
     columns, dialect = _columns(descriptor.core, meta)
     id_col = columns[int(descriptor.core.id_index or 0)]

@@ -45,6 +45,12 @@ def rank_membership(species: tuple[str, ...], taxonomy: dict[str, dict[str, str]
     return log_m
 
 
+def feature_width(backbone: nn.Module) -> int:
+    """Width of the pooled features (timm: after MobileNetV3's conv head, if any)."""
+    width = getattr(backbone, "head_hidden_size", None) or getattr(backbone, "num_features")
+    return int(width)
+
+
 class FieldguideNet(nn.Module):
     """Backbone + heads; ``forward`` returns {head name: logits (log-probs for ranks)}."""
 
@@ -54,7 +60,7 @@ class FieldguideNet(nn.Module):
         self.backbone = backbone
         self.specs = list(heads)
         self.dropout = nn.Dropout(dropout)
-        width = int(getattr(backbone, "num_features"))  # noqa: B009 - timm attribute
+        width = feature_width(backbone)
         self.linear = nn.ModuleDict(
             {h.name: nn.Linear(width, len(h.classes)) for h in heads if h.kind != "rank"})
         species = next((h for h in heads if h.kind == "species"), None)
