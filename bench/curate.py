@@ -84,7 +84,7 @@ def main() -> None:
         peak = mem.peak
     print(f"synthetic study: {counts['observations']:,} observations, {counts['photos']:,} photos,"
           f" {counts['taxa']:,} taxa; generated in {generated:.1f} s")
-    print(f"| step | photos out | observations out | taxa out | seconds |")
+    print("| step | photos out | observations out | taxa out | seconds |")
     print("|---|---:|---:|---:|---:|")
     for r in records:
         print(f"| {r.step} | {r.photos_out:,} | {r.observations_out:,} | {r.taxa_out:,} | "

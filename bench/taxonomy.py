@@ -1,6 +1,6 @@
 """Benchmark ``fieldguide.taxonomy.Taxonomy`` on synthetic 100k- and 1M-taxon trees.
 
-Run: ``/tmp/fg/venv/bin/python bench/taxonomy.py [--sizes 100000 1000000]``. The trees have
+Run: ``.venv/bin/python bench/taxonomy.py [--sizes 100000 1000000]``. The trees have
 the seven main ranks in a realistic shape (species ~75%, genera ~19%, a long tail of family
 sizes), shuffled non-contiguous ids and Latin-looking names; seed fixed for reproducibility.
 Prints a Markdown table of wall times and the process's peak RSS.
