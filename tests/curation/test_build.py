@@ -41,6 +41,21 @@ def test_oxford_flowers_random_80_20(tmp_path: Path, shared_data: Path) -> None:
     assert (tmp_path / "out" / "class_sizes.png").read_bytes()[:4] == b"\x89PNG"
 
 
+def test_oxford_flowers_duplicates_cross_the_source_split(
+    tmp_path: Path, shared_data: Path
+) -> None:
+    spec = parse_spec({"name": "oxford12", "step": [{"rule": "duplicates", "drop": False}],
+                       "split": {"method": "source"}})
+    with Study(tmp_path / "s") as study:
+        ingest_image_folder(study, shared_data / "images" / "oxford_flowers12")
+        result = build_dataset(study, spec, tmp_path / "out")
+    notes = " ".join(result.steps[1].notes)
+    # The folder holds re-encoded copies (dHash distance 0), many across train/ and test/.
+    assert "1 group(s) of identical files; 61 near-duplicate pair(s)" in notes
+    splits = {r["split"] for r in manifest(tmp_path / "out")}
+    assert splits == {"train", "test"} and result.steps[-1].photos_out == 960
+
+
 def test_real_exports_inat2017_with_phenology_and_life_stage(
     tmp_path: Path, shared_data: Path
 ) -> None:
@@ -152,3 +167,12 @@ traits = ["life_stage"]
     assert res.exit_code == 2 and "field 'test'" in res.output
     assert not (tmp_path / "o2").exists()
     assert write_report(out)["report.md"].is_file()
+
+
+def test_a_build_that_keeps_nothing_still_reports(tmp_path: Path) -> None:
+    with Study(tmp_path / "s") as study:
+        make_synthetic_study(study, observations=50, taxa=5, observers=5)
+        spec = parse_spec({"name": "empty", "step": [{"rule": "select_taxa", "min_photos": 999}]})
+        result = build_dataset(study, spec, tmp_path / "out")
+    assert result.steps[-1].photos_out == 0
+    assert "| select_taxa |" in (tmp_path / "out" / "report.md").read_text(encoding="utf-8")

@@ -52,5 +52,5 @@ def test_duplicates_exact_near_missing_and_urls(study: Study, tmp_path: Path) ->
     select(study, parse_spec({"name": "t", "step": [{**step, "missing": "drop", "drop": False}]}))
     kept = {r[0] for r in study.con.execute("SELECT photo_id FROM fg_ds").fetchall()}
     assert kept == {"o0-0", "o1-0", "o2-0", "o3-0", "o5-0"}
-    with pytest.raises(InputError, match="gone.png"):
+    with pytest.raises(InputError, match=r"gone\.png"):
         select(study, parse_spec({"name": "t", "step": [{**step, "missing": "error"}]}))

@@ -18,6 +18,7 @@ from fieldguide.curation.rules import (
 from fieldguide.store import Study
 from tests.curation.conftest import TAXA, add_observations
 
+SLOW_FIXTURE = [HealthCheck.function_scoped_fixture]
 # (taxon, observer index, photos) per observation
 studies = st.lists(
     st.tuples(st.sampled_from([4, 5, 9]), st.integers(0, 25), st.integers(1, 4)),
@@ -43,7 +44,7 @@ def _splits(study: Study, split: dict[str, object], seed: int) -> list[tuple[str
         "FROM fg_ds d JOIN fg_split s USING (photo_id)").fetchall()
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=25, deadline=None, suppress_health_check=SLOW_FIXTURE)
 @given(studies, st.integers(0, 3))
 def test_inat2017_sql_equals_pure_rule_and_is_observer_disjoint(
     tmp_path_factory: object, rows: list[tuple[int, int, int]], seed: int
@@ -70,7 +71,7 @@ def test_inat2017_sql_equals_pure_rule_and_is_observer_disjoint(
     assert len({r[3] for r in got}) == len(got)  # each photo once: splits are disjoint
 
 
-@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=20, deadline=None, suppress_health_check=SLOW_FIXTURE)
 @given(studies, st.integers(0, 3))
 def test_random_split_is_stratified_by_observation(
     tmp_path_factory: object, rows: list[tuple[int, int, int]], seed: int
@@ -117,3 +118,10 @@ def test_source_split_kept_as_given(study: Study) -> None:
     assert dict(study.con.execute("SELECT photo_id, split FROM fg_split").fetchall()) == {
         "a-0": "test", "b-0": "train"}
     assert "1 photo(s) without a source split" in records[-1].notes[0]
+
+
+def test_inat2017_worked_example_in_sql(study: Study) -> None:
+    add_observations(study, [{"id": f"o{i}", "taxon": 4, "observer": f"u{i}"} for i in range(20)])
+    select(study, parse_spec({"name": "t", "split": {"method": "inat2017"}}))
+    counts = dict(study.con.execute("SELECT split, count(*) FROM fg_split GROUP BY 1").fetchall())
+    assert counts == {"test": 8, "val": 4, "train": 8}

@@ -16,7 +16,8 @@ def run(study: Study, *steps: dict[str, Any], split: str = "none") -> list[Any]:
 
 
 def kept(study: Study, column: str = "photo_id") -> list[Any]:
-    return sorted(r[0] for r in study.con.execute(f"SELECT DISTINCT {column} FROM fg_ds").fetchall())
+    rows = study.con.execute(f"SELECT DISTINCT {column} FROM fg_ds").fetchall()
+    return sorted(r[0] for r in rows)
 
 
 def test_validated_by_grade_and_by_aggregation_method(study: Study) -> None:
@@ -135,3 +136,12 @@ def test_steps_run_in_the_order_written(study: Study) -> None:
     b = run(study, {"rule": "select_taxa", "min_photos": 2},
             {"rule": "photos_per_observation", "max": 1})
     assert b[-1].photos_out == 1
+
+
+def test_taxonomy_keeps_taxa_without_a_rank(study: Study) -> None:
+    # Image-folder labels have no rank: they cannot be placed, so they stay as they are.
+    study.con.execute("INSERT INTO taxa (taxon_id, name) VALUES (12, 'bluebell')")
+    add_observations(study, [{"id": "a", "taxon": 12, "observer": "x"},
+                             {"id": "b", "taxon": 2, "observer": "x"}])
+    run(study, {"rule": "taxonomy", "rank": "species"})
+    assert kept(study, "taxon_id") == [12]

@@ -11,6 +11,7 @@ import typer
 
 from fieldguide.cli.aggregate import aggregate
 from fieldguide.cli.common import DEFAULT_STUDY, StudyOption, guarded, open_study
+from fieldguide.cli.dataset import dataset_app
 
 if TYPE_CHECKING:
     from fieldguide.ingest import IngestReport
@@ -126,6 +127,55 @@ def ingest_images(
         study,
         lambda s: ingest_image_folder(
             s, folder, taxa=_mode(taxa), max_rejects=max_rejects, force=force
+        ),
+    )
+
+
+@ingest_app.command("gbif-csv")
+def ingest_gbif_occurrences(
+    occurrences: Path,
+    study: StudyOption = DEFAULT_STUDY,
+    multimedia: Annotated[
+        Path | None, typer.Option(help="GBIF multimedia.txt (photo URLs, joined on gbifID).")
+    ] = None,
+    taxa: TaxaOption = "extend",
+    max_rejects: MaxRejects = 0,
+    force: Force = False,
+) -> None:
+    """A GBIF occurrence table saved as CSV (e.g. GBIF-mediated iNaturalist records)."""
+    from fieldguide.ingest import ingest_gbif_csv
+
+    _ingest(
+        study,
+        lambda s: ingest_gbif_csv(
+            s,
+            occurrences,
+            multimedia=multimedia,
+            taxa=_mode(taxa),
+            max_rejects=max_rejects,
+            force=force,
+        ),
+    )
+
+
+@ingest_app.command("traits")
+def ingest_trait_table(
+    table: Path,
+    study: StudyOption = DEFAULT_STUDY,
+    key: Annotated[
+        str, typer.Option(help="Column naming the observation (or '<id>.jpg' file).")
+    ] = "file",
+    annotator: Annotated[str | None, typer.Option(help="Who annotated.")] = None,
+    max_rejects: MaxRejects = 0,
+    force: Force = False,
+) -> None:
+    """Trait annotations per observation, e.g. ImageAnt phenology labels (open_flowers, flowers)."""
+    from fieldguide.ingest import ingest_traits
+
+    _ingest(
+        study,
+        lambda s: ingest_traits(
+            s, table, key=key, annotator=annotator, max_rejects=max_rejects, force=force
         ),
     )
 
@@ -248,3 +298,22 @@ def _label_mode(value: str) -> Literal["ignore", "extend", "strict"]:
 
 def main() -> None:
     app()
+
+
+from fieldguide.cli.humans import humans  # noqa: E402
+
+app.command("humans")(humans)
+
+
+app.add_typer(dataset_app, name="dataset")
+from fieldguide.cli.identify import calibrate, identify, quantise  # noqa: E402
+
+app.command("identify")(identify)
+app.command("calibrate")(calibrate)
+app.command("quantise")(quantise)
+
+from fieldguide.cli.train import compare, evaluate, train  # noqa: E402
+
+app.command("train")(train)
+app.command("evaluate")(evaluate)
+app.command("compare")(compare)

@@ -18,7 +18,7 @@ import duckdb
 
 from fieldguide.curation.dedup import find_duplicates
 from fieldguide.curation.manifest import write_manifest
-from fieldguide.curation.spec import DatasetSpec, Duplicates, Step
+from fieldguide.curation.spec import RULES, DatasetSpec, Duplicates, Step
 from fieldguide.curation.splits import assign_splits
 from fieldguide.curation.steps import DS, load_candidates, run_step
 from fieldguide.store import Study
@@ -48,11 +48,9 @@ class BuildResult:
     files: dict[str, Path] = field(default_factory=dict)
 
     def summary(self) -> str:
-        last = self.steps[-1] if self.steps else None
-        kept = f"{last.photos_out:,} photos, {last.taxa_out:,} classes" if last else "nothing"
-        return f"dataset {self.spec.name!r}: {kept}; " + ", ".join(
-            f"{name} {path}" for name, path in self.files.items() if name == "report.md"
-        )
+        last = self.steps[-1]
+        return (f"dataset {self.spec.name!r}: {last.photos_out:,} photos, "
+                f"{last.taxa_out:,} classes; report {self.files.get('report.md')}")
 
 
 def _counts(con: duckdb.DuckDBPyConnection) -> tuple[int, int, int]:
@@ -63,8 +61,6 @@ def _counts(con: duckdb.DuckDBPyConnection) -> tuple[int, int, int]:
 
 
 def _name(step: Step) -> str:
-    from fieldguide.curation.spec import RULES
-
     return next(name for name, cls in RULES.items() if isinstance(step, cls))
 
 

@@ -19,7 +19,7 @@ import numpy as np
 import pyarrow as pa
 
 from fieldguide.curation.spec import Duplicates
-from fieldguide.curation.steps import DS, replace
+from fieldguide.curation.steps import DS, delete
 from fieldguide.errors import InputError
 
 
@@ -81,10 +81,12 @@ def find_duplicates(con: duckdb.DuckDBPyConnection, step: Duplicates) -> Duplica
     (by photo id) when ``step.drop``."""
     report = DuplicateReport()
     rows = con.execute(
-        f"SELECT photo_id, observation_id, path FROM {DS} WHERE path IS NOT NULL ORDER BY photo_id"
+        f"SELECT d.photo_id, d.observation_id, p.path FROM {DS} d JOIN photos p USING (photo_id)"
+        " WHERE p.path IS NOT NULL ORDER BY d.photo_id"
     ).fetchall()
     report.url_only = int(con.execute(
-        f"SELECT count(*) FROM {DS} WHERE path IS NULL").fetchall()[0][0])
+        f"SELECT count(*) FROM {DS} d JOIN photos p USING (photo_id) WHERE p.path IS NULL"
+    ).fetchall()[0][0])
     present = []
     for photo_id, obs, path in rows:
         if Path(path).is_file():
@@ -121,7 +123,7 @@ def find_duplicates(con: duckdb.DuckDBPyConnection, step: Duplicates) -> Duplica
     if drop:
         con.register("fg_drop", pa.table({"photo_id": pa.array(sorted(drop), pa.string())}))
         try:
-            replace(con, f"SELECT * FROM {DS} WHERE photo_id NOT IN (SELECT photo_id FROM fg_drop)")
+            delete(con, "photo_id IN (SELECT photo_id FROM fg_drop)")
         finally:
             con.unregister("fg_drop")
     return report

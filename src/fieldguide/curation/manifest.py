@@ -84,7 +84,7 @@ def _trait_columns(con: duckdb.DuckDBPyConnection, traits: tuple[str, ...]) -> l
         if t in DERIVED:
             items.append(f'ph."{t}"')
         elif t in OBSERVATION_COLUMNS:
-            items.append(f'd."{t}"')
+            items.append(f'o."{t}"')
         else:
             items.append(f'tv."{t}"')
     return items
@@ -112,10 +112,12 @@ def write_manifest(
     rank_cols = ", ".join(f'c."{r}"' for r in RANKS)
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE fg_manifest AS
-        SELECT d.photo_id, d.path, d.url, d.observation_id, d.observer, d.taxon_id,
+        SELECT d.photo_id, p.path, p.url, d.observation_id, d.observer, d.taxon_id,
                c.class_index, c.name AS taxon, {rank_cols}{extra}, s.split,
-               d.observed_on, d.latitude, d.longitude
+               o.observed_on, d.latitude, d.longitude
         FROM {DS} d JOIN fg_split s USING (photo_id) JOIN fg_classes c USING (taxon_id)
+        JOIN photos p ON p.photo_id = d.photo_id
+        JOIN observations o ON o.observation_id = d.observation_id
         {joins}
         ORDER BY c.class_index, d.observation_id, d.photo_id""")
     con.execute("""

@@ -72,7 +72,8 @@ def write_report(out_dir: str | Path, *, plots: bool = True) -> dict[str, Path]:
 
 def _steps_table(steps: list[dict[str, Any]]) -> list[str]:
     out = ["## Steps", "", "| step | photos in | photos out | observations in | "
-           "observations out | taxa in | taxa out | seconds |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+           "observations out | taxa in | taxa out | seconds |",
+           "|---|---:|---:|---:|---:|---:|---:|---:|"]
     notes = []
     for s in steps:
         out.append(

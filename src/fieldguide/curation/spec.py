@@ -153,6 +153,9 @@ class Output:
 
 @dataclass(frozen=True)
 class DatasetSpec:
+    """A whole spec: steps in the order written, then the split and the output; ``source``
+    is the file it was read from (for error messages and the dataset's log)."""
+
     name: str
     seed: int = 0
     description: str = ""
@@ -271,7 +274,8 @@ def _impossible(spec: DatasetSpec) -> list[tuple[str, str, str | None]]:
     s = spec.split
     for key in ("train", "val", "test", "test_observers", "val_fraction"):
         if not 0.0 <= getattr(s, key) <= 1.0:
-            bad.append((key, f"[split] {key} = {getattr(s, key)} is not a fraction in [0, 1]", "[split]"))
+            reason = f"[split] {key} = {getattr(s, key)} is not a fraction in [0, 1]"
+            bad.append((key, reason, "[split]"))
     if s.method == "random" and abs(s.train + s.val + s.test - 1.0) > 1e-9:
         total = s.train + s.val + s.test
         bad.append(("test", f"[split] train + val + test = {total:g}, must be 1", "[split]"))

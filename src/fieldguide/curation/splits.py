@@ -24,9 +24,11 @@ def assign_splits(con: duckdb.DuckDBPyConnection, split: Split, seed: int) -> li
         _random(con, split, seed)
         return []
     if split.method == "source":
-        unsplit = scalar(con, f"SELECT count(*) FROM {DS} WHERE source_split IS NULL")
-        con.execute(f"CREATE OR REPLACE TEMP TABLE fg_split AS SELECT photo_id, "
-                    f"coalesce(source_split, 'train') AS split FROM {DS}")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE fg_split AS SELECT d.photo_id, "
+                    f"p.source_split FROM {DS} d JOIN photos p USING (photo_id)")
+        unsplit = scalar(con, "SELECT count(*) FROM fg_split WHERE source_split IS NULL")
+        con.execute("CREATE OR REPLACE TEMP TABLE fg_split AS SELECT photo_id, "
+                    "coalesce(source_split, 'train') AS split FROM fg_split")
         return [f"{unsplit:,} photo(s) without a source split put in train"] if unsplit else []
     con.execute(f"CREATE OR REPLACE TEMP TABLE fg_split AS SELECT photo_id, 'train' AS split "
                 f"FROM {DS}")

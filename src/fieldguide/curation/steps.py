@@ -25,22 +25,31 @@ DS = "fg_ds"
 
 
 def load_candidates(con: duckdb.DuckDBPyConnection) -> None:
-    """Every photo of every observation with a taxon; an observer-less observation counts as
-    its own observer (so observer-disjoint splits still hold)."""
+    """Every photo of every observation with a taxon, with only the columns the rules read
+    (the manifest joins the rest back) and ``k``, the photo's rank in its observation by
+    position (so capping photos per observation is a filter). An observer-less observation
+    counts as its own observer, so observer-disjoint splits still hold."""
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE {DS} AS
-        SELECT p.photo_id, p.observation_id, coalesce(p.position, 1) AS position, p.path, p.url,
-               p.source_split, coalesce(o.observer, 'observation:' || o.observation_id)
-                   AS observer,
-               o.taxon_id, o.observed_on, year(o.observed_on)::INTEGER AS year,
-               o.latitude, o.longitude, o.place, o.quality_grade, o.life_stage
+        SELECT p.photo_id, p.observation_id,
+               row_number() OVER (PARTITION BY p.observation_id
+                                  ORDER BY p.position, p.photo_id)::INTEGER AS k,
+               coalesce(o.observer, 'observation:' || o.observation_id) AS observer,
+               o.taxon_id, year(o.observed_on)::INTEGER AS year, o.latitude, o.longitude,
+               o.quality_grade
         FROM photos p JOIN observations o USING (observation_id)
         WHERE o.taxon_id IS NOT NULL
     """)
 
 
 def replace(con: duckdb.DuckDBPyConnection, select: str) -> None:
+    """Rewrite the working table (for steps that change values or rank rows)."""
     con.execute(f"CREATE OR REPLACE TEMP TABLE {DS} AS {select}")
+
+
+def delete(con: duckdb.DuckDBPyConnection, condition: str) -> None:
+    """Drop rows in place: far cheaper than a rewrite for the steps that only filter."""
+    con.execute(f"DELETE FROM {DS} WHERE {condition}")
 
 
 def run_step(con: duckdb.DuckDBPyConnection, step: Step, seed: int) -> list[str]:
@@ -48,17 +57,14 @@ def run_step(con: duckdb.DuckDBPyConnection, step: Step, seed: int) -> list[str]
     if isinstance(step, Validated):
         return _validated(con, step)
     if isinstance(step, ExcludeHybrids):
-        replace(con, f"SELECT * FROM {DS} WHERE taxon_id NOT IN "
-                     "(SELECT taxon_id FROM taxa WHERE is_hybrid)")
+        delete(con, "taxon_id IN (SELECT taxon_id FROM taxa WHERE is_hybrid)")
         return []
     if isinstance(step, Taxonomy):
         return _taxonomy(con, step)
     if isinstance(step, SelectTaxa):
         return _select_taxa(con, step)
     if isinstance(step, PhotosPerObservation):
-        replace(con, f"SELECT * EXCLUDE (k) FROM (SELECT *, row_number() OVER (PARTITION BY "
-                     f"observation_id ORDER BY position, photo_id) AS k FROM {DS}) "
-                     f"WHERE k <= {step.max}")
+        delete(con, f"k > {step.max}")
         return []
     if isinstance(step, PhotosPerTaxon):
         _photos_per_taxon(con, step, seed)
@@ -81,7 +87,7 @@ def _validated(con: duckdb.DuckDBPyConnection, step: Validated) -> list[str]:
              AND l.method = '{method}' AND l.validated AND l.taxon_id IS NOT NULL""")
         return [f"taxon from the {step.method!r} label of each observation"]
     grades = ", ".join("'" + g.replace("'", "''") + "'" for g in step.quality_grade)
-    replace(con, f"SELECT * FROM {DS} WHERE quality_grade IN ({grades})")
+    delete(con, f"NOT coalesce(quality_grade IN ({grades}), false)")
     return []
 
 
@@ -115,18 +121,25 @@ def _taxonomy(con: duckdb.DuckDBPyConnection, step: Taxonomy) -> list[str]:
             QUALIFY target <> taxon_id""")
     moved = scalar(con, f"SELECT count(*) FROM {DS} WHERE taxon_id IN "
                         "(SELECT taxon_id FROM fg_names)")
-    replace(con, f"SELECT d.* REPLACE (coalesce(n.target, d.taxon_id) AS taxon_id) FROM {DS} d "
-                 "LEFT JOIN fg_names n USING (taxon_id)")
+    if moved:
+        replace(con, f"SELECT d.* REPLACE (coalesce(n.target, d.taxon_id) AS taxon_id) "
+                     f"FROM {DS} d LEFT JOIN fg_names n USING (taxon_id)")
     notes.append(f"{moved:,} photo(s) moved from a synonym or duplicate name to one taxon")
     if step.rank:
         ancestor_map(con, "fg_rankmap", step.rank)
+        con.execute(f"""
+            INSERT INTO fg_rankmap SELECT DISTINCT d.taxon_id, d.taxon_id FROM {DS} d
+            JOIN taxa t USING (taxon_id) WHERE t.rank IS NULL
+             AND d.taxon_id NOT IN (SELECT taxon_id FROM fg_rankmap)""")
         coarse = scalar(con, f"SELECT count(*) FROM {DS} WHERE taxon_id NOT IN "
                              "(SELECT taxon_id FROM fg_rankmap)")
         finer = scalar(con, "SELECT count(*) FROM fg_rankmap WHERE target <> taxon_id")
-        replace(con, f"SELECT d.* REPLACE (m.target AS taxon_id) FROM {DS} d "
-                     "JOIN fg_rankmap m USING (taxon_id)")
+        if finer or coarse:
+            replace(con, f"SELECT d.* REPLACE (m.target AS taxon_id) FROM {DS} d "
+                         "JOIN fg_rankmap m USING (taxon_id)")
         notes.append(f"{finer:,} taxa below {step.rank} merged into their {step.rank}; "
-                     f"{coarse:,} photo(s) identified only above {step.rank} dropped")
+                     f"{coarse:,} photo(s) identified only above {step.rank} dropped; "
+                     "taxa without a rank kept as they are")
     return notes
 
 
@@ -143,25 +156,28 @@ def _select_taxa(con: duckdb.DuckDBPyConnection, step: SelectTaxa) -> list[str]:
     _taxon_counts(con, step)
     notes = []
     if step.rare == "rollup":
-        con.execute(f"CREATE OR REPLACE TEMP TABLE fg_rare AS SELECT * FROM {DS} WHERE taxon_id "
-                    "IN (SELECT taxon_id FROM fg_counts WHERE NOT ok)")
         ancestor_map(con, "fg_rollmap", step.rollup_rank)
-        rolled = scalar(con, "SELECT count(DISTINCT taxon_id) FROM fg_rare WHERE taxon_id IN "
-                             "(SELECT taxon_id FROM fg_rollmap WHERE target <> taxon_id)")
+        rolled = scalar(con, "SELECT count(*) FROM fg_counts JOIN fg_rollmap USING (taxon_id) "
+                             "WHERE NOT ok AND target <> taxon_id")
         replace(con, f"SELECT d.* REPLACE (CASE WHEN c.ok THEN d.taxon_id ELSE "
                      f"coalesce(m.target, d.taxon_id) END AS taxon_id) FROM {DS} d "
                      "JOIN fg_counts c USING (taxon_id) LEFT JOIN fg_rollmap m USING (taxon_id)")
         notes.append(f"{rolled:,} rare taxa rolled up to their {step.rollup_rank}")
         _taxon_counts(con, step)
     dropped = scalar(con, "SELECT count(*) FROM fg_counts WHERE NOT ok")
-    replace(con, f"SELECT * FROM {DS} WHERE taxon_id IN (SELECT taxon_id FROM fg_counts "
-                 "WHERE ok)")
+    delete(con, "taxon_id IN (SELECT taxon_id FROM fg_counts WHERE NOT ok)")
     notes.append(f"{dropped:,} taxa below the thresholds dropped")
     return notes
 
 
 def _photos_per_taxon(con: duckdb.DuckDBPyConnection, step: PhotosPerTaxon, seed: int) -> None:
+    """Rank the photos of taxa over the cap by (photo's rank in its observation, the
+    observation's rank within its observer, its rank within its place cell and year, seeded
+    hash) and keep the first ``max``; taxa under the cap are kept whole without ranking."""
     cell = max(step.cell_degrees, 1e-9)
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE fg_big AS
+        SELECT taxon_id FROM {DS} GROUP BY taxon_id HAVING count(*) > {step.max}""")
     replace(con, f"""
         WITH obs AS (
             SELECT observation_id, any_value(taxon_id) AS taxon_id,
@@ -169,21 +185,18 @@ def _photos_per_taxon(con: duckdb.DuckDBPyConnection, step: PhotosPerTaxon, seed
                    any_value(floor(latitude / {cell})::BIGINT * 100000
                              + floor(longitude / {cell})::BIGINT) AS cell,
                    hash({seed}, observation_id) AS h
-            FROM {DS} GROUP BY observation_id),
+            FROM {DS} WHERE taxon_id IN (SELECT taxon_id FROM fg_big) GROUP BY observation_id),
         ranked AS (
             SELECT observation_id, h,
                    row_number() OVER (PARTITION BY taxon_id, observer ORDER BY h) AS r_observer,
-                   row_number() OVER (PARTITION BY taxon_id, cell ORDER BY h)
-                   + row_number() OVER (PARTITION BY taxon_id, year ORDER BY h) AS r_spread
+                   row_number() OVER (PARTITION BY taxon_id, cell, year ORDER BY h) AS r_spread
             FROM obs),
-        photos AS (
-            SELECT d.*, r.r_observer, r.r_spread, r.h,
-                   row_number() OVER (PARTITION BY d.observation_id
-                                      ORDER BY d.position, d.photo_id) AS k_photo
-            FROM {DS} d JOIN ranked r USING (observation_id))
-        SELECT * EXCLUDE (r_observer, r_spread, h, k_photo) FROM photos
-        QUALIFY row_number() OVER (PARTITION BY taxon_id
-            ORDER BY k_photo, r_observer, r_spread, h, photo_id) <= {step.max}""")
+        capped AS (
+            SELECT d.* FROM {DS} d JOIN ranked r USING (observation_id)
+            QUALIFY row_number() OVER (PARTITION BY d.taxon_id
+                ORDER BY d.k, r.r_observer, r.r_spread, r.h, d.photo_id) <= {step.max})
+        SELECT * FROM {DS} WHERE taxon_id NOT IN (SELECT taxon_id FROM fg_big)
+        UNION ALL SELECT * FROM capped""")
 
 
 def _temporal(con: duckdb.DuckDBPyConnection, step: Temporal, seed: int) -> list[str]:
@@ -222,11 +235,11 @@ def _genus_subsample(con: duckdb.DuckDBPyConnection, step: GenusSubsample, seed:
     keep = step.genera if step.genera is not None else round((step.fraction or 0) * total)
     orphans = scalar(con, f"SELECT count(DISTINCT taxon_id) FROM {DS} WHERE taxon_id NOT IN "
                           "(SELECT taxon_id FROM fg_genus)")
-    replace(con, f"""
-        WITH chosen AS (
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE fg_genus_kept AS
+        SELECT taxon_id FROM fg_genus WHERE target IN (
             SELECT target FROM (SELECT DISTINCT target FROM fg_genus)
-            ORDER BY hash({seed}, target) LIMIT {int(keep)})
-        SELECT * FROM {DS} WHERE taxon_id IN
-            (SELECT taxon_id FROM fg_genus WHERE target IN (SELECT target FROM chosen))""")
+            ORDER BY hash({seed}, target) LIMIT {int(keep)})""")
+    delete(con, "taxon_id NOT IN (SELECT taxon_id FROM fg_genus_kept)")
     return [f"{min(keep, total):,} of {total:,} {step.rank} kept with all their taxa; "
             f"{orphans:,} taxa without a {step.rank} dropped"]

@@ -4,6 +4,7 @@ figure 5, Naturalis figure 4), and confusion matrices folded for thousands of cl
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import pairwise
 
 import numpy as np
 
@@ -17,28 +18,26 @@ def per_class_hits(mask: np.ndarray, y_true: np.ndarray, n_classes: int) -> np.n
 
 
 def group_confusion(
-    cm: np.ndarray, group_of_class: Sequence[str]
+    cells: np.ndarray, group_of_class: Sequence[str]
 ) -> tuple[np.ndarray, list[str]]:
-    """Fold a (K, K) confusion matrix into groups (super-class, family, ...): entry (g, h)
-    counts samples of a class in group g predicted as a class in group h, so a matrix of
-    thousands of species stays readable. Groups are sorted by name."""
+    """Fold sparse confusion cells (rows true, predicted, count) into a dense group matrix
+    (super-class, family, ...): entry (g, h) counts samples of a class in group g predicted
+    as a class in group h, so thousands of species stay readable. Groups sorted by name."""
     names = sorted(set(group_of_class))
     index = {g: i for i, g in enumerate(names)}
     member = np.array([index[g] for g in group_of_class], dtype=np.int64)
-    fold = np.zeros((len(names), cm.shape[0]), dtype=np.int64)
-    fold[member, np.arange(cm.shape[0])] = 1
-    return fold @ cm @ fold.T, names
+    folded = np.zeros((len(names), len(names)), dtype=np.int64)
+    np.add.at(folded, (member[cells[:, 0]], member[cells[:, 1]]), cells[:, 2])
+    return folded, names
 
 
-def most_confused(cm: np.ndarray, n: int = 20) -> list[tuple[int, int, int]]:
-    """The ``n`` largest off-diagonal cells as (true class, predicted class, count), largest
-    first (ties by class index): the errors worth looking at first."""
-    off = cm.copy()
-    np.fill_diagonal(off, 0)
-    rows, cols = np.nonzero(off)
-    counts = off[rows, cols]
-    order = np.lexsort((cols, rows, -counts))[:n]
-    return [(int(rows[i]), int(cols[i]), int(counts[i])) for i in order]
+def most_confused(cells: np.ndarray, n: int = 20) -> list[tuple[int, int, int]]:
+    """The ``n`` largest off-diagonal confusion cells (from sparse rows true, predicted,
+    count) as (true, predicted, count), largest first, ties by class index: the errors
+    worth looking at first."""
+    off = cells[cells[:, 0] != cells[:, 1]]
+    order = np.lexsort((off[:, 1], off[:, 0], -off[:, 2]))[:n]
+    return [(int(t), int(p), int(c)) for t, p, c in off[order]]
 
 
 def superclass_table(
@@ -92,7 +91,7 @@ def train_count_bins(
     bounds: list[tuple[int, int | None]] = []
     if np.any(train_counts < edges[0]):
         bounds.append((0, edges[0]))
-    bounds += [(lo, hi) for lo, hi in zip(edges[:-1], edges[1:], strict=True)]
+    bounds += [(lo, hi) for lo, hi in pairwise(edges)]
     bounds.append((edges[-1], None))
     rows: list[dict[str, object]] = []
     for lo, hi in bounds:

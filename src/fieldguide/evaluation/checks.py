@@ -15,16 +15,19 @@ SUM_TOLERANCE = 1e-3
 
 
 def check_probs(probs: np.ndarray, field: str = "probs") -> np.ndarray:
-    """Return ``probs`` as float64 (n, K) after checking it is finite, non-negative and that
-    every row sums to 1 within :data:`SUM_TOLERANCE`."""
-    arr = np.asarray(probs, dtype=np.float64)
+    """Return ``probs`` as a float (n, K) array (float32 kept, to spare memory at thousands of
+    classes) after checking it is finite, non-negative and that every row sums to 1 within
+    :data:`SUM_TOLERANCE`."""
+    arr = np.asarray(probs)
+    if arr.dtype.kind != "f":
+        arr = arr.astype(np.float64)
     if arr.ndim != 2 or arr.shape[0] == 0 or arr.shape[1] == 0:
         raise InputError(f"expected a non-empty (n, K) array, got shape {arr.shape}", field=field)
     if not np.all(np.isfinite(arr)):
         raise InputError("contains NaN or infinite values", field=field)
     if np.any(arr < 0):
         raise InputError("contains negative probabilities", field=field)
-    sums = arr.sum(axis=1)
+    sums = arr.sum(axis=1, dtype=np.float64)
     bad = np.flatnonzero(np.abs(sums - 1.0) > SUM_TOLERANCE)
     if bad.size:
         raise InputError(

@@ -13,11 +13,12 @@ Cell = str | int | float | None
 
 
 def fmt(value: Cell, digits: int = 3) -> str:
-    """A table cell: floats rounded, ``None`` as an en dash."""
+    """A table cell: floats rounded (tiny ones, such as p-values, in scientific notation),
+    ``None`` as an en dash."""
     if value is None:
         return "–"
     if isinstance(value, float):
-        return f"{value:.{digits}f}"
+        return f"{value:.2e}" if 0 < abs(value) < 10**-digits else f"{value:.{digits}f}"
     return str(value)
 
 

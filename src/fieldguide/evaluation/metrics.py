@@ -49,6 +49,13 @@ def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> 
     return counts.reshape(n_classes, n_classes)
 
 
+def sparse_confusion(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:
+    """The non-zero cells of :func:`confusion_matrix` as rows (true, predicted, count), in
+    row-major order: at most n rows, so thousands of classes cost no K x K memory."""
+    flat, counts = np.unique(y_true.astype(np.int64) * n_classes + y_pred, return_counts=True)
+    return np.stack([flat // n_classes, flat % n_classes, counts], axis=1).astype(np.int64)
+
+
 def per_class_scores(
     y_true: np.ndarray, y_pred: np.ndarray, n_classes: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

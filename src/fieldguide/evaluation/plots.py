@@ -141,9 +141,10 @@ def paired_scatter_png(a: Sequence[float | None], b: Sequence[float | None],
 
 def annotator_png(classes: Sequence[str], accuracy: dict[str, list[float | None]],
                   model: str, path: Path, title: str) -> Path:
-    """Per-class accuracy against the expert: humans as grey dots, the model as red."""
+    """Accuracy against the expert per column (overall, then each class): humans as grey
+    dots with their mean as a black bar, the model as a red diamond."""
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(1.5 + 1.1 * len(classes), 4))
+    fig, ax = plt.subplots(figsize=(max(5.0, 1.5 + 1.1 * len(classes)), 4))
     x = np.arange(len(classes))
     for name, values in accuracy.items():
         ys = [np.nan if v is None else v for v in values]
@@ -151,10 +152,14 @@ def annotator_png(classes: Sequence[str], accuracy: dict[str, list[float | None]
             ax.plot(x, ys, "rD", ms=8, label=model, zorder=3)
         else:
             ax.plot(x, ys, "o", color="grey", alpha=0.6)
+    humans = np.array([[np.nan if v is None else v for v in values]
+                       for name, values in accuracy.items() if name != model])
+    ax.plot(x, np.nanmean(humans, axis=0), "k_", ms=24, mew=2, label="human mean")
     ax.plot([], [], "o", color="grey", label="human annotators")
     ax.set_xticks(x, classes, rotation=30, ha="right")
+    ax.set_xlim(-0.6, len(classes) - 0.4)
     ax.set_ylim(-0.02, 1.05)
     ax.set_ylabel("accuracy against the expert")
-    ax.legend(loc="lower left")
+    ax.legend(loc="best", fontsize=8)
     ax.set_title(title)
     return _save(fig, path)

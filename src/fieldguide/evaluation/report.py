@@ -21,19 +21,24 @@ TOP_CONFUSED = 20
 def confusion_view(result: EvaluationResult) -> tuple[np.ndarray, list[str], str]:
     """The matrix to draw: all classes when few, else folded by super-class when known,
     else the classes involved in the largest off-diagonal cells."""
-    cm = result.confusion_matrix()
     if result.n_classes <= plots.ANNOTATE_MAX:
-        return cm, result.class_names, "all classes"
+        return result.confusion_matrix(), result.class_names, "all classes"
+    cells = result.confusion_cells()
     if result.superclass is not None:
-        folded, names = group_confusion(cm, result.superclass)
+        folded, names = group_confusion(cells, result.superclass)
         return folded, names, "by super-class"
     chosen: list[int] = []
-    for t, p, _ in most_confused(cm, cm.shape[0] ** 2):
+    for t, p, _ in most_confused(cells, len(cells)):
         chosen += [c for c in (t, p) if c not in chosen]
         if len(chosen) >= TOP_CONFUSED:
             break
-    ix = np.array(chosen[:TOP_CONFUSED] or [0])
-    return cm[np.ix_(ix, ix)], [result.class_names[i] for i in ix], "most confused classes"
+    chosen = chosen[:TOP_CONFUSED] or [0]
+    where = {c: i for i, c in enumerate(chosen)}
+    cm = np.zeros((len(chosen), len(chosen)), dtype=np.int64)
+    for t, p, c in cells:
+        if t in where and p in where:
+            cm[where[t], where[p]] = c
+    return cm, [result.class_names[i] for i in chosen], "most confused classes"
 
 
 def headline_rows(result: EvaluationResult) -> list[list[str | int | float | None]]:
@@ -71,7 +76,7 @@ def write_report(result: EvaluationResult, out_dir: Path, title: str) -> dict[st
                                              f"Confusion matrix ({how})")
     doc.heading("Confusion matrix")
     doc.image(files["confusion"], f"Confusion matrix, {how}; colour: share of the true class")
-    pairs = most_confused(result.confusion_matrix(), TOP_CONFUSED)
+    pairs = most_confused(result.confusion_cells(), TOP_CONFUSED)
     if pairs:
         doc.para("Most confused pairs:")
         doc.table(["true", "predicted", "images"],

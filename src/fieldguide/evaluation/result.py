@@ -48,9 +48,13 @@ class EvaluationResult:
     def confusion_matrix(self) -> np.ndarray:
         """The dense (K, K) count matrix (rows: true class); mind K^2 for many classes."""
         cm = np.zeros((self.n_classes, self.n_classes), dtype=np.int64)
-        for t, p, c in self.confusion:
-            cm[t, p] = c
+        cells = self.confusion_cells()
+        cm[cells[:, 0], cells[:, 1]] = cells[:, 2]
         return cm
+
+    def confusion_cells(self) -> np.ndarray:
+        """``confusion`` as an (m, 3) int array of rows (true, predicted, count)."""
+        return np.array(self.confusion, dtype=np.int64).reshape(-1, 3)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -100,8 +104,6 @@ def evaluate(
     top1_hits = bd.per_class_hits(rank < 1, y, k)
     top5_hits = bd.per_class_hits(rank < 5, y, k)
     precision, recall, f1, support = m.per_class_scores(y, pred, k)
-    cm = m.confusion_matrix(y, pred, k)
-    nz_t, nz_p = np.nonzero(cm)
     confidence = p[np.arange(n), pred]
     correct = pred == y
     return EvaluationResult(
@@ -115,7 +117,7 @@ def evaluate(
         recall=[_opt(x) for x in recall],
         f1=[_opt(x) for x in f1],
         support=[int(x) for x in support],
-        confusion=[[int(t), int(q), int(cm[t, q])] for t, q in zip(nz_t, nz_p, strict=True)],
+        confusion=m.sparse_confusion(y, pred, k).tolist(),
         ece=m.expected_calibration_error(confidence, correct, calibration_bins),
         mce=m.max_calibration_error(confidence, correct, calibration_bins),
         calibration=_clean_rows(m.calibration_bins(confidence, correct, calibration_bins)),

@@ -219,7 +219,7 @@ def _ingest_folder(
         """)
         _write_synonyms(con, columns, taxon_key, import_id)
         if media:
-            report.counts.update(_write_media(con, import_id))
+            report.counts.update(write_media(con, import_id))
         report.counts.update(count_rows(con, import_id, ["observations", "photos"]))
         report.counts["taxa created"] = len(plan.new_taxa)
 
@@ -299,7 +299,7 @@ def _stage_media(con: duckdb.DuckDBPyConnection, folder: Path, section: Any, met
     con.execute(f'ALTER TABLE fg_media RENAME COLUMN "{core_id}" TO fg_coreid')
 
 
-def _write_media(con: duckdb.DuckDBPyConnection, import_id: int) -> dict[str, int]:
+def write_media(con: duckdb.DuckDBPyConnection, import_id: int) -> dict[str, int]:
     """Photos (StillImage rows) of the occurrences just written; others are counted only."""
     cols = {r[0] for r in con.execute("DESCRIBE fg_media").fetchall()}
 

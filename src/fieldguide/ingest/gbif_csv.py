@@ -16,7 +16,7 @@ import duckdb
 from fieldguide.ingest import csvfile
 from fieldguide.ingest.commit import already_imported, apply_checks, count_rows, write_import
 from fieldguide.ingest.csvfile import TSV_UNQUOTED, Check
-from fieldguide.ingest.dwca import _write_media
+from fieldguide.ingest.dwca import write_media
 from fieldguide.ingest.inat_csv import guess_rank
 from fieldguide.ingest.report import IngestReport
 from fieldguide.ingest.taxa import (
@@ -106,7 +106,7 @@ def ingest_gbif_csv(
             FROM fg_stage s LEFT JOIN fg_taxon_keys k ON k.key = {key}
             WHERE s.rowid NOT IN (SELECT rid FROM {bad})""")
         if multimedia is not None:
-            report.counts.update(_write_media(con, import_id))
+            report.counts.update(write_media(con, import_id))
         report.counts.update(count_rows(con, import_id, ["observations", "photos"]))
         report.counts["taxa created"] = len(plan.new_taxa)
 

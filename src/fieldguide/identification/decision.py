@@ -1,0 +1,148 @@
+"""Decisions from probabilities, apart from any model code (SpeciesNet style: arrays and
+thresholds in, decisions out), so the rule can be tested exhaustively and swapped freely.
+
+The rule (iNaturalist community, seed 001): start at the finest allowed rank and walk up to
+the first rank whose most probable taxon clears the threshold; a taxon's probability at a rank
+is the sum of its classes' probabilities. A decision at or below ``validate_rank`` is
+auto-validated (Naturalis, seed 004): low-risk identifications that need no expert.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+#: Ranks from the finest to the coarsest; the classes themselves sit at ``species``.
+RANKS = ("species", "genus", "family", "order", "class", "phylum", "kingdom")
+
+
+@dataclass(frozen=True)
+class ClassTree:
+    """The model's classes placed at every rank: ``member[rank][i]`` is the index in
+    ``names[rank]`` of class i's taxon at that rank, or -1 when the class has none there
+    (a class missing from the taxonomy only exists at ``species``)."""
+
+    names: dict[str, tuple[str, ...]]
+    member: dict[str, np.ndarray]
+
+    @property
+    def ranks(self) -> tuple[str, ...]:
+        return tuple(self.names)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """Walk-up thresholds: ``threshold`` in [0, 1]; ranks from ``finest`` to ``coarsest``."""
+
+    threshold: float = 0.9
+    finest: str = "species"
+    coarsest: str = "family"
+    validate_rank: str = "species"
+
+
+@dataclass(frozen=True)
+class Decisions:
+    """One decision per row; ``rank`` is "" and ``taxon`` "" where no rank clears the bar."""
+
+    taxon: list[str]
+    rank: list[str]
+    probability: np.ndarray
+    auto_validated: np.ndarray
+
+
+def class_tree(classes: Sequence[str], taxonomy: Mapping[str, Mapping[str, str]],
+               ranks: Sequence[str] = RANKS) -> ClassTree:
+    """Index the class taxonomy of ``model.json`` ({class: {rank: name}}) once per run."""
+    names: dict[str, tuple[str, ...]] = {}
+    member: dict[str, np.ndarray] = {}
+    for rank in ranks:
+        labels = [c if rank == "species" else taxonomy.get(c, {}).get(rank) for c in classes]
+        uniq = tuple(sorted({lab for lab in labels if lab}))
+        index = {n: j for j, n in enumerate(uniq)}
+        names[rank] = uniq
+        member[rank] = np.array([index[lab] if lab else -1 for lab in labels], dtype=np.int64)
+    return ClassTree(names, member)
+
+
+def rank_probabilities(probs: np.ndarray, tree: ClassTree) -> dict[str, np.ndarray]:
+    """(n, K) class probabilities summed to (n, taxa) at every rank (a one-hot product)."""
+    out: dict[str, np.ndarray] = {}
+    for rank, m in tree.member.items():
+        onehot = np.zeros((len(m), len(tree.names[rank])), dtype=probs.dtype)
+        known = m >= 0
+        onehot[np.flatnonzero(known), m[known]] = 1
+        out[rank] = probs @ onehot
+    return out
+
+
+def _span(ranks: Sequence[str], rule: Rule) -> list[str]:
+    """The ranks the walk visits, finest first; refuses ranks the tree does not know."""
+    for r in (rule.finest, rule.coarsest, rule.validate_rank):
+        if r not in ranks:
+            raise ValueError(f"rank {r!r} is not one of {', '.join(ranks)}")
+    lo, hi = ranks.index(rule.finest), ranks.index(rule.coarsest)
+    if lo > hi:
+        raise ValueError(f"finest rank {rule.finest!r} is coarser than {rule.coarsest!r}")
+    return list(ranks[lo:hi + 1])
+
+
+def decide(rank_probs: Mapping[str, np.ndarray], names: Mapping[str, Sequence[str]],
+           rule: Rule, ranks: Sequence[str] = RANKS) -> Decisions:
+    """Walk up from ``rule.finest`` to the first rank whose best taxon has probability >=
+    ``rule.threshold`` (ties: the first taxon in ``names`` order). Rows that never clear it get
+    no taxon and the best probability seen at the coarsest rank."""
+    if not 0.0 <= rule.threshold <= 1.0:
+        raise ValueError("threshold must lie in [0, 1]")
+    span = _span(ranks, rule)
+    n = len(next(iter(rank_probs.values())))
+    taxon, rank = [""] * n, [""] * n
+    prob = np.zeros(n)
+    open_rows = np.ones(n, dtype=bool)
+    for r in span:
+        p = rank_probs[r]
+        if p.shape[1] == 0:
+            continue
+        best = np.argmax(p, axis=1)
+        best_p = p[np.arange(n), best]
+        prob[open_rows] = best_p[open_rows]
+        hit = open_rows & (best_p >= rule.threshold)
+        for i in np.flatnonzero(hit):
+            taxon[i], rank[i] = names[r][best[i]], r
+        open_rows &= ~hit
+    deepest = ranks.index(rule.validate_rank)
+    auto = np.array([bool(k) and ranks.index(k) <= deepest for k in rank])
+    return Decisions(taxon, rank, prob, auto)
+
+
+def haversine_km(lat1: np.ndarray, lon1: np.ndarray, lat2: np.ndarray,
+                 lon2: np.ndarray) -> np.ndarray:
+    """Great-circle distances (km), broadcasting the inputs against each other."""
+    p1, p2 = np.radians(lat1), np.radians(lat2)
+    a = (np.sin((p2 - p1) / 2) ** 2
+         + np.cos(p1) * np.cos(p2) * np.sin(np.radians(lon2 - lon1) / 2) ** 2)
+    return np.asarray(2 * 6371.0088 * np.arcsin(np.sqrt(np.clip(a, 0, 1))))
+
+
+def nearby_classes(lat: np.ndarray, lon: np.ndarray, occ_class: np.ndarray,
+                   occ_lat: np.ndarray, occ_lon: np.ndarray, n_classes: int,
+                   radius_km: float) -> np.ndarray:
+    """(n, K) mask: class k has an occurrence within ``radius_km`` of photo i. Photos without
+    a location (NaN) allow every class, so a missing location never hides the truth."""
+    allowed = np.ones((len(lat), n_classes), dtype=bool)
+    located = np.flatnonzero(~(np.isnan(lat) | np.isnan(lon)))
+    for start in range(0, len(located), 256):
+        rows = located[start:start + 256]
+        d = haversine_km(lat[rows, None], lon[rows, None], occ_lat[None], occ_lon[None])
+        near = np.zeros((len(rows), n_classes), dtype=bool)
+        i, j = np.nonzero(d <= radius_km)
+        near[i, occ_class[j]] = True
+        allowed[rows] = near
+    return allowed
+
+
+def geofence(probs: np.ndarray, allowed: np.ndarray) -> np.ndarray:
+    """Zero the probability of classes not recorded nearby, without renormalising: the mass
+    of far-away taxa is not handed to the nearby ones, so no confidence is inflated."""
+    return np.where(allowed, probs, 0.0).astype(probs.dtype)

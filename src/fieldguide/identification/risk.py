@@ -1,0 +1,58 @@
+"""Risk-coverage of auto-validation: for each threshold, the share of photos the rule would
+accept without an expert (coverage) and how often those are right (precision), so a platform
+can pick the threshold that meets its target error rate."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from fieldguide.identification.decision import ClassTree, Rule, decide, rank_probabilities
+
+
+@dataclass(frozen=True)
+class RiskRow:
+    threshold: float
+    coverage: float  # share auto-validated (decided at validate_rank or finer)
+    precision: float  # share of those that are right (NaN when none)
+    decided: float  # share decided at any allowed rank
+    decided_precision: float  # right at the rank decided (the truth's ancestor there)
+
+
+def _share(mask: np.ndarray, of: np.ndarray) -> float:
+    return float(of[mask].mean()) if mask.any() else float("nan")
+
+
+def risk_coverage(probs: np.ndarray, y: np.ndarray, tree: ClassTree, rule: Rule,
+                  thresholds: Sequence[float]) -> list[RiskRow]:
+    """One row per threshold, the rest of ``rule`` (rank range, validate rank) unchanged."""
+    per_rank = rank_probabilities(probs, tree)
+    rows = []
+    for t in thresholds:
+        d = decide(per_rank, tree.names, replace(rule, threshold=t), tree.ranks)
+        right = np.array([bool(r) and tree.member[r][c] >= 0
+                          and tree.names[r][tree.member[r][c]] == name
+                          for name, r, c in zip(d.taxon, d.rank, y, strict=True)])
+        decided = np.array([bool(r) for r in d.rank])
+        rows.append(RiskRow(float(t), float(d.auto_validated.mean()),
+                            _share(d.auto_validated, right), float(decided.mean()),
+                            _share(decided, right)))
+    return rows
+
+
+def threshold_for(rows: Sequence[RiskRow], max_error: float) -> RiskRow | None:
+    """The row with the most coverage whose auto-validated error is at most ``max_error``."""
+    ok = [r for r in rows if r.coverage > 0 and 1 - r.precision <= max_error]
+    return max(ok, key=lambda r: (r.coverage, -r.threshold)) if ok else None
+
+
+def risk_table(rows: Sequence[RiskRow]) -> str:
+    """Markdown, for the terminal and the docs."""
+    lines = ["| threshold | auto-validated | precision | error | decided (any rank) | "
+             "precision |", "|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r.threshold:.2f} | {r.coverage:.1%} | {r.precision:.2%} | "
+                     f"{1 - r.precision:.2%} | {r.decided:.1%} | {r.decided_precision:.2%} |")
+    return "\n".join(lines)

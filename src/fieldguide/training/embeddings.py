@@ -1,0 +1,87 @@
+"""Frozen-backbone embeddings, computed once and cached on disk.
+
+The cache key is backbone + weights identity + preprocessing; inside it each photo is keyed by
+its path, mtime and size, so a monthly update embeds only the new or changed photos.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from fieldguide.models.heads import FieldguideNet
+from fieldguide.training.data import PhotoDataset, collate, eval_transform
+
+
+def cache_key(backbone: str, weights: str, prep: dict[str, Any]) -> str:
+    text = json.dumps({"backbone": backbone, "weights": weights, "prep": prep}, sort_keys=True)
+    return hashlib.sha1(text.encode()).hexdigest()[:20]
+
+
+def _photo_key(path: Path) -> str:
+    try:
+        st = path.stat()
+    except OSError:
+        return f"{path.resolve()}|missing"
+    return f"{path.resolve()}|{st.st_mtime_ns}|{st.st_size}"
+
+
+@torch.no_grad()
+def _embed(model: FieldguideNet, paths: list[Path], prep: dict[str, Any], batch_size: int,
+           workers: int, device: torch.device) -> tuple[np.ndarray, np.ndarray]:
+    ds = PhotoDataset(paths, np.arange(len(paths))[:, None], eval_transform(prep))
+    loader = DataLoader(ds, batch_size=batch_size, num_workers=workers, collate_fn=collate)
+    feats = np.zeros((len(paths), 0), dtype=np.float32)
+    ok = np.zeros(len(paths), dtype=bool)
+    model.eval().to(device)
+    for batch in loader:
+        if batch.images.numel() == 0:
+            continue
+        f = model.features(batch.images.to(device)).float().cpu().numpy()
+        if feats.shape[1] == 0:
+            feats = np.zeros((len(paths), f.shape[1]), dtype=np.float32)
+        rows = batch.indices.numpy()
+        feats[rows], ok[rows] = f, True
+    return feats, ok
+
+
+def embed_photos(model: FieldguideNet, paths: list[Path], prep: dict[str, Any], cache_dir: Path,
+                 key: str, *, batch_size: int = 32, workers: int = 1,
+                 device: torch.device | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Features (n, d) and a mask of photos that decoded; unreadable ones are not cached."""
+    file = Path(cache_dir) / f"{key}.npz"
+    ids = np.array([_photo_key(p) for p in paths])
+    known: dict[str, int] = {}
+    old_ids, old_feats = np.array([], dtype=str), np.zeros((0, 0), dtype=np.float32)
+    if file.is_file():
+        with np.load(file) as z:
+            old_ids, old_feats = z["ids"], z["feats"]
+        known = {k: i for i, k in enumerate(old_ids.tolist())}
+    missing = [i for i, k in enumerate(ids.tolist()) if k not in known]
+    new_feats, new_ok = _embed(model, [paths[i] for i in missing], prep, batch_size, workers,
+                               device or torch.device("cpu")) if missing else (
+        np.zeros((0, 0), np.float32), np.zeros(0, bool))
+    width = old_feats.shape[1] if len(old_ids) else new_feats.shape[1]
+    feats = np.zeros((len(paths), width), dtype=np.float32)
+    ok = np.zeros(len(paths), dtype=bool)
+    for i, k in enumerate(ids.tolist()):
+        if k in known:
+            feats[i], ok[i] = old_feats[known[k]], True
+    rows = np.asarray(missing, dtype=np.int64)
+    add = rows[new_ok] if len(rows) else rows
+    if len(add):
+        feats[add], ok[add] = new_feats[new_ok], True
+        all_ids = np.concatenate([old_ids, ids[add]])
+        all_feats = np.concatenate([old_feats.reshape(-1, width), feats[add]])
+        file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = file.with_suffix(".tmp.npz")
+        np.savez(tmp, ids=all_ids, feats=all_feats)
+        os.replace(tmp, file)
+    return feats, ok

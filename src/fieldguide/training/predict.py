@@ -1,0 +1,86 @@
+"""Run a model over photos or over one split of a manifest (what ``fieldguide evaluate`` and
+``compare`` score)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from fieldguide.errors import InputError
+from fieldguide.models.artefact import ModelCard, load_model
+from fieldguide.models.heads import FieldguideNet
+from fieldguide.training.data import PhotoDataset, collate, eval_transform, read_table, text_values
+
+
+@torch.no_grad()
+def predict(model: FieldguideNet, paths: list[Path], prep: dict[str, Any], *,
+            batch_size: int = 64, workers: int = 1, device: torch.device | None = None,
+            channels_last: bool = False) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Softmax probabilities per head (rows of undecodable photos stay 0) and a decoded mask."""
+    device = device or torch.device("cpu")
+    ds = PhotoDataset(paths, np.arange(len(paths))[:, None], eval_transform(prep))
+    loader = DataLoader(ds, batch_size=batch_size, num_workers=workers, collate_fn=collate)
+    model.eval().to(device)
+    probs: dict[str, np.ndarray] = {h.name: np.zeros((len(paths), len(h.classes)), np.float32)
+                                    for h in model.specs}
+    ok = np.zeros(len(paths), dtype=bool)
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    for batch in loader:
+        if batch.images.numel() == 0:
+            continue
+        rows = batch.indices.numpy()
+        out = model(batch.images.to(device, memory_format=fmt))
+        for name, logits in out.items():
+            probs[name][rows] = torch.softmax(logits.float(), dim=1).cpu().numpy()
+        ok[rows] = True
+    return probs, ok
+
+
+@dataclass
+class SplitPredictions:
+    """One head's probabilities on a split, ready for ``fieldguide.evaluation.evaluate``."""
+
+    probs: np.ndarray
+    y_true: np.ndarray
+    class_names: list[str]
+    train_counts: np.ndarray | None
+    photo_ids: list[str]
+    skipped: int
+    card: ModelCard
+
+
+def predict_split(model_dir: Path, manifest: Path, split: str = "test", head: str | None = None,
+                  root: Path | None = None, workers: int = 1) -> SplitPredictions:
+    """The model on a manifest's split; labels the model does not know are refused by name."""
+    model, card = load_model(model_dir)
+    spec = card.head(head) if head else card.primary
+    cols = read_table(Path(manifest))
+    for needed in ("path", "split", spec.column):
+        if needed not in cols:
+            raise InputError(f"missing column '{needed}'", path=manifest, field=needed)
+    base = root if root is not None else Path(manifest).parent
+    index = {c: i for i, c in enumerate(spec.classes)}
+    rows = [i for i, s in enumerate(cols["split"]) if str(s) == split]
+    labels = text_values([cols[spec.column][i] for i in rows])
+    keep = [(r, y) for r, y in zip(rows, labels, strict=True) if y is not None]
+    unknown = sorted({y for _, y in keep if y not in index})
+    if unknown:
+        raise InputError(f"class {unknown[0]!r} is not one the model knows", path=manifest,
+                         field=spec.column)
+    if not keep:
+        raise InputError(f"no labelled photo in split {split!r}", path=manifest, field="split")
+    paths = [Path(str(cols["path"][r])) for r, _ in keep]
+    paths = [p if p.is_absolute() else base / p for p in paths]
+    probs, ok = predict(model, paths, card.preprocessing.to_dict(), workers=workers)
+    ids = [str(cols.get("photo_id", cols["path"])[r]) for r, _ in keep]
+    y = np.array([index[str(lab)] for _, lab in keep])
+    counts = card.train_counts.get(spec.name)
+    return SplitPredictions(probs[spec.name][ok], y[ok], list(spec.classes),
+                            None if counts is None else np.asarray(counts),
+                            [i for i, k in zip(ids, ok, strict=True) if k], int((~ok).sum()),
+                            card)
