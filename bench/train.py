@@ -21,6 +21,7 @@ from torch.utils.data import DataLoader
 
 from fieldguide.models.registry import backbone_info, create_backbone
 from fieldguide.training.data import (
+    Normaliser,
     PhotoDataset,
     collate,
     eval_transform,
@@ -78,13 +79,14 @@ def bench_backbone(name: str, variant: str, paths: list[Path], args: argparse.Na
         return len(x)
 
     synthetic = torch.randn(args.batch, 3, size, size)
+    norm = Normaliser(prep)
     row: dict[str, Any] = {"backbone": name, "variant": variant, "size": size}
     row["train_model"] = _rate(lambda: train_step(synthetic), args.batches)
     stream = _loader(paths, prep, True, args.batch, args.workers)
-    row["train_e2e"] = _rate(lambda: train_step(next(stream).images), args.batches)
+    row["train_e2e"] = _rate(lambda: train_step(norm(next(stream).images)), args.batches)
     row["embed_model"] = _rate(lambda: embed_step(synthetic), args.batches)
     stream = _loader(paths, prep, False, args.batch, args.workers)
-    row["embed_e2e"] = _rate(lambda: embed_step(next(stream).images), args.batches)
+    row["embed_e2e"] = _rate(lambda: embed_step(norm(next(stream).images)), args.batches)
     return row
 
 

@@ -176,3 +176,19 @@ def test_a_build_that_keeps_nothing_still_reports(tmp_path: Path) -> None:
         result = build_dataset(study, spec, tmp_path / "out")
     assert result.steps[-1].photos_out == 0
     assert "| select_taxa |" in (tmp_path / "out" / "report.md").read_text(encoding="utf-8")
+
+
+def test_source_split_with_a_validation_share_for_calibration(
+    tmp_path: Path, shared_data: Path
+) -> None:
+    spec = parse_spec({"name": "oxford12", "seed": 3,
+                       "split": {"method": "source", "val": 0.25}})
+    with Study(tmp_path / "s") as study:
+        ingest_image_folder(study, shared_data / "images" / "oxford_flowers12")
+        build_dataset(study, spec, tmp_path / "out")
+    per_class: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for r in manifest(tmp_path / "out"):
+        per_class[r["taxon"]][r["split"]] += 1
+        # The source's test photos stay test; validation only comes out of its train photos.
+        assert (r["split"] == "test") == ("/test/" in r["path"])
+    assert all(dict(c) == {"train": 45, "val": 15, "test": 20} for c in per_class.values())

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from fieldguide.curation import parse_spec, select
+from fieldguide.curation import build_dataset, parse_spec, select
+from fieldguide.ingest import ingest_dwca, ingest_image_folder
 from fieldguide.store import Study
 from fieldguide.store.sql import scalar
 from tests.curation.conftest import add_observations
@@ -145,3 +147,13 @@ def test_taxonomy_keeps_taxa_without_a_rank(study: Study) -> None:
                              {"id": "b", "taxon": 2, "observer": "x"}])
     run(study, {"rule": "taxonomy", "rank": "species"})
     assert kept(study, "taxon_id") == [12]
+
+
+def test_sources_rule_keeps_only_the_named_sources(tmp_path: Path, shared_data: Path) -> None:
+    spec = parse_spec({"name": "folder-only", "step": [{"rule": "sources", "keep": ["folder"]}],
+                       "split": {"method": "source"}})
+    with Study(tmp_path / "s") as study:
+        ingest_image_folder(study, shared_data / "images" / "oxford_flowers12")
+        ingest_dwca(study, shared_data / "observations" / "gbif_dwca_amblyomma_sample")
+        result = build_dataset(study, spec, tmp_path / "out")
+    assert result.steps[1].photos_out == 960

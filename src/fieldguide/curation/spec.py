@@ -19,6 +19,14 @@ from fieldguide.errors import InputError
 
 
 @dataclass(frozen=True)
+class Sources:
+    """Keep observations from these sources only (as the study names them: inaturalist, gbif,
+    folder, votes...): which of the pooled sources a dataset is built from."""
+
+    keep: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Validated:
     """Keep observations whose label is validated: by an aggregation method's rows in
     ``labels`` (its taxon becomes the observation's), or by iNaturalist quality grade."""
@@ -103,7 +111,8 @@ class Duplicates:
 
 
 Step = (
-    Validated
+    Sources
+    | Validated
     | ExcludeHybrids
     | Taxonomy
     | SelectTaxa
@@ -114,6 +123,7 @@ Step = (
     | Duplicates
 )
 RULES: dict[str, type[Any]] = {
+    "sources": Sources,
     "validated": Validated,
     "exclude_hybrids": ExcludeHybrids,
     "taxonomy": Taxonomy,
@@ -129,7 +139,9 @@ RULES: dict[str, type[Any]] = {
 @dataclass(frozen=True)
 class Split:
     """random: stratified per taxon by observation (seed 000: 80/20); inat2017: observer-
-    disjoint (seed 003 section 3.2); source: the photos' own split; none: all train."""
+    disjoint (seed 003 section 3.2); source: the photos' own split, with a ``val`` share of the
+    source's train photos held out per taxon when ``val`` > 0 (for calibration); none: all
+    train."""
 
     method: Literal["random", "inat2017", "source", "none"] = "random"
     train: float = 0.8

@@ -29,10 +29,34 @@ def assign_splits(con: duckdb.DuckDBPyConnection, split: Split, seed: int) -> li
         unsplit = scalar(con, "SELECT count(*) FROM fg_split WHERE source_split IS NULL")
         con.execute("CREATE OR REPLACE TEMP TABLE fg_split AS SELECT photo_id, "
                     "coalesce(source_split, 'train') AS split FROM fg_split")
+        if split.val > 0:
+            _hold_out_val(con, split.val, seed)
         return [f"{unsplit:,} photo(s) without a source split put in train"] if unsplit else []
     con.execute(f"CREATE OR REPLACE TEMP TABLE fg_split AS SELECT photo_id, 'train' AS split "
                 f"FROM {DS}")
     return []
+
+
+def _hold_out_val(con: duckdb.DuckDBPyConnection, val: float, seed: int) -> None:
+    """Move a ``val`` share of each taxon's train observations to validation (seeded)."""
+    counts = _stratified_sql("n", val, 0.0)
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE fg_split AS
+        WITH obs AS (
+            SELECT d.observation_id, any_value(d.taxon_id) AS taxon_id
+            FROM {DS} d JOIN fg_split s USING (photo_id) WHERE s.split = 'train'
+            GROUP BY d.observation_id),
+        ranked AS (
+            SELECT observation_id, row_number() OVER w AS r,
+                   count(*) OVER (PARTITION BY taxon_id) AS n
+            FROM obs WINDOW w AS (PARTITION BY taxon_id ORDER BY
+                md5('{seed}:' || observation_id), observation_id)),
+        held AS (SELECT observation_id FROM (SELECT observation_id, r, {counts} FROM ranked)
+                 WHERE r <= n_val)
+        SELECT s.photo_id, CASE WHEN s.split = 'train' AND d.observation_id IN
+                                     (SELECT observation_id FROM held)
+                                THEN 'val' ELSE s.split END AS split
+        FROM fg_split s JOIN {DS} d USING (photo_id)""")
 
 
 def _random(con: duckdb.DuckDBPyConnection, split: Split, seed: int) -> None:

@@ -14,6 +14,7 @@ from fieldguide.curation.spec import (
     PhotosPerObservation,
     PhotosPerTaxon,
     SelectTaxa,
+    Sources,
     Step,
     Taxonomy,
     Temporal,
@@ -54,6 +55,11 @@ def delete(con: duckdb.DuckDBPyConnection, condition: str) -> None:
 
 def run_step(con: duckdb.DuckDBPyConnection, step: Step, seed: int) -> list[str]:
     """Apply one SQL step (duplicates are handled in ``dedup``); return report notes."""
+    if isinstance(step, Sources):
+        kept = ", ".join("'" + k.replace("'", "''") + "'" for k in step.keep) or "NULL"
+        delete(con, f"observation_id NOT IN (SELECT observation_id FROM observations "
+                    f"WHERE source IN ({kept}))")
+        return []
     if isinstance(step, Validated):
         return _validated(con, step)
     if isinstance(step, ExcludeHybrids):

@@ -34,18 +34,24 @@ def resize_crop(image: Image.Image, size: int, crop_pct: float, interpolation: s
     return image.crop((left, top, left + size, top + size))
 
 
-def normalise(image: Image.Image, mean: Any, std: Any) -> np.ndarray:
-    """HWC uint8 -> CHW float32 with per-channel mean/std."""
-    pixels: np.ndarray = np.asarray(image, dtype=np.float32) / np.float32(255.0)
-    centre: np.ndarray = np.asarray(mean, dtype=np.float32)
-    scale: np.ndarray = np.asarray(std, dtype=np.float32)
-    out: np.ndarray = np.ascontiguousarray(((pixels - centre) / scale).transpose(2, 0, 1),
-                                           dtype=np.float32)
+def eval_uint8(image: Image.Image, prep: dict[str, Any]) -> np.ndarray:
+    """The evaluation crop as CHW uint8: what data-loader workers ship (4x less than floats;
+    the model's process normalises whole batches)."""
+    size, crop_pct = int(prep["size"]), float(prep["crop_pct"])
+    crop = resize_crop(image, size, crop_pct, str(prep["interpolation"]))
+    out: np.ndarray = np.ascontiguousarray(np.asarray(crop, dtype=np.uint8).transpose(2, 0, 1))
+    return out
+
+
+def normalise(chw: np.ndarray, mean: Any, std: Any) -> np.ndarray:
+    """CHW uint8 -> float32 with per-channel mean/std, the same arithmetic as
+    ``fieldguide.training.data.Normaliser``."""
+    centre = np.asarray(mean, dtype=np.float32)[:, None, None] * np.float32(255.0)
+    scale = np.asarray(std, dtype=np.float32)[:, None, None] * np.float32(255.0)
+    out: np.ndarray = ((chw.astype(np.float32) - centre) / scale).astype(np.float32)
     return out
 
 
 def eval_array(image: Image.Image, prep: dict[str, Any]) -> np.ndarray:
-    """One photo as the network's (3, size, size) input, following ``model.json``."""
-    size, crop_pct = int(prep["size"]), float(prep["crop_pct"])
-    crop = resize_crop(image, size, crop_pct, str(prep["interpolation"]))
-    return normalise(crop, prep["mean"], prep["std"])
+    """One photo as the network's (3, size, size) float input, following ``model.json``."""
+    return normalise(eval_uint8(image, prep), prep["mean"], prep["std"])

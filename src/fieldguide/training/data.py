@@ -14,7 +14,7 @@ from torch.utils.data import Dataset
 
 from fieldguide.errors import InputError
 from fieldguide.models.heads import HeadSpec
-from fieldguide.models.preprocess import eval_array, open_rgb
+from fieldguide.models.preprocess import eval_uint8, open_rgb
 
 RANK_COLUMNS = ("kingdom", "phylum", "class", "order", "family", "genus", "species")
 
@@ -147,14 +147,31 @@ def collate(items: list[tuple[torch.Tensor, torch.Tensor, int] | None]) -> Batch
                  torch.tensor([g[2] for g in good]), skipped)
 
 
+class Normaliser:
+    """uint8 batches -> normalised float on the model's device, in its memory format."""
+
+    def __init__(self, prep: dict[str, Any], device: torch.device | str = "cpu",
+                 channels_last: bool = False) -> None:
+        self.mean = torch.tensor(prep["mean"], dtype=torch.float32, device=device)
+        self.std = torch.tensor(prep["std"], dtype=torch.float32, device=device)
+        self.mean, self.std = self.mean.view(1, 3, 1, 1) * 255, self.std.view(1, 3, 1, 1) * 255
+        self.device = torch.device(device)
+        self.format = torch.channels_last if channels_last else torch.contiguous_format
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        x = images.to(self.device, non_blocking=True).float()
+        return x.sub_(self.mean).div_(self.std).contiguous(memory_format=self.format)
+
+
 def eval_transform(prep: dict[str, Any]) -> Callable[[Any], torch.Tensor]:
-    """The exact preprocessing the artefact and ONNX Runtime use."""
-    return lambda image: torch.from_numpy(eval_array(image, prep))
+    """The evaluation crop (uint8) that the artefact and ONNX Runtime use."""
+    return lambda image: torch.from_numpy(eval_uint8(image, prep))
 
 
 def train_transform(prep: dict[str, Any], scale_min: float, ratio: list[float], hflip: bool,
                     color_jitter: float) -> Callable[[Any], torch.Tensor]:
-    """Random-resized crop with aspect-ratio jitter (Szegedy et al.; iNat2017), flip, jitter."""
+    """Random-resized crop with aspect-ratio jitter (Szegedy et al.; iNat2017), flip, jitter;
+    uint8 out (``Normaliser`` finishes on the batch)."""
     from torchvision.transforms import InterpolationMode
     from torchvision.transforms import v2 as T
 
@@ -165,7 +182,6 @@ def train_transform(prep: dict[str, Any], scale_min: float, ratio: list[float], 
         steps.append(T.RandomHorizontalFlip())
     if color_jitter > 0:
         steps.append(T.ColorJitter(color_jitter, color_jitter, color_jitter))
-    steps += [T.PILToTensor(), T.ToDtype(torch.float32, scale=True),
-              T.Normalize(list(prep["mean"]), list(prep["std"]))]
+    steps.append(T.PILToTensor())
     pipeline = T.Compose(steps)
     return lambda image: pipeline(image)

@@ -17,7 +17,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from fieldguide.models.heads import FieldguideNet
-from fieldguide.training.data import PhotoDataset, collate, eval_transform
+from fieldguide.training.data import Normaliser, PhotoDataset, collate, eval_transform
 
 
 def cache_key(backbone: str, weights: str, prep: dict[str, Any]) -> str:
@@ -41,10 +41,11 @@ def _embed(model: FieldguideNet, paths: list[Path], prep: dict[str, Any], batch_
     feats = np.zeros((len(paths), 0), dtype=np.float32)
     ok = np.zeros(len(paths), dtype=bool)
     model.eval().to(device)
+    norm = Normaliser(prep, device)
     for batch in loader:
         if batch.images.numel() == 0:
             continue
-        f = model.features(batch.images.to(device)).float().cpu().numpy()
+        f = model.features(norm(batch.images)).float().cpu().numpy()
         if feats.shape[1] == 0:
             feats = np.zeros((len(paths), f.shape[1]), dtype=np.float32)
         rows = batch.indices.numpy()

@@ -20,7 +20,7 @@ from fieldguide.models.artefact import ModelCard, save_model
 from fieldguide.models.heads import FieldguideNet, multi_head_loss
 from fieldguide.training import setup
 from fieldguide.training.checkpoint import load_checkpoint, save_checkpoint, seed_everything
-from fieldguide.training.data import Manifest, PhotoDataset, collate, train_transform
+from fieldguide.training.data import Manifest, Normaliser, PhotoDataset, collate, train_transform
 from fieldguide.training.embeddings import cache_key, embed_photos
 from fieldguide.training.imbalance import sample_weights
 from fieldguide.training.predict import predict
@@ -95,7 +95,7 @@ def _epoch(spec: TrainSpec, model: FieldguideNet, data: Manifest, opt: torch.opt
     weights = {k: None if v is None else torch.from_numpy(v).float().to(device)
                for k, v in terms[0].items()}
     adjust = {k: torch.from_numpy(v).float().to(device) for k, v in terms[1].items()}
-    fmt = torch.channels_last if spec.model.channels_last else torch.contiguous_format
+    norm = Normaliser(prep, device, spec.model.channels_last)
     model.train()
     setup.freeze_frozen_norms(model)
     amp = spec.run.amp and device.type == "cuda"
@@ -106,7 +106,7 @@ def _epoch(spec: TrainSpec, model: FieldguideNet, data: Manifest, opt: torch.opt
         if batch.images.numel() == 0:
             bar.advance(task)
             continue
-        x = batch.images.to(device, memory_format=fmt, non_blocking=True)
+        x = norm(batch.images)
         y = batch.targets.to(device)
         ctx = torch.autocast("cuda", dtype=torch.bfloat16) if amp else contextlib.nullcontext()
         with ctx:

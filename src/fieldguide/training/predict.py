@@ -14,7 +14,14 @@ from torch.utils.data import DataLoader
 from fieldguide.errors import InputError
 from fieldguide.models.artefact import ModelCard, load_model
 from fieldguide.models.heads import FieldguideNet
-from fieldguide.training.data import PhotoDataset, collate, eval_transform, read_table, text_values
+from fieldguide.training.data import (
+    Normaliser,
+    PhotoDataset,
+    collate,
+    eval_transform,
+    read_table,
+    text_values,
+)
 
 
 @torch.no_grad()
@@ -29,12 +36,12 @@ def predict(model: FieldguideNet, paths: list[Path], prep: dict[str, Any], *,
     probs: dict[str, np.ndarray] = {h.name: np.zeros((len(paths), len(h.classes)), np.float32)
                                     for h in model.specs}
     ok = np.zeros(len(paths), dtype=bool)
-    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    norm = Normaliser(prep, device, channels_last)
     for batch in loader:
         if batch.images.numel() == 0:
             continue
         rows = batch.indices.numpy()
-        out = model(batch.images.to(device, memory_format=fmt))
+        out = model(norm(batch.images))
         for name, logits in out.items():
             probs[name][rows] = torch.softmax(logits.float(), dim=1).cpu().numpy()
         ok[rows] = True
