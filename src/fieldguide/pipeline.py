@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from fieldguide.ingest import ingest_dwca, ingest_image_folder, ingest_inat_csv, ingest_votes
+from fieldguide.photo_pipeline import PhotoRun, photo_steps
 from fieldguide.store import Study
 
 Step = tuple[str, Callable[[Study], str]]
@@ -72,9 +73,19 @@ def run_sample_study(
     study: Study,
     data: Path,
     on_step: Callable[[str, str], None] | None = None,
-) -> None:
-    """Run every step (files ingested before are skipped, so a rerun resumes)."""
-    for name, step in sample_steps(data):
+    photos: Path | None = None,
+    out: Path | None = None,
+) -> PhotoRun | None:
+    """Run every step (what was done before is skipped, so a rerun resumes). With ``photos``
+    and ``out``, the photo pipeline (dataset, model, evaluation, calibration, identification)
+    runs first, writing under ``out``, in place of the sample folder's plain ingestion."""
+    steps = sample_steps(data)
+    run = None
+    if photos is not None and out is not None:
+        run = PhotoRun(out)
+        steps = photo_steps(photos, run) + steps[1:]
+    for name, step in steps:
         text = step(study)
         if on_step is not None:
             on_step(name, text)
+    return run

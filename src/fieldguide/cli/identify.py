@@ -120,18 +120,9 @@ def _bar(total: int) -> Iterator[Callable[[int, float], None]]:
 
 def _labelled(result: Annotation, model: Classifier, rule: Rule) -> None:
     """With labels in the input: accuracy, calibration and the risk-coverage table."""
-    import numpy as np
+    from fieldguide.identification.risk import score_labelled
 
-    from fieldguide.identification import ece, risk_coverage, risk_table
-
-    labels = result.photos.column("label").to_pylist()
-    index = {c: i for i, c in enumerate(model.classes)}
-    keep = np.array([lab in index for lab in labels]) & ~np.isnan(result.probs).any(axis=1)
-    if not keep.any():
-        return
-    y = np.array([index.get(lab, 0) for lab in labels])[keep]
-    probs = result.probs[keep]
-    typer.echo(f"top-1 {np.mean(probs.argmax(1) == y):.4f} on {len(y)} labelled photos, "
-               f"ECE {ece(probs, y):.4f} (T = {model.temperature:.3f})")
-    thresholds = (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.98, 0.99)
-    typer.echo(risk_table(risk_coverage(probs, y, model.tree(), rule, thresholds)))
+    run = score_labelled(result.probs, result.photos.column("label").to_pylist(),
+                         model.classes, model.tree(), rule, model.temperature)
+    if run is not None:
+        typer.echo(run.text())

@@ -241,26 +241,45 @@ def summary(
 
 @app.command()
 def demo(
-    data: Annotated[Path, typer.Option(help="The real sample data (../shared/data).")] = Path(
-        "../shared/data"
-    ),
-    study: StudyOption = Path("out/sample-study"),
+    photos: Annotated[
+        Path | None,
+        typer.Argument(
+            help="Folder of labelled photos (label/img.jpg); default: the oxford_flowers12 sample."
+        ),
+    ] = None,
+    data: Annotated[Path, typer.Option(help="The real sample data.")] = Path("../shared/data"),
+    out: Annotated[Path, typer.Option(help="Where every output goes.")] = Path("out/sample"),
 ) -> None:
-    """The main job: run the pipeline on the real samples and summarise the study."""
+    """The main job: the whole pipeline on a sample study. Photos -> dataset -> linear probe ->
+    evaluation -> calibration -> identification, plus the real iNaturalist, GBIF and Pl@ntNet
+    samples ingested and their votes aggregated. Rerun to resume."""
     from fieldguide.cli.render import print_summary
     from fieldguide.pipeline import run_sample_study
 
-    with open_study(study) as s:
-        guarded(
+    folder = photos or data / "images" / "oxford_flowers12"
+    with open_study(out / "study") as s:
+        run = guarded(
             lambda: run_sample_study(
-                s, data, on_step=lambda name, text: typer.echo(f"[{name}]\n{text}")
+                s,
+                data,
+                on_step=lambda name, text: typer.echo(f"[{name}]\n{text}"),
+                photos=folder,
+                out=out,
             )
         )
         print_summary(s, None)
+    if run is not None:
+        report = out / "REPORT.md"
+        report.write_text("# Sample run\n\n" + "\n".join(run.lines) + "\n", encoding="utf-8")
         typer.echo(
-            f"\nstudy at {s.root}; point `fieldguide ingest inat|dwca|votes|images` at "
-            "your own iNaturalist export, GBIF archive, votes or photo folder"
+            f"\noutputs in {out}/: dataset/ (manifest + report), model/ (artefact, "
+            f"ONNX), evaluation/ (report.html), identify/ (test.csv), study/, {report}"
         )
+    typer.echo(
+        "your own data: `fieldguide ingest inat EXPORT.csv -s STUDY` or "
+        "`fieldguide ingest dwca GBIF.zip -s STUDY`, then `fieldguide dataset build "
+        "SPEC -o DIR -s STUDY` and `fieldguide train SPEC` (see README.md)"
+    )
 
 
 @app.command()

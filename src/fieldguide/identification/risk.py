@@ -56,3 +56,38 @@ def risk_table(rows: Sequence[RiskRow]) -> str:
         lines.append(f"| {r.threshold:.2f} | {r.coverage:.1%} | {r.precision:.2%} | "
                      f"{1 - r.precision:.2%} | {r.decided:.1%} | {r.decided_precision:.2%} |")
     return "\n".join(lines)
+
+
+THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.98, 0.99)
+
+
+@dataclass(frozen=True)
+class LabelledRun:
+    """How an identification run did on photos whose taxon is known."""
+
+    n: int
+    top1: float
+    ece: float
+    temperature: float
+    rows: list[RiskRow]
+
+    def text(self) -> str:
+        return (f"top-1 {self.top1:.4f} on {self.n} labelled photos, ECE {self.ece:.4f} "
+                f"(T = {self.temperature:.3f})\n{risk_table(self.rows)}")
+
+
+def score_labelled(probs: np.ndarray, labels: Sequence[str], classes: Sequence[str],
+                   tree: ClassTree, rule: Rule, temperature: float,
+                   thresholds: Sequence[float] = THRESHOLDS) -> LabelledRun | None:
+    """Accuracy, calibration error and the risk-coverage table of an annotated batch (photos
+    with an unknown label or that failed to decode are left out); None if none is left."""
+    from fieldguide.identification.calibration import ece
+
+    index = {c: i for i, c in enumerate(classes)}
+    keep = np.array([lab in index for lab in labels]) & ~np.isnan(probs).any(axis=1)
+    if not keep.any():
+        return None
+    y = np.array([index.get(lab, 0) for lab in labels])[keep]
+    kept = probs[keep]
+    return LabelledRun(int(keep.sum()), float(np.mean(kept.argmax(1) == y)), ece(kept, y),
+                       temperature, risk_coverage(kept, y, tree, rule, thresholds))
