@@ -116,7 +116,7 @@ def _evaluate(run: PhotoRun) -> str:
     top1 = float((pred.probs.argmax(1) == pred.y_true).mean())
     run.lines.append(
         f"- evaluation: top-1 {top1:.4f} on {len(pred.y_true)} test photos, "
-        f"report {written.get('report.html', '')}"
+        f"report {written.get('html', '')}"
     )
     return f"top-1 {top1:.4f} on {len(pred.y_true)} photos; report in {run.out / 'evaluation'}"
 

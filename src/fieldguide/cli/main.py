@@ -12,6 +12,9 @@ import typer
 from fieldguide.cli.aggregate import aggregate
 from fieldguide.cli.common import DEFAULT_STUDY, StudyOption, guarded, open_study
 from fieldguide.cli.dataset import dataset_app
+from fieldguide.cli.humans import humans
+from fieldguide.cli.identify import calibrate, identify, quantise
+from fieldguide.cli.train import compare, evaluate, train
 
 if TYPE_CHECKING:
     from fieldguide.ingest import IngestReport
@@ -19,6 +22,7 @@ if TYPE_CHECKING:
 
 app = typer.Typer(
     no_args_is_help=True,
+    rich_markup_mode=None,
     add_completion=False,
     help="Trustworthy species and phenology labels from community-science photos.",
 )
@@ -26,7 +30,16 @@ ingest_app = typer.Typer(no_args_is_help=True, help="Bring data into a study.")
 app.add_typer(ingest_app, name="ingest")
 taxonomy_app = typer.Typer(no_args_is_help=True, help="Taxon names and trees.")
 app.add_typer(taxonomy_app, name="taxonomy")
+# The stages in pipeline order; each command module keeps its heavy imports inside.
 app.command("aggregate")(aggregate)
+app.add_typer(dataset_app, name="dataset")
+app.command("train")(train)
+app.command("evaluate")(evaluate)
+app.command("compare")(compare)
+app.command("humans")(humans)
+app.command("calibrate")(calibrate)
+app.command("identify")(identify)
+app.command("quantise")(quantise)
 
 TaxaOption = Annotated[
     str, typer.Option("--taxa", help="extend: unknown names become new taxa; strict: refuse them.")
@@ -317,22 +330,3 @@ def _label_mode(value: str) -> Literal["ignore", "extend", "strict"]:
 
 def main() -> None:
     app()
-
-
-from fieldguide.cli.humans import humans  # noqa: E402
-
-app.command("humans")(humans)
-
-
-app.add_typer(dataset_app, name="dataset")
-from fieldguide.cli.identify import calibrate, identify, quantise  # noqa: E402
-
-app.command("identify")(identify)
-app.command("calibrate")(calibrate)
-app.command("quantise")(quantise)
-
-from fieldguide.cli.train import compare, evaluate, train  # noqa: E402
-
-app.command("train")(train)
-app.command("evaluate")(evaluate)
-app.command("compare")(compare)
