@@ -30,9 +30,10 @@ from fieldguide.identification.decision import (
 )
 from fieldguide.identification.decode import Crop, load_crop
 from fieldguide.identification.inputs import Photos, read_photos
-from fieldguide.identification.model import Classifier, softmax
+from fieldguide.identification.model import Classifier
 from fieldguide.identification.risk import RiskRow, risk_coverage, risk_table, threshold_for
 from fieldguide.identification.runner import RunOptions
+from fieldguide.models.runtime import softmax
 
 __all__ = [
     "Annotation", "CalibrationReport", "ClassTree", "Classifier", "Crop", "Decisions",

@@ -28,8 +28,9 @@ from fieldguide.identification.decision import (
     rank_probabilities,
 )
 from fieldguide.identification.inputs import Photos
-from fieldguide.identification.model import Classifier, softmax
+from fieldguide.identification.model import Classifier
 from fieldguide.identification.runner import Progress, RunOptions, read_parts, run_parts
+from fieldguide.models.runtime import softmax
 
 
 @dataclass(frozen=True)

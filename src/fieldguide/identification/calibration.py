@@ -13,8 +13,9 @@ import numpy as np
 
 from fieldguide.errors import InputError
 from fieldguide.identification.inputs import Photos
-from fieldguide.identification.model import Classifier, softmax, update_model_json
+from fieldguide.identification.model import Classifier, update_model_json
 from fieldguide.identification.runner import RunOptions, decoded_batches, score
+from fieldguide.models.runtime import softmax
 
 
 def nll(logits: np.ndarray, y: np.ndarray, temperature: float = 1.0) -> float:

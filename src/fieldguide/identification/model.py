@@ -35,14 +35,6 @@ def update_model_json(folder: Path, **changes: Any) -> None:
     os.replace(tmp, path)
 
 
-def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
-    z = logits / temperature
-    z = z - z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    out: np.ndarray = e / e.sum(axis=1, keepdims=True)
-    return out
-
-
 class Classifier:
     """The primary head of an artefact's ONNX export, on uint8 crops (batched)."""
 

@@ -7,17 +7,19 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
 _RESAMPLE = {"bicubic": Image.Resampling.BICUBIC, "bilinear": Image.Resampling.BILINEAR,
              "nearest": Image.Resampling.NEAREST}
 
 
 def open_rgb(path: str | Path) -> Image.Image:
-    """Decode fully now, so a truncated file fails here and not later in the pipeline."""
+    """Decode fully now, so a truncated file fails here and not later in the pipeline; turn
+    the photo upright by its EXIF orientation, as phones store it (and identification does)."""
     with Image.open(path) as im:
         im.load()
-        rgb: Image.Image = im.convert("RGB")
+        upright = ImageOps.exif_transpose(im) or im
+        rgb: Image.Image = upright.convert("RGB")
         return rgb
 
 
