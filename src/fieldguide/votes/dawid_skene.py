@@ -33,7 +33,13 @@ class DawidSkene(Aggregator):
     ``conf_`` the summed skill (``weights_``) of the workers who voted for it;
     ``validated_`` = ``acc_ >= threshold`` (0.7 as Pl@ntNet's theta_acc); ``weights_`` a
     worker's expected accuracy (prior-weighted diagonal of the confusion matrix, p_j for
-    one-coin); ``posterior_`` a CSR (tasks x labels) array. For the one-coin model it holds
+    one-coin); ``posterior_`` a CSR (tasks x labels) array.
+
+    ``smoothing`` adds that many pseudo-votes to every cell of every worker's confusion matrix
+    (a symmetric Dirichlet prior; 0 gives plain EM, as crowd-kit). With few votes per worker,
+    plain EM can drive cells to zero and lock into a degenerate solution: on the Pl@ntNet toy
+    set it ends one task lower than its own 8th iteration; 0.01 leaves the larger sets within
+    0.05 points of plain EM. For the one-coin model it holds
     the voted labels only; an unvoted label k of task i has posterior
     ``posterior_rest_[i] * priors_[k]``. ``model_`` says which model ran.
     """
@@ -41,7 +47,8 @@ class DawidSkene(Aggregator):
     name = "dawid-skene"
 
     def __init__(self, n_iter: int = 100, tol: float = 1e-5, model: Model = "auto",
-                 threshold: float = 0.7, max_dense_cells: int = 10_000_000) -> None:
+                 threshold: float = 0.7, max_dense_cells: int = 10_000_000,
+                 smoothing: float = 0.01) -> None:
         if model not in ("full", "one-coin", "auto"):
             raise ValueError(f"model must be 'full', 'one-coin' or 'auto', not {model!r}")
         self.n_iter = n_iter
@@ -49,6 +56,7 @@ class DawidSkene(Aggregator):
         self.model = model
         self.threshold = threshold
         self.max_dense_cells = max_dense_cells
+        self.smoothing = smoothing
 
     def fit(self, votes: VoteTable) -> Self:
         k = votes.n_labels
@@ -79,13 +87,13 @@ class DawidSkene(Aggregator):
         post = np.zeros((n_t, n_k))
         np.add.at(post, (t, lab), 1.0)
         post /= post.sum(axis=1, keepdims=True)
-        priors, err = post.mean(axis=0), _confusion(votes, post)
+        priors, err = post.mean(axis=0), _confusion(votes, post, self.smoothing)
         for _ in range(self.n_iter):
             log_lik = to_task @ np.log(err[w, :, lab]) + np.log(np.maximum(priors, EPS))
             top = log_lik.max(axis=1, keepdims=True)
             norm = top[:, 0] + np.log(np.exp(log_lik - top).sum(axis=1))
             post = np.exp(log_lik - norm[:, None])
-            priors, err = post.mean(axis=0), _confusion(votes, post)
+            priors, err = post.mean(axis=0), _confusion(votes, post, self.smoothing)
             if self._converged(float(norm.sum()) / n_v):
                 break
         self.priors_, self.errors_ = priors, err
@@ -135,12 +143,13 @@ class DawidSkene(Aggregator):
         self.posterior_rest_ = rest
 
 
-def _confusion(votes: VoteTable, post: FloatArray) -> FloatArray:
-    """M-step: err[w, true k, observed l] = posterior mass of k on w's votes for l, normalised."""
+def _confusion(votes: VoteTable, post: FloatArray, smoothing: float) -> FloatArray:
+    """M-step: err[w, true k, observed l] = posterior mass of k on w's votes for l, plus
+    ``smoothing`` pseudo-votes per cell, normalised (MAP under a symmetric Dirichlet prior)."""
     n_w, n_k = votes.n_workers, votes.n_labels
     cell = (votes.worker[:, None] * n_k + np.arange(n_k)) * n_k + votes.label[:, None]
     err = np.bincount(cell.ravel(), weights=post[votes.task].ravel(), minlength=n_w * n_k * n_k)
-    err = np.maximum(err.reshape(n_w, n_k, n_k), EPS)
+    err = np.maximum(err.reshape(n_w, n_k, n_k) + smoothing, EPS)
     return err / err.sum(axis=2, keepdims=True)  # type: ignore[no-any-return]
 
 
