@@ -20,6 +20,7 @@ from fieldguide.errors import InputError
 from fieldguide.ingest import csvfile
 from fieldguide.ingest.commit import already_imported, apply_checks, count_rows, write_import
 from fieldguide.ingest.csvfile import Check, Dialect
+from fieldguide.ingest.gbif_media import stage_media, write_media
 from fieldguide.ingest.report import IngestReport
 from fieldguide.ingest.taxa import (
     TaxonMode,
@@ -30,7 +31,6 @@ from fieldguide.ingest.taxa import (
     write_taxa,
 )
 from fieldguide.store import Study
-from fieldguide.store.sql import first_row
 from fieldguide.taxonomy import canonical_name
 
 KIND = "gbif-dwca"
@@ -294,51 +294,4 @@ def _stage_media(con: duckdb.DuckDBPyConnection, folder: Path, section: Any, met
     media_path = folder / section.file_location
     if dialect.header_lines:
         csvfile.read_header(media_path, dialect)
-    csvfile.stage(con, media_path, "fg_media", columns, dialect)
-    core_id = columns[int(section.coreid_index or 0)]
-    con.execute(f'ALTER TABLE fg_media RENAME COLUMN "{core_id}" TO fg_coreid')
-
-
-def write_media(con: duckdb.DuckDBPyConnection, import_id: int) -> dict[str, int]:
-    """Photos (StillImage rows) of the occurrences just written; others are counted only."""
-    cols = {r[0] for r in con.execute("DESCRIBE fg_media").fetchall()}
-
-    def col(name: str) -> str:
-        return f'"{name}"' if name in cols else "NULL"
-
-    photo_id = (
-        f"coalesce(nullif(regexp_extract({col('references')}, '/photos/([0-9]+)', 1), "
-        f"''), nullif(trim({col('identifier')}), ''))"
-    )
-    con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE fg_media_rows AS
-        SELECT trim(fg_coreid) AS observation_id, {photo_id} AS photo_id,
-               row_number() OVER (PARTITION BY trim(fg_coreid) ORDER BY rowid) AS position,
-               nullif(trim({col("identifier")}), '') AS url,
-               nullif(trim({col("license")}), '') AS license,
-               nullif(trim({col("creator")}), '') AS creator,
-               coalesce(nullif(trim({col("type")}), ''), 'StillImage') AS type
-        FROM fg_media
-    """)
-    con.execute(f"""
-        INSERT INTO photos BY NAME
-        SELECT m.photo_id, m.observation_id, m.position, m.url, m.license, m.creator,
-               {import_id} AS import_id
-        FROM fg_media_rows m JOIN observations o USING (observation_id)
-        WHERE o.import_id = {import_id} AND type = 'StillImage' AND photo_id IS NOT NULL
-          AND photo_id NOT IN (SELECT photo_id FROM photos)
-        QUALIFY row_number() OVER (PARTITION BY photo_id ORDER BY position) = 1
-    """)
-    row = first_row(
-        con.execute(f"""
-        SELECT count(*) FILTER (WHERE o.observation_id IS NULL),
-               count(*) FILTER (WHERE type <> 'StillImage')
-        FROM fg_media_rows m LEFT JOIN observations o
-          ON o.observation_id = m.observation_id AND o.import_id = {import_id}
-    """)
-    )
-    assert row is not None
-    return {
-        "media rows without a kept occurrence": int(row[0]),
-        "media rows not images": int(row[1]),
-    }
+    stage_media(con, media_path, columns, dialect, columns[int(section.coreid_index or 0)])

@@ -16,7 +16,7 @@ import duckdb
 from fieldguide.ingest import csvfile
 from fieldguide.ingest.commit import already_imported, apply_checks, count_rows, write_import
 from fieldguide.ingest.csvfile import TSV_UNQUOTED, Check
-from fieldguide.ingest.dwca import write_media
+from fieldguide.ingest.gbif_media import stage_media, write_media
 from fieldguide.ingest.inat_csv import guess_rank
 from fieldguide.ingest.report import IngestReport
 from fieldguide.ingest.taxa import (
@@ -89,8 +89,7 @@ def ingest_gbif_csv(
         media = Path(multimedia)
         media_columns = csvfile.read_header(media, TSV_UNQUOTED)
         csvfile.require_columns(media, media_columns, ["gbifID", "identifier"])
-        csvfile.stage(con, media, "fg_media", media_columns, TSV_UNQUOTED)
-        con.execute('ALTER TABLE fg_media RENAME COLUMN "gbifID" TO fg_coreid')
+        stage_media(con, media, media_columns, TSV_UNQUOTED, "gbifID")
 
     def write(con: duckdb.DuckDBPyConnection, import_id: int) -> None:
         write_taxa(con, plan, import_id)
