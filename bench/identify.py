@@ -20,11 +20,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
+from fieldguide.identification.decode import load_crop
 from PIL import Image
 
 from fieldguide.identification import Classifier, Rule, RunOptions, annotate, read_photos
 from fieldguide.identification.calibration import labelled_logits
-from fieldguide.identification.decode import load_crop
 from fieldguide.identification.quantise import quantise
 
 FLOWERS = Path("/work/shared/data/images/oxford_flowers12")
@@ -57,9 +57,9 @@ def rate(n: int, fn: Callable[[], object]) -> float:
 def naive(model_dir: Path, paths: list[str]) -> tuple[float, float]:
     """Seed 000's loop: open, decode in full, transform, one forward pass per photo."""
     import torch
+    from fieldguide.models.preprocess import eval_array
 
     from fieldguide.models import load_model
-    from fieldguide.models.preprocess import eval_array
 
     torch.set_num_threads(2)
     net, card = load_model(model_dir)

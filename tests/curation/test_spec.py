@@ -65,6 +65,7 @@ def test_docs_example_parses(tmp_path: Path) -> None:
         (EXAMPLE.replace("min_photos = 100", 'min_photos = "many"'), "min_photos"),
         (EXAMPLE.replace('rule = "select_taxa"', 'rule = "select_taxon"'), "rule"),
         (EXAMPLE.replace('method = "inat2017"', 'method = "stratified"'), "method"),
+        (EXAMPLE + '\n[[step]]\nrule = "trait_labelled"\ntrait = ""\n', "trait"),
     ],
 )
 def test_bad_specs_name_the_key_before_any_work(

@@ -125,3 +125,28 @@ def test_inat2017_worked_example_in_sql(study: Study) -> None:
     select(study, parse_spec({"name": "t", "split": {"method": "inat2017"}}))
     counts = dict(study.con.execute("SELECT split, count(*) FROM fg_split GROUP BY 1").fetchall())
     assert counts == {"test": 8, "val": 4, "train": 8}
+
+
+def test_random_split_keeps_a_folder_observation_whole(tmp_path: Path) -> None:
+    """``label/observation/photo.jpg``: every photo of one plant lands in one split."""
+    from PIL import Image
+
+    from fieldguide.ingest import ingest_image_folder
+
+    root = tmp_path / "photos"
+    for species in ("Acer rubrum", "Acer saccharum"):
+        for tree in range(10):
+            for shot in range(3):
+                file = root / species / f"tree-{tree}" / f"{shot}.jpg"
+                file.parent.mkdir(parents=True, exist_ok=True)
+                Image.new("RGB", (4, 4), (tree * 20, shot * 60, 9)).save(file)
+    with Study(tmp_path / "s") as study:
+        ingest_image_folder(study, root)
+        rows = _splits(study, {"method": "random", "train": 0.6, "val": 0.2, "test": 0.2}, 3)
+    per_observation: dict[str, set[str]] = defaultdict(set)
+    for _, _, observation, _, split in rows:
+        per_observation[observation].add(split)
+    assert len(per_observation) == 20 and len(rows) == 60
+    assert all(len(s) == 1 for s in per_observation.values())
+    assert Counter(next(iter(s)) for s in per_observation.values()) == {
+        "train": 12, "val": 4, "test": 4}

@@ -157,3 +157,24 @@ def test_sources_rule_keeps_only_the_named_sources(tmp_path: Path, shared_data: 
         ingest_dwca(study, shared_data / "observations" / "gbif_dwca_amblyomma_sample")
         result = build_dataset(study, spec, tmp_path / "out")
     assert result.steps[1].photos_out == 960
+
+
+def test_trait_labelled_keeps_photos_a_person_scored(study: Study) -> None:
+    add_observations(study, [
+        {"id": "a", "taxon": 4, "observer": "x", "photos": 2},
+        {"id": "b", "taxon": 4, "observer": "x"},
+        {"id": "c", "taxon": 5, "observer": "y"},
+        {"id": "d", "taxon": 5, "observer": "y"},
+    ])
+    study.con.execute("""INSERT INTO traits (observation_id, photo_id, trait, value) VALUES
+        ('a', 'a-1', 'open_flowers', '1'), ('b', NULL, 'open_flowers', 'U'),
+        ('c', NULL, 'open_flowers', '0'), ('c', 'c-0', 'open_flowers', '1'),
+        ('d', NULL, 'fruits', '1')""")
+    records = run(study, {"rule": "trait_labelled", "trait": "open_flowers"})
+    assert kept(study) == ["a-1", "b-0", "c-0"]
+    assert records[1].notes == ["2 photo(s) without a 'open_flowers' label dropped"]
+    run(study, {"rule": "trait_labelled", "trait": "open_flowers", "values": ["1", "0"]})
+    assert kept(study) == ["a-1", "c-0"]  # b's only label is uncertain
+    study.con.execute("UPDATE observations SET life_stage = 'adult' WHERE observation_id = 'd'")
+    run(study, {"rule": "trait_labelled", "trait": "life_stage"})
+    assert kept(study) == ["d-0"]

@@ -12,14 +12,14 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 from tests.identification.conftest import write_photos
-from tests.identification.test_decode import png_header_only
+from tests.models.test_pixels import png_header_only
 from typer.testing import CliRunner
 
 from fieldguide.cli.main import app
 from fieldguide.errors import InputError
 from fieldguide.identification import (
     Classifier,
-    Occurrences,
+    Geofence,
     Rule,
     RunOptions,
     annotate,
@@ -78,9 +78,9 @@ def test_geofence_moves_the_decision(tmp_path: Path, tiny_model: Path) -> None:
     photos = read_photos(listing(tmp_path, 1))  # one blue photo (and the bad files)
     photos.latitude[:] = 52.0
     photos.longitude[:] = 5.0
-    occ = Occurrences(["green", "nowhere"], np.array([52.01, 0.0]), np.array([5.0, 0.0]), 10.0)
+    occ = Geofence(["green", "nowhere"], np.array([52.01, 0.0]), np.array([5.0, 0.0]), 10.0)
     got = annotate(photos, Classifier(tiny_model, 1), tmp_path / "w", rule=Rule(threshold=0.0),
-                   occurrences=occ)
+                   priors=[occ])
     assert got.photos.column("taxon_1").to_pylist()[0] == "green"
 
 

@@ -12,11 +12,10 @@ from fieldguide.identification.decision import (
     Rule,
     class_tree,
     decide,
-    geofence,
     haversine_km,
-    nearby_classes,
     rank_probabilities,
 )
+from fieldguide.identification.posterior import Context, Geofence
 
 # a, b share genus G1; c is in G2; all in family F; d is missing from the taxonomy.
 CLASSES = ["a", "b", "c", "d"]
@@ -117,12 +116,14 @@ def test_haversine_known_distance() -> None:
 
 
 def test_geofence_keeps_only_nearby_taxa() -> None:
-    lat, lon = np.array([52.0, 10.0, np.nan]), np.array([5.0, 10.0, np.nan])
-    occ = (np.array([0, 2]), np.array([52.1, 10.0]), np.array([5.1, 10.2]))
-    allowed = nearby_classes(lat, lon, *occ, n_classes=4, radius_km=50.0)
+    ctx = Context(np.array([52.0, 10.0, np.nan]), np.array([5.0, 10.0, np.nan]),
+                  np.full(3, np.nan))
+    fence = Geofence(["a", "c"], np.array([52.1, 10.0]), np.array([5.1, 10.2]), 50.0)
+    classes = ["a", "b", "c", "d"]
+    allowed = fence.nearby(ctx, classes)
     assert allowed.tolist() == [[True, False, False, False], [False, False, True, False],
                                 [True] * 4]
-    fenced = geofence(np.full((3, 4), 0.25), allowed)
+    fenced = fence.apply(np.full((3, 4), 0.25), ctx, classes).probs
     assert fenced.tolist()[0] == [0.25, 0, 0, 0]  # not renormalised
     d = decide(rank_probabilities(fenced, TREE), TREE.names, Rule(threshold=0.2), RANKS)
     assert d.taxon == ["a", "c", "a"]

@@ -185,3 +185,162 @@ def test_bad_values_are_reported_and_can_be_skipped(study: Study, tmp_path: Path
         (5, "user_id"),
     ]
     assert study.counts()["observations"] == 1
+
+
+# Real-shaped exports with iNaturalist's optional rank columns (values as the site writes
+# them: full binomials in taxon_species_name, full trinomials in taxon_subspecies_name).
+_RANKED = ["id", "observed_on", "user_id", "user_login", "scientific_name", "taxon_id",
+           "iconic_taxon_name", "taxon_kingdom_name", "taxon_class_name", "taxon_family_name",
+           "taxon_genus_name", "taxon_species_name", "taxon_subspecies_name"]
+
+
+def _export(path: Path, header: list[str], rows: list[dict[str, str]]) -> Path:
+    with path.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, header, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def _lineage(study: Study, name: str) -> list[tuple[str | None, str]]:
+    """(rank, name) from the taxon up to its root."""
+    rows = study.con.execute("""
+        WITH RECURSIVE up(id, depth) AS (
+            SELECT taxon_id, 0 FROM taxa WHERE name = ?
+            UNION ALL SELECT t.parent_id, depth + 1 FROM up JOIN taxa t ON t.taxon_id = up.id
+            WHERE t.parent_id IS NOT NULL)
+        SELECT t.rank, t.name FROM up JOIN taxa t ON t.taxon_id = up.id ORDER BY depth""",
+        [name]).fetchall()
+    return [(r, n) for r, n in rows]
+
+
+def test_iconic_taxon_gives_bees_butterflies_and_birds_a_kingdom_and_class(
+    study: Study, tmp_path: Path
+) -> None:
+    # Only genus and species rank columns exported, as a user ticking a few boxes does.
+    header = ["id", "observed_on", "user_id", "scientific_name", "taxon_id",
+              "iconic_taxon_name", "taxon_genus_name", "taxon_species_name"]
+    rows = [
+        {"id": "1", "observed_on": "2021-06-01", "user_id": "5", "scientific_name":
+         "Apis mellifera", "taxon_id": "47219", "iconic_taxon_name": "Insecta",
+         "taxon_genus_name": "Apis", "taxon_species_name": "Apis mellifera"},
+        {"id": "2", "observed_on": "2021-06-02", "user_id": "5", "scientific_name":
+         "Danaus plexippus", "taxon_id": "48662", "iconic_taxon_name": "Insecta",
+         "taxon_genus_name": "Danaus", "taxon_species_name": "Danaus plexippus"},
+        {"id": "3", "observed_on": "2021-06-03", "user_id": "6", "scientific_name":
+         "Turdus migratorius", "taxon_id": "12727", "iconic_taxon_name": "Aves",
+         "taxon_genus_name": "Turdus", "taxon_species_name": "Turdus migratorius"},
+    ]
+    ingest_inat_csv(study, _export(tmp_path / "fauna.csv", header, rows))
+    assert _lineage(study, "Apis mellifera") == [
+        ("species", "Apis mellifera"), ("genus", "Apis"), ("class", "Insecta"),
+        ("phylum", "Arthropoda"), ("kingdom", "Animalia")]
+    assert _lineage(study, "Turdus migratorius")[-3:] == [
+        ("class", "Aves"), ("phylum", "Chordata"), ("kingdom", "Animalia")]
+    # One Insecta and one Animalia: the two insects share their higher taxa.
+    assert scalar(study.con, "SELECT count(*) FROM taxa WHERE name = 'Insecta'") == 1
+    assert scalar(study.con, "SELECT count(*) FROM taxa WHERE name = 'Animalia'") == 1
+    # The iconic taxon with no rank columns at all, and a contradicting iconic taxon ignored.
+    plain = ["id", "observed_on", "user_id", "scientific_name", "iconic_taxon_name",
+             "taxon_kingdom_name"]
+    ingest_inat_csv(study, _export(tmp_path / "plain.csv", plain, [
+        {"id": "4", "observed_on": "2021-06-04", "user_id": "6", "scientific_name":
+         "Bombus impatiens", "iconic_taxon_name": "Insecta", "taxon_kingdom_name": ""},
+        {"id": "5", "observed_on": "2021-06-04", "user_id": "6", "scientific_name":
+         "Rudbeckia hirta", "iconic_taxon_name": "Insecta", "taxon_kingdom_name": "Plantae"},
+    ]))
+    assert _lineage(study, "Bombus impatiens")[2] == ("class", "Insecta")
+    assert _lineage(study, "Rudbeckia hirta") == [
+        ("species", "Rudbeckia hirta"), ("genus", "Rudbeckia"), ("kingdom", "Plantae")]
+
+
+def test_subspecies_and_varieties_sit_under_their_species(study: Study, tmp_path: Path) -> None:
+    # No species column: the species comes from the name, never the genus as parent.
+    header = ["id", "observed_on", "user_id", "scientific_name", "taxon_id",
+              "iconic_taxon_name", "taxon_kingdom_name", "taxon_genus_name"]
+    base = {"observed_on": "2020-07-01", "user_id": "9", "iconic_taxon_name": "Plantae",
+            "taxon_kingdom_name": "Plantae", "taxon_genus_name": "Rudbeckia"}
+    rows = [
+        {**base, "id": "1", "scientific_name": "Rudbeckia hirta pulcherrima", "taxon_id": "81354"},
+        {**base, "id": "2", "scientific_name": "Rudbeckia fulgida var. sullivantii",
+         "taxon_id": "129219"},
+        {**base, "id": "3", "scientific_name": "Rudbeckia hirta", "taxon_id": "62741"},
+    ]
+    ingest_inat_csv(study, _export(tmp_path / "infra.csv", header, rows))
+    assert _lineage(study, "Rudbeckia hirta pulcherrima")[:3] == [
+        ("subspecies", "Rudbeckia hirta pulcherrima"), ("species", "Rudbeckia hirta"),
+        ("genus", "Rudbeckia")]
+    assert _lineage(study, "Rudbeckia fulgida var. sullivantii")[:2] == [
+        ("variety", "Rudbeckia fulgida var. sullivantii"), ("species", "Rudbeckia fulgida")]
+    # The species named on its own rows and as the subspecies' parent is one taxon, with
+    # iNaturalist's id although the subspecies row came first.
+    assert study.con.execute("SELECT count(*), min(source_key) FROM taxa WHERE name = "
+                             "'Rudbeckia hirta'").fetchone() == (1, "62741")
+
+
+def test_ranked_export_with_subspecies_column(study: Study, tmp_path: Path) -> None:
+    base = {"observed_on": "2020-07-01", "user_id": "9", "user_login": "ann",
+            "iconic_taxon_name": "Insecta", "taxon_kingdom_name": "Animalia",
+            "taxon_class_name": "Insecta", "taxon_family_name": "Megachilidae",
+            "taxon_genus_name": "Ashmeadiella", "taxon_species_name": "Ashmeadiella cactorum"}
+    rows = [{**base, "id": "1", "scientific_name": "Ashmeadiella cactorum basalis",
+             "taxon_id": "1", "taxon_subspecies_name": "Ashmeadiella cactorum basalis"}]
+    ingest_inat_csv(study, _export(tmp_path / "bee.csv", _RANKED, rows))
+    assert _lineage(study, "Ashmeadiella cactorum basalis") == [
+        ("subspecies", "Ashmeadiella cactorum basalis"), ("species", "Ashmeadiella cactorum"),
+        ("genus", "Ashmeadiella"), ("family", "Megachilidae"), ("class", "Insecta"),
+        ("phylum", "Arthropoda"), ("kingdom", "Animalia")]
+
+
+@pytest.mark.parametrize("order", ["ids first", "logins first"])
+def test_one_observer_per_person_across_files_with_ids_logins_or_both(
+    study: Study, tmp_path: Path, order: str
+) -> None:
+    """The rule: the observer is the user_id; a login-only file is mapped through the
+    (user_id, user_login) pairs any file in the study gives, whichever comes first."""
+    both = _export(tmp_path / "both.csv", ["id", "observed_on", "user_id", "user_login",
+                                           "scientific_name"], [
+        {"id": "1", "observed_on": "2020-01-01", "user_id": "17", "user_login": "ann",
+         "scientific_name": "Rudbeckia hirta"},
+        {"id": "2", "observed_on": "2020-01-01", "user_id": "18", "user_login": "bob",
+         "scientific_name": "Rudbeckia hirta"}])
+    logins = _export(tmp_path / "logins.csv", ["id", "observed_on", "user_login",
+                                               "scientific_name"], [
+        {"id": "3", "observed_on": "2020-01-02", "user_login": "ann",
+         "scientific_name": "Rudbeckia hirta"},
+        {"id": "4", "observed_on": "2020-01-02", "user_login": "cyd",
+         "scientific_name": "Rudbeckia hirta"}])
+    ids = _export(tmp_path / "ids.csv", ["id", "observed_on", "user_id", "scientific_name"], [
+        {"id": "5", "observed_on": "2020-01-03", "user_id": "18",
+         "scientific_name": "Rudbeckia hirta"}])
+    files = [both, logins, ids] if order == "ids first" else [logins, ids, both]
+    for path in files:
+        ingest_inat_csv(study, path)
+    observers = dict(study.con.execute(
+        "SELECT observation_id, observer FROM observations").fetchall())
+    assert observers == {"1": "17", "2": "18", "3": "17", "4": "cyd", "5": "18"}
+
+
+def test_species_and_subspecies_keep_their_ids_whatever_the_row_order(
+    rudbeckia: Path, tmp_path: Path
+) -> None:
+    """The real export holds Rudbeckia hirta and two of its subspecies: the species keeps
+    iNaturalist's id 62741 on every run and in either row order."""
+    with rudbeckia.open(newline="", encoding="utf-8") as f:
+        header, *records = list(csv.reader(f))
+    keep = [r for r in records if r[header.index("scientific_name")] != "Rudbeckia hirta"]
+    keep += [r for r in records if r[header.index("scientific_name")] == "Rudbeckia hirta"][:40]
+    seen = set()
+    for run, rows in enumerate([keep, keep[::-1], keep, keep[::-1]]):
+        path = tmp_path / f"run{run}.csv"
+        with path.open("w", newline="", encoding="utf-8") as out:
+            csv.writer(out, lineterminator="\n").writerows([header, *rows])
+        with Study(tmp_path / f"study{run}") as study:
+            ingest_inat_csv(study, path)
+            seen.add(tuple(study.con.execute(
+                "SELECT t.name, t.rank, t.source_key, p.name FROM taxa t "
+                "LEFT JOIN taxa p ON p.taxon_id = t.parent_id ORDER BY t.name").fetchall()))
+    assert len(seen) == 1
+    assert ("Rudbeckia hirta", "species", "62741", "Rudbeckia") in next(iter(seen))
+    assert ("Rudbeckia hirta pulcherrima", "subspecies", "81354", "Rudbeckia hirta") in next(
+        iter(seen))

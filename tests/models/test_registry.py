@@ -2,13 +2,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 from safetensors.torch import save_file
 
 from fieldguide.errors import InputError
-from fieldguide.models.preprocess import eval_array, open_rgb
+from fieldguide.models.pixels import Crop, crop_pixels, normalise
 from fieldguide.models.registry import (
     BACKBONES,
     backbone_info,
@@ -62,7 +61,8 @@ def test_lite0_imagenet_weights_see_a_daisy(shared_data: Path) -> None:
     model = create_backbone("tf_efficientnet_lite0", "imagenet", num_classes=1000).eval()
     prep = BACKBONES["tf_efficientnet_lite0"].preprocessing.to_dict()
     photo = sorted((shared_data / "images/oxford_flowers12/test/daisy").glob("*.jpg"))[0]
-    x = torch.from_numpy(np.stack([eval_array(open_rgb(photo), prep)]))
+    x = torch.from_numpy(normalise(crop_pixels(photo, Crop.from_card(prep))[None], prep["mean"],
+                                   prep["std"]))
     with torch.no_grad():
         probs = model(x).softmax(1)[0]
     assert int(probs.argmax()) == DAISY and float(probs[DAISY]) > 0.5

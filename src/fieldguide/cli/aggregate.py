@@ -10,9 +10,15 @@ from typing import Annotated
 
 import typer
 
-from fieldguide.cli.common import DEFAULT_STUDY, StudyOption, fail, guarded, open_study
+from fieldguide.cli.common import DEFAULT_STUDY, fail, guarded, open_study
 
 AI_CAPABLE = ("plantnet", "weighted")
+# Unlike other commands, no default folder: aggregating a votes FILE is a calculation, and
+# writes into a study only when one is named (without FILE, the study defaults to ./study).
+OptionalStudy = Annotated[Path | None, typer.Option(
+    "--study", "-s", envvar="FIELDGUIDE_STUDY",
+    help="Study to read votes from (default ./study when no FILE is given) and to write the "
+         "labels table into; with FILE and no --study, only the labels CSV is written.")]
 
 
 def aggregate(
@@ -29,7 +35,11 @@ def aggregate(
         "--compare", help="Also run these methods and print the evaluation table.")] = None,
     output: Annotated[Path, typer.Option("--output", "-o", help="Labels CSV to write.")] = Path(
         "labels.csv"),
-    study: StudyOption = DEFAULT_STUDY,
+    peerannot_compat: Annotated[bool, typer.Option(
+        "--peerannot-compat", help="plantnet only: reproduce peerannot's PlantNet strategy "
+                                   "(its weights and validity rule) instead of the thesis'.")
+                                ] = False,
+    study: OptionalStudy = None,
 ) -> None:
     """Aggregate votes with METHOD; write labels.csv and the study's labels table."""
     import time
@@ -49,7 +59,12 @@ def aggregate(
             raise fail(f"unknown method {name!r}; known: {', '.join(sorted(REGISTRY))}")
     if ai_mode is not None and method not in AI_CAPABLE:
         raise fail(f"--ai-mode needs --method {' or '.join(AI_CAPABLE)}")
+    if peerannot_compat and method != "plantnet":
+        raise fail("--peerannot-compat needs --method plantnet")
+    if peerannot_compat and ai_mode in ("worker", "invalidating"):
+        raise fail(f"peerannot's PlantNet has no AI mode {ai_mode!r}; drop --peerannot-compat")
     if votes is None:
+        study = study or DEFAULT_STUDY
         with open_study(study, create=False) as st:
             table = guarded(lambda: votes_from_study(st))
     else:
@@ -61,17 +76,19 @@ def aggregate(
             typer.secho(f"warning: {w.message}", fg=typer.colors.YELLOW, err=True)
     truth_codes = (guarded(lambda: read_truth(truth, table)) if truth is not None
                    else np.full(table.n_tasks, -1, dtype=np.int64))
-    params = {"ai": ai_mode} if ai_mode is not None else {}
+    params: dict[str, object] = {"ai": ai_mode} if ai_mode is not None else {}
+    own = {**params, "peerannot_compat": True} if peerannot_compat else params
     start = time.perf_counter()
-    strategy = guarded(lambda: create(method, **params).fit(table))
+    strategy = guarded(lambda: create(method, **own).fit(table))
     seconds = time.perf_counter() - start
     output.parent.mkdir(parents=True, exist_ok=True)
     pacsv.write_csv(label_table(table, strategy), output)
-    with open_study(study) as st:
-        save_labels(st, method, table, strategy)
+    if study is not None:
+        with open_study(study) as st:
+            save_labels(st, method, table, strategy)
     typer.echo(f"{method}: {table.n_tasks} tasks, {int(strategy.validated_.sum())} validated "
-               f"-> {output}")
+               f"-> {output}" + (f" and {study}" if study is not None else ""))
     if truth is not None or compare:
         others = [m for m in compare or [] if m != method]
-        rows = run_compare(table, others, truth_codes, {"weighted": params, "plantnet": params})
+        rows = run_compare(table, others, truth_codes, {"weighted": params, "plantnet": own})
         typer.echo(markdown([score(strategy, truth_codes, method, seconds), *rows]))

@@ -13,14 +13,21 @@ import typer
 from fieldguide.cli.common import guarded
 
 if TYPE_CHECKING:
-    from fieldguide.identification import Annotation, Classifier, Occurrences, Rule
+    from fieldguide.identification import (
+        Annotation,
+        Classifier,
+        Geofence,
+        Prior,
+        Rejector,
+        Rule,
+    )
 
 ModelArg = Annotated[Path, typer.Argument(help="Model artefact folder (model.json, model.onnx).")]
 InputArg = Annotated[Path, typer.Argument(
     help="CSV/Parquet (photo_id, path, observation_id?, latitude?, longitude?, label?), "
          "a folder of photos, or a study folder (its photos table).")]
 SplitOpt = Annotated[str | None, typer.Option(help="Only rows whose split column is this.")]
-Threads = Annotated[int, typer.Option(help="ONNX Runtime threads and decoding threads.")]
+Threads = Annotated[int, typer.Option(min=1, help="ONNX Runtime threads and decoding threads.")]
 
 
 def identify(
@@ -29,41 +36,101 @@ def identify(
     output: Annotated[Path, typer.Option("-o", "--output", help="Per-photo .csv or .parquet "
                                          "(per observation: <name>.observations.<ext>).")],
     split: SplitOpt = None,
-    top_k: Annotated[int, typer.Option(help="Taxa listed per row.")] = 5,
-    threshold: Annotated[float, typer.Option(help="Walk up until a taxon reaches this.")] = 0.9,
+    top_k: Annotated[int, typer.Option(min=1, help="Taxa listed per row.")] = 5,
+    threshold: Annotated[float, typer.Option(
+        min=0.0, max=1.0, help="Walk up until a taxon reaches this.")] = 0.9,
     finest: Annotated[str, typer.Option(help="Rank the walk starts at.")] = "species",
     coarsest: Annotated[str, typer.Option(help="Rank the walk stops at.")] = "family",
     validate_rank: Annotated[str, typer.Option(
         help="Decisions at this rank or finer are auto-validated.")] = "species",
+    prior: Annotated[Path | None, typer.Option(
+        help="A place-and-season prior (fieldguide prior build) to weigh the vision scores.")
+    ] = None,
+    require_nearby: Annotated[bool, typer.Option(
+        help="Auto-validate only taxa the prior expects nearby.")] = False,
     occurrences: Annotated[Path | None, typer.Option(
         help="CSV taxon,latitude,longitude of known records: accept only taxa nearby.")] = None,
-    radius_km: Annotated[float, typer.Option(help="Geofence radius.")] = 50.0,
+    radius_km: Annotated[float, typer.Option(min=0.001, help="Geofence radius.")] = 50.0,
+    no_reject: Annotated[bool, typer.Option(
+        "--no-reject", help="Keep photos the model's rejection would flag as unknown or "
+                            "unusable (Pl@ntNet's no-reject).")] = False,
     onnx: Annotated[Path | None, typer.Option(help="Another export, e.g. model.int8.onnx.")] = None,
-    batch_size: Annotated[int, typer.Option()] = 32,
-    chunk_size: Annotated[int, typer.Option(help="Photos per part file (resume unit).")] = 512,
+    batch_size: Annotated[int, typer.Option(min=1)] = 32,
+    chunk_size: Annotated[int, typer.Option(min=1, help="Photos per part file (resume unit).")
+                          ] = 512,
     threads: Threads = 2,
-    no_draft: Annotated[bool, typer.Option(help="Decode JPEGs at full size.")] = False,
+    full_decode: Annotated[bool, typer.Option(
+        "--full-decode", help="Decode JPEGs at full size (slower; by default a JPEG much larger "
+                              "than the crop decodes at reduced scale).")] = False,
 ) -> None:
     """Identify photos (resumable: rerun the same command after a crash)."""
-    from fieldguide.identification import Classifier, Rule, RunOptions, annotate, finish
+    from fieldguide.identification import Classifier, RunOptions, annotate, finish
     from fieldguide.identification.inputs import read_photos
 
     photos = guarded(lambda: read_photos(source, split))
+    if photos.url_only:
+        typer.secho(f"{photos.url_only} of {len(photos)} photos are known only by URL: they "
+                    "get an error row (run `fieldguide photos fetch` first)", err=True,
+                    fg=typer.colors.YELLOW)
     clf = guarded(lambda: Classifier(model, threads, onnx))
-    rule = Rule(threshold, finest, coarsest, validate_rank)
-    options = RunOptions(batch_size, chunk_size, threads, draft=not no_draft)
-    fence = guarded(lambda: _occurrences(occurrences, radius_km)) if occurrences else None
+    rule = guarded(lambda: _rule(threshold, finest, coarsest, validate_rank, require_nearby))
+    options = guarded(lambda: RunOptions(batch_size, chunk_size, threads,
+                                         draft=not full_decode))
+    priors = guarded(lambda: _priors(prior, occurrences, radius_km))
+    rejector = guarded(lambda: None if no_reject else _rejector(clf))
     work = output.with_name(f".{output.name}.parts")
     with _bar(len(photos)) as progress:
         result = guarded(lambda: annotate(photos, clf, work, rule=rule, top_k=top_k,
-                                          options=options, occurrences=fence,
+                                          options=options, priors=priors, rejector=rejector,
                                           progress=progress))
-    files = finish(result, output, work)
+    files = guarded(lambda: finish(result, output, work))
     errors = result.photos.column("error").null_count
-    typer.echo(f"{len(photos)} photos ({len(photos) - errors} failed to decode), "
+    typer.echo(f"{len(photos)} photos ({len(photos) - errors} failed), "
                f"{result.observations.num_rows} observations -> {files[0]}, {files[1]}")
+    if "rejected" in result.photos.column_names:
+        rejected = sum(bool(x) for x in result.photos.column("rejected").to_pylist())
+        typer.echo(f"rejected as unknown or unusable: {rejected} of {len(photos)} photos")
     if "label" in result.photos.column_names:
         _labelled(result, clf, rule)
+
+
+def _rule(threshold: float, finest: str, coarsest: str, validate_rank: str,
+          require_nearby: bool) -> Rule:
+    from fieldguide.errors import InputError
+    from fieldguide.identification import Rule
+    from fieldguide.identification.decision import RANKS
+
+    for name, rank in (("finest", finest), ("coarsest", coarsest),
+                       ("validate-rank", validate_rank)):
+        if rank not in RANKS:
+            raise InputError(f"unknown rank {rank!r} (one of {', '.join(RANKS)})",
+                             field=f"--{name}")
+    if RANKS.index(finest) > RANKS.index(coarsest):
+        raise InputError(f"finest rank {finest!r} is coarser than {coarsest!r}",
+                         field="--finest")
+    return Rule(threshold, finest, coarsest, validate_rank, require_nearby)
+
+
+def _priors(prior: Path | None, occurrences: Path | None, radius_km: float) -> list[Prior]:
+    """The priors in the order they apply: the place-and-season prior, then the geofence."""
+    found: list[Prior] = []
+    if prior is not None:
+        from fieldguide.priors import load_prior
+
+        found.append(load_prior(prior))
+    if occurrences is not None:
+        found.append(_occurrences(occurrences, radius_km))
+    return found
+
+
+def _rejector(clf: Classifier) -> Rejector | None:
+    """The rejection the model card carries (fitted by `fieldguide reject fit`), if any."""
+    if "rejection" not in clf.card.extras:
+        return None
+    from fieldguide.identification.reject import load_rejector
+
+    rejector: Rejector = load_rejector(clf)
+    return rejector
 
 
 def calibrate(
@@ -95,15 +162,23 @@ def quantise(
     typer.echo(f"wrote {guarded(lambda: run(model, method, paths))}")
 
 
-def _occurrences(path: Path, radius_km: float) -> Occurrences:
-    import numpy as np
-
-    from fieldguide.identification import Occurrences
-    from fieldguide.identification.inputs import read_table
+def _occurrences(path: Path, radius_km: float) -> Geofence:
+    from fieldguide.errors import InputError
+    from fieldguide.identification import Geofence
+    from fieldguide.identification.inputs import floats, read_table
 
     cols = read_table(path)
-    return Occurrences([str(t) for t in cols["taxon"]], np.asarray(cols["latitude"], float),
-                       np.asarray(cols["longitude"], float), radius_km)
+    for needed in ("taxon", "latitude", "longitude"):
+        if needed not in cols:
+            raise InputError(f"missing column {needed!r}", path=path, field=needed)
+    n = len(cols["taxon"])
+    lat, lon = (floats(cols[c], n, path, c) for c in ("latitude", "longitude"))
+    for c, values, top in (("latitude", lat, 90), ("longitude", lon, 180)):
+        bad = [i for i, v in enumerate(values) if abs(v) > top]
+        if bad:
+            raise InputError(f"{values[bad[0]]} is outside [-{top}, {top}]", path=path,
+                             line=bad[0] + 2, field=c)
+    return Geofence([str(t) for t in cols["taxon"]], lat, lon, radius_km)
 
 
 @contextmanager

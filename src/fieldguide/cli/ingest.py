@@ -21,7 +21,8 @@ TaxaOption = Annotated[
     str, typer.Option("--taxa", help="extend: unknown names become new taxa; strict: refuse them.")
 ]
 MaxRejects = Annotated[
-    int, typer.Option("--max-rejects", help="Keep going when at most this many rows are refused.")
+    int, typer.Option("--max-rejects", min=0,
+                      help="Keep going when at most this many rows are refused.")
 ]
 Force = Annotated[bool, typer.Option("--force", help="Ingest even if this content was before.")]
 
@@ -145,21 +146,103 @@ def ingest_trait_table(
     table: Path,
     study: StudyOption = DEFAULT_STUDY,
     key: Annotated[
-        str, typer.Option(help="Column naming the observation (or '<id>.jpg' file).")
+        str, typer.Option(help="Column naming the observation or photo (an id, or '<id>.jpg').")
     ] = "file",
+    trait: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--trait",
+            help="TRAIT=COLUMN: read COLUMN as trait TRAIT (repeatable). Given: only these "
+            "columns are read and their values kept as written unless mapped. Not given: "
+            "every column but the key is a trait of codes 1, 0, U.",
+        ),
+    ] = None,
+    value_map: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--map",
+            help="COLUMN:VALUE=CODE: write VALUE of COLUMN (or of the trait so named) as CODE "
+            "(repeatable); a column with a map refuses values it does not list.",
+        ),
+    ] = None,
     annotator: Annotated[str | None, typer.Option(help="Who annotated.")] = None,
     max_rejects: MaxRejects = 0,
     force: Force = False,
 ) -> None:
-    """Trait annotations per observation, e.g. ImageAnt phenology labels (open_flowers, flowers)."""
+    """Trait annotations per observation or photo: ImageAnt phenology labels, a column of an
+    iNaturalist export (--key id --trait flowering=flowering), any table keyed by id."""
     from fieldguide.ingest import ingest_traits
 
+    columns = _trait_columns(trait or [])
+    maps = _value_maps(value_map or [], columns)
     _ingest(
         study,
         lambda s: ingest_traits(
-            s, table, key=key, annotator=annotator, max_rejects=max_rejects, force=force
+            s,
+            table,
+            key=key,
+            columns=columns,
+            values=None if columns is not None else ("1", "0", "U"),
+            value_maps=maps,
+            annotator=annotator,
+            max_rejects=max_rejects,
+            force=force,
         ),
     )
+
+
+def _trait_columns(specs: list[str]) -> dict[str, str] | None:
+    """``TRAIT=COLUMN`` options -> {column: trait} (None when none given)."""
+    if not specs:
+        return None
+    out: dict[str, str] = {}
+    for spec in specs:
+        name, eq, column = spec.partition("=")
+        if not eq or not name.strip() or not column.strip():
+            raise typer.BadParameter(f"{spec!r}: write TRAIT=COLUMN", param_hint="--trait")
+        if column.strip() in out:
+            raise typer.BadParameter(f"column {column.strip()!r} named twice", param_hint="--trait")
+        out[column.strip()] = name.strip()
+    return out
+
+
+def _value_maps(specs: list[str], columns: dict[str, str] | None) -> dict[str, dict[str, str]]:
+    """``COLUMN:VALUE=CODE`` options -> {column: {value: code}}. The column is split off at
+    the last ':' before the first '=' (so ``field:Flowering:yes=1`` works); a name that is a
+    --trait's trait, not a column, means that trait's column."""
+    by_trait = {t: c for c, t in (columns or {}).items()}
+    out: dict[str, dict[str, str]] = {}
+    for spec in specs:
+        left, eq, code = spec.partition("=")
+        column, colon, raw = left.rpartition(":")
+        if not eq or not colon or not column.strip() or not raw.strip():
+            raise typer.BadParameter(f"{spec!r}: write COLUMN:VALUE=CODE", param_hint="--map")
+        column = column.strip()
+        if columns is not None and column not in columns:
+            if column not in by_trait:
+                raise typer.BadParameter(
+                    f"{spec!r}: {column!r} is neither a --trait column nor a trait",
+                    param_hint="--map",
+                )
+            column = by_trait[column]
+        out.setdefault(column, {})[raw.strip()] = code.strip()
+    return out
+
+
+@ingest_app.command("inat-open-data")
+def ingest_inat_open_data(
+    folder: Path,
+    study: StudyOption = DEFAULT_STUDY,
+    base_url: Annotated[str, typer.Option(help="The photo bucket's base URL.")] = (
+        "https://inaturalist-open-data.s3.amazonaws.com"),
+    max_rejects: MaxRejects = 0,
+    force: Force = False,
+) -> None:
+    """iNaturalist's open-data tables (observations, photos, taxa, observers; .csv[.gz])."""
+    from fieldguide.ingest.inat_open_data import ingest_inat_open_data as run
+
+    _ingest(study, lambda s: run(s, folder, base_url=base_url, max_rejects=max_rejects,
+                                 force=force))
 
 
 @ingest_app.command("taxonomy")

@@ -4,28 +4,52 @@ API and prints; heavy imports happen inside the commands so ``--help`` answers a
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
 from fieldguide.cli.aggregate import aggregate
-from fieldguide.cli.common import DEFAULT_STUDY, StudyOption, guarded, open_study
+from fieldguide.cli.common import (
+    DEFAULT_STUDY,
+    GuardedGroup,
+    StudyOption,
+    guarded,
+    open_study,
+)
 from fieldguide.cli.dataset import dataset_app
+from fieldguide.cli.export import export_app
 from fieldguide.cli.humans import humans
 from fieldguide.cli.identify import calibrate, identify, quantise
 from fieldguide.cli.ingest import ingest_app
+from fieldguide.cli.photos import photos_app
+from fieldguide.cli.prior import prior_app
+from fieldguide.cli.search import candidates, index_app, similar
 from fieldguide.cli.train import compare, evaluate, train
 
-if TYPE_CHECKING:
-    pass
-
 app = typer.Typer(
+    cls=GuardedGroup,
+    pretty_exceptions_enable=False,
     no_args_is_help=True,
     rich_markup_mode=None,
     add_completion=False,
     help="Trustworthy species and phenology labels from community-science photos.",
 )
+
+
+@app.callback()
+def _options(
+    debug: Annotated[bool, typer.Option(
+        "--debug", envvar="FIELDGUIDE_DEBUG",
+        help="Show the full traceback when a command fails.")] = False,
+    wait: Annotated[float, typer.Option(
+        "--wait", min=0.0, envvar="FIELDGUIDE_WAIT", metavar="SECONDS",
+        help="When another fieldguide process is using the study, wait this long for it.")] = 0.0,
+) -> None:
+    """Trustworthy species and phenology labels from community-science photos."""
+
+
 app.add_typer(ingest_app, name="ingest")
+app.add_typer(photos_app, name="photos")
 taxonomy_app = typer.Typer(no_args_is_help=True, help="Taxon names and trees.")
 app.add_typer(taxonomy_app, name="taxonomy")
 # The stages in pipeline order; each command module keeps its heavy imports inside.
@@ -38,6 +62,11 @@ app.command("humans")(humans)
 app.command("calibrate")(calibrate)
 app.command("identify")(identify)
 app.command("quantise")(quantise)
+app.add_typer(prior_app, name="prior")
+app.add_typer(index_app, name="index")
+app.command("similar")(similar)
+app.command("candidates")(candidates)
+app.add_typer(export_app, name="export")
 
 
 @app.command()
@@ -58,7 +87,7 @@ def taxonomy_match(
     (exact, canonical, synonym, fuzzy, ambiguous, unmatched), as Naturalis' TaxonMap does."""
     from fieldguide.cli.render import write_matches
 
-    with open_study(study, create=False) as s:
+    with open_study(study, read_only=True) as s:
         guarded(lambda: write_matches(s, names, output, source))
 
 
@@ -74,7 +103,7 @@ def summary(
     to the study's reports/ folder as summary.md and photos_per_taxon.png)."""
     from fieldguide.cli.render import print_summary
 
-    with open_study(study, create=False) as s:
+    with open_study(study, read_only=True) as s:
         print_summary(s, superclass_rank)
 
 
@@ -121,20 +150,9 @@ def demo(
     )
 
 
-@app.command()
-def export(
-    table: str,
-    output: Annotated[Path, typer.Option("-o", "--output")],
-    study: StudyOption = DEFAULT_STUDY,
-) -> None:
-    """Write one study table to a Parquet file."""
-    with open_study(study, create=False) as s:
-        try:
-            path = s.export_parquet(table, output)
-        except KeyError as exc:
-            raise typer.BadParameter(str(exc), param_hint="TABLE") from None
-        typer.echo(f"wrote {path}")
-
-
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":
+    main()

@@ -59,19 +59,19 @@ def write_matches(study: Study, names_file: Path, output: Path, source: str | No
     from rich.console import Console
 
     from fieldguide.errors import InputError
+    from fieldguide.inputs import no_nul, output_file, read_lines
     from fieldguide.store import load_taxonomy
     from fieldguide.taxonomy import NameMatcher, summarise
 
-    try:
-        lines = names_file.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read names: {exc}", path=names_file) from None
-    names = [n.strip() for n in lines if n.strip()]
+    lines = read_lines(names_file, what="names file")
+    names = [no_nul(n.strip(), names_file, i) for i, n in enumerate(lines, 1) if n.strip()]
+    if not names:
+        raise InputError("no names in the file", path=names_file)
+    output_file(output)
     taxonomy, synonyms = load_taxonomy(study, source)
     if not len(taxonomy):
         raise InputError("the study has no taxa to match against (ingest a taxonomy first)")
     matches = NameMatcher(taxonomy, synonyms).match(names)
-    output.parent.mkdir(parents=True, exist_ok=True)
     with output.open("w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         writer.writerow(["name", "method", "taxon_id", "matched_name", "score", "candidates"])

@@ -83,7 +83,7 @@ def evaluate(
     pred = _predictions(model, dataset, split, head, root)
     superclass = None
     if superclass_rank:
-        superclass = [pred.card.taxonomy.get(c, {}).get(superclass_rank, "(none)")
+        superclass = [pred.card.lineage.get(c, {}).get(superclass_rank, "(none)")
                       for c in pred.class_names]
     result = guarded(lambda: score(pred.probs, pred.y_true, pred.class_names,
                                    train_counts=pred.train_counts, superclass=superclass))

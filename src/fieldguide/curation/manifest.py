@@ -54,9 +54,10 @@ def _trait_columns(con: duckdb.DuckDBPyConnection, traits: tuple[str, ...]) -> l
                  | (set(PHENOLOGY_TRAITS) if DERIVED & set(traits) else set()))
     items = []
     if raw:
-        pivot = ", ".join(f"max(value) FILTER (trait = '{t}') AS \"{t}\"" for t in raw)
-        merged = ", ".join(f"coalesce(p.\"{t}\", o.\"{t}\") AS \"{t}\"" for t in raw)
-        names = ", ".join(f"'{t}'" for t in raw)
+        # Trait names are the user's text: literals escaped, identifiers quoted.
+        pivot = ", ".join(f"max(value) FILTER (trait = {_lit(t)}) AS {_id(t)}" for t in raw)
+        merged = ", ".join(f"coalesce(p.{_id(t)}, o.{_id(t)}) AS {_id(t)}" for t in raw)
+        names = ", ".join(_lit(t) for t in raw)
         con.execute(f"""
             CREATE OR REPLACE TEMP TABLE fg_trait_values AS
             WITH o AS (SELECT observation_id, {pivot} FROM traits
@@ -82,12 +83,20 @@ def _trait_columns(con: duckdb.DuckDBPyConnection, traits: tuple[str, ...]) -> l
         con.unregister("fg_pheno_rules")
     for t in traits:
         if t in DERIVED:
-            items.append(f'ph."{t}"')
+            items.append(f"ph.{_id(t)}")
         elif t in OBSERVATION_COLUMNS:
-            items.append(f'o."{t}"')
+            items.append(f"o.{_id(t)}")
         else:
-            items.append(f'tv."{t}"')
+            items.append(f"tv.{_id(t)}")
     return items
+
+
+def _id(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _lit(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
 
 
 def write_manifest(

@@ -110,6 +110,16 @@ class Duplicates:
     missing: Literal["report", "drop", "error"] = "report"
 
 
+@dataclass(frozen=True)
+class TraitLabelled:
+    """Keep photos whose ``trait`` is labelled (the photo's own value, else its observation's,
+    as the manifest reads them; ``life_stage`` is the observation's column), and with
+    ``values`` only those labelled one of them: the photos a trait head can learn from."""
+
+    trait: str = ""
+    values: tuple[str, ...] = ()
+
+
 Step = (
     Sources
     | Validated
@@ -121,6 +131,7 @@ Step = (
     | Temporal
     | GenusSubsample
     | Duplicates
+    | TraitLabelled
 )
 RULES: dict[str, type[Any]] = {
     "sources": Sources,
@@ -133,6 +144,7 @@ RULES: dict[str, type[Any]] = {
     "temporal": Temporal,
     "genus_subsample": GenusSubsample,
     "duplicates": Duplicates,
+    "trait_labelled": TraitLabelled,
 }
 
 
@@ -313,6 +325,9 @@ def _impossible(spec: DatasetSpec) -> list[tuple[str, str, str | None]]:
                 bad.append(("fraction", "fraction must be in (0, 1]", at))
         if isinstance(step, Validated) and (step.method is None) == (not step.quality_grade):
             bad.append(("method", "validated needs exactly one of method, quality_grade", at))
+        if isinstance(step, TraitLabelled) and not step.trait.strip():
+            bad.append(("trait", "trait_labelled needs the trait to keep, e.g. trait = "
+                                 "\"open_flowers\"", at))
         if isinstance(step, Duplicates) and step.max_distance > 16:
             bad.append(("max_distance", "max_distance over 16 bits of 64 is not 'near'", at))
     return bad

@@ -18,6 +18,7 @@ from fieldguide.curation.spec import (
     Step,
     Taxonomy,
     Temporal,
+    TraitLabelled,
     Validated,
 )
 from fieldguide.store.sql import scalar
@@ -79,6 +80,8 @@ def run_step(con: duckdb.DuckDBPyConnection, step: Step, seed: int) -> list[str]
         return _temporal(con, step, seed)
     if isinstance(step, GenusSubsample):
         return _genus_subsample(con, step, seed)
+    if isinstance(step, TraitLabelled):
+        return _trait_labelled(con, step)
     raise TypeError(f"not a SQL step: {step!r}")
 
 
@@ -233,6 +236,32 @@ def _temporal(con: duckdb.DuckDBPyConnection, step: Temporal, seed: int) -> list
                                        ORDER BY hash({seed}, o.observation_id)) <= quotas.q)
         SELECT * FROM {DS} WHERE year IS NULL OR observation_id IN (SELECT * FROM kept)""")
     return [f"latest year {last}; {undated:,} undated photo(s) kept as they are"]
+
+
+def _trait_labelled(con: duckdb.DuckDBPyConnection, step: TraitLabelled) -> list[str]:
+    """Photo-level values over observation-level ones (``max`` over annotators, as in the
+    manifest); the trait name and values are bound, never spliced into the SQL."""
+    if step.trait == "life_stage":
+        observation = ("SELECT observation_id, life_stage AS v FROM observations "
+                       "WHERE ?::VARCHAR IS NOT NULL")
+    else:
+        observation = ("SELECT observation_id, max(value) AS v FROM traits "
+                       "WHERE trait = ? AND photo_id IS NULL GROUP BY observation_id")
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE fg_trait_kept AS
+        WITH p AS (SELECT photo_id, max(value) AS v FROM traits
+                   WHERE trait = ? AND photo_id IS NOT NULL GROUP BY photo_id),
+             o AS ({observation})
+        SELECT d.photo_id FROM {DS} d LEFT JOIN p USING (photo_id)
+        LEFT JOIN o USING (observation_id)
+        WHERE coalesce(p.v, o.v) IS NOT NULL
+          AND (len(?::VARCHAR[]) = 0 OR list_contains(?::VARCHAR[], coalesce(p.v, o.v)))""",
+        [step.trait, step.trait, list(step.values), list(step.values)])
+    before = scalar(con, f"SELECT count(*) FROM {DS}")
+    delete(con, "photo_id NOT IN (SELECT photo_id FROM fg_trait_kept)")
+    dropped = before - scalar(con, f"SELECT count(*) FROM {DS}")
+    which = f" one of {', '.join(step.values)}" if step.values else ""
+    return [f"{dropped:,} photo(s) without a {step.trait!r} label{which} dropped"]
 
 
 def _genus_subsample(con: duckdb.DuckDBPyConnection, step: GenusSubsample, seed: int) -> list[str]:

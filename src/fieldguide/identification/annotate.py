@@ -1,10 +1,15 @@
 """``fieldguide identify``: photos in, one row per photo and one per observation out, with the
-top-k taxa, calibrated probabilities and the walk-up decision.
+top-k taxa, calibrated probabilities, the priors' scores, rejection and the walk-up decision.
+
+``annotate`` is the runner (pixels -> outputs, resumable) + :func:`posterior` (the shared
+decision core) + tables; it decides nothing itself.
 
 Several photos of one observation are combined by the mean of their log-probabilities
 (renormalised): a product of experts that treats the photos as independent evidence, so one
 sharp close-up outweighs two blurry wide shots, where a mean of probabilities would average
-the sharp answer away. The part files go once the outputs are written.
+the sharp answer away. Rejected photos are left out of their observation's combination unless
+every photo of it is rejected; the observation is rejected only then. Priors apply once per
+photo and once per observation, on the combined vision probabilities, never twice.
 """
 
 from __future__ import annotations
@@ -14,114 +19,165 @@ import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pyarrow as pa
 
 from fieldguide.errors import InputError
-from fieldguide.identification.decision import (
-    Rule,
-    decide,
-    geofence,
-    nearby_classes,
-    rank_probabilities,
-)
+from fieldguide.identification.classifier import Classifier
+from fieldguide.identification.decision import Rule
 from fieldguide.identification.inputs import Photos
-from fieldguide.identification.model import Classifier
-from fieldguide.identification.runner import Progress, RunOptions, read_parts, run_parts
-from fieldguide.models.runtime import softmax
+from fieldguide.identification.posterior import Posterior, Prior, posterior, softmax
+from fieldguide.identification.runner import Progress, RunOptions, run_outputs
 
 
-@dataclass(frozen=True)
-class Occurrences:
-    """Known records (class name, latitude, longitude) and the geofence radius."""
+@dataclass
+class Rejection:
+    """Per row: an out-of-distribution score (higher = less like the training photos),
+    whether the photo is rejected and why ("" when kept)."""
 
-    taxon: Sequence[str]
-    latitude: np.ndarray
-    longitude: np.ndarray
-    radius_km: float = 50.0
+    ood_score: np.ndarray
+    rejected: np.ndarray
+    reason: list[str]
+
+
+class Rejector(Protocol):
+    """What ``annotate`` takes to reject unknown or unusable photos (see ``reject.py``)."""
+
+    #: The classifier outputs it needs, besides ``logits``.
+    outputs: tuple[str, ...]
+
+    def reject(self, outputs: dict[str, np.ndarray], ok: np.ndarray) -> Rejection: ...
 
 
 @dataclass
 class Annotation:
     photos: pa.Table
     observations: pa.Table
-    probs: np.ndarray  # (n, K) per photo as decided on (calibrated, fenced), NaN on errors
+    probs: np.ndarray  # (n, K) per photo as decided on (calibrated, priors), NaN on errors
     scored: int  # photos scored by this call (fewer than all when it resumed)
+    posterior: Posterior | None = None  # the per-photo posterior (service, search)
 
 
 def combine_observations(log_probs: np.ndarray, groups: Sequence[str],
                          ok: np.ndarray) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """Per observation (first-seen order): its id, the softmax of the mean log-probability of
-    its decoded photos (NaN rows when none decoded) and its number of decoded photos."""
+    """Per observation (first-seen order): its id, the softmax of the mean log-probability
+    of its usable photos (NaN rows when none) and its number of usable photos."""
     ids = list(dict.fromkeys(groups))
     index = {g: j for j, g in enumerate(ids)}
     g = np.array([index[x] for x in groups], dtype=np.int64)
     sums = np.zeros((len(ids), log_probs.shape[1]))
     np.add.at(sums, g[ok], log_probs[ok])
     counts = np.bincount(g[ok], minlength=len(ids))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = sums / counts[:, None]
-    probs = np.full_like(mean, np.nan)
-    probs[counts > 0] = softmax(mean[counts > 0])
+    probs = np.full_like(sums, np.nan)
+    probs[counts > 0] = softmax(sums[counts > 0] / counts[counts > 0, None])
     return ids, probs, counts
 
 
-def _columns(probs: np.ndarray, classes: Sequence[str], model: Classifier, rule: Rule,
-             k: int) -> dict[str, Any]:
-    """Top-k and decision columns; rows of NaN (undecodable) stay empty."""
-    ok = ~np.isnan(probs).any(axis=1)
+def columns(post: Posterior, classes: Sequence[str], k: int) -> dict[str, Any]:
+    """Top-k and decision columns of a posterior; rows that failed stay empty."""
+    probs = post.probs
+    ok = np.isfinite(probs).all(axis=1)
     safe = np.where(ok[:, None], probs, 0.0)
     k = min(k, len(classes))
     top = np.argsort(-safe, axis=1, kind="stable")[:, :k]
+    rows = np.arange(len(safe))
     cols: dict[str, Any] = {}
     for j in range(k):
-        cols[f"taxon_{j + 1}"] = [classes[t] if o else None for t, o in zip(top[:, j], ok,
-                                                                             strict=True)]
-        cols[f"prob_{j + 1}"] = np.where(ok, safe[np.arange(len(safe)), top[:, j]], np.nan)
-    tree = model.tree()
-    d = decide(rank_probabilities(safe, tree), tree.names, rule, tree.ranks)
-    cols["taxon"] = [t if o and t else None for t, o in zip(d.taxon, ok, strict=True)]
-    cols["rank"] = [r if o and r else None for r, o in zip(d.rank, ok, strict=True)]
-    cols["probability"] = np.where(ok, d.probability, np.nan)
-    cols["auto_validated"] = d.auto_validated & ok
+        cols[f"taxon_{j + 1}"] = [classes[t] if o else None
+                                  for t, o in zip(top[:, j], ok, strict=True)]
+        cols[f"prob_{j + 1}"] = np.where(ok, safe[rows, top[:, j]], np.nan)
+    if post.prior_score is not None or post.expected_nearby is not None:
+        cols["vision_score"] = np.where(ok, post.vision[rows, top[:, 0]], np.nan)
+    if post.prior_score is not None:
+        cols["prior_score"] = np.where(ok, post.prior_score[rows, top[:, 0]], np.nan)
+    if post.expected_nearby is not None:
+        cols["expected_nearby"] = [bool(post.expected_nearby[i, top[i, 0]]) if o else None
+                                   for i, o in enumerate(ok)]
+    d = post.decisions
+    cols["taxon"] = [t or None for t in d.taxon]
+    cols["rank"] = [r or None for r in d.rank]
+    cols["probability"] = d.probability
+    cols["auto_validated"] = d.auto_validated
     return cols
 
 
+def _rejection_columns(rej: Rejection | None, rows: np.ndarray | None = None) -> dict[str, Any]:
+    if rej is None:
+        return {}
+    pick = slice(None) if rows is None else rows
+    return {"ood_score": rej.ood_score[pick], "rejected": rej.rejected[pick],
+            "reject_reason": [r or None for r in np.asarray(rej.reason, dtype=object)[pick]]}
+
+
+def _observation_rejection(rej: Rejection, groups: Sequence[str], ids: Sequence[str],
+                           ok: np.ndarray) -> Rejection:
+    """An observation is rejected when every usable photo of it is; its score is its
+    photos' lowest (the most familiar photo speaks for it), its reason the first one's."""
+    index = {g: j for j, g in enumerate(ids)}
+    score = np.full(len(ids), np.nan)
+    kept = np.zeros(len(ids), dtype=bool)
+    reason = [""] * len(ids)
+    for i, g in enumerate(groups):
+        if not ok[i]:
+            continue
+        j = index[g]
+        score[j] = np.fmin(score[j], rej.ood_score[i])
+        kept[j] |= not rej.rejected[i]
+        if rej.rejected[i] and not reason[j]:
+            reason[j] = rej.reason[i]
+    usable = np.bincount([index[g] for g, o in zip(groups, ok, strict=True) if o],
+                         minlength=len(ids)) > 0
+    rejected = usable & ~kept
+    return Rejection(score, rejected, [r if x else "" for r, x in zip(reason, rejected,
+                                                                        strict=True)])
+
+
 def annotate(photos: Photos, model: Classifier, work: Path, *, rule: Rule, top_k: int = 5,
-             options: RunOptions | None = None, occurrences: Occurrences | None = None,
+             options: RunOptions | None = None, priors: Sequence[Prior] = (),
+             rejector: Rejector | None = None,
              progress: Progress | None = None) -> Annotation:
-    """Score (resuming from ``work``), calibrate, combine, decide."""
+    """Score (resuming from ``work``), reject, apply the priors, combine, decide."""
     options = options or RunOptions()
-    scored = run_parts(photos, model, work, options, progress)
-    logits, errors = read_parts(work, len(photos), len(model.classes), options.chunk_size)
-    probs = softmax(logits.astype(np.float64), model.temperature)
+    wanted = ("logits", *(rejector.outputs if rejector else ()))
+    outputs, errors, scored = run_outputs(photos, model, work, options, wanted, progress)
     ok = np.array([not e for e in errors], dtype=bool)
+    rej = rejector.reject(outputs, ok) if rejector else None
+    rejected = rej.rejected if rej else np.zeros(len(photos), dtype=bool)
+    context = photos.context()
+    tree, classes = model.tree(), model.classes
+    logits = outputs["logits"].astype(np.float64)
+    per_photo_post = posterior(logits, tree, classes=classes, temperature=model.temperature,
+                               priors=priors, rule=rule, context=context, rejected=rejected)
+
+    usable = ok & ~rejected
+    vision = softmax(np.where(ok[:, None], logits, 0.0), model.temperature)
     with np.errstate(divide="ignore"):
-        log_p = np.log(np.where(ok[:, None], probs, 1.0))
-    obs_ids, obs_probs, counts = combine_observations(log_p, photos.observation_id, ok)
-    first = {o: i for i, o in reversed(list(enumerate(photos.observation_id)))}
-    rows = np.array([first[o] for o in obs_ids], dtype=np.int64)
-    if occurrences is not None:
-        index = {c: i for i, c in enumerate(model.classes)}
-        known = np.array([t in index for t in occurrences.taxon], dtype=bool)
-        cls = np.array([index.get(t, 0) for t in occurrences.taxon], dtype=np.int64)[known]
-        args = (cls, occurrences.latitude[known], occurrences.longitude[known],
-                len(model.classes), occurrences.radius_km)
-        probs = geofence(probs, nearby_classes(photos.latitude, photos.longitude, *args))
-        obs_probs = geofence(obs_probs, nearby_classes(photos.latitude[rows],
-                                                       photos.longitude[rows], *args))
+        log_p = np.log(vision)
+    groups = photos.observation_id
+    ids, from_usable, counts = combine_observations(log_p, groups, usable)
+    _, from_any, counts_any = combine_observations(log_p, groups, ok)
+    with np.errstate(divide="ignore"):
+        combined = np.log(np.where((counts > 0)[:, None], from_usable, from_any))
+    first = {o: i for i, o in reversed(list(enumerate(groups)))}
+    rows = np.array([first[o] for o in ids], dtype=np.int64)
+    obs_rej = _observation_rejection(rej, groups, ids, ok) if rej else None
+    obs_post = posterior(combined, tree, classes=classes, temperature=1.0, priors=priors,
+                         rule=rule, context=context.take(rows),
+                         rejected=obs_rej.rejected if obs_rej else None)
+
     per_photo: dict[str, Any] = {
         "photo_id": photos.photo_id, "observation_id": photos.observation_id,
         "path": photos.path, "error": [e or None for e in errors]}
     if any(photos.label):
         per_photo["label"] = [x or None for x in photos.label]
-    probs = np.where(ok[:, None], probs, np.nan)
-    per_photo |= _columns(probs, model.classes, model, rule, top_k)
-    per_obs: dict[str, Any] = {"observation_id": obs_ids, "n_photos": counts}
-    per_obs |= _columns(obs_probs, model.classes, model, rule, top_k)
-    return Annotation(pa.table(per_photo), pa.table(per_obs), probs, scored)
+    per_photo |= columns(per_photo_post, classes, top_k) | _rejection_columns(rej)
+    per_obs: dict[str, Any] = {"observation_id": ids,
+                               "n_photos": np.where(counts > 0, counts, counts_any)}
+    per_obs |= columns(obs_post, classes, top_k) | _rejection_columns(obs_rej)
+    return Annotation(pa.table(per_photo), pa.table(per_obs), per_photo_post.probs, scored,
+                      per_photo_post)
 
 
 def observations_path(out: Path) -> Path:
@@ -135,6 +191,8 @@ def write_table(table: pa.Table, out: Path) -> Path:
 
     if out.suffix not in (".csv", ".parquet"):
         raise InputError("the output must end in .csv or .parquet", path=out)
+    if out.is_dir():
+        raise InputError("the output is a folder; give a file name", path=out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp")
     if out.suffix == ".parquet":

@@ -12,10 +12,11 @@ from pathlib import Path
 import numpy as np
 
 from fieldguide.errors import InputError
+from fieldguide.identification.classifier import Classifier
 from fieldguide.identification.inputs import Photos
-from fieldguide.identification.model import Classifier, update_model_json
+from fieldguide.identification.posterior import softmax
 from fieldguide.identification.runner import RunOptions, decoded_batches, score
-from fieldguide.models.runtime import softmax
+from fieldguide.models.card import update_card
 
 
 def nll(logits: np.ndarray, y: np.ndarray, temperature: float = 1.0) -> float:
@@ -55,7 +56,7 @@ def labelled_logits(photos: Photos, model: Classifier,
     with ThreadPoolExecutor(options.decode_workers) as pool:
         for batch in decoded_batches(photos.path, model, options, pool):
             got, why = score(batch, model)
-            chunks.append(got)
+            chunks.append(got["logits"])
             errors += why
     ok = np.array([not e for e in errors], dtype=bool)
     y = np.array([index[x] for x in photos.label], dtype=np.int64)
@@ -94,7 +95,6 @@ def calibrate(folder: Path, photos: Photos, options: RunOptions | None = None,
     if len(y) == 0:
         raise InputError("no labelled photo decoded", path=folder)
     report = calibration_report(logits, y, fit_temperature(logits, y))
-    metrics = dict(model.card.get("metrics") or {})
-    metrics["calibration"] = asdict(report)
-    update_model_json(folder, temperature=report.temperature, metrics=metrics)
+    metrics = {**model.card.metrics, "calibration": asdict(report)}
+    update_card(folder, temperature=report.temperature, metrics=metrics)
     return report

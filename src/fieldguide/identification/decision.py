@@ -34,12 +34,15 @@ class ClassTree:
 
 @dataclass(frozen=True)
 class Rule:
-    """Walk-up thresholds: ``threshold`` in [0, 1]; ranks from ``finest`` to ``coarsest``."""
+    """Walk-up thresholds: ``threshold`` in [0, 1]; ranks from ``finest`` to ``coarsest``;
+    a decision at ``validate_rank`` or finer is auto-validated."""
 
     threshold: float = 0.9
     finest: str = "species"
     coarsest: str = "family"
     validate_rank: str = "species"
+    #: Auto-validate only taxa a prior expects nearby (iNaturalist's "expected nearby").
+    require_nearby: bool = False
 
 
 @dataclass(frozen=True)
@@ -112,7 +115,7 @@ def decide(rank_probs: Mapping[str, np.ndarray], names: Mapping[str, Sequence[st
             taxon[i], rank[i] = names[r][best[i]], r
         open_rows &= ~hit
     deepest = ranks.index(rule.validate_rank)
-    auto = np.array([bool(k) and ranks.index(k) <= deepest for k in rank])
+    auto = np.array([bool(k) and ranks.index(k) <= deepest for k in rank], dtype=bool)
     return Decisions(taxon, rank, prob, auto)
 
 
@@ -123,26 +126,3 @@ def haversine_km(lat1: np.ndarray, lon1: np.ndarray, lat2: np.ndarray,
     a = (np.sin((p2 - p1) / 2) ** 2
          + np.cos(p1) * np.cos(p2) * np.sin(np.radians(lon2 - lon1) / 2) ** 2)
     return np.asarray(2 * 6371.0088 * np.arcsin(np.sqrt(np.clip(a, 0, 1))))
-
-
-def nearby_classes(lat: np.ndarray, lon: np.ndarray, occ_class: np.ndarray,
-                   occ_lat: np.ndarray, occ_lon: np.ndarray, n_classes: int,
-                   radius_km: float) -> np.ndarray:
-    """(n, K) mask: class k has an occurrence within ``radius_km`` of photo i. Photos without
-    a location (NaN) allow every class, so a missing location never hides the truth."""
-    allowed = np.ones((len(lat), n_classes), dtype=bool)
-    located = np.flatnonzero(~(np.isnan(lat) | np.isnan(lon)))
-    for start in range(0, len(located), 256):
-        rows = located[start:start + 256]
-        d = haversine_km(lat[rows, None], lon[rows, None], occ_lat[None], occ_lon[None])
-        near = np.zeros((len(rows), n_classes), dtype=bool)
-        i, j = np.nonzero(d <= radius_km)
-        near[i, occ_class[j]] = True
-        allowed[rows] = near
-    return allowed
-
-
-def geofence(probs: np.ndarray, allowed: np.ndarray) -> np.ndarray:
-    """Zero the probability of classes not recorded nearby, without renormalising: the mass
-    of far-away taxa is not handed to the nearby ones, so no confidence is inflated."""
-    return np.where(allowed, probs, 0.0).astype(probs.dtype)

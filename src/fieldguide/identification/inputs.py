@@ -3,20 +3,23 @@ read into one listing with stable photo ids (the resume key) in a stable order."
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from fieldguide.errors import InputError
+from fieldguide.identification.posterior import Context
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp", ".gif"}
 
 
 @dataclass
 class Photos:
-    """Photos in input order; ``latitude``/``longitude`` NaN and ``label`` "" when unknown."""
+    """Photos in input order; ``latitude``/``longitude``/``day_of_year`` NaN and ``label``
+    "" when unknown; ``url`` "" unless the listing has one (a photo not yet fetched)."""
 
     photo_id: list[str]
     path: list[str]
@@ -24,9 +27,27 @@ class Photos:
     latitude: np.ndarray
     longitude: np.ndarray
     label: list[str]
+    day_of_year: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    url: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        n = len(self.photo_id)
+        if len(self.day_of_year) != n:
+            self.day_of_year = np.full(n, np.nan)
+        if len(self.url) != n:
+            self.url = [""] * n
 
     def __len__(self) -> int:
         return len(self.photo_id)
+
+    def context(self) -> Context:
+        """Place and season of each photo, for the priors."""
+        return Context(self.latitude, self.longitude, self.day_of_year)
+
+    @property
+    def url_only(self) -> int:
+        """How many photos have no file on disk yet (only a URL, or nothing)."""
+        return sum(1 for p in self.path if not p)
 
 
 def _text(values: list[Any] | None, n: int, default: list[str] | None = None) -> list[str]:
@@ -35,28 +56,68 @@ def _text(values: list[Any] | None, n: int, default: list[str] | None = None) ->
     return ["" if v is None else str(v) for v in values]
 
 
-def _floats(values: list[Any] | None, n: int) -> np.ndarray:
+def floats(values: list[Any] | None, n: int, where: Path, name: str) -> np.ndarray:
     if values is None:
         return np.full(n, np.nan)
-    return np.array([np.nan if v is None or v == "" else float(v) for v in values])
+    out = np.full(len(values), np.nan)
+    for i, v in enumerate(values):
+        if v is None or v == "":
+            continue
+        try:
+            out[i] = float(v)
+        except (TypeError, ValueError):
+            raise InputError(f"not a number: {str(v)[:40]!r}", path=where, line=i + 2,
+                             field=name) from None
+    return out
+
+
+def day_of_year(values: list[Any] | None, n: int, where: Path) -> np.ndarray:
+    """1..366 from ISO dates (``2021-06-03`` or a timestamp starting so); NaN when empty.
+    A date that does not parse, or lies in the future, is refused with its line."""
+    out = np.full(n, np.nan)
+    if values is None:
+        return out
+    today = date.today()
+    for i, v in enumerate(values):
+        if v is None or v == "":
+            continue
+        try:
+            d = v if isinstance(v, date) else date.fromisoformat(str(v).strip()[:10])
+        except ValueError:
+            raise InputError(f"not a date: {str(v)[:40]!r} (use YYYY-MM-DD)", path=where,
+                             line=i + 2, field="observed_on") from None
+        if d > today:
+            raise InputError(f"date {d} is in the future", path=where, line=i + 2,
+                             field="observed_on")
+        out[i] = d.timetuple().tm_yday
+    return out
 
 
 def from_columns(cols: dict[str, list[Any]], base: Path, where: Path) -> Photos:
     """Columns photo_id (default: path), path, observation_id (default: photo_id), latitude,
-    longitude, label; relative paths are read from ``base``."""
+    longitude, observed_on, label, url; relative paths are read from ``base``. A row with
+    no path (a photo known only by URL) is kept: it becomes an error row, not a crash."""
     if "path" not in cols:
         raise InputError("missing column 'path'", path=where, field="path")
     paths = _text(cols["path"], 0)
     n = len(paths)
     ids = _text(cols.get("photo_id"), n, paths)
-    if len(set(ids)) != n:
-        dup = next(i for i in ids if ids.count(i) > 1)
-        raise InputError(f"photo_id {dup!r} appears twice", path=where, field="photo_id")
+    if "photo_id" not in cols and "" in ids:
+        raise InputError("a row has neither a path nor a photo_id", path=where,
+                         line=ids.index("") + 2, field="path")
+    seen: set[str] = set()
+    for i, pid in enumerate(ids):
+        if pid in seen:
+            raise InputError(f"photo_id {pid!r} appears twice", path=where, line=i + 2,
+                             field="photo_id")
+        seen.add(pid)
     full = [p if not p or Path(p).is_absolute() else str(base / p) for p in paths]
     label = cols.get("label", cols.get("taxon"))
     return Photos(ids, full, _text(cols.get("observation_id"), n, ids),
-                  _floats(cols.get("latitude"), n), _floats(cols.get("longitude"), n),
-                  _text(label, n))
+                  floats(cols.get("latitude"), n, where, "latitude"),
+                  floats(cols.get("longitude"), n, where, "longitude"), _text(label, n),
+                  day_of_year(cols.get("observed_on", cols.get("date")), n, where),
+                  _text(cols.get("url"), n))
 
 
 def read_table(path: Path) -> dict[str, list[Any]]:
@@ -83,9 +144,10 @@ def _study(root: Path) -> Photos:
 
     with Study(root, create=False, read_only=True) as s:
         table = s.con.sql(
-            "SELECT p.photo_id, p.path, p.observation_id, o.latitude, o.longitude "
+            "SELECT p.photo_id, coalesce(p.path, '') AS path, p.observation_id, o.latitude, "
+            "o.longitude, CAST(o.observed_on AS DATE) AS observed_on, p.url "
             "FROM photos p LEFT JOIN observations o USING (observation_id) "
-            "WHERE p.path IS NOT NULL ORDER BY p.observation_id, p.position, p.photo_id"
+            "ORDER BY p.observation_id, p.position, p.photo_id"
         ).to_arrow_table()
     cols = {name: table.column(name).to_pylist() for name in table.column_names}
     return from_columns(cols, root, root)

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from fieldguide.identification.decode import load_crop, normalise
-from fieldguide.identification.model import Classifier
+from fieldguide.identification.classifier import Classifier
+from fieldguide.models.pixels import load_crop, normalise
 
 
 class _Photos:

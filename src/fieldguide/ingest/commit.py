@@ -8,16 +8,28 @@ from pathlib import Path
 import duckdb
 
 from fieldguide.errors import InputError
-from fieldguide.ingest.csvfile import CSV, Check, Dialect, find_bad_rows, rejections
+from fieldguide.ingest.csvfile import (
+    CSV,
+    Check,
+    Dialect,
+    find_bad_rows,
+    parse_errors,
+    rejections,
+)
 from fieldguide.ingest.report import IngestReport, Rejection
 from fieldguide.store import Study
-from fieldguide.store.sql import first_row
+from fieldguide.store.sql import first_row, quote_ident
 
 
 def check_rejects(report: IngestReport, path: Path, max_rejects: int) -> None:
     """Raise if more rows were refused than allowed (default none): nothing gets written."""
+    if max_rejects < 0:
+        raise InputError(f"--max-rejects must be 0 or more, not {max_rejects}",
+                         field="--max-rejects")
     if report.rows_rejected <= max_rejects:
         return
+    if not report.rejections:
+        raise InputError(f"{report.rows_rejected:,} row(s) refused", path=path)
     first: Rejection = report.rejections[0]
     more = report.rows_rejected - 1
     raise InputError(
@@ -65,7 +77,9 @@ def count_rows(con: duckdb.DuckDBPyConnection, import_id: int, tables: list[str]
     out = {}
     for table in tables:
         row = first_row(
-            con.execute(f"SELECT count(*) FROM {table} WHERE import_id = ?", [import_id])
+            con.execute(
+                f"SELECT count(*) FROM {quote_ident(table)} WHERE import_id = ?", [import_id]
+            )
         )
         out[table] = int(row[0]) if row else 0
     return out
@@ -85,7 +99,8 @@ def apply_checks(
     """
     bad = find_bad_rows(con, "fg_stage", checks)
     report.rejections = rejections(con, path, bad, dialect)
-    row = first_row(con.execute(f"SELECT count(DISTINCT rid) FROM {bad}"))
-    report.rows_kept = report.rows_read - (int(row[0]) if row else 0)
+    row = first_row(con.execute(f"SELECT count(DISTINCT rid) FROM {quote_ident(bad)}"))
+    unparsed = len(parse_errors(con, "fg_stage")) if dialect is not None else 0
+    report.rows_kept = report.rows_read - (int(row[0]) if row else 0) - unparsed
     check_rejects(report, path, max_rejects)
     return bad

@@ -18,7 +18,7 @@ import duckdb
 
 from fieldguide.errors import InputError
 from fieldguide.ingest.report import Rejection
-from fieldguide.store.sql import first_row
+from fieldguide.store.sql import first_row, quote_ident, quote_literal
 
 
 @dataclass(frozen=True)
@@ -32,31 +32,39 @@ class Dialect:
 
 
 CSV = Dialect()
+# A record may be this long (iNaturalist descriptions can run to megabytes).
+MAX_LINE_BYTES = 64 * 2**20
+# The encodings DuckDB's CSV reader decodes itself (codec name -> DuckDB's name).
+DUCKDB_ENCODINGS = {"utf-8": "utf-8", "latin-1": "latin-1", "iso8859-1": "latin-1",
+                    "utf-16": "utf-16"}
 TSV_UNQUOTED = Dialect(delimiter="\t", quote="")
 
 
 def read_header(path: Path, dialect: Dialect = CSV) -> list[str]:
-    """The column names, checking first that the file exists, is not empty and is UTF-8."""
-    if not path.is_file():
-        raise InputError("file not found", path=path)
+    """The column names, checking first that the file is a regular, non-empty text file in
+    the dialect's encoding, and that every column has a distinct, non-empty name."""
+    from fieldguide.inputs import check_encoding, regular_file
+    from fieldguide.inputs.text import encoding_error
+
+    regular_file(path)
     if path.stat().st_size == 0:
         raise InputError("file is empty (no header, no rows)", path=path, line=1)
     with path.open("rb") as f:
-        raw = f.readline()
+        raw = f.readline(MAX_LINE_BYTES)
     try:
-        text = raw.decode(dialect.encoding).lstrip("\ufeff").rstrip("\r\n")
+        text = raw.decode(check_encoding(dialect.encoding)).lstrip("\ufeff").rstrip("\r\n")
     except UnicodeDecodeError as exc:
-        raise InputError(
-            f"not {dialect.encoding} text (byte {exc.start}); re-save the file as UTF-8",
-            path=path,
-            line=1,
-        ) from None
+        raise encoding_error(raw, exc.start, path, dialect.encoding) from None
     if not text.strip():
         raise InputError("first line is blank; expected a header", path=path, line=1)
     reader = _reader([text], dialect)
     columns = [c.strip() for c in next(reader)]
     seen: set[str] = set()
-    for name in columns:
+    for number, name in enumerate(columns, start=1):
+        if not name:
+            raise InputError(f"column {number} of the header has no name", path=path, line=1)
+        if "\x00" in name:
+            raise InputError(f"NUL byte in the name of column {number}", path=path, line=1)
         if name in seen:
             raise InputError(f"column {name!r} appears twice in the header", path=path, line=1)
         seen.add(name)
@@ -84,55 +92,107 @@ def stage(
     columns: Sequence[str],
     dialect: Dialect = CSV,
     keep: Collection[str] | None = None,
+    *,
+    strict: bool = False,
 ) -> int:
-    """Load every record as text into temp table ``table`` (rowid = record order); return rows.
+    """Load every record as text into temp table ``table`` (rowid = record order); return the
+    number of records read, including those that did not parse.
 
     ``keep`` names the columns an ingester uses (the others are parsed, not stored: a GBIF
-    occurrence file has 240). A record that does not parse (wrong number of fields, bad
-    encoding, open quote) refuses the whole file with its line: a truncated or mangled file is
-    not half-imported.
+    occurrence file has 240, and a long text in one of them costs nothing). A record that does
+    not parse (wrong number of fields, open quote) is left out of ``table`` and listed in
+    ``{table}_parse_errors``; :func:`fieldguide.ingest.commit.apply_checks` counts it against
+    ``--max-rejects`` like any refused row. ``strict``: refuse the file at the first such
+    record instead. A file that is not in the dialect's encoding is refused whole, with the
+    line and offset of its first bad byte.
     """
-    select = "*" if keep is None else ", ".join(f'"{c}"' for c in columns if c in keep)
-    col_spec = "{" + ", ".join(f"'{_q(c)}': 'VARCHAR'" for c in columns) + "}"
-    rejects = f"{table}_rejects"
-    con.execute(f"DROP TABLE IF EXISTS {rejects}")
-    con.execute(f"DROP TABLE IF EXISTS {rejects}_scan")
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT {select} "
-        f"FROM read_csv('{_q(str(path))}', "
-        f"columns={col_spec}, header={'true' if dialect.header_lines else 'false'}, "
-        f"skip={max(dialect.header_lines - 1, 0)}, delim='{_q(dialect.delimiter)}', "
-        f"quote='{_q(dialect.quote)}', escape='{_q(dialect.quote)}', auto_detect=false, "
-        f"strict_mode=true, null_padding=false, store_rejects=true, "
-        f"rejects_table='{rejects}', rejects_scan='{rejects}_scan', encoding='utf-8')"
-    )
-    bad = first_row(
-        con.execute(
-            f"SELECT line, column_name, error_type, error_message FROM {rejects} "
-            "ORDER BY line LIMIT 1"
-        )
-    )
-    n_bad = first_row(con.execute(f"SELECT count(*) FROM {rejects}"))
-    con.execute(f"DROP TABLE IF EXISTS {rejects}")
-    con.execute(f"DROP TABLE IF EXISTS {rejects}_scan")
-    if bad is not None:
-        record, column, kind, message = bad
-        line = physical_lines(path, [int(record) - 1], dialect).get(int(record) - 1, int(record))
-        if kind == "INVALID ENCODING":
-            reason = "not UTF-8 text; re-save the file as UTF-8"
-        elif kind in ("MISSING COLUMNS", "TOO MANY COLUMNS"):
-            reason = f"{message.strip()} (truncated or malformed row?)"
-        else:
-            reason = message.strip()
-        more = int(n_bad[0]) - 1 if n_bad else 0
+    from fieldguide.inputs import check_encoding, first_bad_byte, regular_file
+
+    regular_file(path)
+    encoding = check_encoding(dialect.encoding)
+    if encoding not in DUCKDB_ENCODINGS:
         raise InputError(
-            reason + (f" [and {more} more bad row(s)]" if more > 0 else ""),
+            f"encoding {dialect.encoding!r} is not supported for delimited files; use one of "
+            f"{', '.join(DUCKDB_ENCODINGS)}, or re-save the file as UTF-8",
+            field="--encoding",
+        )
+    select = "*" if keep is None else ", ".join(quote_ident(c) for c in columns if c in keep)
+    col_spec = "{" + ", ".join(f"{quote_literal(c)}: 'VARCHAR'" for c in columns) + "}"
+    target, rejects, scan = (quote_ident(n) for n in (table, f"{table}_rejects",
+                                                      f"{table}_rejects_scan"))
+    con.execute(f"DROP TABLE IF EXISTS {rejects}")
+    con.execute(f"DROP TABLE IF EXISTS {scan}")
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {target} AS SELECT {select} "
+        f"FROM read_csv(?, columns={col_spec}, header=?, skip=?, delim=?, quote=?, escape=?, "
+        "auto_detect=false, strict_mode=true, null_padding=false, store_rejects=true, "
+        f"rejects_table={quote_literal(f'{table}_rejects')}, "
+        f"rejects_scan={quote_literal(f'{table}_rejects_scan')}, encoding=?, "
+        "max_line_size=?, buffer_size=?)",
+        [str(path), bool(dialect.header_lines), max(dialect.header_lines - 1, 0),
+         dialect.delimiter, dialect.quote, dialect.quote, DUCKDB_ENCODINGS[encoding],
+         MAX_LINE_BYTES, MAX_LINE_BYTES],
+    )
+    errors = con.execute(
+        f"SELECT line, any_value(column_name), any_value(error_type), "
+        f"any_value(error_message) FROM {rejects} GROUP BY line ORDER BY line"
+    ).fetchall()
+    con.execute(f"DROP TABLE IF EXISTS {rejects}")
+    con.execute(f"DROP TABLE IF EXISTS {scan}")
+    if any(kind == "INVALID ENCODING" for _, _, kind, _ in errors):
+        found = first_bad_byte(path, encoding)
+        raise found or InputError(f"not {encoding} text", path=path)
+    # DuckDB's line is the 1-based record number, header included: the data record index.
+    rows = [(int(line) - 1 - dialect.header_lines, column, _reason(kind, message))
+            for line, column, kind, message in errors]
+    if strict and rows:
+        record = rows[0][0] + dialect.header_lines
+        line = physical_lines(path, [record], dialect).get(record, record + 1)
+        raise InputError(
+            rows[0][2] + (f" [and {len(rows) - 1} more bad row(s)]" if len(rows) > 1 else ""),
             path=path,
             line=line,
-            field=column if kind == "INVALID ENCODING" else None,
         )
-    row = first_row(con.execute(f"SELECT count(*) FROM {table}"))
-    return int(row[0]) if row else 0
+    errors_table = quote_ident(f"{table}_parse_errors")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {errors_table} "
+                "(record BIGINT, field VARCHAR, reason VARCHAR)")
+    if rows:
+        con.executemany(f"INSERT INTO {errors_table} VALUES (?, ?, ?)", rows)
+    row = first_row(con.execute(f"SELECT count(*) FROM {target}"))
+    return (int(row[0]) if row else 0) + len(rows)
+
+
+def _reason(kind: str, message: str) -> str:
+    if kind in ("MISSING COLUMNS", "TOO MANY COLUMNS"):
+        return f"{message.strip()} (truncated or malformed row?)"
+    if kind == "UNQUOTED VALUE" or kind == "UNTERMINATED QUOTE":
+        return f"{message.strip()} (a stray or unclosed quote?)"
+    return message.strip()
+
+
+def parse_errors(con: duckdb.DuckDBPyConnection, table: str) -> list[tuple[int, str | None, str]]:
+    """``(data record index, field, reason)`` of the records :func:`stage` left out."""
+    try:
+        return [
+            (int(r), f, reason)
+            for r, f, reason in con.execute(
+                f"SELECT record, field, reason FROM {quote_ident(f'{table}_parse_errors')} "
+                "ORDER BY record"
+            ).fetchall()
+        ]
+    except duckdb.CatalogException:
+        return []
+
+
+def staged_records(rids: Sequence[int], skipped: Sequence[int]) -> list[int]:
+    """Data record index of each staged rowid, given the sorted record indexes left out."""
+    import numpy as np
+
+    if not skipped:
+        return [int(r) for r in rids]
+    gaps = np.asarray(skipped, dtype=np.int64) - np.arange(len(skipped))
+    r = np.asarray(rids, dtype=np.int64)
+    return [int(x) for x in r + np.searchsorted(gaps, r, side="right")]
 
 
 def physical_lines(path: Path, records: Iterable[int], dialect: Dialect = CSV) -> dict[int, int]:
@@ -174,8 +234,8 @@ def find_bad_rows(con: duckdb.DuckDBPyConnection, table: str, checks: Sequence[C
     """Create temp table ``{table}_bad(rowid, field, reason)``: one row per failed check."""
     bad = f"{table}_bad"
     parts = [
-        f"SELECT rowid AS rid, '{_q(c.field)}' AS field, {c.reason} AS reason "
-        f"FROM {table} WHERE {c.condition}"
+        f"SELECT rowid AS rid, {quote_literal(c.field)} AS field, {c.reason} AS reason "
+        f"FROM {quote_ident(table)} WHERE {c.condition}"
         for c in checks
     ]
     query = (
@@ -183,7 +243,7 @@ def find_bad_rows(con: duckdb.DuckDBPyConnection, table: str, checks: Sequence[C
         if parts
         else ("SELECT NULL::BIGINT AS rid, NULL::VARCHAR AS field, NULL::VARCHAR AS reason LIMIT 0")
     )
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {bad} AS {query}")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {quote_ident(bad)} AS {query}")
     return bad
 
 
@@ -193,32 +253,44 @@ def rejections(
     bad_table: str,
     dialect: Dialect | None = CSV,
     limit: int = 1000,
+    staged: str = "fg_stage",
 ) -> list[Rejection]:
-    """The first ``limit`` rejections in file order, with physical line numbers when the
-    source is a delimited file (``dialect`` None: a JSON or folder source, no lines)."""
+    """The first ``limit`` rejections in file order (rows refused by a check and records that
+    did not parse), with physical line numbers when the source is a delimited file
+    (``dialect`` None: a JSON or folder source, no lines)."""
     rows = con.execute(
-        f"SELECT rid, field, reason FROM {bad_table} ORDER BY rid, field LIMIT {limit}"
+        f"SELECT rid, field, reason FROM {quote_ident(bad_table)} ORDER BY rid, field LIMIT ?",
+        [limit],
     ).fetchall()
     if dialect is None:
         return [Rejection(line=None, reason=reason, field=field) for _, field, reason in rows]
-    lines = physical_lines(path, [int(r[0]) + dialect.header_lines for r in rows], dialect)
+    skipped = parse_errors(con, staged)
+    records = staged_records([int(r[0]) for r in rows], [s[0] for s in skipped])
+    found = sorted(
+        [(rec, field, reason) for rec, (_, field, reason) in zip(records, rows, strict=True)]
+        + skipped,
+        key=lambda x: x[0],
+    )[:limit]
+    lines = physical_lines(path, [rec + dialect.header_lines for rec, _, _ in found], dialect)
     return [
-        Rejection(line=lines.get(int(rid) + dialect.header_lines), reason=reason, field=field)
-        for rid, field, reason in rows
+        Rejection(line=lines.get(rec + dialect.header_lines), reason=reason, field=field)
+        for rec, field, reason in found
     ]
 
 
 def sql_literal(text: str) -> str:
-    """A SQL string literal (for reasons and paths built into queries)."""
-    return "'" + _q(text) + "'"
+    """A SQL string literal (for reasons built into check queries)."""
+    return quote_literal(text)
 
 
-def _q(text: str) -> str:
-    return text.replace("'", "''")
+def col(name: str, columns: Collection[str]) -> str:
+    """The quoted column ``name`` when the file has it, else ``NULL`` (an absent column)."""
+    return quote_ident(name) if name in columns else "NULL"
 
 
 def _reader(lines: Iterable[str], dialect: Dialect) -> Any:
-    """A csv.reader that splits records exactly as DuckDB was told to."""
+    """A csv.reader that splits records exactly as DuckDB was told to (and as long)."""
+    csv.field_size_limit(MAX_LINE_BYTES)
     if dialect.quote:
         return csv.reader(lines, delimiter=dialect.delimiter, quotechar=dialect.quote)
     return csv.reader(lines, delimiter=dialect.delimiter, quoting=csv.QUOTE_NONE)

@@ -9,7 +9,6 @@ verbatim name that GBIF resolved to another accepted name is kept as a synonym.
 from __future__ import annotations
 
 import tempfile
-import zipfile
 from pathlib import Path
 from typing import Any
 from xml.etree.ElementTree import ParseError
@@ -17,7 +16,7 @@ from xml.etree.ElementTree import ParseError
 import duckdb
 
 from fieldguide.errors import InputError
-from fieldguide.ingest import csvfile
+from fieldguide.ingest import csvfile, rowchecks
 from fieldguide.ingest.commit import already_imported, apply_checks, count_rows, write_import
 from fieldguide.ingest.csvfile import Check, Dialect
 from fieldguide.ingest.gbif_media import stage_media, write_media
@@ -31,6 +30,7 @@ from fieldguide.ingest.taxa import (
     write_taxa,
 )
 from fieldguide.store import Study
+from fieldguide.store.sql import quote_ident
 from fieldguide.taxonomy import canonical_name
 
 KIND = "gbif-dwca"
@@ -68,15 +68,45 @@ def ingest_dwca(
     path = Path(path)
     if not path.exists():
         raise InputError("archive not found", path=path)
-    if path.is_file():
-        with tempfile.TemporaryDirectory(prefix="fieldguide-dwca-") as tmp:
-            try:
-                with zipfile.ZipFile(path) as archive:
-                    archive.extractall(tmp)
-            except zipfile.BadZipFile:
-                raise InputError("not a zip archive nor a folder", path=path) from None
-            return _ingest_folder(study, Path(tmp), path, taxa, max_rejects, force)
-    return _ingest_folder(study, path, path, taxa, max_rejects, force)
+    if path.is_dir():
+        return _ingest_folder(study, path, path, taxa, max_rejects, force)
+    from fieldguide.inputs import ZipReader
+
+    with tempfile.TemporaryDirectory(prefix="fieldguide-dwca-") as tmp, ZipReader(path) as zf:
+        try:
+            return _ingest_zip(study, zf, Path(tmp), path, taxa, max_rejects, force)
+        except InputError as exc:
+            # Name the member as ARCHIVE!member, never the temporary folder it was read from.
+            shown = exc.path.replace(tmp, f"{path}!") if exc.path else None
+            raise InputError(exc.reason.replace(tmp, f"{path}!"), shown, exc.line,
+                             exc.field) from None
+
+
+def _ingest_zip(study: Study, zf: Any, folder: Path, path: Path, taxa: TaxonMode,
+                max_rejects: int, force: bool) -> IngestReport:
+    """Only meta.xml and the files it names leave the archive, each checked on the way."""
+    if "meta.xml" not in zf.members:
+        raise InputError("no meta.xml: not a Darwin Core Archive", path=path)
+    zf.extract("meta.xml", folder)
+    descriptor = read_meta(folder)
+    for section in [descriptor.core, *_media_sections(descriptor)]:
+        zf.extract(section.file_location or "", folder, field="location")
+    return _ingest_folder(study, folder, path, taxa, max_rejects, force)
+
+
+def _media_sections(descriptor: Any) -> list[Any]:
+    return [e for e in descriptor.extensions if e.type == MULTIMEDIA][:1]
+
+
+def _data_file(folder: Path, section: Any, meta: Path) -> Path:
+    """The data file a meta.xml section names, kept inside the archive's folder."""
+    from fieldguide.inputs import inside
+
+    target = inside(folder, section.file_location or "", meta, field="location")
+    if not target.is_file():
+        raise InputError(f"meta.xml names {section.file_location!r}, which is not in the "
+                         "archive", path=meta, field="location")
+    return target
 
 
 def read_meta(folder: Path) -> Any:
@@ -87,15 +117,14 @@ def read_meta(folder: Path) -> Any:
     meta = folder / "meta.xml"
     if not meta.is_file():
         raise InputError("no meta.xml: not a Darwin Core Archive", path=folder)
-    try:
-        text = meta.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise InputError("meta.xml is not UTF-8", path=meta) from None
+    from fieldguide.inputs import read_text
+
+    text = read_text(meta, what="meta.xml", max_bytes=16 * 2**20)
     try:
         descriptor = ArchiveDescriptor(text)
     except ParseError as exc:
         raise InputError(f"broken XML: {exc}", path=meta, line=exc.position[0]) from None
-    except (InvalidArchive, AttributeError, TypeError, ValueError) as exc:
+    except (InvalidArchive, AttributeError, TypeError, ValueError, KeyError) as exc:
         raise InputError(
             f"invalid archive descriptor: {exc or type(exc).__name__}", path=meta
         ) from None
@@ -120,11 +149,27 @@ def _columns(section: Any, meta: Path) -> tuple[list[str], Dialect]:
             raise InputError(
                 f"field index {f['index']!r} is not a number", path=meta, field=f.get("term")
             ) from None
-        by_index.setdefault(index, f["term"].rstrip("/").split("/")[-1])
+        if index < 0 or index > 10_000:
+            raise InputError(f"field index {index} is out of range", path=meta,
+                             field=f.get("term"))
+        term = str(f.get("term") or "").rstrip("/").split("/")[-1]
+        if "\x00" in term:
+            raise InputError("NUL byte in a field term", path=meta, field="term")
+        by_index.setdefault(index, term or f"column_{index}")
     if not by_index:
         raise InputError(f"no fields declared for {section.file_location}", path=meta)
     names = [by_index.get(i, f"column_{i}") for i in range(max(by_index) + 1)]
-    header = int(section.raw_element.get("ignoreHeaderLines") or 0)
+    if len(set(names)) != len(names):
+        twice = next(n for n in names if names.count(n) > 1)
+        raise InputError(f"term {twice!r} is declared for two columns", path=meta, field="term")
+    try:
+        header = int(section.raw_element.get("ignoreHeaderLines") or 0)
+    except ValueError:
+        raise InputError("ignoreHeaderLines is not a number", path=meta,
+                         field="ignoreHeaderLines") from None
+    if not 0 <= header <= 100:
+        raise InputError(f"ignoreHeaderLines {header} is out of range", path=meta,
+                         field="ignoreHeaderLines")
     dialect = Dialect(
         delimiter=section.fields_terminated_by or "\t",
         quote=section.fields_enclosed_by or "",
@@ -143,11 +188,11 @@ def _ingest_folder(
 ) -> IngestReport:
     meta = folder / "meta.xml"
     descriptor = read_meta(folder)
-    core_path = folder / descriptor.core.file_location
+    core_path = _data_file(folder, descriptor.core, meta)
     if not force and (skipped := already_imported(study, KIND, shown)):
         return skipped
     columns, dialect = _columns(descriptor.core, meta)
-    id_col = columns[int(descriptor.core.id_index or 0)]
+    id_col = _column_at(columns, descriptor.core.id_index, meta)
     csvfile.require_columns(core_path, columns, ["eventDate", "scientificName"])
     if dialect.header_lines:
         csvfile.read_header(core_path, dialect)
@@ -157,9 +202,9 @@ def _ingest_folder(
     report.rows_read = csvfile.stage(con, core_path, "fg_stage", columns, dialect, keep=used)
 
     def col(name: str) -> str:
-        return f'"{name}"' if name in columns else "NULL"
+        return csvfile.col(name, columns)
 
-    oid = f'trim("{id_col}")'
+    oid = f"trim({quote_ident(id_col)})"
     checks = [
         Check(f"nullif({oid}, '') IS NULL", id_col, "'missing occurrence id'"),
         Check(
@@ -177,12 +222,15 @@ def _ingest_folder(
         if name in columns:
             checks.append(
                 Check(
-                    f'nullif(trim("{name}"), \'\') IS NOT NULL AND (try_cast("{name}" AS DOUBLE) '
-                    f'IS NULL OR abs(try_cast("{name}" AS DOUBLE)) > {limit})',
+                    f"nullif(trim({quote_ident(name)}), '') IS NOT NULL AND "
+                    f"(try_cast({quote_ident(name)} AS DOUBLE) IS NULL OR "
+                    f"abs(try_cast({quote_ident(name)} AS DOUBLE)) > {limit:d})",
                     name,
-                    f"'not a coordinate: ' || \"{name}\"",
+                    f"'not a coordinate: ' || {quote_ident(name)}",
                 )
             )
+    checks += rowchecks.no_nul([id_col, "scientificName"])
+    checks.append(rowchecks.dates("eventDate")[1])  # the future only: partial dates are valid
     taxon_key = (
         f"coalesce(nullif(trim({col('acceptedTaxonKey')}), ''), "
         f"nullif(trim({col('taxonKey')}), ''), trim(\"scientificName\"))"
@@ -191,7 +239,7 @@ def _ingest_folder(
     key_table(con, plan, "fg_taxon_keys")
     checks += unknown_taxon_checks(con, plan, taxon_key, "scientificName")
     bad = apply_checks(con, core_path, report, checks, max_rejects, dialect)
-    media = [e for e in descriptor.extensions if e.type == MULTIMEDIA]
+    media = _media_sections(descriptor)
     if media:
         _stage_media(con, folder, media[0], meta)
 
@@ -244,7 +292,7 @@ def _taxon_requests(
     )
     rows = con.execute(
         f"SELECT DISTINCT {taxon_key}, {name}, {rank}, {source_key}"
-        + "".join(f', "{c}"' for c in lineage_cols)
+        + "".join(f", {quote_ident(c)}" for c in lineage_cols)
         + " FROM fg_stage WHERE nullif(trim(\"scientificName\"), '') IS NOT NULL"
     ).fetchall()
     out = []
@@ -262,7 +310,7 @@ def _taxon_requests(
 
 
 def _q(name: str, columns: list[str]) -> str:
-    return f'"{name}"' if name in columns else "NULL"
+    return csvfile.col(name, columns)
 
 
 def _write_synonyms(
@@ -291,7 +339,16 @@ def _write_synonyms(
 
 def _stage_media(con: duckdb.DuckDBPyConnection, folder: Path, section: Any, meta: Path) -> None:
     columns, dialect = _columns(section, meta)
-    media_path = folder / section.file_location
+    media_path = _data_file(folder, section, meta)
     if dialect.header_lines:
         csvfile.read_header(media_path, dialect)
-    stage_media(con, media_path, columns, dialect, columns[int(section.coreid_index or 0)])
+    stage_media(con, media_path, columns, dialect, _column_at(columns, section.coreid_index, meta))
+
+
+def _column_at(columns: list[str], index: Any, meta: Path) -> str:
+    """The column a meta.xml ``<id index>`` / ``<coreid index>`` points at."""
+    try:
+        return columns[int(index or 0)]
+    except (ValueError, IndexError):
+        raise InputError(f"id index {index!r} names no declared field", path=meta,
+                         field="index") from None

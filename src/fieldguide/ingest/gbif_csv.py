@@ -13,7 +13,8 @@ from pathlib import Path
 
 import duckdb
 
-from fieldguide.ingest import csvfile
+from fieldguide.errors import InputError
+from fieldguide.ingest import csvfile, rowchecks
 from fieldguide.ingest.commit import already_imported, apply_checks, count_rows, write_import
 from fieldguide.ingest.csvfile import TSV_UNQUOTED, Check
 from fieldguide.ingest.gbif_media import stage_media, write_media
@@ -28,6 +29,7 @@ from fieldguide.ingest.taxa import (
     write_taxa,
 )
 from fieldguide.store import Study
+from fieldguide.store.sql import quote_ident
 from fieldguide.taxonomy import canonical_name
 
 KIND = "gbif-csv"
@@ -53,7 +55,7 @@ def ingest_gbif_csv(
     report.rows_read = csvfile.stage(con, path, "fg_stage", columns)
 
     def col(*names: str) -> str:
-        return next((f'"{n}"' for n in names if n in columns), "NULL")
+        return next((quote_ident(n) for n in names if n in columns), "NULL")
 
     lat, lon = col("decimalLatitude", "lat"), col("decimalLongitude", "lng")
     checks = [
@@ -66,12 +68,17 @@ def ingest_gbif_csv(
               "try_cast(left(trim(eventDate), 10) AS DATE) IS NULL",
               "eventDate", "'not a date: ' || eventDate"),
     ]
+    if lat == "NULL" or lon == "NULL":
+        which = "decimalLatitude (or lat)" if lat == "NULL" else "decimalLongitude (or lng)"
+        raise InputError(f"missing column {which}: occurrences need coordinates", path=path,
+                         line=1, field=which.split()[0])
     for expr, name, limit in ((lat, "latitude", 90), (lon, "longitude", 180)):
-        if expr != "NULL":
-            checks.append(Check(
-                f"nullif(trim({expr}), '') IS NOT NULL AND (try_cast({expr} AS DOUBLE) IS NULL "
-                f"OR abs(try_cast({expr} AS DOUBLE)) > {limit})",
-                expr.strip('"'), f"'not a {name}: ' || {expr}"))
+        checks.append(Check(
+            f"nullif(trim({expr}), '') IS NOT NULL AND (try_cast({expr} AS DOUBLE) IS NULL "
+            f"OR abs(try_cast({expr} AS DOUBLE)) > {limit:d})",
+            expr[1:-1].replace('""', '"'), f"'not a {name}: ' || {expr}"))
+    checks += rowchecks.no_nul(["gbifID", "scientificName"])
+    checks.append(rowchecks.dates("eventDate")[1])  # the future; "not a date" is above
     key = "trim(scientificName)"
     names = [r[0] for r in con.execute(
         f"SELECT DISTINCT {key} FROM fg_stage WHERE nullif({key}, '') IS NOT NULL").fetchall()]

@@ -14,7 +14,7 @@ import duckdb
 
 from fieldguide.ingest import csvfile
 from fieldguide.ingest.csvfile import Dialect
-from fieldguide.store.sql import first_row
+from fieldguide.store.sql import first_row, quote_ident
 
 
 def stage_media(
@@ -25,8 +25,8 @@ def stage_media(
     core_id: str,
 ) -> None:
     """Stage multimedia rows as ``fg_media`` with the occurrence id column as ``fg_coreid``."""
-    csvfile.stage(con, path, "fg_media", columns, dialect)
-    con.execute(f'ALTER TABLE fg_media RENAME COLUMN "{core_id}" TO fg_coreid')
+    csvfile.stage(con, path, "fg_media", columns, dialect, strict=True)
+    con.execute(f"ALTER TABLE fg_media RENAME COLUMN {quote_ident(core_id)} TO fg_coreid")
 
 
 def write_media(con: duckdb.DuckDBPyConnection, import_id: int) -> dict[str, int]:
@@ -34,7 +34,7 @@ def write_media(con: duckdb.DuckDBPyConnection, import_id: int) -> dict[str, int
     cols = {r[0] for r in con.execute("DESCRIBE fg_media").fetchall()}
 
     def col(name: str) -> str:
-        return f'"{name}"' if name in cols else "NULL"
+        return csvfile.col(name, cols)
 
     photo_id = (
         f"coalesce(nullif(regexp_extract({col('references')}, '/photos/([0-9]+)', 1), "
@@ -53,9 +53,9 @@ def write_media(con: duckdb.DuckDBPyConnection, import_id: int) -> dict[str, int
     con.execute(f"""
         INSERT INTO photos BY NAME
         SELECT m.photo_id, m.observation_id, m.position, m.url, m.license, m.creator,
-               {import_id} AS import_id
+               {import_id:d} AS import_id
         FROM fg_media_rows m JOIN observations o USING (observation_id)
-        WHERE o.import_id = {import_id} AND type = 'StillImage' AND photo_id IS NOT NULL
+        WHERE o.import_id = {import_id:d} AND type = 'StillImage' AND photo_id IS NOT NULL
           AND photo_id NOT IN (SELECT photo_id FROM photos)
         QUALIFY row_number() OVER (PARTITION BY photo_id ORDER BY position) = 1
     """)
@@ -64,7 +64,7 @@ def write_media(con: duckdb.DuckDBPyConnection, import_id: int) -> dict[str, int
         SELECT count(*) FILTER (WHERE o.observation_id IS NULL),
                count(*) FILTER (WHERE type <> 'StillImage')
         FROM fg_media_rows m LEFT JOIN observations o
-          ON o.observation_id = m.observation_id AND o.import_id = {import_id}
+          ON o.observation_id = m.observation_id AND o.import_id = {import_id:d}
     """)
     )
     assert row is not None

@@ -3,11 +3,30 @@
 Standard columns used: id, observed_on, time_observed_at, user_id / user_login, latitude,
 longitude, positional_accuracy, taxon_id, scientific_name, quality_grade, license,
 captive_cultivated, place_guess, image_url, iconic_taxon_name and the optional rank columns
-taxon_kingdom_name ... taxon_species_name. Extra columns are ignored.
+taxon_kingdom_name ... taxon_form_name. The export's own annotation columns (observation
+fields ``field:<name>``, and 'Plant Phenology', 'Flowers and Fruits', 'Life Stage'... when
+present; see ``traits.inat_annotation_columns``) are written as observation traits, values as
+given. Extra columns are ignored.
+
+A taxon's lineage is built from, in order of trust: the rank columns; the iconic taxon (with
+the kingdom and phylum it implies, so a bee is Animalia > Arthropoda > Insecta even when only
+``iconic_taxon_name`` was exported; ignored where it contradicts the rank columns' kingdom);
+and the name itself (a binomial's genus, an infraspecific name's species), each filling only
+the ranks the one before left empty. So a subspecies always sits under its species.
+
+Observers: one person is one observer whichever columns a file has. The observer key is the
+iNaturalist ``user_id`` (stable: logins can be renamed); a file with only ``user_login`` is
+mapped to ids through the (user_id, user_login) pairs learned from every file in the study
+that carries both (table ``observers``), and a login not yet known is kept as the key until a
+later file pairs it with its id, when the earlier observations are rewritten to the id.
+
+Ingestion is deterministic: a taxon key's name, iconic taxon and lineage are the values most
+rows give (ties: the smallest), and taxa are planned in a fixed order (see ``plan_taxa``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import duckdb
@@ -24,17 +43,21 @@ from fieldguide.ingest.taxa import (
     unknown_taxon_checks,
     write_taxa,
 )
+from fieldguide.ingest.traits import inat_annotation_columns, quote_ident
 from fieldguide.store import Study
+from fieldguide.taxonomy import parse_name, rank_level
 
 KIND = "inat-csv"
+SOURCE = "inaturalist"
+# Every rank column iNaturalist's export offers, most inclusive first.
 RANK_COLUMNS = [
-    ("kingdom", "taxon_kingdom_name"),
-    ("phylum", "taxon_phylum_name"),
-    ("class", "taxon_class_name"),
-    ("order", "taxon_order_name"),
-    ("family", "taxon_family_name"),
-    ("genus", "taxon_genus_name"),
-    ("species", "taxon_species_name"),
+    (rank, f"taxon_{rank}_name")
+    for rank in (
+        "kingdom", "phylum", "subphylum", "superclass", "class", "subclass", "superorder",
+        "order", "suborder", "superfamily", "family", "subfamily", "supertribe", "tribe",
+        "subtribe", "genus", "genushybrid", "species", "hybrid", "subspecies", "variety",
+        "form",
+    )
 ]
 USED_COLUMNS = {
     "id",
@@ -55,22 +78,26 @@ USED_COLUMNS = {
     "iconic_taxon_name",
     *(c for _, c in RANK_COLUMNS),
 }
-# iNaturalist's iconic taxa and their ranks: a coarse lineage when no rank columns are exported.
-ICONIC_RANKS = {
-    "Plantae": "kingdom",
-    "Animalia": "kingdom",
-    "Fungi": "kingdom",
-    "Chromista": "kingdom",
-    "Protozoa": "kingdom",
-    "Mollusca": "phylum",
-    "Aves": "class",
-    "Amphibia": "class",
-    "Reptilia": "class",
-    "Mammalia": "class",
-    "Actinopterygii": "class",
-    "Arachnida": "class",
-    "Insecta": "class",
+# iNaturalist's iconic taxa with the lineage each implies (most inclusive first).
+_ANIMALIA = ("kingdom", "Animalia")
+_CHORDATA = ("phylum", "Chordata")
+_ARTHROPODA = ("phylum", "Arthropoda")
+ICONIC_LINEAGE: dict[str, tuple[tuple[str, str], ...]] = {
+    "Plantae": (("kingdom", "Plantae"),),
+    "Animalia": (_ANIMALIA,),
+    "Fungi": (("kingdom", "Fungi"),),
+    "Chromista": (("kingdom", "Chromista"),),
+    "Protozoa": (("kingdom", "Protozoa"),),
+    "Mollusca": (_ANIMALIA, ("phylum", "Mollusca")),
+    "Aves": (_ANIMALIA, _CHORDATA, ("class", "Aves")),
+    "Amphibia": (_ANIMALIA, _CHORDATA, ("class", "Amphibia")),
+    "Reptilia": (_ANIMALIA, _CHORDATA, ("class", "Reptilia")),
+    "Mammalia": (_ANIMALIA, _CHORDATA, ("class", "Mammalia")),
+    "Actinopterygii": (_ANIMALIA, _CHORDATA, ("class", "Actinopterygii")),
+    "Arachnida": (_ANIMALIA, _ARTHROPODA, ("class", "Arachnida")),
+    "Insecta": (_ANIMALIA, _ARTHROPODA, ("class", "Insecta")),
 }
+ICONIC_RANKS = {name: lineage[-1][0] for name, lineage in ICONIC_LINEAGE.items()}
 
 
 def ingest_inat_csv(
@@ -91,14 +118,15 @@ def ingest_inat_csv(
         csvfile.require_columns(path, columns, ["user_id"])
     con = study.con
     report = IngestReport(kind=KIND, path=path)
-    report.rows_read = csvfile.stage(con, path, "fg_stage", columns, keep=USED_COLUMNS)
+    annotations = inat_annotation_columns(columns)
+    report.rows_read = csvfile.stage(
+        con, path, "fg_stage", columns, keep=USED_COLUMNS | set(annotations)
+    )
 
     def col(name: str) -> str:
         return f'"{name}"' if name in columns else "NULL"
 
-    observer = (
-        f"coalesce(nullif(trim({col('user_id')}), ''), nullif(trim({col('user_login')}), ''))"
-    )
+    observer, login_join = _observer_keys(con, columns)
     checks = [
         Check("nullif(trim(id), '') IS NULL", "id", "'missing observation id'"),
         Check(
@@ -111,7 +139,11 @@ def ingest_inat_csv(
             "id",
             "'observation id ' || trim(id) || ' is already in the study'",
         ),
-        Check(f"{observer} IS NULL", "user_id", "'no observer (user_id and user_login empty)'"),
+        Check(
+            f"{_raw_observer(columns)} IS NULL",
+            "user_id" if "user_id" in columns else "user_login",
+            "'no observer (user_id and user_login empty)'",
+        ),
         Check(
             "nullif(trim(observed_on), '') IS NOT NULL "
             "AND try_cast(trim(observed_on) AS DATE) IS NULL",
@@ -121,7 +153,7 @@ def ingest_inat_csv(
     ]
     checks += _coordinate_checks(col("latitude"), col("longitude"))
     requests = _taxon_requests(con, columns)
-    plan = plan_taxa(con, requests, source="inaturalist", mode=taxa)
+    plan = plan_taxa(con, requests, source=SOURCE, mode=taxa)
     key_table(con, plan, "fg_taxon_keys")
     taxon_key = _taxon_key_sql(columns)
     checks += unknown_taxon_checks(con, plan, taxon_key, "scientific_name")
@@ -131,7 +163,7 @@ def ingest_inat_csv(
         write_taxa(con, plan, import_id)
         con.execute(f"""
             INSERT INTO observations BY NAME
-            SELECT trim(s.id) AS observation_id, 'inaturalist' AS source,
+            SELECT trim(s.id) AS observation_id, '{SOURCE}' AS source,
                    {observer} AS observer,
                    try_cast(trim(s.observed_on) AS DATE) AS observed_on,
                    coalesce(try_cast({col("time_observed_at")} AS TIMESTAMPTZ),
@@ -145,8 +177,10 @@ def ingest_inat_csv(
                    try_cast({col("captive_cultivated")} AS BOOLEAN) AS captive,
                    {col("place_guess")} AS place, {import_id} AS import_id
             FROM fg_stage s LEFT JOIN fg_taxon_keys k ON k.key = {_taxon_key_sql(columns, "s.")}
+            {login_join}
             WHERE s.rowid NOT IN (SELECT rid FROM {bad})
         """)
+        _learn_observers(con, import_id)
         if "image_url" in columns:
             con.execute(f"""
                 INSERT INTO photos BY NAME
@@ -158,10 +192,65 @@ def ingest_inat_csv(
                 FROM fg_stage WHERE nullif(trim(image_url), '') IS NOT NULL
                   AND rowid NOT IN (SELECT rid FROM {bad})
             """)
+        for column, trait in annotations.items():
+            cell = f"trim({quote_ident(column)})"
+            con.execute(f"""
+                INSERT INTO traits BY NAME
+                SELECT trim(id) AS observation_id, ? AS trait, {cell} AS value,
+                       ? AS import_id FROM fg_stage
+                WHERE nullif({cell}, '') IS NOT NULL AND rowid NOT IN (SELECT rid FROM {bad})
+            """, [trait, import_id])
         report.counts = count_rows(con, import_id, ["observations", "photos"])
         report.counts["taxa created"] = len(plan.new_taxa)
+        if annotations:
+            report.counts.update(count_rows(con, import_id, ["traits"]))
 
     return write_import(study, report, write)
+
+
+def _raw_observer(columns: Sequence[str]) -> str:
+    """The row's own observer text, id first (NULL when the row names nobody)."""
+    parts = [f"nullif(trim(\"{c}\"), '')" for c in ("user_id", "user_login") if c in columns]
+    return f"coalesce({', '.join(parts)})" if len(parts) > 1 else parts[0]
+
+
+def _observer_keys(con: duckdb.DuckDBPyConnection, columns: Sequence[str]) -> tuple[str, str]:
+    """Create ``fg_login_ids(user_login, user_id)`` from the study's learned pairs and this
+    file's own rows; return the observer expression over ``fg_stage s`` and the join that
+    it needs: the row's id, else its login's learned id, else the login (module docstring)."""
+    pairs = (
+        "UNION ALL SELECT nullif(trim(user_login), ''), nullif(trim(user_id), '') FROM fg_stage"
+        if "user_id" in columns and "user_login" in columns
+        else ""
+    )
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE fg_login_ids AS
+        SELECT user_login, min(user_id) AS user_id FROM (
+            SELECT user_login, user_id FROM observers WHERE source = '{SOURCE}' {pairs})
+        WHERE user_login IS NOT NULL AND user_id IS NOT NULL GROUP BY user_login""")
+    if "user_login" not in columns:
+        return "nullif(trim(s.\"user_id\"), '')", ""
+    login = "nullif(trim(s.\"user_login\"), '')"
+    own_id = "nullif(trim(s.\"user_id\"), ''), " if "user_id" in columns else ""
+    return (
+        f"coalesce({own_id}m.user_id, {login})",
+        f"LEFT JOIN fg_login_ids m ON m.user_login = {login}",
+    )
+
+
+def _learn_observers(con: duckdb.DuckDBPyConnection, import_id: int) -> None:
+    """Record the pairs not yet known, and move earlier observations keyed by a login that
+    now has an id onto that id (call inside the import's transaction)."""
+    con.execute(f"""
+        INSERT INTO observers BY NAME
+        SELECT '{SOURCE}' AS source, user_id, user_login, ? AS import_id FROM fg_login_ids
+        WHERE NOT EXISTS (SELECT 1 FROM observers k WHERE k.source = '{SOURCE}'
+                          AND k.user_login = fg_login_ids.user_login
+                          AND k.user_id = fg_login_ids.user_id)""",
+        [import_id])
+    con.execute(f"""
+        UPDATE observations o SET observer = m.user_id FROM fg_login_ids m
+        WHERE o.source = '{SOURCE}' AND o.observer = m.user_login""")
 
 
 def _coordinate_checks(lat: str, lon: str) -> list[Check]:
@@ -180,7 +269,7 @@ def _coordinate_checks(lat: str, lon: str) -> list[Check]:
     return out
 
 
-def _taxon_key_sql(columns: list[str], prefix: str = "") -> str:
+def _taxon_key_sql(columns: Sequence[str], prefix: str = "") -> str:
     """The key that names a row's taxon: iNaturalist's taxon_id, else the name."""
     name = f'trim({prefix}"scientific_name")'
     if "taxon_id" in columns:
@@ -188,62 +277,74 @@ def _taxon_key_sql(columns: list[str], prefix: str = "") -> str:
     return name
 
 
-def _taxon_requests(con: duckdb.DuckDBPyConnection, columns: list[str]) -> list[TaxonRequest]:
+def _taxon_requests(con: duckdb.DuckDBPyConnection, columns: Sequence[str]) -> list[TaxonRequest]:
+    """One request per taxon key, with the values most of its rows give (ties: smallest), so
+    a stray row (a plant's taxon with iconic taxon "Insecta") never decides the lineage and
+    no run depends on the database's grouping order."""
     ranks = [(rank, c) for rank, c in RANK_COLUMNS if c in columns]
-    iconic = '"iconic_taxon_name"' if "iconic_taxon_name" in columns else "NULL"
-    # One row per taxon key (a taxon's name and lineage are the same on all its rows).
-    select = ", ".join(
-        [
-            'trim("scientific_name")',
-            "nullif(trim(\"taxon_id\"), '')" if "taxon_id" in columns else "NULL",
-            iconic,
-        ]
-        + [f'"{c}"' for _, c in ranks]
-    )
+    values = [
+        "trim(\"scientific_name\")",
+        "nullif(trim(\"taxon_id\"), '')" if "taxon_id" in columns else "NULL",
+        "nullif(trim(\"iconic_taxon_name\"), '')" if "iconic_taxon_name" in columns else "NULL",
+        *(f"nullif(trim(\"{c}\"), '')" for _, c in ranks),
+    ]
     rows = con.execute(
-        f"SELECT {_taxon_key_sql(columns)} AS k, any_value(({select})) FROM fg_stage "
-        "WHERE nullif(trim(scientific_name), '') IS NOT NULL GROUP BY k"
+        f"SELECT {_taxon_key_sql(columns)} AS k, {', '.join(values)}, count(*) AS n "
+        "FROM fg_stage WHERE nullif(trim(scientific_name), '') IS NOT NULL GROUP BY ALL"
     ).fetchall()
+    best: dict[str, tuple[int, tuple[str, ...]]] = {}
+    for key, *vals, n in rows:
+        text = tuple("" if v is None else str(v) for v in vals)
+        held = best.get(key)
+        if held is None or n > held[0] or (n == held[0] and text < held[1]):
+            best[key] = (n, text)
     requests = []
-    for key, values in rows:
-        name, source_key, iconic_name, *lineage_names = values
-        lineage = [
-            (rank, n.strip())
-            for (rank, _), n in zip(ranks, lineage_names, strict=True)
-            if n and n.strip()
-        ]
-        if not lineage:
-            lineage = _lineage_from_name(name, iconic_name)
-        lineage = [(r, n) for r, n in lineage if n != name]
+    for key in sorted(best):
+        name, source_key, iconic, *rank_names = best[key][1]
+        columns_lineage = [(r, n) for (r, _), n in zip(ranks, rank_names, strict=True) if n]
+        rank = next((r for r, n in reversed(columns_lineage) if n == name), None)
+        if rank is None:
+            rank = ICONIC_RANKS.get(name) or guess_rank(name)
+        lineage = merge_lineage(columns_lineage, iconic, name, rank)
         requests.append(
             TaxonRequest(
-                key=key,
-                name=name,
-                rank=guess_rank(name),
-                lineage=tuple(lineage),
-                source_key=source_key,
+                key=key, name=name, rank=rank, lineage=tuple(lineage),
+                source_key=source_key or None,
             )
         )
     return requests
 
 
-def _lineage_from_name(name: str, iconic: str | None) -> list[tuple[str, str]]:
-    """Without rank columns: the iconic taxon, the genus, and the species of a trinomial."""
-    lineage = [(ICONIC_RANKS[iconic], iconic)] if iconic in ICONIC_RANKS else []
-    words = name.split()
-    if len(words) >= 2 and words[0][:1].isupper():
-        lineage.append(("genus", words[0]))
-    if len(words) >= 3:
-        lineage.append(("species", " ".join(words[:2])))
-    return lineage
+def merge_lineage(
+    from_columns: Sequence[tuple[str, str]], iconic: str, name: str, rank: str | None
+) -> list[tuple[str, str]]:
+    """The (rank, name) ancestors of ``name``, most inclusive first (module docstring): the
+    rank columns, then the iconic taxon's implied lineage, then the genus and species the
+    name itself gives, each filling only ranks still empty; the taxon itself is left out."""
+    lineage = {r: n for r, n in from_columns if n != name}
+    implied = ICONIC_LINEAGE.get(iconic, ())
+    kingdom = lineage.get("kingdom")
+    if implied and (kingdom is None or kingdom == implied[0][1]):
+        for r, n in implied:
+            if n != name:
+                lineage.setdefault(r, n)
+    parsed = parse_name(name)
+    own = rank_level(rank)
+    if parsed.linnaean and parsed.genus and parsed.epithets and (own is None or own < 20):
+        lineage.setdefault("genus", parsed.genus)
+        if parsed.epithets and own is not None and own < 10:
+            lineage.setdefault("species", f"{parsed.genus} {parsed.epithets[0]}")
+    if own is not None:  # an ancestor is above the taxon: drop rank columns that are not
+        lineage = {r: n for r, n in lineage.items() if (rank_level(r) or 0) > own}
+    return sorted(lineage.items(), key=lambda item: -(rank_level(item[0]) or 0))
 
 
 def guess_rank(name: str) -> str | None:
     """Species for a binomial, subspecies/variety/form for a trinomial, else unknown."""
-    parts = [p for p in name.split() if p not in ("×", "x")]
-    if len(parts) == 2:
+    parsed = parse_name(name)
+    if not parsed.linnaean or not parsed.epithets:
+        return None
+    if len(parsed.epithets) == 1:
         return "species"
-    if len(parts) >= 3:
-        marker = {"var.": "variety", "f.": "form", "subsp.": "subspecies"}
-        return next((marker[p] for p in parts if p in marker), "subspecies")
-    return None
+    marker = {"var.": "variety", "f.": "form", "subsp.": "subspecies"}
+    return next((marker[m] for m in parsed.markers if m in marker), "subspecies")

@@ -4,12 +4,17 @@ In ``extend`` mode (the default) a name the study does not know becomes a new ta
 under its lineage when the source gives one (iNaturalist rank columns, GBIF's kingdom..genus).
 In ``strict`` mode (a study whose taxonomy was loaded first) an unknown name refuses the rows
 that carry it, with the closest known name as a hint.
+
+Planning is deterministic: requests are taken most inclusive first (genus before species
+before subspecies; then by name and key), and a taxon first created as another's ancestor
+takes the source key of the request that names it later, so which rows a database happens to
+return first never changes which taxon keeps a source's id.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -17,8 +22,10 @@ import duckdb
 import pyarrow as pa
 
 from fieldguide.ingest.csvfile import Check
-from fieldguide.store.sql import first_row
-from fieldguide.taxonomy import canonical_name, is_hybrid, rank_level
+from fieldguide.store import Study
+from fieldguide.store.sql import first_row, scalar
+from fieldguide.taxonomy import is_hybrid, parse_name, rank_level
+from fieldguide.taxonomy.names import match_key
 
 TaxonMode = Literal["extend", "strict"]
 # "Genus", "Genus epithet" or "Genus epithet epithet" with nothing else: already canonical.
@@ -65,13 +72,15 @@ class _Known:
         self.next_id = int(row[0]) if row else 1
 
     def canonical(self, name: str) -> str:
-        """canonical_name, memoised (lineages repeat the same higher taxa many times); names
-        already in canonical form, as iNaturalist and GBIF's lineage columns give them, skip
-        the parser."""
+        """The name's match key, memoised (lineages repeat the same higher taxa many times):
+        its canonical name, except that qualified and indeterminate names ("Carex aff.
+        nigra", "Quercus sp.") keep their spelling, so they never pose as the taxon they
+        mention (as in ``NameMatcher``); names already in canonical form, as iNaturalist and
+        GBIF's lineage columns give them, skip the parser."""
         found = self._canonical.get(name)
         if found is None:
             plain = _PLAIN_NAME.fullmatch(name) is not None
-            found = self._canonical[name] = name if plain else canonical_name(name)
+            found = self._canonical[name] = name if plain else match_key(name)
         return found
 
     def find(self, name: str, rank: str | None, parent: int | None) -> int | None:
@@ -101,24 +110,25 @@ def plan_taxa(
     known = _Known(con, source)
     plan = TaxonPlan()
     lineage_ids: dict[tuple[str, str, int | None], int] = {}
+    planned: dict[int, dict[str, object]] = {}  # new taxa by id, to give them a source key
 
     def new(name: str, rank: str | None, parent: int | None, key: str | None) -> int:
         taxon_id = known.add(name, rank, parent)
-        plan.new_taxa.append(
-            {
-                "taxon_id": taxon_id,
-                "name": name.strip(),
-                "rank": rank,
-                "rank_level": rank_level(rank),
-                "parent_id": parent,
-                "is_hybrid": maybe_hybrid(name, rank) and is_hybrid(name, rank),
-                "source": source,
-                "source_key": key,
-            }
-        )
+        row: dict[str, object] = {
+            "taxon_id": taxon_id,
+            "name": name.strip(),
+            "rank": rank,
+            "rank_level": rank_level(rank),
+            "parent_id": parent,
+            "is_hybrid": maybe_hybrid(name, rank) and is_hybrid(name, rank),
+            "source": source,
+            "source_key": key,
+        }
+        plan.new_taxa.append(row)
+        planned[taxon_id] = row
         return taxon_id
 
-    for req in requests:
+    for req in sorted(requests, key=_plan_order):
         if req.source_key is not None and req.source_key in known.by_source:
             plan.key_to_id[req.key] = known.by_source[req.source_key]
             continue
@@ -137,14 +147,91 @@ def plan_taxa(
             if node not in lineage_ids:  # the same higher taxa recur on many requests
                 found = known.find(name, rank, parent)
                 lineage_ids[node] = found if found is not None else new(name, rank, parent, None)
+                _give_rank(planned.get(lineage_ids[node]), rank)
             parent = lineage_ids[node]
         found = known.find(req.name, req.rank, parent)
         if found is None:
             found = new(req.name, req.rank, parent, req.source_key)
-            if req.source_key is not None:
-                known.by_source[req.source_key] = found
+        elif found in planned and planned[found]["source_key"] is None:
+            planned[found]["source_key"] = req.source_key  # made as an ancestor first
+        _give_rank(planned.get(found), req.rank)
+        if req.source_key is not None:
+            known.by_source.setdefault(req.source_key, found)
         plan.key_to_id[req.key] = found
     return plan
+
+
+def _give_rank(row: dict[str, object] | None, rank: str | None) -> None:
+    """A taxon this plan made from a name of unknown rank ("Quercus") takes the rank another
+    request names it with (the genus of "Quercus buckleyi")."""
+    if row is not None and row["rank"] is None and rank is not None:
+        row.update(rank=rank, rank_level=rank_level(rank))
+
+
+def name_request(key: str, label: str) -> TaxonRequest:
+    """A request from a bare label (a folder's name), read as a scientific name when it is
+    written as one (capitalised first word; underscores as spaces, authorship ignored):
+
+    * "Quercus buckleyi" -> species under genus Quercus; "Mentha × piperita" -> hybrid;
+    * "Quercus robur subsp. robur", "Quercus robur robur" -> infraspecific, under its species;
+    * "Quercus sp." / "Quercus spp." -> the genus Quercus itself (both, and "Quercus", are
+      one taxon: the genus), never a species-level class of its own;
+    * "Quercus cf. robur" -> Quercus robur (as ``NameMatcher`` reads "cf."); "Quercus aff.
+      robur" -> kept as written, under the genus only (it says: not that species);
+    * "Quercus" (one capitalised word) -> that name, rank unknown unless another label or the
+      study's taxonomy places it; "daisy" (a common name or a code) -> as written, no rank.
+    """
+    text = " ".join(label.replace("_", " ").split())
+    if not text[:1].isupper():
+        return TaxonRequest(key=key, name=label.strip())
+    parsed = parse_name(text)
+    genus = parsed.genus
+    if not parsed.linnaean or genus is None:
+        return TaxonRequest(key=key, name=text)
+    if parsed.indeterminate:
+        return TaxonRequest(key=key, name=genus, rank="genus")
+    if parsed.qualifier not in (None, "cf."):
+        return TaxonRequest(key=key, name=text, lineage=(("genus", genus),))
+    if not parsed.epithets:
+        return TaxonRequest(key=key, name=parsed.canonical)
+    if len(parsed.epithets) == 1:
+        rank = "hybrid" if parsed.hybrid else "species"
+        return TaxonRequest(key=key, name=parsed.canonical, rank=rank, lineage=(("genus", genus),))
+    markers = {"var.": "variety", "f.": "form", "subsp.": "subspecies"}
+    rank = next((markers[m] for m in parsed.markers if m in markers), "subspecies")
+    species = f"{genus} {parsed.epithets[0]}"
+    return TaxonRequest(
+        key=key, name=parsed.canonical, rank=rank, lineage=(("genus", genus), ("species", species))
+    )
+
+
+def match_to_taxonomy(study: Study, requests: Sequence[TaxonRequest]) -> dict[str, int]:
+    """Key -> taxon id for the requests :class:`NameMatcher` places in the study's ingested
+    taxonomy (exact, canonical, synonym or fuzzy; rank-checked; homonyms left out); {} when
+    no taxonomy was ingested. The rest are for ``plan_taxa``."""
+    from fieldguide.store.taxa import load_taxonomy
+    from fieldguide.taxonomy import NameMatcher
+
+    if not scalar(study.con, "SELECT count(*) FROM imports WHERE kind = 'taxonomy'"):
+        return {}
+    taxonomy, synonyms = load_taxonomy(study)
+    matcher = NameMatcher(taxonomy, synonyms)
+    out = {}
+    for req in requests:
+        if not req.name[:1].isupper():
+            continue  # a common name or a code ("daisy"): not a scientific name to match
+        found = matcher.match_one(req.name, req.rank)
+        if found.taxon_id is not None:
+            out[req.key] = int(found.taxon_id)
+    return out
+
+
+def _plan_order(req: TaxonRequest) -> tuple[float, str, str]:
+    """Most inclusive first; a name of unknown rank counts as a genus when it is one word."""
+    level = rank_level(req.rank)
+    if level is None:
+        level = 20.0 if len(req.name.split()) == 1 else 10.0
+    return (-level, req.name, req.key)
 
 
 def write_taxa(con: duckdb.DuckDBPyConnection, plan: TaxonPlan, import_id: int) -> None:

@@ -1,11 +1,19 @@
 """Trait tables: one row per observation (or photo) with one column per trait, into ``traits``.
 
 Made for annotation sessions such as Taylor et al. 2019's ImageAnt files (``file`` =
-``<observation id>.jpg``, ``open_flowers`` and ``flowers`` in {1, 0, U}): the key column names
+``<observation id>.jpg``, ``open_flowers`` and ``flowers`` in {1, 0, U}) and for any table
+keyed by observation id, an iNaturalist export included (``--key id``): the key column names
 an observation id or a photo id, with any file extension stripped; each trait column becomes
 rows ``(observation, photo, trait, value)``. Empty cells are "not annotated" and write nothing.
+
 ``columns`` renames source columns to the study's trait names (ImageAnt's ``flowers`` means
-flower buds: ``{"open_flowers": "open_flowers", "flowers": "flower_buds"}``).
+flower buds: ``{"open_flowers": "open_flowers", "flowers": "flower_buds"}``). ``value_maps``
+recodes a source column's values (``{"open_flowers": {"1": "flowering", "0":
+"not_flowering"}}``): a value with no entry refuses its row, naming line and field. A column
+without a map is checked against ``values`` (the allowed codes; None: kept as given).
+
+Column names are file text: they reach SQL only as quoted identifiers (``quote_ident``), and
+values only as bound parameters or registered tables, so any header is safe.
 """
 
 from __future__ import annotations
@@ -14,7 +22,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 
+from fieldguide.errors import InputError
 from fieldguide.ingest import csvfile
 from fieldguide.ingest.commit import already_imported, apply_checks, count_rows, write_import
 from fieldguide.ingest.csvfile import Check, sql_literal
@@ -24,6 +34,43 @@ from fieldguide.store import Study
 KIND = "traits"
 IMAGEANT_PHENOLOGY = {"open_flowers": "open_flowers", "flowers": "flower_buds"}
 PRESENCE_VALUES = ("1", "0", "U")
+# iNaturalist's controlled annotation terms, as export columns may name them -> trait names.
+INAT_ANNOTATIONS = {
+    "plant phenology": "plant_phenology",
+    "flowers and fruits": "flowers_and_fruits",
+    "life stage": "life_stage",
+    "sex": "sex",
+    "alive or dead": "alive_or_dead",
+    "leaves": "leaves",
+    "evidence of presence": "evidence_of_presence",
+}
+
+
+def quote_ident(name: str) -> str:
+    """A SQL identifier for any column name (a double quote inside is doubled)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def trait_name(text: str) -> str:
+    """A trait name from a column title: lower case, runs of non-letters as one '_'."""
+    out = "".join(c if c.isalnum() else " " for c in text.strip().lower())
+    return "_".join(out.split())
+
+
+def inat_annotation_columns(header: Sequence[str]) -> dict[str, str]:
+    """The export's own trait columns -> trait names: observation fields (``field:Flowering``
+    -> ``flowering``) and annotation columns ('Plant Phenology', 'Flowers and Fruits', 'Life
+    Stage'..., bare or as ``annotation:<term>``)."""
+    out = {}
+    for column in header:
+        low = " ".join(column.strip().lower().split())
+        if low.startswith("field:") and trait_name(low[6:]):
+            out[column] = trait_name(low[6:])
+            continue
+        term = low.removeprefix("annotation:").removeprefix("annotation_").strip()
+        if term in INAT_ANNOTATIONS or term.replace("_", " ") in INAT_ANNOTATIONS:
+            out[column] = INAT_ANNOTATIONS[term.replace("_", " ")]
+    return out
 
 
 def ingest_traits(
@@ -33,64 +80,111 @@ def ingest_traits(
     key: str = "file",
     columns: Mapping[str, str] | None = None,
     values: Sequence[str] | None = PRESENCE_VALUES,
+    value_maps: Mapping[str, Mapping[str, str]] | None = None,
     annotator: str | None = None,
     max_rejects: int = 0,
     force: bool = False,
 ) -> IngestReport:
-    """Load a trait table (see module doc). ``values``: the allowed codes (None: any text)."""
+    """Load a trait table (see module doc). ``columns``: source column -> trait (default:
+    every column but the key and ``time``); ``value_maps``: source column -> {value: code}."""
     path = Path(path)
     if not force and (skipped := already_imported(study, KIND, path)):
         return skipped
     header = csvfile.read_header(path)
     mapping = dict(columns) if columns is not None else {
         c: c for c in header if c not in (key, "time")}
-    csvfile.require_columns(path, header, [key, *mapping])
+    maps = {c: dict(m) for c, m in (value_maps or {}).items()}
+    csvfile.require_columns(path, header, [key, *mapping, *maps])
+    stray = [c for c in maps if c not in mapping]
+    if stray:
+        raise InputError(f"a value map names column {stray[0]!r}, which is not a trait column",
+                         path=path, field=stray[0])
     con = study.con
     report = IngestReport(kind=KIND, path=path)
     report.rows_read = csvfile.stage(con, path, "fg_stage", header)
-    ident = f"regexp_replace(trim(\"{key}\"), '\\.[A-Za-z0-9]+$', '')"
+    _code_table(con, mapping, maps, values)
+    ident = f"regexp_replace(trim(s.{quote_ident(key)}), '\\.[A-Za-z0-9]+$', '')"
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE fg_trait_keys AS
-        SELECT s.rowid AS rid, o.observation_id AS obs, p.photo_id AS photo,
+        SELECT s.rowid AS rid, {ident} AS ident, o.observation_id AS obs, p.photo_id AS photo,
                p.observation_id AS photo_obs
         FROM fg_stage s
         LEFT JOIN observations o ON o.observation_id = {ident}
         LEFT JOIN photos p ON p.photo_id = {ident} AND o.observation_id IS NULL""")
+    row_ident = "(SELECT ident FROM fg_trait_keys WHERE rid = fg_stage.rowid)"
     checks = [
-        Check(f"nullif({ident}, '') IS NULL", key, "'missing id'"),
+        Check(f"nullif({row_ident}, '') IS NULL", key, "'missing id'"),
         Check(
             "rowid IN (SELECT rid FROM fg_trait_keys WHERE obs IS NULL AND photo IS NULL)",
             key,
-            f"'no observation or photo ' || {ident} || ' in the study'",
+            f"'no observation or photo ' || {row_ident} || ' in the study'",
         ),
         Check(
-            f"rowid NOT IN (SELECT min(rowid) FROM fg_stage GROUP BY {ident})",
+            "rowid NOT IN (SELECT min(rid) FROM fg_trait_keys GROUP BY ident)",
             key,
-            f"'duplicate id ' || {ident} || ' (also on an earlier line)'",
+            f"'duplicate id ' || {row_ident} || ' (also on an earlier line)'",
         ),
     ]
-    if values is not None:
-        allowed = ", ".join(sql_literal(v) for v in values)
-        for source in mapping:
-            checks.append(Check(
-                f"nullif(trim(\"{source}\"), '') IS NOT NULL AND trim(\"{source}\") "
-                f"NOT IN ({allowed})",
-                source,
-                f"'not one of {', '.join(values)}: ' || \"{source}\"",
-            ))
+    for index, source in enumerate(mapping):
+        if source not in maps and values is None:
+            continue
+        cell = f"trim({quote_ident(source)})"
+        if source in maps:
+            known = ", ".join(maps[source])
+            reason = (f"{sql_literal('no mapping for value ')} || {cell} || "
+                      f"{sql_literal(f' (mapped values: {known})')}")
+        else:
+            codes = ", ".join(values or ())
+            reason = f"{sql_literal(f'not one of {codes}: ')} || {cell}"
+        checks.append(Check(
+            f"nullif({cell}, '') IS NOT NULL AND {cell} NOT IN "
+            f"(SELECT raw FROM fg_trait_codes WHERE col = {index})",
+            source,
+            reason,
+        ))
     bad = apply_checks(con, path, report, checks, max_rejects)
 
     def write(con: duckdb.DuckDBPyConnection, import_id: int) -> None:
-        who = sql_literal(annotator) if annotator else "NULL"
-        for source, trait in mapping.items():
+        for index, (source, trait) in enumerate(mapping.items()):
+            cell = f"trim(s.{quote_ident(source)})"
+            value = f"coalesce(c.code, {cell})"
             con.execute(f"""
                 INSERT INTO traits BY NAME
                 SELECT coalesce(k.obs, k.photo_obs) AS observation_id, k.photo AS photo_id,
-                       {sql_literal(trait)} AS trait, trim(s."{source}") AS value,
-                       {who} AS annotator, {import_id} AS import_id
+                       ? AS trait, {value} AS value, ? AS annotator, ? AS import_id
                 FROM fg_stage s JOIN fg_trait_keys k ON k.rid = s.rowid
-                WHERE nullif(trim(s."{source}"), '') IS NOT NULL
-                  AND s.rowid NOT IN (SELECT rid FROM {bad})""")
+                LEFT JOIN fg_trait_codes c ON c.col = ? AND c.raw = {cell}
+                WHERE nullif({cell}, '') IS NOT NULL
+                  AND s.rowid NOT IN (SELECT rid FROM {bad})""",
+                [trait, annotator, import_id, index])
         report.counts = count_rows(con, import_id, ["traits"])
 
     return write_import(study, report, write)
+
+
+def _code_table(
+    con: duckdb.DuckDBPyConnection,
+    mapping: Mapping[str, str],
+    maps: Mapping[str, Mapping[str, str]],
+    values: Sequence[str] | None,
+) -> None:
+    """Temp table ``fg_trait_codes(col, raw, code)``: per trait column (by position in
+    ``mapping``), the accepted values and what each is written as (NULL: as given)."""
+    cols: list[int] = []
+    raws: list[str] = []
+    codes: list[str | None] = []
+    for index, source in enumerate(mapping):
+        pairs: Mapping[str, str | None] = (
+            maps[source] if source in maps else dict.fromkeys(values or ()))
+        for raw, code in pairs.items():
+            cols.append(index)
+            raws.append(raw)
+            codes.append(code)
+    table = pa.table({"col": pa.array(cols, pa.int32()), "raw": pa.array(raws, pa.string()),
+                      "code": pa.array(codes, pa.string())})
+    con.register("fg_trait_codes_view", table)
+    try:
+        con.execute("CREATE OR REPLACE TEMP TABLE fg_trait_codes AS "
+                    "SELECT * FROM fg_trait_codes_view")
+    finally:
+        con.unregister("fg_trait_codes_view")

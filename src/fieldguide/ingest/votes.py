@@ -8,7 +8,6 @@ vote on one task is kept as history: only the last one is current, as on iNatura
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any, Literal
@@ -17,7 +16,7 @@ import duckdb
 import pyarrow as pa
 
 from fieldguide.errors import InputError
-from fieldguide.ingest import csvfile
+from fieldguide.ingest import csvfile, rowchecks
 from fieldguide.ingest.commit import already_imported, apply_checks, write_import
 from fieldguide.ingest.csvfile import Check
 from fieldguide.ingest.report import IngestReport
@@ -64,10 +63,13 @@ def ingest_votes(
         columns = csvfile.read_header(path)
         csvfile.require_columns(path, columns, ["task", "worker", "label"])
         report.rows_read = csvfile.stage(con, path, "fg_stage", columns)
+        if report.rows_read == 0:
+            raise InputError("no votes: the file has a header only", path=path, line=2)
     checks = [
         Check(f"nullif(trim({c}), '') IS NULL", c, f"'empty {c}'")
         for c in ("task", "worker", "label")
     ]
+    checks += rowchecks.no_nul(["task", "worker", "label"])
     plan = None
     if taxa != "ignore":
         names = [
@@ -138,9 +140,9 @@ def ingest_votes(
 
 def _stage_answers_json(con: duckdb.DuckDBPyConnection, path: Path) -> int:
     """peerannot's {task: {worker: label}} into ``fg_stage(task, worker, label)``."""
-    data = _load_json(path)
-    if not isinstance(data, dict):
-        raise InputError("expected a JSON object {task: {worker: label}}", path=path)
+    from fieldguide.inputs import expect_nested_mapping
+
+    data = expect_nested_mapping(_load_json(path), path, "{task: {worker: label}}")
     tasks: list[str] = []
     workers: list[str] = []
     labels: list[str] = []
@@ -165,25 +167,19 @@ def _stage_answers_json(con: duckdb.DuckDBPyConnection, path: Path) -> int:
 
 
 def _load_json(path: Path) -> Any:
-    if not path.is_file():
-        raise InputError("file not found", path=path)
-    if path.stat().st_size == 0:
-        raise InputError("file is empty", path=path)
-    try:
-        return json.loads(path.read_bytes().decode("utf-8"))
-    except UnicodeDecodeError:
-        raise InputError("not UTF-8 text", path=path) from None
-    except json.JSONDecodeError as exc:
-        raise InputError(f"invalid JSON: {exc.msg}", path=path, line=exc.lineno) from None
+    from fieldguide.inputs import read_json
+
+    return read_json(path)
 
 
 def _read_lines(path: Path) -> list[str]:
-    if not path.is_file():
-        raise InputError("file not found", path=path)
-    try:
-        return path.read_text(encoding="utf-8").splitlines()
-    except UnicodeDecodeError:
-        raise InputError("not UTF-8 text", path=path) from None
+    from fieldguide.inputs import read_lines
+
+    lines = read_lines(path)
+    for n, line in enumerate(lines, start=1):
+        if "\x00" in line:
+            raise InputError("NUL byte in the text", path=path, line=n)
+    return lines
 
 
 def _read_side_files(
@@ -195,19 +191,23 @@ def _read_side_files(
     """Read and check the optional per-task files before anything is written."""
     side: dict[str, list[tuple[str, Any]]] = {}
     if authors is not None:
+        from fieldguide.inputs import nonempty_file
+
+        nonempty_file(authors, what="authors file")
         side["authors"] = [
             (str(i), a.strip())
             for i, a in enumerate(_read_lines(Path(authors)))
             if a.strip() and a.strip() != "-1"
         ]
     if ai_answers is not None:
-        data = _load_json(Path(ai_answers))
+        data = _mapping(Path(ai_answers), "{task: label}", "AI answer")
         side["ai"] = [(str(k), str(v)) for k, v in data.items()]
     if ai_scores is not None:
-        scores = _load_json(Path(ai_scores))
+        scores = _mapping(Path(ai_scores), "{task: score}", "AI score")
         checked = []
         for task, value in scores.items():
-            if not isinstance(value, int | float) or math.isnan(value) or not 0 <= value <= 1:
+            if (isinstance(value, bool) or not isinstance(value, int | float)
+                    or math.isnan(value) or not 0 <= value <= 1):
                 raise InputError(
                     f"AI score {value!r} is not a probability in [0, 1]",
                     path=ai_scores,
@@ -216,8 +216,16 @@ def _read_side_files(
             checked.append((str(task), float(value)))
         side["scores"] = checked
     if truth is not None:
-        side["truth"] = _read_truth(Path(truth))
+        from fieldguide.inputs import nonempty_file
+
+        side["truth"] = _read_truth(nonempty_file(truth, what="truth file"))
     return side
+
+
+def _mapping(path: Path, shape: str, what: str) -> dict[str, Any]:
+    from fieldguide.inputs import expect_mapping, expect_scalars
+
+    return expect_scalars(expect_mapping(_load_json(path), path, shape), path, what)
 
 
 def _read_truth(path: Path) -> list[tuple[str, Any]]:
@@ -270,12 +278,15 @@ def _write_side(
         load("fg_ai", side["ai"], pa.string())
         scores = side.get("scores", [])
         load("fg_ai_scores", scores, pa.float64())
-        con.execute(f"""
+        con.execute(
+            """
             INSERT INTO predictions BY NAME
-            SELECT a.task AS observation_id, '{model.replace("'", "''")}' AS model,
-                   a.value AS label, s.value AS score, 1 AS k, {import_id} AS import_id
+            SELECT a.task AS observation_id, ?::VARCHAR AS model,
+                   a.value AS label, s.value AS score, 1 AS k, ?::INTEGER AS import_id
             FROM fg_ai a LEFT JOIN fg_ai_scores s USING (task)
-        """)
+        """,
+            [model, import_id],
+        )
         report.counts["AI votes"] = _count(con, "fg_ai")
     if "truth" in side:
         load("fg_truth", side["truth"], pa.string())

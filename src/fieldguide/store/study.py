@@ -9,6 +9,9 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import os
+import re
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -19,8 +22,8 @@ import duckdb
 import pyarrow as pa
 
 from fieldguide.errors import InputError
-from fieldguide.store.schema import SCHEMA_VERSION, TABLES
-from fieldguide.store.sql import first_row
+from fieldguide.store.schema import MIGRATIONS, SCHEMA_VERSION, TABLES
+from fieldguide.store.sql import first_row, quote_ident, quote_literal
 
 DB_NAME = "fieldguide.duckdb"
 
@@ -28,16 +31,32 @@ DB_NAME = "fieldguide.duckdb"
 class Study:
     """An open study workspace. Use as a context manager, or call :meth:`close`."""
 
-    def __init__(self, root: str | Path, *, create: bool = True, read_only: bool = False) -> None:
+    def __init__(
+        self,
+        root: str | Path,
+        *,
+        create: bool = True,
+        read_only: bool = False,
+        wait: float = 0.0,
+    ) -> None:
         self.root = Path(root)
+        self.read_only = read_only
         db = self.root / DB_NAME
+        if self.root.exists() and not self.root.is_dir():
+            raise InputError("is a file; a study is a folder (choose another -s)", path=self.root)
+        if db.exists() and not db.is_file():
+            raise InputError("is not a database file", path=db)
         if not db.exists():
             if not create:
                 raise InputError("no study here (run `fieldguide init` first)", path=self.root)
             self.root.mkdir(parents=True, exist_ok=True)
-        self.con = duckdb.connect(str(db), read_only=read_only)
+        self.con = _connect(db, read_only, wait)
         if not read_only:
-            self._migrate()
+            try:
+                self._migrate()
+            except BaseException:
+                self.con.close()
+                raise
 
     def __enter__(self) -> Study:
         return self
@@ -69,6 +88,13 @@ class Study:
                 raise InputError(
                     f"study schema v{found[0]} is newer than this fieldguide (v{SCHEMA_VERSION})",
                     path=self.root,
+                )
+            elif int(found[0]) < SCHEMA_VERSION:
+                for version in range(int(found[0]) + 1, SCHEMA_VERSION + 1):
+                    for statement in MIGRATIONS.get(version, ()):
+                        self.con.execute(statement)
+                self.con.execute(
+                    "UPDATE meta SET value = ? WHERE key = 'schema_version'", [str(SCHEMA_VERSION)]
                 )
 
     @contextmanager
@@ -133,47 +159,99 @@ class Study:
         """A whole table as Arrow (the hand-off format between stages)."""
         if name not in TABLES:
             raise KeyError(f"unknown table {name!r}; known: {', '.join(TABLES)}")
-        return self.con.sql(f"SELECT * FROM {name}").to_arrow_table()
+        return self.con.sql(f"SELECT * FROM {quote_ident(name)}").to_arrow_table()
 
     def counts(self) -> dict[str, int]:
         out = {}
         for name in TABLES:
-            row = first_row(self.con.execute(f"SELECT count(*) FROM {name}"))
+            row = first_row(self.con.execute(f"SELECT count(*) FROM {quote_ident(name)}"))
             out[name] = int(row[0]) if row else 0
         return out
 
     def export_parquet(self, name: str, path: str | Path) -> Path:
+        """Write table ``name`` to a Parquet file, atomically (a temporary file, then rename)."""
+        from fieldguide.inputs import output_file
+
         if name not in TABLES:
             raise KeyError(f"unknown table {name!r}")
-        target = Path(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        self.con.execute(f"COPY {name} TO '{_sql_path(target)}' (FORMAT parquet)")
+        target = output_file(path)
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        try:
+            self.con.execute(
+                f"COPY {quote_ident(name)} TO {quote_literal(str(tmp))} (FORMAT parquet)"
+            )
+            os.replace(tmp, target)
+        finally:
+            tmp.unlink(missing_ok=True)
         return target
 
     def import_parquet(self, name: str, path: str | Path) -> int:
         """Append a Parquet file with the table's columns (by name) in one transaction."""
+        from fieldguide.inputs import nonempty_file
+
         if name not in TABLES:
             raise KeyError(f"unknown table {name!r}")
-        source = Path(path)
-        if not source.exists():
-            raise InputError("file not found", path=source)
-        wanted = [d[0] for d in self.con.execute(f"DESCRIBE {name}").fetchall()]
-        have = [
-            d[0]
-            for d in self.con.execute(
-                f"DESCRIBE SELECT * FROM read_parquet('{_sql_path(source)}')"
-            ).fetchall()
-        ]
+        source = nonempty_file(path, what="Parquet file")
+        wanted = [d[0] for d in self.con.execute(f"DESCRIBE {quote_ident(name)}").fetchall()]
+        try:
+            have = [
+                d[0]
+                for d in self.con.execute(
+                    "DESCRIBE SELECT * FROM read_parquet(?)", [str(source)]
+                ).fetchall()
+            ]
+        except duckdb.Error as exc:
+            raise InputError(f"not a readable Parquet file: {_first_line(exc)}",
+                             path=source) from None
         missing = [c for c in wanted if c not in have]
         if missing:
             raise InputError(f"missing column(s) {', '.join(missing)}", path=source)
+        columns = ", ".join(quote_ident(c) for c in wanted)
         with self.transaction():
             before = self.counts()[name]
-            self.con.execute(
-                f"INSERT INTO {name} BY NAME SELECT {', '.join(wanted)} "
-                f"FROM read_parquet('{_sql_path(source)}')"
-            )
+            try:
+                self.con.execute(
+                    f"INSERT INTO {quote_ident(name)} BY NAME SELECT {columns} "
+                    "FROM read_parquet(?)",
+                    [str(source)],
+                )
+            except duckdb.Error as exc:
+                raise InputError(f"cannot append to {name}: {_first_line(exc)}",
+                                 path=source) from None
             return self.counts()[name] - before
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
+def _connect(db: Path, read_only: bool, wait: float) -> duckdb.DuckDBPyConnection:
+    """Connect, turning DuckDB's lock and format errors into a clear InputError. When another
+    process holds the study, retry for up to ``wait`` seconds before giving up."""
+    deadline = time.monotonic() + max(wait, 0.0)
+    while True:
+        try:
+            return duckdb.connect(str(db), read_only=read_only)
+        except duckdb.IOException as exc:
+            text = str(exc)
+            if "lock" not in text.lower():
+                if "not a valid DuckDB database" in text:
+                    raise InputError(
+                        "not a DuckDB database (a damaged study, or another file of that name)",
+                        path=db,
+                    ) from None
+                raise InputError(f"cannot open the study: {_first_line(exc)}", path=db) from None
+            if time.monotonic() >= deadline:
+                pid = re.search(r"PID (\d+)", text)
+                raise InputError(
+                    "study is in use by another fieldguide process"
+                    + (f" (pid {pid.group(1)})" if pid else "")
+                    + "; wait for it to finish, or pass --wait SECONDS",
+                    path=db.parent,
+                ) from None
+            time.sleep(min(0.2, max(deadline - time.monotonic(), 0.01)))
+        except duckdb.Error as exc:
+            raise InputError(f"cannot open the study: {_first_line(exc)}", path=db) from None
 
 
 def file_sha256(path: str | Path) -> str | None:
@@ -184,6 +262,8 @@ def file_sha256(path: str | Path) -> str | None:
     if not p.exists():
         return None
     stat = p.stat()
+    if not (p.is_dir() or p.is_file()):
+        return None  # a FIFO or a device: never read here (the ingester refuses it)
     return _digest(str(p.resolve()), stat.st_size, stat.st_mtime_ns)
 
 
@@ -204,5 +284,3 @@ def _digest(path: str, size: int, mtime_ns: int) -> str:
     return h.hexdigest()
 
 
-def _sql_path(path: Path) -> str:
-    return str(path).replace("'", "''")

@@ -40,9 +40,20 @@ class SynonymTable:
         )
 
 
+def _checked(path: Path) -> Path:
+    """A regular UTF-8 file (refused with the first bad byte's line and offset otherwise)."""
+    from fieldguide.inputs import first_bad_byte, regular_file
+
+    regular_file(path)
+    bad = first_bad_byte(path)
+    if bad is not None:
+        raise bad
+    return path
+
+
 def _interim_rows(path: Path) -> Iterator[tuple[int, list[str]]]:
     """Fields of each line (line number from 1); accepts with or without the "|" separators."""
-    with path.open(encoding="utf-8", newline="") as fh:
+    with _checked(path).open(encoding="utf-8-sig", newline="") as fh:
         barred: bool | None = None
         for lineno, raw in enumerate(fh, start=1):
             line = raw.rstrip("\r\n")
@@ -151,7 +162,7 @@ def read_inat_taxa_csv(path: str | Path) -> Taxonomy:
     path = Path(path)
     if not path.is_file():
         raise InputError("file not found", path=path)
-    with path.open(encoding="utf-8", newline="") as fh:
+    with _checked(path).open(encoding="utf-8-sig", newline="") as fh:
         first = fh.readline()
         fh.seek(0)
         reader = csv.DictReader(fh, delimiter="\t" if "\t" in first else ",")

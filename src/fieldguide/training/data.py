@@ -14,7 +14,7 @@ from torch.utils.data import Dataset
 
 from fieldguide.errors import InputError
 from fieldguide.models.heads import HeadSpec
-from fieldguide.models.preprocess import eval_uint8, open_rgb
+from fieldguide.models.pixels import Crop, crop_pixels, open_image
 
 RANK_COLUMNS = ("kingdom", "phylum", "class", "order", "family", "genus", "species")
 
@@ -53,6 +53,19 @@ def read_table(path: Path) -> dict[str, list[Any]]:
     return {name: table.column(name).to_pylist() for name in table.column_names}
 
 
+def local_paths(cols: dict[str, list[Any]], base: Path, where: Path) -> list[Path]:
+    """The manifest's photo files; refused before any work when some photos are known only
+    by URL (an export not fetched yet), naming the command that fetches them."""
+    raw = text_values(cols["path"])
+    missing = sum(1 for p in raw if p is None)
+    if missing:
+        raise InputError(
+            f"{missing} of {len(raw)} photos have no file on disk (only a URL): run "
+            "`fieldguide photos fetch -s STUDY --dataset DATASET` first, then train or "
+            "evaluate again", path=where, field="path")
+    return [p if p.is_absolute() else base / p for p in (Path(str(v)) for v in raw)]
+
+
 def text_values(values: list[Any]) -> list[str | None]:
     return [None if v is None or str(v) == "" else str(v) for v in values]
 
@@ -71,7 +84,7 @@ def read_manifest(path: Path, label: str = "taxon", *, label_kind: str = "specie
         if needed not in cols:
             raise InputError(f"missing column '{needed}'", path=path, field=needed)
     base = root if root is not None else path.parent
-    paths = [p if p.is_absolute() else base / p for p in map(Path, map(str, cols["path"]))]
+    paths = local_paths(cols, base, path)
     photo_ids = [str(v) for v in cols.get("photo_id", cols["path"])]
     splits = np.array([str(s) for s in cols["split"]])
     if not (splits == "train").any():
@@ -104,7 +117,8 @@ def read_manifest(path: Path, label: str = "taxon", *, label_kind: str = "specie
         lineage = [c for c in RANK_COLUMNS if c in cols and c != label]
         for i, name in enumerate(labels):
             if name is not None and train[i]:
-                taxonomy.setdefault(name, {c: str(cols[c][i]) for c in lineage})
+                taxonomy.setdefault(name, {c: str(cols[c][i]) for c in lineage
+                                           if text_values([cols[c][i]])[0] is not None})
     targets = np.asarray(columns, dtype=np.int64).T
     idx = np.flatnonzero(keep)
     return Manifest([photo_ids[i] for i in idx], [paths[i] for i in idx], splits[idx], heads,
@@ -112,10 +126,11 @@ def read_manifest(path: Path, label: str = "taxon", *, label_kind: str = "specie
 
 
 class PhotoDataset(Dataset[Any]):
-    """Decoded, transformed photos with their targets; ``None`` for a photo that fails."""
+    """Decoded, transformed photos with their targets; ``None`` for a photo that fails
+    (``fieldguide.models.pixels`` decides what fails, for training and identification alike)."""
 
     def __init__(self, paths: list[Path], targets: np.ndarray,
-                 transform: Callable[[Any], torch.Tensor]) -> None:
+                 transform: Callable[[Path], torch.Tensor]) -> None:
         self.paths, self.targets, self.transform = paths, targets, transform
 
     def __len__(self) -> int:
@@ -123,10 +138,10 @@ class PhotoDataset(Dataset[Any]):
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor, int] | None:
         try:
-            image = open_rgb(self.paths[i])
-        except (OSError, ValueError, SyntaxError):  # unreadable, truncated, not an image
+            image = self.transform(self.paths[i])
+        except InputError:  # missing, unreadable, truncated, not an image, over the limits
             return None
-        return self.transform(image), torch.from_numpy(self.targets[i]), i
+        return image, torch.from_numpy(self.targets[i]), i
 
 
 @dataclass
@@ -163,9 +178,11 @@ class Normaliser:
         return x.sub_(self.mean).div_(self.std).contiguous(memory_format=self.format)
 
 
-def eval_transform(prep: dict[str, Any]) -> Callable[[Any], torch.Tensor]:
-    """The evaluation crop (uint8) that the artefact and ONNX Runtime use."""
-    return lambda image: torch.from_numpy(eval_uint8(image, prep))
+def eval_transform(prep: dict[str, Any]) -> Callable[[Path], torch.Tensor]:
+    """The evaluation crop (CHW uint8): the very pixels identification gives ONNX Runtime."""
+    crop = Crop.from_card(prep)
+    return lambda path: torch.from_numpy(
+        np.ascontiguousarray(crop_pixels(path, crop).transpose(2, 0, 1)))
 
 
 def train_transform(prep: dict[str, Any], scale_min: float, ratio: list[float], hflip: bool,
@@ -184,4 +201,4 @@ def train_transform(prep: dict[str, Any], scale_min: float, ratio: list[float], 
         steps.append(T.ColorJitter(color_jitter, color_jitter, color_jitter))
     steps.append(T.PILToTensor())
     pipeline = T.Compose(steps)
-    return lambda image: pipeline(image)
+    return lambda path: pipeline(open_image(path))

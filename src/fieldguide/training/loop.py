@@ -219,6 +219,7 @@ def _finish(spec: TrainSpec, model: FieldguideNet, card: ModelCard, result: Trai
     result.metrics.update(scores)
     result.metrics["skipped_images"] = result.skipped
     card.metrics = {**result.metrics, "history": result.history}
+    card.outputs = model.output_names
     result.model_dir = save_model(model.eval(), card, result.out / "model")
     if spec.run.export_onnx:
         from fieldguide.models.onnx import export_onnx

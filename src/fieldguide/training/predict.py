@@ -19,6 +19,7 @@ from fieldguide.training.data import (
     PhotoDataset,
     collate,
     eval_transform,
+    local_paths,
     read_table,
     text_values,
 )
@@ -81,8 +82,7 @@ def predict_split(model_dir: Path, manifest: Path, split: str = "test", head: st
                          field=spec.column)
     if not keep:
         raise InputError(f"no labelled photo in split {split!r}", path=manifest, field="split")
-    paths = [Path(str(cols["path"][r])) for r, _ in keep]
-    paths = [p if p.is_absolute() else base / p for p in paths]
+    paths = local_paths({"path": [cols["path"][r] for r, _ in keep]}, base, Path(manifest))
     probs, ok = predict(model, paths, card.preprocessing.to_dict(), workers=workers)
     ids = [str(cols.get("photo_id", cols["path"])[r]) for r, _ in keep]
     y = np.array([index[str(lab)] for _, lab in keep])

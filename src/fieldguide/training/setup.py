@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ from torch import nn
 
 from fieldguide.models.artefact import ModelCard, build_model
 from fieldguide.models.heads import FieldguideNet
-from fieldguide.models.registry import backbone_info, weights_id
+from fieldguide.models.registry import backbone_info, imagenet_classifier, weights_id
 from fieldguide.training.data import Manifest, read_manifest
 from fieldguide.training.imbalance import logit_adjustment, loss_weights
 from fieldguide.training.spec import TrainSpec
@@ -41,11 +42,16 @@ def make_model(spec: TrainSpec, data: Manifest) -> tuple[FieldguideNet, ModelCar
     if m.image_size:
         prep = replace(prep, size=m.image_size)
     card = ModelCard(
-        backbone=m.backbone, heads=data.heads, preprocessing=prep, taxonomy=data.taxonomy,
+        backbone=m.backbone, heads=data.heads, preprocessing=prep, lineage=data.taxonomy,
+        name=spec.name, version=datetime.now(UTC).strftime("%Y%m%d.%H%M%S"),
         weights=f"{m.weights or 'random'}:{weights_id(m.backbone, weights)}", dropout=m.dropout,
         train_counts={h.name: data.counts(i).tolist() for i, h in enumerate(data.heads)},
         spec=spec.to_dict())
-    return build_model(card, weights), card
+    model = build_model(card, weights)
+    found = imagenet_classifier(m.backbone, weights)
+    if found is not None and m.weights == "imagenet":
+        model.keep_imagenet(*found)
+    return model, card
 
 
 def imbalance_terms(spec: TrainSpec, data: Manifest) -> tuple[dict[str, np.ndarray | None],

@@ -12,7 +12,6 @@ oddities (duplicate votes, side-file tasks nobody voted on) are warned about wit
 
 from __future__ import annotations
 
-import json
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -40,9 +39,9 @@ def read_votes(
     label_space: Sequence[Any] | None = None,
 ) -> VoteTable:
     """Load votes (CSV or answers.json) and the optional side files into a :class:`VoteTable`."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError("file not found", path=path)
+    from fieldguide.inputs import regular_file
+
+    path = regular_file(path, what="vote file")
     if path.suffix.lower() == ".json":
         task, worker, label, ai_in_answers = _read_answers_json(path)
     else:
@@ -77,9 +76,9 @@ def read_truth(path: str | Path, votes: VoteTable) -> IntArray:
     A known truth that no vote and no AI ever gave is coded -2: it counts as known (and as
     missed) in evaluation, since no strategy can return it.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise InputError("file not found", path=path)
+    from fieldguide.inputs import regular_file
+
+    path = regular_file(path, what="truth file")
     if path.suffix.lower() == ".csv":
         cols = _read_csv_columns(path, ("task", "truth"))
         tasks, labels = cols["task"], cols["truth"]
@@ -101,6 +100,12 @@ def read_truth(path: str | Path, votes: VoteTable) -> IntArray:
 def _read_csv_columns(path: Path, names: tuple[str, ...]) -> dict[str, npt.NDArray[Any]]:
     import pyarrow.csv as pacsv
 
+    from fieldguide.inputs import first_bad_byte, regular_file
+
+    regular_file(path)
+    bad = first_bad_byte(path)
+    if bad is not None:
+        raise bad
     try:
         table = pacsv.read_csv(
             path, convert_options=pacsv.ConvertOptions(strings_can_be_null=True))
@@ -125,13 +130,9 @@ def _read_votes_csv(path: Path) -> tuple[npt.NDArray[Any], ...]:
 
 
 def _load_json(path: Path) -> Any:
-    if not path.is_file():
-        raise InputError("file not found", path=path)
-    try:
-        with path.open() as f:
-            return json.load(f)
-    except json.JSONDecodeError as exc:
-        raise InputError(f"invalid JSON: {exc.msg}", path=path, line=exc.lineno) from None
+    from fieldguide.inputs import read_json
+
+    return read_json(path)
 
 
 def ints_if_possible(values: list[Any] | npt.NDArray[Any]) -> npt.NDArray[Any]:
@@ -148,9 +149,9 @@ def ints_if_possible(values: list[Any] | npt.NDArray[Any]) -> npt.NDArray[Any]:
 
 def _read_answers_json(path: Path) -> tuple[npt.NDArray[Any], npt.NDArray[Any],
                                             npt.NDArray[Any], Pair | None]:
-    answers = _load_json(path)
-    if not isinstance(answers, dict) or not all(isinstance(v, dict) for v in answers.values()):
-        raise InputError("expected {task: {worker: label}}", path=path)
+    from fieldguide.inputs import expect_nested_mapping
+
+    answers = expect_nested_mapping(_load_json(path), path, "{task: {worker: label}}")
     rows = [(t, w, lab) for t, by_worker in answers.items() for w, lab in by_worker.items()]
     ai_rows = [r for r in rows if r[1] == "AI"]
     rows = [r for r in rows if r[1] != "AI"]
@@ -164,9 +165,10 @@ def _read_answers_json(path: Path) -> tuple[npt.NDArray[Any], npt.NDArray[Any],
 
 
 def _read_task_json(path: Path, what: str) -> Pair:
-    data = _load_json(path)
-    if not isinstance(data, dict):
-        raise InputError(f"expected {{task: {what}}}", path=path)
+    from fieldguide.inputs import expect_mapping, expect_scalars
+
+    data = expect_scalars(expect_mapping(_load_json(path), path, f"{{task: {what}}}"), path,
+                          what)
     return ints_if_possible(list(data.keys())), np.asarray(list(data.values()))
 
 
@@ -185,7 +187,9 @@ def _read_scores(path: Path) -> Pair:
 
 
 def _read_lines(path: Path, what: str) -> npt.NDArray[Any]:
-    lines = path.read_text().splitlines()
+    from fieldguide.inputs import read_lines
+
+    lines = read_lines(path, what=f"{what} file")
     empty = [i for i, line in enumerate(lines) if not line.strip()]
     if empty:
         raise InputError(f"empty {what} line (task = line index)", path=path, line=empty[0] + 1)
@@ -193,8 +197,9 @@ def _read_lines(path: Path, what: str) -> npt.NDArray[Any]:
 
 
 def _read_authors(path: Path) -> Pair:
-    if not path.is_file():
-        raise InputError("file not found", path=path)
+    from fieldguide.inputs import nonempty_file
+
+    nonempty_file(path, what="authors file")
     authors = _read_lines(path, "author")
     return np.arange(len(authors)), authors
 

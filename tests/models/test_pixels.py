@@ -1,4 +1,4 @@
-"""Decoding: orientation, colour modes, reduced-scale JPEG decoding and every bad input."""
+"""The one pixel path: orientation, colour modes, reduced-scale JPEG decoding, bad input."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fieldguide.identification.decode import Crop, load_crop, normalise, to_rgb
+from fieldguide.models.pixels import Crop, load_crop, normalise, to_rgb
 
 CROP = Crop(size=8, crop_pct=1.0, interpolation="bilinear")
 
@@ -86,7 +86,7 @@ def test_bad_inputs_give_reasons(tmp_path: Path) -> None:
     reasons = {name: load_crop(tmp_path / name, CROP)
                for name in ("missing.jpg", "cut.jpg", "text.jpg", "empty.jpg")}
     assert reasons == {"missing.jpg": "missing file", "cut.jpg": reasons["cut.jpg"],
-                       "text.jpg": "not an image", "empty.jpg": "not an image"}
+                       "text.jpg": "not an image", "empty.jpg": "not an image (empty file)"}
     assert "truncated" in str(reasons["cut.jpg"]).lower()
     assert str(load_crop(bomb, CROP)).startswith("decompression bomb")
     assert isinstance(load_crop(tmp_path / "ok.jpg", CROP), np.ndarray)
@@ -104,3 +104,29 @@ def test_normalise_matches_the_formula() -> None:
     want = (batch / 255.0 - np.array([0.5, 0.4, 0.3])) / np.array([0.2, 0.25, 0.5])
     assert out.shape == (2, 3, 2, 2)
     np.testing.assert_allclose(out, want.transpose(0, 3, 1, 2), rtol=1e-5, atol=1e-5)
+
+
+def test_limits_are_checked_before_decoding(tmp_path: Path) -> None:
+    """Bytes, pixels and aspect ratio are refused from the header: a 40000 x 10 strip is no
+    photo, and a file over the byte cap is not even opened."""
+    from fieldguide.models.pixels import ImageLimits
+
+    strip = png_header_only(tmp_path / "strip.png", 40_000, 10)
+    assert str(load_crop(strip, CROP)).startswith("aspect ratio 4000:1")
+    Image.new("RGB", (64, 64)).save(tmp_path / "ok.jpg")
+    small = ImageLimits(max_bytes=100)
+    assert "over the 100-byte limit" in str(load_crop(tmp_path / "ok.jpg", CROP, limits=small))
+    assert load_crop("", CROP).startswith("no file path")  # type: ignore[union-attr]
+    assert "not a regular file" in str(load_crop(tmp_path, CROP))
+
+
+def test_heic_is_named(tmp_path: Path) -> None:
+    (tmp_path / "x.heic").write_bytes(b"\0\0\0\x18ftypheic\0\0\0\0mif1heic")
+    assert "HEIC" in str(load_crop(tmp_path / "x.heic", CROP))
+
+
+def test_bytes_decode_like_files(tmp_path: Path) -> None:
+    Image.new("RGB", (20, 12), (200, 10, 10)).save(tmp_path / "r.png")
+    a = load_crop(tmp_path / "r.png", CROP)
+    b = load_crop((tmp_path / "r.png").read_bytes(), CROP)
+    assert isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and (a == b).all()

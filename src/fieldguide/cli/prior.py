@@ -1,0 +1,65 @@
+"""``fieldguide prior``: build a place-and-season prior from a study, and evaluate one."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from fieldguide.cli.common import DEFAULT_STUDY, StudyOption, guarded, open_study
+
+prior_app = typer.Typer(no_args_is_help=True,
+                        help="Place-and-season priors: p(taxon | where, when).")
+
+
+@prior_app.command("build")
+def build(
+    output: Annotated[Path, typer.Option("--output", "-o", help="Folder for the prior.")],
+    study: StudyOption = DEFAULT_STUDY,
+    method: Annotated[str, typer.Option(help="counts (H3 cells x day windows) or sinr "
+                                        "(a presence-only network; needs torch).")] = "counts",
+    rank: Annotated[str, typer.Option(help="Taxa of the prior (records roll up to it).")]
+    = "species",
+    epochs: Annotated[int, typer.Option(help="sinr only: training epochs.")] = 30,
+) -> None:
+    """Learn p(taxon | place, day of year) from the study's observations (records without
+    coordinates give only a season, without a date only a place; see docs/priors.md)."""
+    from fieldguide.priors import build_prior
+
+    options = {"epochs": epochs} if method == "sinr" else {}
+    with open_study(study, create=False, read_only=True) as s:
+        _, summary = guarded(lambda: build_prior(s, output, method=method, rank=rank,
+                                                 **options))
+    typer.echo(f"{method} prior of {summary['taxa']:,} taxa from {summary['records']:,} "
+               f"records -> {output}")
+    for reason, count in sorted(summary["skipped"].items()):
+        if count:
+            typer.echo(f"  {reason}: {count:,}")
+
+
+@prior_app.command("evaluate")
+def evaluate(
+    prior: Annotated[Path, typer.Argument(help="Prior folder (prior.json).")],
+    observations: Annotated[Path, typer.Argument(
+        help="CSV with columns taxon, latitude, longitude, observed_on.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON, not a table.")] = False,
+) -> None:
+    """Top-1, top-5 and MAP of the prior alone against the class-frequency baseline, with
+    and without the season, on held-out records."""
+    from fieldguide.priors import evaluate_prior, load_prior, read_csv
+    from fieldguide.priors.evaluate import table
+
+    loaded = guarded(lambda: load_prior(prior))
+    obs, skipped = guarded(lambda: read_csv(observations, loaded.names))
+    rows = evaluate_prior(loaded, obs)
+    if as_json:
+        typer.echo(json.dumps({"prior": str(prior), "method": loaded.method,
+                               "scores": [r.as_dict() for r in rows],
+                               "skipped": dict(skipped)}, indent=1))
+        return
+    typer.echo(table(rows))
+    for reason, count in sorted(skipped.items()):
+        if count:
+            typer.echo(f"skipped: {reason}: {count:,}")

@@ -1,0 +1,114 @@
+"""A model folder as identification sees it: the card (``model.json``) and ``model.onnx`` run
+by ONNX Runtime on uint8 crops from the one pixel path. NumPy, Pillow and ONNX Runtime only:
+identification never imports torch.
+
+The one ONNX runtime of fieldguide: the CLI, calibration, rejection, search, the service and
+the Ray actors all score through :class:`Classifier`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+
+from fieldguide.errors import InputError
+from fieldguide.identification.decision import ClassTree, class_tree
+from fieldguide.models.card import ModelCard, read_card
+from fieldguide.models.pixels import Crop, normalise
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+class Classifier:
+    """Every output of an artefact's ONNX export (the heads, ``embedding``, ``imagenet``) on
+    batches of uint8 crops; ``logits`` are the primary head's."""
+
+    def __init__(self, folder: str | Path, threads: int = 2, onnx: Path | None = None) -> None:
+        import onnxruntime as ort
+
+        self.folder = Path(folder)
+        self.card: ModelCard = read_card(self.folder)
+        path = Path(onnx) if onnx else self.folder / (self.card.onnx or "model.onnx")
+        if not path.is_file():
+            raise InputError("the artefact has no ONNX export (train with run.export_onnx)",
+                             path=path)
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = max(1, threads)
+        opts.inter_op_num_threads = 1
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        opts.log_severity_level = 3
+        self.path = path
+        try:
+            self.session = ort.InferenceSession(str(path), opts,
+                                                providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own types for a bad graph
+            raise InputError(f"not a usable ONNX model: {str(exc).splitlines()[0][:200]}",
+                             path=path) from None
+        self.input_name = self.session.get_inputs()[0].name
+        self.outputs = [o.name for o in self.session.get_outputs()]
+        self.primary = self.card.primary.name
+        if self.primary not in self.outputs:
+            raise InputError(f"the ONNX export has no output {self.primary!r} (outputs: "
+                             f"{', '.join(self.outputs)})", path=path, field="primary")
+        self.classes: list[str] = self.card.classes
+        width = self.session.get_outputs()[self.outputs.index(self.primary)].shape[-1]
+        if isinstance(width, int) and width != len(self.classes):
+            raise InputError(f"model.json lists {len(self.classes)} classes but the ONNX "
+                             f"output has {width}", path=self.folder / "model.json",
+                             field=f"heads.{self.primary}.classes")
+        self.crop = Crop.from_card(self.card.preprocessing)
+        self.mean, self.std = self.card.preprocessing.mean, self.card.preprocessing.std
+        self._tree: ClassTree | None = None
+        self._digest: str | None = None
+
+    @property
+    def temperature(self) -> float:
+        return float(self.card.temperature or 1.0)
+
+    @property
+    def name(self) -> str:
+        return f"{self.card.name} {self.card.version}"
+
+    def tree(self) -> ClassTree:
+        """The classes placed at every rank of their lineage (built once)."""
+        if self._tree is None:
+            self._tree = class_tree(self.classes, self.card.lineage)
+        return self._tree
+
+    def run(self, crops: np.ndarray, names: list[str] | None = None) -> dict[str, np.ndarray]:
+        """(n, size, size, 3) uint8 -> {output name: (n, ...) float32}: ``logits`` (the
+        primary head) plus every other exported output, or only those in ``names``."""
+        wanted = [self.primary if n == "logits" else n for n in (names or self.outputs)]
+        missing = [n for n in wanted if n not in self.outputs]
+        if missing:
+            raise InputError(f"the ONNX export has no output {missing[0]!r} (re-export the "
+                             "model with this fieldguide to get embeddings)", path=self.path)
+        x = normalise(crops, self.mean, self.std)
+        got = self.session.run(wanted, {self.input_name: x})
+        out = {n: np.asarray(v, dtype=np.float32) for n, v in zip(wanted, got, strict=True)}
+        if self.primary in out:
+            out["logits"] = out[self.primary]
+        return out
+
+    def logits(self, crops: np.ndarray) -> np.ndarray:
+        """(n, size, size, 3) uint8 -> (n, K) float32 logits of the primary head."""
+        return self.run(crops, [self.primary])["logits"]
+
+    def embed(self, crops: np.ndarray) -> np.ndarray:
+        """(n, size, size, 3) uint8 -> (n, D) pooled backbone features."""
+        return self.run(crops, ["embedding"])["embedding"]
+
+    def identity(self) -> str:
+        """What outputs depend on: the ONNX file's content and the crop (resume and indexes
+        refuse results of another model)."""
+        if self._digest is None:
+            self._digest = _sha256(self.path)
+        return f"{self._digest}|{self.crop}"

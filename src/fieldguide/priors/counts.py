@@ -1,0 +1,304 @@
+"""The ``counts`` prior: how often each taxon was recorded in H3 cells and day-of-year windows,
+smoothed so that sparse cells, rare taxa and empty places still get sensible values.
+
+For a place at resolution r (coarse to fine, default 2, 3, 4) the estimate is
+
+    p_r(k | cell) = (n(cell, k) + alpha * base_r(k)) / (n(cell) + alpha)
+
+where ``base_r`` mixes the coarser cell's estimate (smoothing across resolutions; the root is
+the study's class frequency) with the taxon's group (its genus when the prior is at species)
+in this cell times the taxon's share of the group (smoothing up the taxonomy, weight ``tau``).
+The season estimate does the same for (cell, day window) counts, each window's counts mixed
+with its neighbours' (1/4, 1/2, 1/4: smoothing across neighbouring days), backing off to half
+the coarser cell's seasonal estimate and half the same cell's all-year estimate.
+
+The score is the lift p(k | place, season) / p(k) mapped to [0, 1] as lift / (1 + lift): 0.5
+where the place says nothing (no records near), towards 1 where the taxon is over-represented,
+towards 0 in well-sampled cells without it. ``expected_nearby`` is iNaturalist's old rule by
+default: a record within 1000 km (between H3 cell centres at the coarsest resolution) and
++/- 45 days (+/- 3 windows of 366/24 days); or the F1-optimal score threshold per taxon.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import numpy as np
+from numpy.typing import NDArray
+
+from fieldguide.errors import InputError
+from fieldguide.identification.posterior import Context
+from fieldguide.priors.cells import (
+    cell_centres,
+    day_bins,
+    haversine_km,
+    latlng_cells,
+    parent_cells,
+    valid_coordinates,
+)
+from fieldguide.priors.observations import Observations
+from fieldguide.priors.prior import Combine, Prior
+from fieldguide.priors.sparse import SparseCounts
+from fieldguide.priors.thresholds import calibrate
+
+Nearby = Literal["radius", "threshold"]
+RADIUS_KM = 1000.0
+WINDOW_DAYS = 45.0
+_KERNEL = ((-1, 0.25), (0, 0.5), (1, 0.25))
+
+
+class CountsPrior(Prior):
+    """A built counts prior (see module doc); make one with :func:`build_counts`."""
+
+    method = "counts"
+
+    def __init__(self, params: dict[str, Any], arrays: dict[str, NDArray[Any]],
+                 names: list[str], *, combine: Combine = "inat",
+                 nearby: Nearby | None = None) -> None:
+        super().__init__(names, rank=str(params["rank"]), thresholds=arrays["thresholds"],
+                         floor=float(params["floor"]), combine=combine)
+        self.params = params
+        self.arrays = arrays
+        self.resolutions: list[int] = [int(r) for r in params["resolutions"]]
+        self.bins = int(params["bins"])
+        self.alpha = float(params["alpha"])
+        self.alpha_season = float(params["alpha_season"])
+        self.tau = float(params["tau"])
+        self.rule: Nearby = nearby or params.get("nearby", "radius")
+        self.taxon_count = arrays["taxon_count"].astype(np.float64)
+        self.season_count = arrays["season_count"].astype(np.float64)
+        self.group = arrays["group"].astype(np.int64)
+        self.place = [SparseCounts.from_arrays(arrays, f"place{r}") for r in self.resolutions]
+        self.group_place = [SparseCounts.from_arrays(arrays, f"group{r}")
+                            for r in self.resolutions]
+        self.season = [SparseCounts.from_arrays(arrays, f"season{r}") for r in self.resolutions]
+        n_groups = int(self.group.max()) + 1 if len(self.group) and self.group.max() >= 0 else 0
+        self.group_count = np.bincount(self.group[self.group >= 0],
+                                       self.taxon_count[self.group >= 0], minlength=n_groups)
+        self._centres: tuple[NDArray[np.float64], NDArray[np.float64]] | None = None
+        self._bits: tuple[bytes, NDArray[np.uint64], NDArray[np.uint64]] | None = None
+
+    # -- global terms ----------------------------------------------------------------------
+    def frequency(self, cols: NDArray[np.int64]) -> NDArray[np.float64]:
+        total = self.taxon_count.sum()
+        p0 = (self.taxon_count + 1) / (total + len(self.taxon_count))
+        return np.where(cols >= 0, p0[np.maximum(cols, 0)], 0.0)
+
+    def _group_terms(self, cols: NDArray[np.int64]
+                     ) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.float64],
+                                NDArray[np.float64]]:
+        """Each column's group (-1: none), the group's frequency, the taxon's share of its
+        group, and the taxonomy weight (0 where the taxon has no group)."""
+        g = np.where(cols >= 0, self.group[np.maximum(cols, 0)], -1)
+        n_groups = len(self.group_count)
+        total = self.taxon_count.sum()
+        q0 = (self.group_count + 1) / (total + max(n_groups, 1))
+        has = g >= 0
+        gq = np.where(has, q0[np.maximum(g, 0)] if n_groups else 0.0, 0.0)
+        share = np.where(has, self.taxon_count[np.maximum(cols, 0)]
+                         / np.maximum(self.group_count[np.maximum(g, 0)] if n_groups else 1, 1),
+                         0.0)
+        return g, gq, share, np.where(has, self.tau, 0.0)
+
+    def _season_frequency(self, cols: NDArray[np.int64]) -> NDArray[np.float64]:
+        """(bins, K) p(k | day window) over the whole study, smoothed to the class frequency."""
+        smooth = sum(w * np.roll(self.season_count, -d, axis=0) for d, w in _KERNEL)
+        assert isinstance(smooth, np.ndarray)
+        p0 = self.frequency(np.arange(len(self.names), dtype=np.int64))
+        ps = (smooth + self.alpha_season * p0) / (smooth.sum(axis=1, keepdims=True)
+                                                  + self.alpha_season)
+        return np.where(cols >= 0, ps[:, np.maximum(cols, 0)], 0.0)
+
+    # -- scoring ---------------------------------------------------------------------------
+    def evaluate(self, ctx: Context, cols: NDArray[np.int64], *, season: bool = True
+                 ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.bool_]]:
+        n, k = len(ctx), len(cols)
+        p0 = self.frequency(cols)
+        located = valid_coordinates(ctx.latitude, ctx.longitude)
+        doy = ctx.day_of_year if season else np.full(n, np.nan)
+        b = day_bins(doy, self.bins)
+        dated = b >= 0
+        prob = np.broadcast_to(p0, (n, k)).copy()
+        colmap = np.full(len(self.names), -1, dtype=np.int64)
+        colmap[cols[cols >= 0]] = np.flatnonzero(cols >= 0)
+        g, gq, share, tau = self._group_terms(cols)
+        gmap = np.full(len(self.group_count), -1, dtype=np.int64)
+        used_groups = np.unique(g[g >= 0])
+        gmap[used_groups] = np.arange(len(used_groups))
+        g_col = np.where(g >= 0, gmap[np.maximum(g, 0)], 0)
+        rows = np.flatnonzero(located)
+        per_res: list[NDArray[np.float64]] = []
+        place_rows: list[NDArray[np.int64]] = []
+        if len(rows):
+            fine = latlng_cells(ctx.latitude[rows], ctx.longitude[rows], self.resolutions[-1])
+            p = np.broadcast_to(p0, (len(rows), k)).astype(np.float64)
+            q = np.broadcast_to(gq, (len(rows), k)).astype(np.float64)
+            for res, table, gtable in zip(self.resolutions, self.place, self.group_place,
+                                          strict=True):
+                keys = parent_cells(fine, res).astype(np.int64)
+                r = table.rows(keys)
+                nc = table.totals(r).astype(np.float64)[:, None]
+                counts = table.dense(r, colmap, k)
+                gcounts = gtable.dense(gtable.rows(keys), gmap, max(len(used_groups), 1))
+                p, q = self._descend(p, q, counts, gcounts[:, g_col], nc, tau, share)
+                per_res.append(p)
+                place_rows.append(r)
+            prob[rows] = p
+        if dated.any():
+            ps_all = self._season_frequency(cols)
+            only_season = np.flatnonzero(dated & ~located)
+            prob[only_season] = ps_all[b[only_season]]
+            both = dated[rows]
+            if both.any():
+                ps = ps_all[b[rows[both]]]
+                for j, table in enumerate(self.season):
+                    r = place_rows[j][both]
+                    counts = np.zeros((int(both.sum()), k), dtype=np.float64)
+                    nc = np.zeros((int(both.sum()), 1), dtype=np.float64)
+                    for d, w in _KERNEL:
+                        key = np.where(r >= 0, r * self.bins + (b[rows[both]] + d) % self.bins,
+                                       -1)
+                        sr = table.rows(key)
+                        counts += w * table.dense(sr, colmap, k)
+                        nc[:, 0] += w * table.totals(sr)
+                    base = 0.5 * per_res[j][both] + 0.5 * ps
+                    ps = (counts + self.alpha_season * base) / (nc + self.alpha_season)
+                prob[rows[both]] = ps
+        lift = prob / np.maximum(p0, 1e-300)[None, :]
+        score = np.where((cols >= 0)[None, :], lift / (1 + lift), 0.0)
+        return prob, score, located | dated
+
+    def _descend(self, p: NDArray[np.float64], q: NDArray[np.float64],
+                 counts: NDArray[np.float32], gcounts: NDArray[np.float32],
+                 nc: NDArray[np.float64], tau: NDArray[np.float64],
+                 share: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """One resolution finer: the taxon's and its group's estimates in the finer cell."""
+        q = (gcounts + self.alpha * q) / (nc + self.alpha)
+        base = (1 - tau) * p + tau * q * share
+        return (counts + self.alpha * base) / (nc + self.alpha), q
+
+    def pair_scores(self, cells: NDArray[np.uint64], taxa: NDArray[np.int64]
+                    ) -> NDArray[np.float64]:
+        """All-year place score of taxon ``taxa[i]`` at finest-resolution cell ``cells[i]``
+        (the thresholds' calibration: pairs, not a dense photos x taxa block)."""
+        p0 = self.frequency(taxa)
+        g, gq, share, tau = self._group_terms(taxa)
+        p, q = p0.copy(), gq.copy()
+        for res, table, gtable in zip(self.resolutions, self.place, self.group_place,
+                                      strict=True):
+            keys = parent_cells(cells, res).astype(np.int64)
+            r = table.rows(keys)
+            p, q = self._descend(p, q, table.pairs(r, taxa), gtable.pairs(gtable.rows(keys), g),
+                                 table.totals(r).astype(np.float64), tau, share)
+        lift = p / np.maximum(p0, 1e-300)
+        return np.asarray(lift / (1 + lift), dtype=np.float64)
+
+    def nearby(self, ctx: Context, cols: NDArray[np.int64],
+               score: NDArray[np.float64]) -> NDArray[np.bool_]:
+        if self.rule == "threshold":
+            return super().nearby(ctx, cols, score)
+        return self._radius_rule(ctx, cols)
+
+    def _radius_rule(self, ctx: Context, cols: NDArray[np.int64]) -> NDArray[np.bool_]:
+        """Recorded within RADIUS_KM and +/- WINDOW_DAYS (any day when the date is unknown),
+        as bitsets per (coarse cell, window) so a batch costs a few array operations."""
+        n, k = len(ctx), len(cols)
+        if self._centres is None:
+            self._centres = cell_centres(self.place[0].keys.astype(np.uint64))
+        c_lat, c_lon = self._centres
+        words = (k + 63) // 64
+        key = cols.tobytes()
+        if self._bits is None or self._bits[0] != key:
+            self._bits = (key, *self._presence_bits(cols))
+        dated, anytime = self._bits[1], self._bits[2]
+        # photos grouped by coarse cell: the data cells within the radius of its centre
+        coarse = parent_cells(latlng_cells(ctx.latitude, ctx.longitude, self.resolutions[-1]),
+                              self.resolutions[0])
+        cells, inverse = np.unique(coarse, return_inverse=True)
+        p_lat, p_lon = cell_centres(cells)
+        b = day_bins(ctx.day_of_year, self.bins)
+        out = np.zeros((n, words), dtype=np.uint64)
+        for u in range(len(cells)):
+            near = np.flatnonzero(haversine_km(p_lat[u], p_lon[u], c_lat, c_lon) <= RADIUS_KM)
+            if len(near) == 0:
+                continue
+            mine = np.flatnonzero(inverse == u)
+            with_day = mine[b[mine] >= 0]
+            if len(with_day):
+                out[with_day] = np.bitwise_or.reduce(dated[near][:, b[with_day]], axis=0)
+            no_day = mine[b[mine] < 0]
+            out[no_day] = np.bitwise_or.reduce(anytime[near], axis=0)
+        flags = np.unpackbits(out.view(np.uint8), axis=1, bitorder="little")[:, :k]
+        return flags.astype(bool) & (cols >= 0)[None, :]
+
+    def _presence_bits(self, cols: NDArray[np.int64]
+                       ) -> tuple[NDArray[np.uint64], NDArray[np.uint64]]:
+        """Bitsets of the wanted taxa recorded per (coarse data cell, window +/- the day
+        window), and per coarse data cell at any time of year."""
+        k = len(cols)
+        words = (k + 63) // 64
+        colmap = np.full(len(self.names), -1, dtype=np.int64)
+        colmap[cols[cols >= 0]] = np.flatnonzero(cols >= 0)
+        season, n_cells = self.season[0], len(self.place[0].keys)
+        grid = np.zeros((n_cells * self.bins, words), dtype=np.uint64)
+        for start in range(0, len(season.keys), 4096):
+            rows = np.arange(start, min(start + 4096, len(season.keys)))
+            present = season.dense(rows, colmap, words * 64) > 0
+            grid[season.keys[rows]] = np.packbits(present, axis=1, bitorder="little"
+                                                  ).view(np.uint64)
+        grid = grid.reshape(n_cells, self.bins, words)  # type: ignore[assignment]
+        reach = int(np.ceil(WINDOW_DAYS / (366 / self.bins) - 1e-9))
+        dated = np.zeros_like(grid)
+        for d in range(-reach, reach + 1):
+            dated |= np.roll(grid, d, axis=1)
+        return dated, np.bitwise_or.reduce(grid, axis=1)
+
+
+def build_counts(obs: Observations, *, resolutions: tuple[int, ...] = (2, 3, 4),
+                 bins: int = 24, alpha: float = 5.0, alpha_season: float = 5.0,
+                 tau: float = 0.3, floor: float = 0.005, min_effort: int = 5,
+                 seed: int = 0) -> CountsPrior:
+    """Count ``obs`` per cell and window at each resolution (see module doc)."""
+    res = sorted(set(resolutions))
+    if not res or res[0] < 0 or res[-1] > 15:
+        raise InputError("resolutions must be H3 resolutions 0..15", field="resolutions")
+    located = valid_coordinates(obs.lat, obs.lon)
+    if not located.any():
+        raise InputError("no located observations: a place prior needs coordinates "
+                         f"({len(obs)} records, none with usable latitude/longitude)")
+    n_taxa = len(obs.names)
+    b = day_bins(obs.doy, bins)
+    arrays: dict[str, NDArray[Any]] = {
+        "taxon_count": np.bincount(obs.taxon, minlength=n_taxa).astype(np.float32),
+        "season_count": np.zeros((bins, n_taxa), dtype=np.float32),
+        "group": obs.group.astype(np.int64),
+    }
+    dated = b >= 0
+    np.add.at(arrays["season_count"], (b[dated], obs.taxon[dated]), 1)
+    rows = np.flatnonzero(located)
+    taxon = obs.taxon[rows]
+    grp = obs.group[taxon]
+    fine = latlng_cells(obs.lat[rows], obs.lon[rows], res[-1])
+    day = b[rows]
+    for r in res:
+        keys = parent_cells(fine, r).astype(np.int64)
+        place = SparseCounts.build(keys, taxon, n_taxa)
+        arrays.update(place.arrays(f"place{r}"))
+        has = grp >= 0
+        arrays.update(SparseCounts.build(keys[has], grp[has], max(len(obs.group_names), 1))
+                      .arrays(f"group{r}"))
+        when = day >= 0
+        skey = place.rows(keys[when]) * bins + day[when]
+        arrays.update(SparseCounts.build(skey, taxon[when], n_taxa).arrays(f"season{r}"))
+    params: dict[str, Any] = {
+        "method": "counts", "rank": obs.rank, "resolutions": res, "bins": bins,
+        "alpha": alpha, "alpha_season": alpha_season, "tau": tau, "floor": floor,
+        "nearby": "radius", "min_effort": min_effort, "radius_km": RADIUS_KM,
+        "window_days": WINDOW_DAYS,
+    }
+    arrays["thresholds"] = np.zeros(n_taxa, dtype=np.float32)
+    prior = CountsPrior(params, arrays, obs.names)
+    arrays["thresholds"] = calibrate(prior.place[-1], n_taxa, prior.pair_scores,
+                                     min_effort=min_effort, seed=seed)
+    prior.thresholds = arrays["thresholds"]
+    return prior

@@ -1,0 +1,138 @@
+"""What every place-and-season prior does with a batch of photos, whatever its method.
+
+A method only says, for the photos' contexts and the wanted taxa, how likely each taxon is
+(``probability``, a distribution over taxa) and how much the place favours it (``score`` in
+[0, 1], iNaturalist's geo score), and which taxa are expected nearby. This class turns that
+into the combined probabilities the posterior uses:
+
+- ``combine="inat"`` (default): vision x max(score, floor), renormalised, as iNaturalist does;
+  the floor (0.005) keeps a taxon never recorded nearby from being ruled out by the prior alone.
+- ``combine="bayes"``: vision x p(taxon | place, season) / p(taxon), renormalised: the prior
+  replaces the class frequency the vision model was trained with (the study's frequency
+  stands in for the training set's).
+
+Missing context is skipped, never guessed: a photo without coordinates gets the season-only
+prior where the method has one (counts), a photo with neither coordinates nor a date keeps its
+vision probabilities (score NaN, expected_nearby False). Model classes that are not taxa of the
+prior get, per photo, the smallest weight of the known classes ("as unlikely as the least
+expected known taxon"), and are never expected nearby.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+import numpy as np
+from numpy.typing import NDArray
+
+from fieldguide.errors import InputError
+from fieldguide.identification.posterior import Context, PriorOutput
+from fieldguide.priors.cells import valid_coordinates
+
+Combine = Literal["inat", "bayes"]
+FLOOR = 0.005  #: iNaturalist's clamp on the geo score
+CHUNK = 4096   #: photos scored at once (bounds memory at CHUNK x K floats per array)
+
+
+class Prior:
+    """Base of the counts and SINR priors (see module doc). ``names`` are the prior's taxa."""
+
+    method = "base"
+
+    def __init__(self, names: Sequence[str], *, rank: str, thresholds: NDArray[np.float32],
+                 floor: float = FLOOR, combine: Combine = "inat") -> None:
+        if combine not in ("inat", "bayes"):
+            raise InputError(f"combine must be 'inat' or 'bayes', not {combine!r}",
+                             field="combine")
+        self.names = list(names)
+        self.rank = rank
+        self.thresholds = thresholds
+        self.floor = float(floor)
+        self.combine: Combine = combine
+        self._index = {n: i for i, n in enumerate(self.names)}
+
+    @property
+    def name(self) -> str:
+        return f"{self.method}-prior"
+
+    def columns(self, classes: Sequence[str]) -> NDArray[np.int64]:
+        """The prior's taxon index of each class name (-1 where the prior does not know it)."""
+        return np.array([self._index.get(c, -1) for c in classes], dtype=np.int64)
+
+    # -- what a method provides ------------------------------------------------------------
+    def frequency(self, cols: NDArray[np.int64]) -> NDArray[np.float64]:
+        """The study's class frequency of each wanted taxon (the baseline)."""
+        raise NotImplementedError
+
+    def evaluate(self, ctx: Context, cols: NDArray[np.int64], *, season: bool = True
+                 ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.bool_]]:
+        """(probability, score, used): probability and score (n, K) for rows where ``used``;
+        other rows are unspecified. ``season=False`` ignores the dates."""
+        raise NotImplementedError
+
+    def nearby(self, ctx: Context, cols: NDArray[np.int64],
+               score: NDArray[np.float64]) -> NDArray[np.bool_]:
+        """(n, K): taxon expected near the photo (by default: score >= the taxon's
+        F1-optimal threshold)."""
+        thr = self.thresholds[np.maximum(cols, 0)]
+        return (score >= thr[None, :]) & (cols >= 0)[None, :]
+
+    # -- the posterior's protocol ----------------------------------------------------------
+    def apply(self, probs: np.ndarray, context: Context,
+              classes: Sequence[str]) -> PriorOutput:
+        """Combine vision ``probs`` (n, K over ``classes``) with this prior (see module doc)."""
+        vision = np.asarray(probs, dtype=np.float64)
+        if vision.ndim != 2 or vision.shape[1] != len(classes):
+            raise InputError(f"probs shape {vision.shape} does not match {len(classes)} classes")
+        if len(context) != len(vision):
+            raise InputError(f"{len(context)} contexts for {len(vision)} photos")
+        ctx = clean_context(context)
+        cols = self.columns(classes)
+        n, k = vision.shape
+        combined = vision.copy()
+        score = np.full((n, k), np.nan)
+        near = np.zeros((n, k), dtype=bool)
+        if not (cols >= 0).any():
+            return PriorOutput(combined, score, near)
+        freq = self.frequency(cols)
+        known = cols >= 0
+        for start in range(0, n, CHUNK):
+            part = slice(start, min(n, start + CHUNK))
+            sub = Context(ctx.latitude[part], ctx.longitude[part], ctx.day_of_year[part])
+            prob, sc, used = self.evaluate(sub, cols)
+            if self.combine == "inat":
+                weight = np.maximum(sc, self.floor)
+            else:
+                weight = prob / np.maximum(freq, 1e-12)[None, :]
+            weight = np.where(known[None, :], weight,
+                              np.where(known, weight, np.inf).min(axis=1, keepdims=True))
+            rows = np.flatnonzero(used) + start
+            mixed = vision[rows] * weight[used]
+            total = mixed.sum(axis=1, keepdims=True)
+            good = total[:, 0] > 0
+            combined[rows[good]] = mixed[good] / total[good]
+            score[rows] = np.where(known[None, :], sc[used], np.nan)
+            located = used & valid_coordinates(sub.latitude, sub.longitude)
+            if located.any():
+                near[start + np.flatnonzero(located)] = self.nearby(
+                    _rows(sub, located), cols, sc[located])
+        return PriorOutput(combined, score, near)
+
+
+def clean_context(context: Context) -> Context:
+    """Unusable values become unknown (NaN): coordinates out of range or (0, 0), days outside
+    1..366. The caller decides whether to report them; the prior never guesses."""
+    lat = np.array(context.latitude, dtype=np.float64)
+    lon = np.array(context.longitude, dtype=np.float64)
+    doy = np.array(context.day_of_year, dtype=np.float64)
+    bad = ~valid_coordinates(lat, lon)
+    lat[bad] = np.nan
+    lon[bad] = np.nan
+    with np.errstate(invalid="ignore"):
+        doy[~((doy >= 1) & (doy <= 366))] = np.nan
+    return Context(lat, lon, np.floor(doy))
+
+
+def _rows(ctx: Context, rows: NDArray[np.bool_]) -> Context:
+    return Context(ctx.latitude[rows], ctx.longitude[rows], ctx.day_of_year[rows])

@@ -1,0 +1,83 @@
+"""A sparse count table: rows keyed by an integer (a cell, or a cell and a day window), one
+column per taxon, stored as compressed rows so a batch of photos gathers its rows at once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+
+@dataclass(frozen=True)
+class SparseCounts:
+    keys: NDArray[np.int64]      # sorted row keys
+    total: NDArray[np.float32]   # all records in the row (every taxon)
+    ptr: NDArray[np.int64]       # row r's entries are ptr[r]:ptr[r + 1]
+    col: NDArray[np.int32]       # taxon of each entry, ascending within a row
+    count: NDArray[np.float32]
+
+    @classmethod
+    def build(cls, keys: NDArray[np.int64], cols: NDArray[np.int64],
+              n_cols: int) -> SparseCounts:
+        """Count records per (key, column)."""
+        row_keys, row = np.unique(keys, return_inverse=True)
+        pair, count = np.unique(row.astype(np.int64) * n_cols + cols, return_counts=True)
+        rows = pair // n_cols
+        ptr = np.zeros(len(row_keys) + 1, dtype=np.int64)
+        np.cumsum(np.bincount(rows, minlength=len(row_keys)), out=ptr[1:])
+        total = np.bincount(row, minlength=len(row_keys)).astype(np.float32)
+        return cls(row_keys.astype(np.int64), total, ptr, (pair % n_cols).astype(np.int32),
+                   count.astype(np.float32))
+
+    def arrays(self, prefix: str) -> dict[str, NDArray[np.generic]]:
+        return {f"{prefix}.{name}": getattr(self, name)
+                for name in ("keys", "total", "ptr", "col", "count")}
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, NDArray[np.generic]], prefix: str) -> SparseCounts:
+        got = [arrays[f"{prefix}.{name}"] for name in ("keys", "total", "ptr", "col", "count")]
+        return cls(got[0].astype(np.int64), got[1].astype(np.float32),
+                   got[2].astype(np.int64), got[3].astype(np.int32), got[4].astype(np.float32))
+
+    def rows(self, keys: NDArray[np.int64]) -> NDArray[np.int64]:
+        """Row index of each key, -1 where the table has no such row."""
+        if len(self.keys) == 0:
+            return np.full(len(keys), -1, dtype=np.int64)
+        at = np.minimum(np.searchsorted(self.keys, keys), len(self.keys) - 1)
+        return np.where(self.keys[at] == keys, at, -1).astype(np.int64)
+
+    def totals(self, rows: NDArray[np.int64]) -> NDArray[np.float32]:
+        return np.where(rows >= 0, self.total[np.maximum(rows, 0)], np.float32(0))
+
+    def dense(self, rows: NDArray[np.int64], colmap: NDArray[np.int64],
+              n_out: int) -> NDArray[np.float32]:
+        """(len(rows), n_out) counts; ``colmap[taxon]`` is the output column (-1: not wanted)."""
+        out = np.zeros((len(rows), n_out), dtype=np.float32)
+        ok = np.flatnonzero(rows >= 0)
+        if len(ok) == 0:
+            return out
+        start, stop = self.ptr[rows[ok]], self.ptr[rows[ok] + 1]
+        lengths = stop - start
+        owner = np.repeat(ok, lengths)
+        offsets = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+        entry = np.repeat(start, lengths) + offsets
+        target = colmap[self.col[entry]]
+        keep = target >= 0
+        out[owner[keep], target[keep]] = self.count[entry[keep]]
+        return out
+
+    def pairs(self, rows: NDArray[np.int64], cols: NDArray[np.int64]) -> NDArray[np.float32]:
+        """Count at each (row, column) pair (0 where absent)."""
+        out = np.zeros(len(rows), dtype=np.float32)
+        if len(self.col) == 0:
+            return out
+        n_cols = np.int64(int(self.col.max()) + 1)
+        ok = np.flatnonzero((rows >= 0) & (cols >= 0) & (cols < n_cols))
+        entry_row = np.repeat(np.arange(len(self.keys), dtype=np.int64), np.diff(self.ptr))
+        flat = entry_row * n_cols + self.col
+        query = rows[ok] * n_cols + cols[ok]
+        at = np.minimum(np.searchsorted(flat, query), len(flat) - 1)
+        hit = flat[at] == query
+        out[ok[hit]] = self.count[at[hit]]
+        return out

@@ -1,0 +1,134 @@
+"""Inputs that try to reach outside their own file: host files read through meta.xml, SQL
+carried in column names, and SQL text built from values anywhere in src/."""
+
+from __future__ import annotations
+
+import re
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from tests.badinput.conftest import fieldguide, fingerprint
+
+SECRET = "fieldguide-secret-7c1f"
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _archive(path: Path, location: str, term: str = "scientificName") -> Path:
+    meta = (
+        '<?xml version="1.0" encoding="UTF-8"?>\n<archive xmlns="http://rs.tdwg.org/dwc/text/">'
+        '<core encoding="UTF-8" fieldsTerminatedBy="\\t" linesTerminatedBy="\\n" '
+        'fieldsEnclosedBy="" ignoreHeaderLines="1" '
+        'rowType="http://rs.tdwg.org/dwc/terms/Occurrence">'
+        f"<files><location>{location}</location></files><id index=\"0\"/>"
+        '<field index="0" term="http://rs.gbif.org/terms/1.0/gbifID"/>'
+        '<field index="1" term="http://rs.tdwg.org/dwc/terms/eventDate"/>'
+        f'<field index="2" term="http://rs.tdwg.org/dwc/terms/{term}"/></core></archive>'
+    )
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("meta.xml", meta)
+        z.writestr("occurrence.txt", "gbifID\teventDate\tscientificName\n"
+                                     "501\t2020-05-01\tRosa canina\n")
+    return path
+
+
+@pytest.mark.parametrize("kind", ["absolute", "dotdot", "dotdot-folder"])
+def test_meta_xml_locations_never_read_a_host_file(
+    kind: str, tmp_path: Path, base_study: tuple[Path, dict[str, Path]]
+) -> None:
+    study, _ = base_study
+    host = tmp_path / "host" / "occurrence.txt"
+    host.parent.mkdir()
+    host.write_text(f"gbifID\teventDate\tscientificName\n777\t2020-01-01\t{SECRET}\n")
+    if kind == "absolute":
+        target = _archive(tmp_path / "a.zip", str(host))
+    elif kind == "dotdot":
+        target = _archive(tmp_path / "a.zip", "../" * 12 + str(host).lstrip("/"))
+    else:
+        folder = tmp_path / "archive"
+        folder.mkdir()
+        with zipfile.ZipFile(_archive(tmp_path / "a.zip", "../host/occurrence.txt")) as z:
+            z.extractall(folder)
+        target = folder
+    before = fingerprint(study)
+    done = fieldguide("ingest", "dwca", str(target), study=study)
+    assert done.returncode == 2 and "outside the archive" in done.stderr, done.stderr
+    assert fingerprint(study) == before
+    assert SECRET.encode() not in (study / "fieldguide.duckdb").read_bytes()
+
+
+def test_a_term_carrying_sql_runs_no_sql(
+    tmp_path: Path, base_study: tuple[Path, dict[str, Path]]
+) -> None:
+    study, _ = base_study
+    planted = tmp_path / "planted.csv"
+    term = f'x" FROM fg_stage; COPY (SELECT 1) TO \'{planted}\'; SELECT "'
+    archive = _archive(tmp_path / "a.zip", "occurrence.txt", term.replace("'", "&apos;"))
+    done = fieldguide("ingest", "dwca", str(archive), study=study)
+    assert "Traceback" not in done.stderr
+    assert not planted.exists()
+
+
+def test_a_trait_header_carrying_sql_runs_no_sql(
+    tmp_path: Path, base_study: tuple[Path, dict[str, Path]]
+) -> None:
+    study, _ = base_study
+    planted = tmp_path / "planted2.csv"
+    table = tmp_path / "traits.csv"
+    table.write_text(f'file,"a"" FROM fg_stage; COPY (SELECT 1) TO \'{planted}\'; --"\n'
+                     "1.jpg,1\n")
+    done = fieldguide("ingest", "traits", str(table), study=study)
+    assert "Traceback" not in done.stderr
+    assert not planted.exists()
+
+
+# SQL text is assembled with f-strings in many places; each interpolation must be a quoted
+# identifier, a bound-parameter placeholder list, a number or a constant of the module.
+SQL_START = re.compile(r"""f["']{1,3}\s*(SELECT|INSERT|CREATE|COPY|UPDATE|DELETE|DROP|ALTER|"""
+                       r"""WITH|DESCRIBE)\b""", re.IGNORECASE)
+SAFE = re.compile(
+    r"^(quote_ident\(.*\)|quote_literal\(.*\)|sql_literal\(.*\)|col\(.*\)|csvfile\.col\(.*\)"
+    r"|[a-z_]+:d|import_id|limit|[A-Z_]+|q|t|k|v|target|rejects|scan|errors_table|bad|"
+    r"select|col_spec|columns|values|low|day|oid|taxon_key|name|table|c\.reason|c\.condition"
+    r"|query|_filled\(.*\)|errors|lat|lon|expr|key|taxon|join|photo_id|source_key|rank)$")
+# Constant-only interpolations, listed one by one (file, expression).
+ALLOWED = {("src/fieldguide/store/schema.py", "kind"), ("src/fieldguide/store/taxa.py", "where")}
+OWN = ["store", "ingest/csvfile.py", "ingest/dwca.py", "ingest/gbif_csv.py",
+       "ingest/gbif_media.py", "ingest/votes.py", "ingest/commit.py", "ingest/rowchecks.py",
+       "ingest/taxonomy_file.py"]
+
+
+def _interpolations(source: str) -> list[tuple[int, str]]:
+    out = []
+    for m in SQL_START.finditer(source):
+        line = source.count("\n", 0, m.start()) + 1
+        quote = source[m.start() + 1: m.start() + 4]
+        if quote in ('"""', "'''"):
+            end = source.find(quote, m.start() + 4)
+        else:
+            end = source.find("\n", m.start())
+        chunk = source[m.start(): end if end > 0 else len(source)]
+        out += [(line, e.strip()) for e in re.findall(r"(?<!\{)\{([^{}]+)\}(?!\})", chunk)]
+    return out
+
+
+def test_no_sql_is_formatted_from_input_in_the_store_and_my_ingesters() -> None:
+    src = REPO / "src" / "fieldguide"
+    files = [p for own in OWN for p in ([src / own] if own.endswith(".py")
+                                        else sorted((src / own).glob("*.py")))]
+    bad = [f"{p.relative_to(REPO)}:{line}: {{{expr}}}" for p in files
+           for line, expr in _interpolations(p.read_text())
+           if not SAFE.match(expr) and (str(p.relative_to(REPO)), expr) not in ALLOWED]
+    assert not bad, "\n".join(bad)
+    for p in files:
+        text = p.read_text()
+        assert not re.search(r"""["'](SELECT|INSERT)[^"']*%s""", text), p
+        assert ".format(" not in text or "SELECT" not in text.split(".format(")[0][-200:], p
+
+
+def test_part_files_are_never_unpickled() -> None:
+    for p in (REPO / "src").rglob("*.py"):
+        text = p.read_text()
+        assert "allow_pickle=True" not in text, p
+        assert "import pickle" not in text, p
