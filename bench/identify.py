@@ -20,14 +20,15 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
-from fieldguide.identification.decode import load_crop
 from PIL import Image
 
 from fieldguide.identification import Classifier, Rule, RunOptions, annotate, read_photos
 from fieldguide.identification.calibration import labelled_logits
 from fieldguide.identification.quantise import quantise
+from fieldguide.models.pixels import Crop, load_crop, normalise, open_image, resize_crop
 
-FLOWERS = Path("/work/shared/data/images/oxford_flowers12")
+#: The real sample photos, found beside the repository (../shared), never by an absolute path.
+FLOWERS = Path(__file__).resolve().parents[1] / "../shared/data/images/oxford_flowers12"
 ORIENTATIONS = (1, 3, 6, 8, 1, 2, 1, 6)
 
 
@@ -57,21 +58,24 @@ def rate(n: int, fn: Callable[[], object]) -> float:
 def naive(model_dir: Path, paths: list[str]) -> tuple[float, float]:
     """Seed 000's loop: open, decode in full, transform, one forward pass per photo."""
     import torch
-    from fieldguide.models.preprocess import eval_array
 
     from fieldguide.models import load_model
 
     torch.set_num_threads(2)
     net, card = load_model(model_dir)
-    prep = card.preprocessing.to_dict()
+    prep = card.preprocessing
+    crop = Crop.from_card(prep)
+
+    def eval_array(path: str) -> np.ndarray:
+        pixels = np.asarray(resize_crop(open_image(path), crop), dtype=np.uint8)[None]
+        return normalise(pixels, prep.mean, prep.std)
 
     def loop(todo: list[str] = paths) -> None:
         with torch.no_grad():
             for p in todo:
-                im = Image.open(p).convert("RGB")
-                net(torch.from_numpy(eval_array(im, prep))[None])
+                net(torch.from_numpy(eval_array(p)))
 
-    x = torch.from_numpy(eval_array(Image.open(paths[0]).convert("RGB"), prep))[None]
+    x = torch.from_numpy(eval_array(paths[0]))
 
     def model_only() -> None:
         with torch.no_grad():

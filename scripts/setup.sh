@@ -18,3 +18,13 @@ fi
 "$venv/bin/python" -m pip install --quiet --no-deps --no-build-isolation -e . 2>&1 \
   | grep -v "^WARNING: Location" || true
 ln -sfn "$venv" .venv
+# Debian's chromium for the web page's browser test (Playwright drives it; it downloads
+# nothing itself). Without it that test is skipped with its reason.
+if ! command -v chromium >/dev/null 2>&1; then
+  sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo -n"
+  if ! { $sudo apt-get install -y -qq chromium >/dev/null 2>&1 \
+         || { $sudo apt-get update -qq >/dev/null 2>&1 \
+              && $sudo apt-get install -y -qq chromium >/dev/null 2>&1; }; }; then
+    echo "could not install chromium: the browser test will be skipped" >&2
+  fi
+fi

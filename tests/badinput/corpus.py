@@ -11,9 +11,11 @@ from __future__ import annotations
 import io
 import json
 import os
+import struct
 import zipfile
+import zlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 Build = Callable[[Path, dict[str, Path]], list[str]]
@@ -25,7 +27,6 @@ class Case:
     build: Build
     expect: tuple[str, ...] = ()  # texts the error line must contain ("{file}": the file name)
     names_file: bool = True  # the error names the bad file
-    xfail: str | None = field(default=None)
 
 
 LATIN1 = "task,worker,label\n1,Jos\xe9,Rosa canina\n".encode("latin-1")
@@ -107,11 +108,6 @@ SLOTS: dict[str, list[str]] = {
 # Combinations whose refusal is not a file error of that file (the slot reads no file when the
 # path is a folder, etc.) are listed here with what the error says instead.
 GENERIC_SKIP: set[tuple[str, str]] = set()
-# Refused without a traceback, but the line does not name the file yet (owner in brackets).
-GENERIC_XFAIL = {
-    ("dataset-build", "latin1"): "curation.load_spec reads specs without the inputs layer [A]",
-    ("dataset-build", "garbage"): "curation.load_spec reads specs without the inputs layer [A]",
-}
 
 
 def _fill(template: list[str], f: Path, tmp: Path, good: dict[str, Path]) -> list[str]:
@@ -131,7 +127,7 @@ def generic_cases() -> list[Case]:
                       make: Callable[[Path], Path] = make) -> list[str]:
                 return _fill(template, make(tmp), tmp, good)
 
-            cases.append(Case(f"{slot}:{kind}", build, xfail=GENERIC_XFAIL.get((slot, kind))))
+            cases.append(Case(f"{slot}:{kind}", build))
     return cases
 
 
@@ -147,11 +143,11 @@ def _write(tmp: Path, name: str, content: str | bytes) -> Path:
 
 
 def _file_case(name: str, file: str, content: str | bytes, argv: list[str],
-               expect: tuple[str, ...] = (), xfail: str | None = None) -> Case:
+               expect: tuple[str, ...] = ()) -> Case:
     def build(tmp: Path, good: dict[str, Path]) -> list[str]:
         return _fill(argv, _write(tmp, file, content), tmp, good)
 
-    return Case(name, build, expect, xfail=xfail)
+    return Case(name, build, expect)
 
 
 def _zip(members: dict[str, bytes], method: int = zipfile.ZIP_DEFLATED) -> bytes:
@@ -204,6 +200,47 @@ def _encrypted_zip() -> bytes:
 
 def _bomb_zip() -> bytes:
     return _zip({"meta.xml": _meta(), "occurrence.txt": OCC.encode() + b"\t" * (64 * 2**20)})
+
+
+def _png(width: int, height: int) -> bytes:
+    """A PNG whose header claims ``width`` x ``height`` (its pixel data is a few bytes): what a
+    decompression bomb looks like before decoding."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(
+            ">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
+            + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b""))
+
+
+def _image_case(name: str, file: str, content: bytes, expect: tuple[str, ...]) -> Case:
+    """``ingest images`` on a folder holding one good photo and one bad file."""
+    def build(tmp: Path, good: dict[str, Path]) -> list[str]:
+        from PIL import Image
+
+        root = tmp / "photos"
+        (root / "daisy").mkdir(parents=True)
+        Image.new("RGB", (32, 24), (200, 180, 20)).save(root / "daisy" / "good.jpg")
+        (root / "daisy" / file).write_bytes(content)
+        return ["ingest", "images", str(root)]
+
+    return Case(name, build, (file, *expect))
+
+
+# iNaturalist export rows with one wrong value each (line 3, the second data row).
+INAT_HEADER = ("id,observed_on,time_observed_at,user_id,scientific_name,latitude,longitude,"
+               "positional_accuracy,captive_cultivated,image_url\n")
+INAT_ROW = ("{id},2020-05-01,2020-05-01 10:11:12 -0500,7,Rosa canina,40.1,-75.2,12,false,"
+            "https://static.inaturalist.org/photos/{id}/medium.jpg\n")
+
+
+def _inat_case(name: str, old: str, new: str, expect: tuple[str, ...], line: int = 3) -> Case:
+    bad = INAT_ROW.replace(old, new, 1)
+    assert bad != INAT_ROW, name
+    content = INAT_HEADER + INAT_ROW.format(id=9101) + bad.format(id=9102)
+    return _file_case(name, "obs.csv", content, ["ingest", "inat", "{f}"],
+                      (f"line {line}", *expect))
 
 
 def specific_cases() -> list[Case]:
@@ -325,6 +362,37 @@ def specific_cases() -> list[Case]:
                                                                "{out}/m.csv"], ("line 2",)),
         _file_case("match:output-is-folder", "n.txt", "Rosa\n",
                    ["taxonomy", "match", "{f}", "-o", "{out}/.."], ("folder",)),
+        _image_case("images:pixel-bomb", "bomb.png", _png(30000, 30000),
+                    ("decompression bomb",)),
+        _image_case("images:wide-strip", "strip.png", _png(40000, 10), ("aspect ratio",)),
+        _image_case("images:heic", "phone.heic",
+                    b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + b"\x00" * 64,
+                    ("HEIC",)),
+        _image_case("images:text-named-jpg", "notes.jpg", b"a shopping list", ("not an image",)),
+        _image_case("images:empty-jpg", "empty.jpg", b"", ("empty",)),
+        _image_case("images:truncated-png", "cut.png", _png(64, 64)[:30], ()),
+        _inat_case("inat:nul-in-name", "Rosa canina", "Rosa\x00canina",
+                   ("scientific_name", "NUL")),
+        _inat_case("inat:latitude-999", ",40.1,", ",999,", ("latitude",)),
+        _inat_case("inat:longitude-text", ",-75.2,", ",west,", ("longitude",)),
+        _inat_case("inat:latitude-nan", ",40.1,", ",NaN,", ("latitude",)),
+        _inat_case("inat:future-date", "2020-05-01,2020", "2999-05-01,2020",
+                   ("observed_on", "future")),
+        _inat_case("inat:bad-date", "2020-05-01,2020", "01/05/2020,2020", ("observed_on",)),
+        _inat_case("inat:bad-time", "2020-05-01 10:11:12 -0500", "teatime",
+                   ("time_observed_at", "not a time")),
+        _inat_case("inat:accuracy-text", ",12,", ",about 12 m,",
+                   ("positional_accuracy", "not a number")),
+        _inat_case("inat:accuracy-negative", ",12,", ",-12,", ("positional_accuracy",)),
+        _inat_case("inat:captive-unknown", ",false,", ",perhaps,",
+                   ("captive_cultivated", "true/false")),
+        _inat_case("inat:duplicate-id", "{id},", "9101,", ("field 'id'", "duplicate")),
+        _inat_case("inat:shared-photo", "photos/{id}/", "photos/9101/",
+                   ("image_url", "shared with another observation"), line=2),
+        _file_case("inat:latin1-without-encoding", "obs.csv",
+                   (INAT_HEADER + INAT_ROW.format(id=9101).replace("Rosa canina", "Ros\xe9"))
+                   .encode("latin-1"), ["ingest", "inat", "{f}"],
+                   ("line 2", "byte 0xE9", "--encoding")),
     ]
     return c
 
@@ -350,6 +418,16 @@ def option_cases() -> list[Case]:
         ("study-is-a-file", ["summary", "-s", "{votes}"]),
         ("ingest-taxonomy-bad-format", ["ingest", "taxonomy", "{votes}", "--force",
                                         "--format", "xml"]),
+        ("ingest-unknown-encoding", ["ingest", "votes", "{votes}", "--force",
+                                     "--encoding", "klingon"]),
+        ("ingest-encoding-duckdb-cannot-read", ["ingest", "gbif-csv", "{gbif}", "--force",
+                                                "--encoding", "cp1252"]),
+        ("ingest-inat-bad-taxa", ["ingest", "inat", "{gbif}", "--taxa", "loose"]),
+        ("ingest-votes-bad-labels", ["ingest", "votes", "{votes}", "--labels", "names"]),
+        ("aggregate-unknown-compare", ["aggregate", "{votes}", "--compare", "nosuch", "-o",
+                                       "{out}/l.csv"]),
+        ("aggregate-unknown-ai-mode", ["aggregate", "{votes}", "--ai-mode", "always", "-o",
+                                       "{out}/l.csv"]),
         ("aggregate-unknown-method", ["aggregate", "{votes}", "-m", "nosuch", "-o",
                                       "{out}/l.csv"]),
     ]

@@ -60,3 +60,16 @@ def test_debug_shows_the_traceback(tmp_path: Path) -> None:
     debug = fieldguide("--debug", "aggregate", "--method", "majority", str(tmp_path / "none"),
                        "-o", str(tmp_path / "l.csv"), study=tmp_path / "s")
     assert debug.returncode != 0
+
+
+def test_encoding_option_reads_a_latin1_export_through_the_cli(tmp_path: Path) -> None:
+    export = tmp_path / "obs.csv"
+    export.write_bytes("id,observed_on,scientific_name,user_id,place_guess\n"
+                       "1,2020-01-01,Rosa canina,7,Malmö\n".encode("latin-1"))
+    refused = fieldguide("ingest", "inat", str(export), study=tmp_path / "s")
+    assert refused.returncode == 2 and "--encoding" in refused.stderr
+    done = fieldguide("ingest", "inat", str(export), "--encoding", "latin-1",
+                      study=tmp_path / "s")
+    assert done.returncode == 0, done.stderr
+    with Study(tmp_path / "s") as study:
+        assert study.con.execute("SELECT place FROM observations").fetchall() == [("Malmö",)]

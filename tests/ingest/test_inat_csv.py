@@ -344,3 +344,78 @@ def test_species_and_subspecies_keep_their_ids_whatever_the_row_order(
     assert ("Rudbeckia hirta", "species", "62741", "Rudbeckia") in next(iter(seen))
     assert ("Rudbeckia hirta pulcherrima", "subspecies", "81354", "Rudbeckia hirta") in next(
         iter(seen))
+
+
+_VALUES = ["id", "observed_on", "time_observed_at", "user_id", "scientific_name", "latitude",
+           "longitude", "positional_accuracy", "captive_cultivated", "image_url"]
+_GOOD = {"observed_on": "2020-05-01", "time_observed_at": "2020-05-01 10:11:12 -0500",
+         "user_id": "7", "scientific_name": "Rudbeckia hirta", "latitude": "40.1",
+         "longitude": "-75.2", "positional_accuracy": "12", "captive_cultivated": "false"}
+
+
+@pytest.mark.parametrize(("field", "value", "reason"), [
+    ("scientific_name", "Rud\x00beckia hirta", "NUL byte"),
+    ("user_id", "7\x00", "NUL byte"),
+    ("latitude", "nan", "not a latitude"),
+    ("longitude", "-181", "not a longitude"),
+    ("latitude", "north", "not a latitude"),
+    ("observed_on", "2999-01-01", "date in the future"),
+    ("observed_on", "2020-13-45", "not a date"),
+    ("time_observed_at", "half past ten", "not a time"),
+    ("time_observed_at", "2999-01-01 10:00:00 -0500", "time in the future"),
+    ("positional_accuracy", "about 10 m", "not a number >= 0"),
+    ("positional_accuracy", "-5", "not a number >= 0"),
+    ("captive_cultivated", "maybe", "not true/false"),
+])
+def test_a_wrong_value_is_one_rejection_naming_line_and_field(
+    study: Study, tmp_path: Path, field: str, value: str, reason: str
+) -> None:
+    rows = [{**_GOOD, "id": "1", "image_url": "https://x.org/photos/11/medium.jpg"},
+            {**_GOOD, "id": "2", "image_url": "https://x.org/photos/12/medium.jpg", field: value},
+            {**_GOOD, "id": "3", "image_url": "https://x.org/photos/13/medium.jpg"}]
+    path = _export(tmp_path / "values.csv", _VALUES, rows)
+    with pytest.raises(InputError, match=reason) as err:
+        ingest_inat_csv(study, path)
+    assert (err.value.path, err.value.line, err.value.field) == (str(path), 3, field)
+    assert study.counts()["observations"] == 0
+    report = ingest_inat_csv(study, path, max_rejects=1)
+    assert (report.rows_read, report.rows_kept, report.rows_rejected) == (3, 2, 1)
+    assert [(r.line, r.field) for r in report.rejections] == [(3, field)]
+    assert sorted(study.con.execute("SELECT observation_id FROM observations").fetchall()) == [
+        ("1",), ("3",)]
+
+
+def test_good_values_are_stored_as_parsed(study: Study, tmp_path: Path) -> None:
+    rows = [{**_GOOD, "id": "1", "captive_cultivated": "TRUE", "positional_accuracy": "",
+             "image_url": "https://x.org/photos/11/medium.jpg"}]
+    ingest_inat_csv(study, _export(tmp_path / "good.csv", _VALUES, rows))
+    assert study.con.execute(
+        "SELECT captive, positional_accuracy, observed_at FROM observations").fetchall() == [
+        (True, None, dt.datetime(2020, 5, 1, 15, 11, 12))]
+
+
+def test_one_photo_on_two_observations_is_refused(study: Study, tmp_path: Path) -> None:
+    url = "https://static.inaturalist.org/photos/99/medium.jpg"
+    rows = [{**_GOOD, "id": "1", "image_url": url}, {**_GOOD, "id": "2", "image_url": url},
+            {**_GOOD, "id": "3", "image_url": "https://x.org/photos/98/small.jpg"}]
+    path = _export(tmp_path / "shared.csv", _VALUES, rows)
+    report = ingest_inat_csv(study, path, max_rejects=2)
+    assert [(r.line, r.field) for r in report.rejections] == [(2, "image_url"),
+                                                              (3, "image_url")]
+    assert "shared with another observation: 99" in report.rejections[0].reason
+    # A photo already in the study, on an observation of another file, is refused too.
+    again = _export(tmp_path / "again.csv", _VALUES, [
+        {**_GOOD, "id": "4", "image_url": "https://x.org/photos/98/large.jpg"}])
+    with pytest.raises(InputError, match="photo 98 is already in the study") as err:
+        ingest_inat_csv(study, again)
+    assert (err.value.line, err.value.field) == (2, "image_url")
+
+
+def test_a_latin1_export_is_read_with_its_encoding(study: Study, tmp_path: Path) -> None:
+    path = tmp_path / "latin1.csv"
+    path.write_bytes("id,observed_on,user_id,scientific_name,place_guess\n"
+                     "1,2020-01-02,3,Crepis capillaris,Malmö\n".encode("latin-1"))
+    with pytest.raises(InputError, match="--encoding"):
+        ingest_inat_csv(study, path)
+    ingest_inat_csv(study, path, encoding="latin-1")
+    assert study.con.execute("SELECT place FROM observations").fetchall() == [("Malmö",)]

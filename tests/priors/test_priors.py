@@ -17,7 +17,12 @@ from fieldguide.priors import (
     save_prior,
     split_by_observer,
 )
-from fieldguide.priors.synthetic import CLASSES, lookalike_vision, make_lookalike_study
+from fieldguide.priors.synthetic import (
+    CLASSES,
+    lookalike_accuracy,
+    lookalike_vision,
+    make_lookalike_study,
+)
 from fieldguide.store import Study
 
 
@@ -65,6 +70,7 @@ def test_bad_context_is_skipped_and_roundtrip(tmp_path: Path, real: Study) -> No
     vision = np.full((3, 4), 0.25)
     ctx = Context.of([95.0, np.nan, 0.0], [10.0, np.nan, 0.0], [np.nan, np.nan, 400.0])
     out = loaded.apply(vision, ctx, loaded.names)
+    assert out.expected_nearby is not None
     assert np.allclose(out.probs, vision) and not out.expected_nearby.any()
     with pytest.raises(InputError):
         loaded.apply(vision[:, :2], ctx, loaded.names)
@@ -79,3 +85,27 @@ def test_study_without_located_observations_is_refused(tmp_path: Path) -> None:
         obs = read_study(s)
     with pytest.raises(InputError, match="no located observations"):
         fit_prior(obs)
+
+
+def test_season_gain_on_the_phenology_export(shared_data: Path, tmp_path: Path) -> None:
+    """Taylor et al. 2019's two flowering plants share a range but not a season: on held-out
+    observers' records with both a place and a date, the season term adds top-1 (measured
+    +0.06 with bench/prior.py; PhenoBase's herbarium species, ~1 record each, gain nothing)."""
+    d = shared_data / "observations" / "inat_flowering_taylor2019"
+    with Study(tmp_path / "s") as s:
+        for name in ("inat_rudbeckia_hirta.csv", "inat_maianthemum_canadense.csv"):
+            ingest_inat_csv(s, d / name)
+        obs = read_study(s)
+    train, test = split_by_observer(obs)
+    t = obs.take(test)
+    t = t.take(np.flatnonzero(~np.isnan(t.lat) & ~np.isnan(t.doy)))
+    _, place, both = evaluate_prior(fit_prior(obs.take(train)), t)
+    assert place.records == both.records == len(t)
+    assert both.top1 > place.top1 + 0.03 and both.map_taxa > place.map_taxa
+
+
+def test_lookalike_accuracy_helper(tmp_path: Path) -> None:
+    with Study(tmp_path / "s") as s:
+        make_lookalike_study(s, observations=3000)
+        acc = lookalike_accuracy(s)
+    assert acc["place"] > acc["vision"] + 0.03 and acc["place and season"] >= acc["place"]

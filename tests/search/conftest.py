@@ -134,7 +134,7 @@ def flower_features(shared_data: Path, tmp_path_factory: pytest.TempPathFactory)
     with torch.no_grad():
         for s in range(0, len(rows), 64):
             crops = [load_crop(str(root / r["path"]), crop) for r in rows[s:s + 64]]
-            x = normalise(np.stack(crops), prep.mean, prep.std)  # type: ignore[arg-type]
+            x = normalise(np.stack(crops), prep.mean, prep.std)
             feats.append(net(torch.from_numpy(x)).numpy())
     emb = np.concatenate(feats).astype(np.float32)
     labels = np.array([r["label"] for r in rows])
@@ -165,4 +165,5 @@ def _probe(emb: np.ndarray, labels: np.ndarray, train: np.ndarray) -> np.ndarray
 
     opt.step(closure)  # type: ignore[no-untyped-call]
     with torch.no_grad():
-        return layer(x).numpy().astype(np.float32)
+        out: np.ndarray = layer(x).numpy().astype(np.float32)
+    return out

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import csv
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,12 +15,13 @@ from typer.testing import CliRunner
 from fieldguide.cli.main import app
 from fieldguide.identification import RunOptions, read_photos
 from fieldguide.search import build, open_index
+from tests.identification.test_without_torch import BLOCK
 from tests.search.conftest import write_tiny_model
 
 runner = CliRunner()
 
 
-def _run(*args: str) -> tuple[int, str]:
+def _run(*args: str | Path) -> tuple[int, str]:
     done = runner.invoke(app, [str(a) for a in args])
     return done.exit_code, done.output
 
@@ -102,3 +105,39 @@ def test_an_interrupted_build_resumes(tmp_path: Path, tiny_model: Path,
     done = build(tiny_model, photos, tmp_path / "ix", options=options)
     assert done.scored == 14 and len(done.index) == 30  # two chunks of 8 were kept
     assert open_index(tmp_path / "ix").column("photo_id") == photos.photo_id
+
+
+def test_search_runs_without_torch(tmp_path: Path, tiny_model: Path,
+                                   colour_listing: Path) -> None:
+    """Search is on the torch-free side (the service and `pip install fieldguide` use it)."""
+    photo = colour_listing.parent / "p001.jpg"
+    for args in (["index", "build", tiny_model, colour_listing, "-o", tmp_path / "ix"],
+                 ["similar", tmp_path / "ix", photo, "-k", "2", "--json"],
+                 ["candidates", tmp_path / "ix", "--taxon", "Cool", "-o", tmp_path / "r.csv"]):
+        done = subprocess.run([sys.executable, "-c", BLOCK, *map(str, args)],
+                              capture_output=True, text=True, check=False)
+        assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+
+
+def test_a_study_is_indexed_with_its_current_labels(tmp_path: Path, tiny_model: Path,
+                                                    colour_listing: Path) -> None:
+    """A study folder as the source: each photo carries its observation's current label (the
+    study's taxon name, else the platform's verbatim name, else none)."""
+    from fieldguide.store import Study
+
+    root = tmp_path / "study"
+    with Study(root) as s, s.transaction() as con:
+        con.execute("INSERT INTO taxa (taxon_id, name, rank) VALUES (7, 'red', 'species')")
+        for i, (taxon, verbatim) in enumerate([(7, None), (None, "Warm"), (None, None)]):
+            con.execute("INSERT INTO observations (observation_id, source, taxon_id, "
+                        "verbatim_name) VALUES (?, 'test', ?, ?)", [f"o{i}", taxon, verbatim])
+            con.execute("INSERT INTO photos (photo_id, observation_id, position, path) VALUES "
+                        "(?, ?, 0, ?)", [f"p{i}", f"o{i}",
+                                         str(colour_listing.parent / f"p{3 * i + 2:03d}.jpg")])
+    code, out = _run("index", "build", tiny_model, root, "-o", tmp_path / "ix")
+    assert code == 0, out
+    ix = open_index(tmp_path / "ix")
+    assert ix.column("photo_id") == ["p0", "p1", "p2"]
+    assert ix.column("label") == ["red", "Warm", ""]
+    code, out = _run("candidates", tmp_path / "ix", "--taxon", "red", "-o", tmp_path / "r.csv")
+    assert code == 0 and "2 candidates" in out, out

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -21,7 +22,7 @@ from fieldguide.search import (
 from tests.search.conftest import LINEAGE, MODEL, SPECIES, clustered
 
 
-def _write(folder: Path, entries: Entries, **kw: object) -> store.Index:
+def _write(folder: Path, entries: Entries, **kw: Any) -> store.Index:
     return write_index(folder, entries, model=MODEL, classes=SPECIES, lineage=LINEAGE, **kw)
 
 
@@ -91,7 +92,7 @@ def test_a_crash_during_add_leaves_the_index_as_it_was(tmp_path: Path,
     def crash(*args: object, **kw: object) -> str:
         raise OSError("disk full")
 
-    monkeypatch.setattr(store.json, "dumps", crash)
+    monkeypatch.setattr(json, "dumps", crash)
     with pytest.raises(OSError):
         append(ix, _part(e, slice(20, 40)), MODEL)
     monkeypatch.undo()

@@ -1,6 +1,9 @@
 """`fieldguide aggregate`: crowd votes -> one label per observation, in labels.csv and the study.
 
-Heavy imports (NumPy, the strategies) happen inside the command so the CLI starts fast.
+Heavy imports (NumPy, the strategies) happen inside the command so the CLI starts fast. The
+choices of ``--method``, ``--compare`` and ``--ai-mode`` are the votes package's own (its
+registry and AI modes), checked by the option parser when a value is given, so an unknown
+name is refused before any file is read and a new strategy needs no CLI change.
 """
 
 from __future__ import annotations
@@ -21,18 +24,41 @@ OptionalStudy = Annotated[Path | None, typer.Option(
          "labels table into; with FILE and no --study, only the labels CSV is written.")]
 
 
+def _method(value: str) -> str:
+    """A strategy name of the votes registry (imported here: NumPy only when parsing)."""
+    from fieldguide.votes import REGISTRY
+
+    if value not in REGISTRY:
+        raise typer.BadParameter(f"unknown method {value!r}; known: {', '.join(sorted(REGISTRY))}")
+    return value
+
+
+def _ai_mode(value: str) -> str:
+    """One of the AI modes the weighted strategies implement."""
+    from fieldguide.votes.majority import AI_MODES
+
+    if value not in AI_MODES:
+        raise typer.BadParameter(f"unknown AI mode {value!r}; known: {', '.join(AI_MODES)}")
+    return value
+
+
 def aggregate(
     votes: Annotated[Path | None, typer.Argument(
         help="votes.csv (task,worker,label) or answers.json; default: the study's votes.")] = None,
-    method: Annotated[str, typer.Option("--method", "-m", help="Aggregation method.")] = "plantnet",
+    method: Annotated[str, typer.Option(
+        "--method", "-m", parser=_method, metavar="METHOD",
+        help="Aggregation method: a name of the votes registry (an unknown one lists them).")
+    ] = "plantnet",
     authors: Annotated[Path | None, typer.Option(help="authors.txt: author per task line.")] = None,
     ai: Annotated[Path | None, typer.Option(help="ai_answers.json {task: label}.")] = None,
     ai_scores: Annotated[Path | None, typer.Option(help="ai_scores.json {task: score}.")] = None,
     ai_mode: Annotated[str | None, typer.Option(
+        parser=_ai_mode, metavar="MODE",
         help="AI vote: worker, fixed, invalidating or confident (plantnet, weighted).")] = None,
     truth: Annotated[Path | None, typer.Option(help="truth.csv or one label per line.")] = None,
     compare: Annotated[list[str] | None, typer.Option(
-        "--compare", help="Also run these methods and print the evaluation table.")] = None,
+        "--compare", parser=_method, metavar="METHOD",
+        help="Also run these methods and print the evaluation table.")] = None,
     output: Annotated[Path, typer.Option("--output", "-o", help="Labels CSV to write.")] = Path(
         "labels.csv"),
     peerannot_compat: Annotated[bool, typer.Option(
@@ -48,15 +74,12 @@ def aggregate(
     import numpy as np
     import pyarrow.csv as pacsv
 
-    from fieldguide.votes import REGISTRY, create
+    from fieldguide.votes import create
     from fieldguide.votes.evaluate import compare as run_compare
     from fieldguide.votes.evaluate import markdown, score
     from fieldguide.votes.io import LoadWarning, read_truth, read_votes
     from fieldguide.votes.study import label_table, save_labels, votes_from_study
 
-    for name in [method, *(compare or [])]:
-        if name not in REGISTRY:
-            raise fail(f"unknown method {name!r}; known: {', '.join(sorted(REGISTRY))}")
     if ai_mode is not None and method not in AI_CAPABLE:
         raise fail(f"--ai-mode needs --method {' or '.join(AI_CAPABLE)}")
     if peerannot_compat and method != "plantnet":

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
         Rejector,
         Rule,
     )
+    from fieldguide.identification.annotate import Scorer
 
 ModelArg = Annotated[Path, typer.Argument(help="Model artefact folder (model.json, model.onnx).")]
 InputArg = Annotated[Path, typer.Argument(
@@ -62,6 +63,13 @@ def identify(
     full_decode: Annotated[bool, typer.Option(
         "--full-decode", help="Decode JPEGs at full size (slower; by default a JPEG much larger "
                               "than the crop decodes at reduced scale).")] = False,
+    engine: Annotated[str, typer.Option(help="local, or ray (an actor pool on a Ray cluster; "
+                                             "pip install 'fieldguide[ray]').")] = "local",
+    address: Annotated[str | None, typer.Option(
+        help="Ray cluster: auto (the one this machine is in) or ray://HOST:PORT; none starts "
+             "a local Ray.")] = None,
+    actors: Annotated[int, typer.Option(min=1, help="Ray actors (ONNX sessions, each with "
+                                                    "--threads threads).")] = 2,
 ) -> None:
     """Identify photos (resumable: rerun the same command after a crash)."""
     from fieldguide.identification import Classifier, RunOptions, annotate, finish
@@ -78,11 +86,12 @@ def identify(
                                          draft=not full_decode))
     priors = guarded(lambda: _priors(prior, occurrences, radius_km))
     rejector = guarded(lambda: None if no_reject else _rejector(clf))
+    scorer = guarded(lambda: _scorer(engine, address, actors, threads))
     work = output.with_name(f".{output.name}.parts")
     with _bar(len(photos)) as progress:
         result = guarded(lambda: annotate(photos, clf, work, rule=rule, top_k=top_k,
                                           options=options, priors=priors, rejector=rejector,
-                                          progress=progress))
+                                          progress=progress, scorer=scorer))
     files = guarded(lambda: finish(result, output, work))
     errors = result.photos.column("error").null_count
     typer.echo(f"{len(photos)} photos ({len(photos) - errors} failed), "
@@ -92,6 +101,21 @@ def identify(
         typer.echo(f"rejected as unknown or unusable: {rejected} of {len(photos)} photos")
     if "label" in result.photos.column_names:
         _labelled(result, clf, rule)
+
+
+def _scorer(engine: str, address: str | None, actors: int, threads: int) -> Scorer:
+    """The scoring step: the local runner, or Ray's actor pool (checked to be installed)."""
+    from fieldguide.errors import InputError
+    from fieldguide.identification import run_outputs
+
+    if engine == "local":
+        return run_outputs
+    if engine != "ray":
+        raise InputError(f"unknown engine {engine!r} (local or ray)", field="--engine")
+    from fieldguide.identification.ray_engine import RayEngine, require_ray
+
+    require_ray()
+    return RayEngine(address, actors, threads)
 
 
 def _rule(threshold: float, finest: str, coarsest: str, validate_rank: str,
@@ -138,13 +162,17 @@ def calibrate(
     source: InputArg,
     split: SplitOpt = "val",
     threads: Threads = 2,
+    prior: Annotated[Path | None, typer.Option(
+        help="Fit on the output combined with this place-and-season prior (the one identify "
+             "will use; the photos' latitude/longitude/observed_on are its context).")] = None,
 ) -> None:
     """Fit the temperature on labelled photos (a validation split) and store it in model.json."""
     from fieldguide.identification import calibrate as run
     from fieldguide.identification.inputs import read_photos
 
     photos = guarded(lambda: read_photos(source, split))
-    typer.echo(guarded(lambda: run(model, photos, threads=threads)).text())
+    loaded = guarded(lambda: _priors(prior, None, 1.0)[0]) if prior is not None else None
+    typer.echo(guarded(lambda: run(model, photos, threads=threads, prior=loaded)).text())
 
 
 def quantise(

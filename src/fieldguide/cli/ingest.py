@@ -1,5 +1,8 @@
 """``fieldguide ingest ...``: one command per source format, each a thin call to
-``fieldguide.ingest``; a refused file is one clean error line and changes nothing."""
+``fieldguide.ingest``; a refused file is one clean error line and changes nothing.
+
+Options are typed (choices, ranges), so an unknown mode or a negative count is refused by the
+parser before any file is opened."""
 
 from __future__ import annotations
 
@@ -9,7 +12,13 @@ from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
-from fieldguide.cli.common import DEFAULT_STUDY, StudyOption, guarded, open_study
+from fieldguide.cli.common import (
+    DEFAULT_STUDY,
+    MaxRejectsOption,
+    StudyOption,
+    guarded,
+    open_study,
+)
 
 if TYPE_CHECKING:
     from fieldguide.ingest import IngestReport
@@ -17,12 +26,20 @@ if TYPE_CHECKING:
 
 ingest_app = typer.Typer(no_args_is_help=True, help="Bring data into a study.")
 
+TaxonModeChoice = Literal["extend", "strict"]
 TaxaOption = Annotated[
-    str, typer.Option("--taxa", help="extend: unknown names become new taxa; strict: refuse them.")
+    TaxonModeChoice,
+    typer.Option("--taxa", help="extend: unknown names become new taxa; strict: refuse them."),
 ]
-MaxRejects = Annotated[
-    int, typer.Option("--max-rejects", min=0,
-                      help="Keep going when at most this many rows are refused.")
+MaxRejects = MaxRejectsOption
+# DuckDB's delimited reader decodes these itself; any other encoding is refused with a hint.
+Encoding = Annotated[
+    str,
+    typer.Option(
+        "--encoding",
+        help="The table's text encoding when it is not UTF-8: latin-1 or utf-16 (for another "
+        "one, re-save the file as UTF-8).",
+    ),
 ]
 Force = Annotated[bool, typer.Option("--force", help="Ingest even if this content was before.")]
 
@@ -34,6 +51,7 @@ def ingest_inat(
     taxa: TaxaOption = "extend",
     max_rejects: MaxRejects = 0,
     force: Force = False,
+    encoding: Encoding = "utf-8",
 ) -> None:
     """An iNaturalist observation export (CSV)."""
     from fieldguide.ingest import ingest_inat_csv
@@ -41,7 +59,7 @@ def ingest_inat(
     _ingest(
         study,
         lambda s: ingest_inat_csv(
-            s, export, taxa=_mode(taxa), max_rejects=max_rejects, force=force
+            s, export, taxa=taxa, max_rejects=max_rejects, force=force, encoding=encoding
         ),
     )
 
@@ -58,7 +76,7 @@ def ingest_dwca(
     from fieldguide.ingest import ingest_dwca as run
 
     _ingest(
-        study, lambda s: run(s, archive, taxa=_mode(taxa), max_rejects=max_rejects, force=force)
+        study, lambda s: run(s, archive, taxa=taxa, max_rejects=max_rejects, force=force)
     )
 
 
@@ -71,10 +89,12 @@ def ingest_votes(
     ai_scores: Annotated[Path | None, typer.Option(help="AI scores JSON {task: p}.")] = None,
     truth: Annotated[Path | None, typer.Option(help="task,truth CSV or one per line.")] = None,
     labels: Annotated[
-        str, typer.Option(help="ignore: labels are codes; extend/strict: labels are taxon names.")
+        Literal["ignore", "extend", "strict"],
+        typer.Option(help="ignore: labels are codes; extend/strict: labels are taxon names."),
     ] = "ignore",
     max_rejects: MaxRejects = 0,
     force: Force = False,
+    encoding: Encoding = "utf-8",
 ) -> None:
     """Crowd votes: CSV task,worker,label or peerannot answers.json."""
     from fieldguide.ingest import ingest_votes as run
@@ -88,9 +108,10 @@ def ingest_votes(
             ai_answers=ai,
             ai_scores=ai_scores,
             truth=truth,
-            taxa=_label_mode(labels),
+            taxa=labels,
             max_rejects=max_rejects,
             force=force,
+            encoding=encoding,
         ),
     )
 
@@ -109,7 +130,7 @@ def ingest_images(
     _ingest(
         study,
         lambda s: ingest_image_folder(
-            s, folder, taxa=_mode(taxa), max_rejects=max_rejects, force=force
+            s, folder, taxa=taxa, max_rejects=max_rejects, force=force
         ),
     )
 
@@ -124,6 +145,7 @@ def ingest_gbif_occurrences(
     taxa: TaxaOption = "extend",
     max_rejects: MaxRejects = 0,
     force: Force = False,
+    encoding: Encoding = "utf-8",
 ) -> None:
     """A GBIF occurrence table saved as CSV (e.g. GBIF-mediated iNaturalist records)."""
     from fieldguide.ingest import ingest_gbif_csv
@@ -134,9 +156,10 @@ def ingest_gbif_occurrences(
             s,
             occurrences,
             multimedia=multimedia,
-            taxa=_mode(taxa),
+            taxa=taxa,
             max_rejects=max_rejects,
             force=force,
+            encoding=encoding,
         ),
     )
 
@@ -250,7 +273,7 @@ def ingest_taxonomy(
     path: Path,
     study: StudyOption = DEFAULT_STUDY,
     fmt: Annotated[
-        str,
+        Literal["interim", "inat"],
         typer.Option(
             "--format", help="interim (Open Tree: taxonomy.tsv + synonyms.tsv) or inat (taxa.csv)."
         ),
@@ -263,29 +286,10 @@ def ingest_taxonomy(
     """A reference taxonomy with its synonyms (then ingest with --taxa strict)."""
     from fieldguide.ingest import ingest_taxonomy as run
 
-    if fmt not in ("interim", "inat"):
-        raise typer.BadParameter("use interim or inat", param_hint="--format")
-    _ingest(
-        study,
-        lambda s: run(
-            s, path, fmt="inat" if fmt == "inat" else "interim", source=source, force=force
-        ),
-    )
+    _ingest(study, lambda s: run(s, path, fmt=fmt, source=source, force=force))
 
 
 def _ingest(study: Path, run: Callable[[Study], IngestReport]) -> None:
     """Open the study, run one ingester, print its report (bad input: one clean line)."""
     with open_study(study) as s:
         typer.echo(guarded(lambda: run(s)).summary())
-
-
-def _mode(value: str) -> Literal["extend", "strict"]:
-    if value == "extend":
-        return "extend"
-    if value == "strict":
-        return "strict"
-    raise typer.BadParameter("use extend or strict", param_hint="--taxa")
-
-
-def _label_mode(value: str) -> Literal["ignore", "extend", "strict"]:
-    return "ignore" if value == "ignore" else _mode(value)

@@ -24,6 +24,7 @@ from fieldguide.cli.ingest import ingest_app
 from fieldguide.cli.photos import photos_app
 from fieldguide.cli.prior import prior_app
 from fieldguide.cli.search import candidates, index_app, similar
+from fieldguide.cli.serve import serve
 from fieldguide.cli.train import compare, evaluate, train
 
 app = typer.Typer(
@@ -60,6 +61,7 @@ app.command("evaluate")(evaluate)
 app.command("compare")(compare)
 app.command("humans")(humans)
 app.command("calibrate")(calibrate)
+app.command("serve")(serve)
 app.command("identify")(identify)
 app.command("quantise")(quantise)
 app.add_typer(prior_app, name="prior")

@@ -57,10 +57,9 @@ def index_build(
     threads: Threads = 2,
 ) -> None:
     """Embed photos with a model into a new index (resumable: rerun the same command)."""
-    from fieldguide.identification import read_photos
-    from fieldguide.search import build
+    from fieldguide.search import build, read_source
 
-    photos = guarded(lambda: read_photos(source, split))
+    photos = guarded(lambda: read_source(source, split))
     options = _options(batch_size, chunk_size, threads)
     _report("built", guarded(lambda: build(model, photos, output, kind=kind, options=options,
                                            threads=threads)))
@@ -77,10 +76,9 @@ def index_add(
     threads: Threads = 2,
 ) -> None:
     """Embed the photos not yet in the index and add them (resumable)."""
-    from fieldguide.identification import read_photos
-    from fieldguide.search import add
+    from fieldguide.search import add, read_source
 
-    photos = guarded(lambda: read_photos(source, split))
+    photos = guarded(lambda: read_source(source, split))
     options = _options(batch_size, chunk_size, threads)
     _report("added", guarded(lambda: add(index, photos, model=model, options=options,
                                          threads=threads)))

@@ -46,11 +46,16 @@ class BuildResult:
     spec: DatasetSpec
     steps: list[StepRecord]
     files: dict[str, Path] = field(default_factory=dict)
+    url_only: int = 0  #: photos with no file on disk yet (known only by URL)
 
     def summary(self) -> str:
         last = self.steps[-1]
-        return (f"dataset {self.spec.name!r}: {last.photos_out:,} photos, "
+        text = (f"dataset {self.spec.name!r}: {last.photos_out:,} photos, "
                 f"{last.taxa_out:,} classes; report {self.files.get('report.md')}")
+        if self.url_only:
+            text += (f"\n{self.url_only:,} of {last.photos_out:,} photos are known only by URL: "
+                     "run `fieldguide photos fetch -s STUDY --dataset DIR` before training")
+        return text
 
 
 def _counts(con: duckdb.DuckDBPyConnection) -> tuple[int, int, int]:
@@ -123,7 +128,10 @@ def build_dataset(study: Study, spec: DatasetSpec, out_dir: str | Path) -> Build
     (out / "steps.json").write_text(json.dumps(log, indent=2, default=str), encoding="utf-8")
     files["steps.json"] = out / "steps.json"
     files.update(write_report(out, plots=spec.output.plots))
-    return BuildResult(spec, records, files)
+    url_only = first_row(study.con.execute(
+        "SELECT count(*) FROM read_parquet(?) WHERE coalesce(path, '') = ''",
+        [str(files["manifest.parquet"])]))
+    return BuildResult(spec, records, files, int(url_only[0]) if url_only else 0)
 
 
 def _spec_dict(spec: DatasetSpec) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from fieldguide.curation.statistics import (
     superclass_table,
 )
 from fieldguide.errors import InputError
+from fieldguide.store.sql import quote_ident
 
 SIZE_EDGES = [1, 5, 10, 20, 50, 100, 200, 500, 1000, 5000]
 
@@ -29,8 +30,9 @@ def write_report(out_dir: str | Path, *, plots: bool = True) -> dict[str, Path]:
             raise InputError("not a dataset folder (missing file)", path=needed)
     log = json.loads((out / "steps.json").read_text(encoding="utf-8"))
     con = duckdb.connect()
-    con.execute(f"CREATE VIEW m AS SELECT * FROM read_parquet('{_q(manifest)}')")
-    con.execute(f"CREATE VIEW c AS SELECT * FROM read_csv('{_q(out / 'classes.csv')}')")
+    # Views over the relation API: the paths are arguments, never text in the SQL.
+    con.read_parquet(str(manifest)).create_view("m")
+    con.read_csv(str(out / "classes.csv")).create_view("c")
     classes = [
         ClassCount(str(n), str(s), int(p), int(o))
         for n, s, p, o in con.execute(
@@ -130,8 +132,8 @@ def _traits(con: duckdb.DuckDBPyConnection) -> list[str]:
     lines: list[str] = []
     for col in cols:
         rows = con.execute(
-            f'SELECT "{col}", count(*) FILTER (split = \'train\'), count(*) FILTER '
-            f"(split = 'val'), count(*) FILTER (split = 'test') FROM m GROUP BY 1 ORDER BY 1"
+            f"SELECT {quote_ident(col)}, count(*) FILTER (split = 'train'), count(*) FILTER "
+            "(split = 'val'), count(*) FILTER (split = 'test') FROM m GROUP BY 1 ORDER BY 1"
         ).fetchall()
         lines += ["", f"## Trait: {col}", "", "| value | train | val | test |",
                   "|---|---:|---:|---:|"]
@@ -182,7 +184,3 @@ def _plot_coverage(years: list[Any], cells: list[Any], path: Path) -> Path:
     fig.savefig(path)
     plt.close(fig)
     return path
-
-
-def _q(path: Path) -> str:
-    return str(path).replace("'", "''")

@@ -27,6 +27,15 @@ class Sources:
 
 
 @dataclass(frozen=True)
+class Licences:
+    """Keep photos whose licence (the photo's, else its observation's) is one of these codes,
+    compared case-blind (e.g. cc0, cc-by, cc-by-nc): a dataset meant for publication or reuse
+    can only be built from photos whose licence allows it."""
+
+    keep: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Validated:
     """Keep observations whose label is validated: by an aggregation method's rows in
     ``labels`` (its taxon becomes the observation's), or by iNaturalist quality grade."""
@@ -122,6 +131,7 @@ class TraitLabelled:
 
 Step = (
     Sources
+    | Licences
     | Validated
     | ExcludeHybrids
     | Taxonomy
@@ -135,6 +145,7 @@ Step = (
 )
 RULES: dict[str, type[Any]] = {
     "sources": Sources,
+    "licences": Licences,
     "validated": Validated,
     "exclude_hybrids": ExcludeHybrids,
     "taxonomy": Taxonomy,
@@ -190,11 +201,12 @@ class DatasetSpec:
 
 
 def load_spec(path: str | Path) -> DatasetSpec:
-    """Read and check a spec file (see docs/curation.md for the format)."""
+    """Read and check a spec file (see docs/curation.md for the format). It is read through
+    ``fieldguide.inputs``: a regular file, UTF-8, the first bad byte located."""
+    from fieldguide.inputs import read_text
+
     path = Path(path)
-    if not path.is_file():
-        raise InputError("spec file not found", path=path)
-    text = path.read_text(encoding="utf-8")
+    text = read_text(path, what="spec file", max_bytes=2**20)
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

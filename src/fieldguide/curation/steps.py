@@ -11,6 +11,7 @@ import duckdb
 from fieldguide.curation.spec import (
     ExcludeHybrids,
     GenusSubsample,
+    Licences,
     PhotosPerObservation,
     PhotosPerTaxon,
     SelectTaxa,
@@ -60,6 +61,13 @@ def run_step(con: duckdb.DuckDBPyConnection, step: Step, seed: int) -> list[str]
         kept = ", ".join("'" + k.replace("'", "''") + "'" for k in step.keep) or "NULL"
         delete(con, f"observation_id NOT IN (SELECT observation_id FROM observations "
                     f"WHERE source IN ({kept}))")
+        return []
+    if isinstance(step, Licences):
+        codes = [k.strip().lower() for k in step.keep]
+        con.execute(f"""DELETE FROM {DS} WHERE photo_id NOT IN (
+            SELECT p.photo_id FROM photos p JOIN observations o USING (observation_id)
+            WHERE lower(trim(coalesce(p.license, o.license))) IN (SELECT unnest(?::VARCHAR[])))""",
+                    [codes])
         return []
     if isinstance(step, Validated):
         return _validated(con, step)

@@ -60,10 +60,13 @@ def summarise(study: Study, superclass_rank: str | None = None) -> StudySummary:
             "SELECT count(*) FROM identifications WHERE is_current GROUP BY observation_id"
         ).fetchall()
     ]
+    # The super-class test is bound, never spliced: the rank is the user's text.
+    params: list[object]
     if superclass_rank is None:
-        pick = "a.name IN (" + ", ".join(f"'{t}'" for t in ICONIC_TAXA) + ") OR a.rank = 'kingdom'"
+        pick, params = "list_contains(?::VARCHAR[], a.name) OR a.rank = 'kingdom'", [
+            list(ICONIC_TAXA)]
     else:
-        pick = f"a.rank = '{superclass_rank.replace(chr(39), '')}'"
+        pick, params = "a.rank = ?", [superclass_rank]
     rows = con.execute(f"""
         WITH RECURSIVE up(taxon_id, anc_id, depth) AS (
             SELECT taxon_id, taxon_id, 0 FROM taxa
@@ -84,7 +87,7 @@ def summarise(study: Study, superclass_rank: str | None = None) -> StudySummary:
         SELECT t.name, coalesce(s.superclass, '(none)'), per_obs.photos, per_obs.observations
         FROM per_obs JOIN taxa t USING (taxon_id) LEFT JOIN super s USING (taxon_id)
         ORDER BY per_obs.photos DESC, t.name
-    """).fetchall()
+    """, params).fetchall()
     classes = [ClassCount(n, s, int(p), int(o)) for n, s, p, o in rows]
     return StudySummary(
         totals=totals,

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -30,6 +30,10 @@ from fieldguide.identification.decision import Rule
 from fieldguide.identification.inputs import Photos
 from fieldguide.identification.posterior import Posterior, Prior, posterior, softmax
 from fieldguide.identification.runner import Progress, RunOptions, run_outputs
+
+#: The scoring step (``run_outputs``' signature): the local runner or ``RayEngine``.
+Scorer = Callable[[Photos, Classifier, Path, RunOptions, Sequence[str], Progress | None],
+                  tuple[dict[str, np.ndarray], list[str], int]]
 
 
 @dataclass
@@ -137,11 +141,11 @@ def _observation_rejection(rej: Rejection, groups: Sequence[str], ids: Sequence[
 def annotate(photos: Photos, model: Classifier, work: Path, *, rule: Rule, top_k: int = 5,
              options: RunOptions | None = None, priors: Sequence[Prior] = (),
              rejector: Rejector | None = None,
-             progress: Progress | None = None) -> Annotation:
+             progress: Progress | None = None, scorer: Scorer = run_outputs) -> Annotation:
     """Score (resuming from ``work``), reject, apply the priors, combine, decide."""
     options = options or RunOptions()
     wanted = ("logits", *(rejector.outputs if rejector else ()))
-    outputs, errors, scored = run_outputs(photos, model, work, options, wanted, progress)
+    outputs, errors, scored = scorer(photos, model, work, options, wanted, progress)
     ok = np.array([not e for e in errors], dtype=bool)
     rej = rejector.reject(outputs, ok) if rejector else None
     rejected = rej.rejected if rej else np.zeros(len(photos), dtype=bool)

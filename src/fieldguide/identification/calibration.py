@@ -1,12 +1,18 @@
 """Temperature scaling (Guo et al. 2017): one scalar T divides the logits so that the
 probabilities mean what they say, fitted on a validation split by minimising the negative
 log-likelihood. Auto-validation thresholds are only trustworthy on calibrated probabilities
-(Naturalis, seed 004). Accuracy never changes: T > 0 keeps the arg-max."""
+(Naturalis, seed 004). Accuracy never changes: T > 0 keeps the arg-max.
+
+With a place-and-season prior the probabilities a decision sees are the prior's combination
+of the tempered vision scores, so T is fitted on that combined output (NLL of
+prior(softmax(logits / T))), and the ECE is reported for vision alone, with the prior at
+T = 1, and with the prior at the fitted T."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +20,7 @@ import numpy as np
 from fieldguide.errors import InputError
 from fieldguide.identification.classifier import Classifier
 from fieldguide.identification.inputs import Photos
-from fieldguide.identification.posterior import softmax
+from fieldguide.identification.posterior import Prior, softmax
 from fieldguide.identification.runner import RunOptions, decoded_batches, score
 from fieldguide.models.card import update_card
 
@@ -37,6 +43,26 @@ def fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
     return float(np.exp(res.x))
 
 
+Combiner = Callable[[np.ndarray], np.ndarray]
+
+
+def combined_nll(logits: np.ndarray, y: np.ndarray, combine: Combiner,
+                 temperature: float = 1.0) -> float:
+    """Mean NLL of the true classes in ``combine(softmax(logits / T))`` (a prior's output)."""
+    probs = combine(softmax(logits, temperature))
+    return float(-np.mean(np.log(np.maximum(probs[np.arange(len(y)), y], 1e-300))))
+
+
+def fit_combined_temperature(logits: np.ndarray, y: np.ndarray, combine: Combiner) -> float:
+    """As :func:`fit_temperature`, for the probabilities after the prior."""
+    from scipy.optimize import minimize_scalar
+
+    res = minimize_scalar(lambda t: combined_nll(logits, y, combine, float(np.exp(t))),
+                          bounds=(np.log(0.05), np.log(20.0)), method="bounded",
+                          options={"xatol": 1e-4})
+    return float(np.exp(res.x))
+
+
 def ece(probs: np.ndarray, y: np.ndarray, bins: int = 15) -> float:
     """The evaluation stage's expected calibration error (same bins, same numbers)."""
     from fieldguide.evaluation.metrics import expected_calibration_error
@@ -48,6 +74,13 @@ def ece(probs: np.ndarray, y: np.ndarray, bins: int = 15) -> float:
 def labelled_logits(photos: Photos, model: Classifier,
                     options: RunOptions) -> tuple[np.ndarray, np.ndarray]:
     """Logits and class indices of the labelled photos that decode (others are skipped)."""
+    logits, y, _ = _labelled(photos, model, options)
+    return logits, y
+
+
+def _labelled(photos: Photos, model: Classifier,
+              options: RunOptions) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """As :func:`labelled_logits`, with the mask of the photos kept."""
     index = {c: i for i, c in enumerate(model.classes)}
     unknown = sorted({x for x in photos.label if x not in index})
     if unknown:
@@ -60,7 +93,7 @@ def labelled_logits(photos: Photos, model: Classifier,
             errors += why
     ok = np.array([not e for e in errors], dtype=bool)
     y = np.array([index[x] for x in photos.label], dtype=np.int64)
-    return np.concatenate(chunks)[ok], y[ok]
+    return np.concatenate(chunks)[ok], y[ok], ok
 
 
 @dataclass(frozen=True)
@@ -72,11 +105,22 @@ class CalibrationReport:
     nll_after: float
     ece_before: float
     ece_after: float
+    #: with a prior: its name, and top-1 / NLL / ECE with the prior at T = 1
+    prior: str | None = None
+    accuracy_prior: float | None = None
+    nll_prior: float | None = None
+    ece_prior: float | None = None
 
     def text(self) -> str:
-        return (f"T = {self.temperature:.4f} on {self.n} photos (top-1 {self.accuracy:.3f}): "
-                f"NLL {self.nll_before:.4f} -> {self.nll_after:.4f}, "
-                f"ECE {self.ece_before:.4f} -> {self.ece_after:.4f}")
+        if self.prior is None:
+            return (f"T = {self.temperature:.4f} on {self.n} photos (top-1 "
+                    f"{self.accuracy:.3f}): NLL {self.nll_before:.4f} -> {self.nll_after:.4f}, "
+                    f"ECE {self.ece_before:.4f} -> {self.ece_after:.4f}")
+        return (f"T = {self.temperature:.4f} fitted after the {self.prior} on {self.n} photos: "
+                f"top-1 {self.accuracy:.3f} (vision) -> {self.accuracy_prior:.3f} (with prior); "
+                f"NLL {self.nll_before:.4f} (vision) -> {self.nll_prior:.4f} (prior, T=1) -> "
+                f"{self.nll_after:.4f} (prior, T); ECE {self.ece_before:.4f} (vision) -> "
+                f"{self.ece_prior:.4f} (prior, T=1) -> {self.ece_after:.4f} (prior, T)")
 
 
 def calibration_report(logits: np.ndarray, y: np.ndarray, temperature: float) -> CalibrationReport:
@@ -86,15 +130,33 @@ def calibration_report(logits: np.ndarray, y: np.ndarray, temperature: float) ->
                              nll(logits, y), nll(logits, y, temperature), ece(p1, y), ece(pt, y))
 
 
+def prior_report(logits: np.ndarray, y: np.ndarray, combine: Combiner,
+                 name: str) -> CalibrationReport:
+    """Before/after figures with a prior, T fitted on the combined output."""
+    t = fit_combined_temperature(logits, y, combine)
+    p1, with_prior = softmax(logits), combine(softmax(logits))
+    return replace(calibration_report(logits, y, t), prior=name,
+                   accuracy_prior=float(np.mean(with_prior.argmax(1) == y)),
+                   nll_prior=combined_nll(logits, y, combine),
+                   nll_after=combined_nll(logits, y, combine, t), ece_before=ece(p1, y),
+                   ece_prior=ece(with_prior, y), ece_after=ece(combine(softmax(logits, t)), y))
+
+
 def calibrate(folder: Path, photos: Photos, options: RunOptions | None = None,
-              threads: int = 2) -> CalibrationReport:
+              threads: int = 2, prior: Prior | None = None) -> CalibrationReport:
     """Fit T on labelled photos and store it in ``model.json`` (temperature slot, with the
-    figures under ``metrics.calibration``)."""
+    figures under ``metrics.calibration``). With ``prior``, T is fitted on the prior's
+    combination of the tempered vision scores, the photos' places and dates as context."""
     model = Classifier(folder, threads)
-    logits, y = labelled_logits(photos, model, options or RunOptions())
+    logits, y, ok = _labelled(photos, model, options or RunOptions())
     if len(y) == 0:
         raise InputError("no labelled photo decoded", path=folder)
-    report = calibration_report(logits, y, fit_temperature(logits, y))
+    if prior is None:
+        report = calibration_report(logits, y, fit_temperature(logits, y))
+    else:
+        context, classes = photos.context().take(np.flatnonzero(ok)), model.classes
+        report = prior_report(logits, y, lambda p: prior.apply(p, context, classes).probs,
+                              prior.name)
     metrics = {**model.card.metrics, "calibration": asdict(report)}
     update_card(folder, temperature=report.temperature, metrics=metrics)
     return report

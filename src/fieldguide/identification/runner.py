@@ -70,12 +70,20 @@ def decoded_batches(paths: Sequence[str], model: Classifier, options: RunOptions
         yield batch
 
 
-def score(batch: Crops, model: Classifier,
-          outputs: Sequence[str] = ("logits",)) -> tuple[dict[str, np.ndarray], list[str]]:
+def score(batch: Crops, model: Classifier, outputs: Sequence[str] = ("logits",),
+          paths: Sequence[str] = ()) -> tuple[dict[str, np.ndarray], list[str]]:
     """The requested outputs (NaN rows for photos that failed) and error reasons ("" when
-    fine)."""
+    fine). The pseudo-output ``quality`` is computed from the crops (and the ``paths``'
+    headers), not by the model (see ``reject.py``)."""
+    from fieldguide.identification.reject import QUALITY, photo_quality, shortest_side
+
     good = [i for i, b in enumerate(batch) if not isinstance(b, str)]
-    got = model.run(np.stack([batch[i] for i in good]), list(outputs)) if good else {}
+    names = [n for n in outputs if n != QUALITY]
+    stack = np.stack([batch[i] for i in good]) if good else None
+    got = model.run(stack, names) if stack is not None and names else {}
+    if stack is not None and QUALITY in outputs:
+        got[QUALITY] = photo_quality(stack, [shortest_side(paths[i]) for i in good]
+                                     if paths else None)
     result: dict[str, np.ndarray] = {}
     for name in outputs:
         width = got[name].shape[1] if good else _width(model, name)
@@ -87,6 +95,10 @@ def score(batch: Crops, model: Classifier,
 
 def _width(model: Classifier, name: str) -> int:
     """An output's width from the graph (for a batch where nothing decoded)."""
+    from fieldguide.identification.reject import QUALITY, QUALITY_COLUMNS
+
+    if name == QUALITY:
+        return len(QUALITY_COLUMNS)
     onnx_name = model.primary if name == "logits" else name
     out = model.session.get_outputs()[model.outputs.index(onnx_name)]
     width = out.shape[-1]
@@ -99,8 +111,10 @@ def score_chunk(paths: Sequence[str], model: Classifier, options: RunOptions,
     """One chunk of photos -> {output: (n, width)} plus ``errors`` (a string array)."""
     parts: dict[str, list[np.ndarray]] = {name: [] for name in outputs}
     errors: list[str] = []
+    start = 0
     for batch in decoded_batches(paths, model, options, pool):
-        got, why = score(batch, model, outputs)
+        got, why = score(batch, model, outputs, paths[start:start + len(batch)])
+        start += len(batch)
         for name in outputs:
             parts[name].append(got[name])
         errors += why

@@ -43,16 +43,19 @@ def ingest_gbif_csv(
     taxa: TaxonMode = "extend",
     max_rejects: int = 0,
     force: bool = False,
+    encoding: str = "utf-8",
 ) -> IngestReport:
-    """Load occurrences (observations with life stage) and, from ``multimedia``, photos."""
+    """Load occurrences (observations with life stage) and, from ``multimedia``, photos.
+    ``encoding``: the occurrence CSV's, when it is not UTF-8 (a re-saved spreadsheet)."""
     path = Path(path)
     if not force and (skipped := already_imported(study, KIND, path)):
         return skipped
-    columns = csvfile.read_header(path)
+    dialect = csvfile.Dialect(encoding=encoding)
+    columns = csvfile.read_header(path, dialect)
     csvfile.require_columns(path, columns, ["gbifID", "eventDate", "scientificName"])
     con = study.con
     report = IngestReport(kind=KIND, path=path)
-    report.rows_read = csvfile.stage(con, path, "fg_stage", columns)
+    report.rows_read = csvfile.stage(con, path, "fg_stage", columns, dialect)
 
     def col(*names: str) -> str:
         return next((quote_ident(n) for n in names if n in columns), "NULL")
@@ -91,7 +94,7 @@ def ingest_gbif_csv(
     plan = plan_taxa(con, requests, source="gbif", mode=taxa)
     key_table(con, plan, "fg_taxon_keys")
     checks += unknown_taxon_checks(con, plan, key, "scientificName")
-    bad = apply_checks(con, path, report, checks, max_rejects)
+    bad = apply_checks(con, path, report, checks, max_rejects, dialect)
     if multimedia is not None:
         media = Path(multimedia)
         media_columns = csvfile.read_header(media, TSV_UNQUOTED)

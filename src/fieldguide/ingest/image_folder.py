@@ -20,8 +20,9 @@ Observations (which photos show one organism, so that splits keep them together)
 
 An observation whose photos carry different labels or source splits is refused (one organism
 has one taxon, and a split must never cut an observation). Every image's header is read
-(cheap: no pixel decoding) so that unreadable files are reported at ingestion, not discovered
-mid-training.
+(cheap: no pixel decoding) and held to the limits of :mod:`fieldguide.models.pixels` (bytes,
+pixels, aspect ratio), so that unreadable files, decompression bombs and formats Pillow cannot
+read (HEIC) are rejected rows with their reason at ingestion, not discovered mid-training.
 """
 
 from __future__ import annotations
@@ -51,7 +52,9 @@ from fieldguide.ingest.taxa import (
 from fieldguide.store import Study
 
 KIND = "image-folder"
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp", ".gif"}
+# HEIC/AVIF are listed so that a phone's photos are refused with a reason, never skipped.
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp", ".gif", ".heic",
+                  ".heif", ".avif"}
 SPLIT_NAMES = {"train": "train", "val": "val", "valid": "val", "validation": "val", "test": "test"}
 SIDECAR = "observations.csv"
 SIDECAR_COLUMNS = ("path", "observation_id", "observer", "latitude", "longitude", "observed_on")
@@ -76,8 +79,6 @@ def ingest_image_folder(
     force: bool = False,
 ) -> IngestReport:
     """Register every image under ``root`` with its label and observation (see module doc)."""
-    from PIL import Image, UnidentifiedImageError
-
     root = Path(root)
     if not root.is_dir():
         raise InputError("not a folder", path=root)
@@ -105,14 +106,13 @@ def ingest_image_folder(
                     "too deep (expected label/photo or label/observation/photo)")
                 report.rejections.append(Rejection(None, f"{rel.as_posix()}: {where}"))
                 continue
-            try:
-                with Image.open(file) as image:
-                    width, height = image.size
-            except (UnidentifiedImageError, OSError) as exc:
+            header = _image_header(file)
+            if isinstance(header, str):
                 report.rejections.append(
-                    Rejection(None, f"{rel.as_posix()}: not a readable image ({exc})")
+                    Rejection(None, f"{rel.as_posix()}: not a readable image ({header})")
                 )
                 continue
+            width, height = header
             found.add(rel.as_posix())
             photo_id = rel.with_suffix("").as_posix()
             grouped = Path(*parts[: len(parts) - 1]).as_posix() if len(inner) == 3 else photo_id
@@ -220,6 +220,33 @@ _SCHEMA = pa.schema(
         ("observed_on", pa.date32()),
     ]
 )
+
+
+def _image_header(file: Path) -> tuple[int, int] | str:
+    """The image's (width, height) from its header, or why it is refused: not a regular file,
+    over the byte, pixel or aspect limits of ``models.pixels``, or no image Pillow can read
+    (then ``open_image`` names the reason, e.g. a HEIC photo)."""
+    import warnings
+
+    from PIL import Image
+
+    from fieldguide.inputs import regular_file
+    from fieldguide.models.pixels import LIMITS, check_header, open_image
+
+    try:
+        regular_file(file, what="image", max_bytes=LIMITS.max_bytes)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(file) as image:
+                return check_header(image) or image.size
+    except InputError as exc:
+        return exc.reason
+    except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError):
+        try:
+            open_image(file)
+        except InputError as exc:
+            return exc.reason
+        return "the header cannot be read"
 
 
 def _whole_observations(

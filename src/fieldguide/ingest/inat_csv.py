@@ -22,6 +22,12 @@ later file pairs it with its id, when the earlier observations are rewritten to 
 
 Ingestion is deterministic: a taxon key's name, iconic taxon and lineage are the values most
 rows give (ties: the smallest), and taxa are planned in a fixed order (see ``plan_taxa``).
+
+Each row's values are checked before anything is written (``ingest.rowchecks``): no NUL byte
+in any kept text, coordinates in range, dates and times that parse and are not in the future,
+``positional_accuracy`` a number >= 0, ``captive_cultivated`` a known true/false, ids unique in
+the file and new to the study, and one photo id on one observation only. A bad row is one
+rejection naming its line and field, counted against ``max_rejects``.
 """
 
 from __future__ import annotations
@@ -31,9 +37,9 @@ from pathlib import Path
 
 import duckdb
 
-from fieldguide.ingest import csvfile
+from fieldguide.ingest import csvfile, rowchecks
 from fieldguide.ingest.commit import already_imported, apply_checks, count_rows, write_import
-from fieldguide.ingest.csvfile import Check
+from fieldguide.ingest.csvfile import Check, Dialect
 from fieldguide.ingest.report import IngestReport
 from fieldguide.ingest.taxa import (
     TaxonMode,
@@ -43,8 +49,9 @@ from fieldguide.ingest.taxa import (
     unknown_taxon_checks,
     write_taxa,
 )
-from fieldguide.ingest.traits import inat_annotation_columns, quote_ident
+from fieldguide.ingest.traits import inat_annotation_columns
 from fieldguide.store import Study
+from fieldguide.store.sql import quote_ident
 from fieldguide.taxonomy import parse_name, rank_level
 
 KIND = "inat-csv"
@@ -98,6 +105,8 @@ ICONIC_LINEAGE: dict[str, tuple[tuple[str, str], ...]] = {
     "Insecta": (_ANIMALIA, _ARTHROPODA, ("class", "Insecta")),
 }
 ICONIC_RANKS = {name: lineage[-1][0] for name, lineage in ICONIC_LINEAGE.items()}
+# iNaturalist's photo id, cut from a static photo URL (.../photos/2923252/medium.jpg).
+PHOTO_ID = "nullif(regexp_extract(trim(image_url), '/photos/([^/]+)', 1), '')"
 
 
 def ingest_inat_csv(
@@ -107,12 +116,15 @@ def ingest_inat_csv(
     taxa: TaxonMode = "extend",
     max_rejects: int = 0,
     force: bool = False,
+    encoding: str = "utf-8",
 ) -> IngestReport:
-    """Load one export: observations, their first photo, and their taxa (see module doc)."""
+    """Load one export: observations, their first photo, and their taxa (see module doc).
+    ``encoding``: the file's, when it is not UTF-8 (an export re-saved by a spreadsheet)."""
     path = Path(path)
     if not force and (skipped := already_imported(study, KIND, path)):
         return skipped
-    columns = csvfile.read_header(path)
+    dialect = Dialect(encoding=encoding)
+    columns = csvfile.read_header(path, dialect)
     csvfile.require_columns(path, columns, ["id", "observed_on", "scientific_name"])
     if "user_id" not in columns and "user_login" not in columns:
         csvfile.require_columns(path, columns, ["user_id"])
@@ -120,11 +132,11 @@ def ingest_inat_csv(
     report = IngestReport(kind=KIND, path=path)
     annotations = inat_annotation_columns(columns)
     report.rows_read = csvfile.stage(
-        con, path, "fg_stage", columns, keep=USED_COLUMNS | set(annotations)
+        con, path, "fg_stage", columns, dialect, keep=USED_COLUMNS | set(annotations)
     )
 
     def col(name: str) -> str:
-        return f'"{name}"' if name in columns else "NULL"
+        return csvfile.col(name, columns)
 
     observer, login_join = _observer_keys(con, columns)
     checks = [
@@ -144,20 +156,19 @@ def ingest_inat_csv(
             "user_id" if "user_id" in columns else "user_login",
             "'no observer (user_id and user_login empty)'",
         ),
-        Check(
-            "nullif(trim(observed_on), '') IS NOT NULL "
-            "AND try_cast(trim(observed_on) AS DATE) IS NULL",
-            "observed_on",
-            "'not a date: ' || observed_on",
-        ),
     ]
-    checks += _coordinate_checks(col("latitude"), col("longitude"))
+    checks += _value_checks(columns, annotations)
     requests = _taxon_requests(con, columns)
     plan = plan_taxa(con, requests, source=SOURCE, mode=taxa)
     key_table(con, plan, "fg_taxon_keys")
     taxon_key = _taxon_key_sql(columns)
     checks += unknown_taxon_checks(con, plan, taxon_key, "scientific_name")
-    bad = apply_checks(con, path, report, checks, max_rejects)
+    bad = apply_checks(con, path, report, checks, max_rejects, dialect)
+
+    observed_at = (rowchecks.timestamp_sql("time_observed_at")
+                   if "time_observed_at" in columns else "NULL")
+    captive = (rowchecks.boolean_sql("captive_cultivated")
+               if "captive_cultivated" in columns else "NULL")
 
     def write(con: duckdb.DuckDBPyConnection, import_id: int) -> None:
         write_taxa(con, plan, import_id)
@@ -165,16 +176,14 @@ def ingest_inat_csv(
             INSERT INTO observations BY NAME
             SELECT trim(s.id) AS observation_id, '{SOURCE}' AS source,
                    {observer} AS observer,
-                   try_cast(trim(s.observed_on) AS DATE) AS observed_on,
-                   coalesce(try_cast({col("time_observed_at")} AS TIMESTAMPTZ),
-                            try_strptime({col("time_observed_at")}, '%Y-%m-%d %H:%M:%S %z'))
-                       AS observed_at,
+                   {rowchecks.date_sql("observed_on")} AS observed_on,
+                   {observed_at} AS observed_at,
                    try_cast({col("latitude")} AS DOUBLE) AS latitude,
                    try_cast({col("longitude")} AS DOUBLE) AS longitude,
                    try_cast({col("positional_accuracy")} AS DOUBLE) AS positional_accuracy,
                    k.taxon_id, nullif(trim(s.scientific_name), '') AS verbatim_name,
                    {col("quality_grade")} AS quality_grade, {col("license")} AS license,
-                   try_cast({col("captive_cultivated")} AS BOOLEAN) AS captive,
+                   {captive} AS captive,
                    {col("place_guess")} AS place, {import_id} AS import_id
             FROM fg_stage s LEFT JOIN fg_taxon_keys k ON k.key = {_taxon_key_sql(columns, "s.")}
             {login_join}
@@ -184,9 +193,7 @@ def ingest_inat_csv(
         if "image_url" in columns:
             con.execute(f"""
                 INSERT INTO photos BY NAME
-                SELECT coalesce(
-                           nullif(split_part(split_part(image_url, '/photos/', 2), '/', 1), ''),
-                           trim(id) || '-1') AS photo_id,
+                SELECT coalesce({PHOTO_ID}, trim(id) || '-1') AS photo_id,
                        trim(id) AS observation_id, 1 AS position, image_url AS url,
                        {col("license")} AS license, {import_id} AS import_id
                 FROM fg_stage WHERE nullif(trim(image_url), '') IS NOT NULL
@@ -210,7 +217,8 @@ def ingest_inat_csv(
 
 def _raw_observer(columns: Sequence[str]) -> str:
     """The row's own observer text, id first (NULL when the row names nobody)."""
-    parts = [f"nullif(trim(\"{c}\"), '')" for c in ("user_id", "user_login") if c in columns]
+    parts = [f"nullif(trim({quote_ident(c)}), '')" for c in ("user_id", "user_login")
+             if c in columns]
     return f"coalesce({', '.join(parts)})" if len(parts) > 1 else parts[0]
 
 
@@ -253,20 +261,27 @@ def _learn_observers(con: duckdb.DuckDBPyConnection, import_id: int) -> None:
         WHERE o.source = '{SOURCE}' AND o.observer = m.user_login""")
 
 
-def _coordinate_checks(lat: str, lon: str) -> list[Check]:
-    out = []
-    for expr, name, limit in ((lat, "latitude", 90), (lon, "longitude", 180)):
-        if expr == "NULL":
-            continue
-        out.append(
-            Check(
-                f"nullif(trim({expr}), '') IS NOT NULL AND (try_cast({expr} AS DOUBLE) IS NULL "
-                f"OR abs(try_cast({expr} AS DOUBLE)) > {limit})",
-                name,
-                f"'not a {name} in [-{limit}, {limit}]: ' || {expr}",
-            )
-        )
-    return out
+def _value_checks(columns: Sequence[str], annotations: dict[str, str]) -> list[Check]:
+    """The ``rowchecks`` this export's columns call for (module docstring)."""
+    has = set(columns)
+    texts = sorted((USED_COLUMNS | set(annotations)) & has)
+    checks = rowchecks.no_nul(texts)
+    checks += rowchecks.coordinates(
+        "latitude" if "latitude" in has else None, "longitude" if "longitude" in has else None
+    )
+    checks += rowchecks.dates(
+        "observed_on", time_column="time_observed_at" if "time_observed_at" in has else None
+    )
+    checks += rowchecks.numbers([c for c in ("positional_accuracy",) if c in has], minimum=0)
+    checks += rowchecks.booleans([c for c in ("captive_cultivated",) if c in has])
+    if "image_url" in has:
+        checks.append(rowchecks.unique_across("id", "image_url", value_sql=PHOTO_ID))
+        checks.append(Check(
+            f"{PHOTO_ID} IN (SELECT photo_id FROM photos)",
+            "image_url",
+            f"'photo ' || {PHOTO_ID} || ' is already in the study (on another observation)'",
+        ))
+    return checks
 
 
 def _taxon_key_sql(columns: Sequence[str], prefix: str = "") -> str:
@@ -286,7 +301,7 @@ def _taxon_requests(con: duckdb.DuckDBPyConnection, columns: Sequence[str]) -> l
         "trim(\"scientific_name\")",
         "nullif(trim(\"taxon_id\"), '')" if "taxon_id" in columns else "NULL",
         "nullif(trim(\"iconic_taxon_name\"), '')" if "iconic_taxon_name" in columns else "NULL",
-        *(f"nullif(trim(\"{c}\"), '')" for _, c in ranks),
+        *(f"nullif(trim({quote_ident(c)}), '')" for _, c in ranks),
     ]
     rows = con.execute(
         f"SELECT {_taxon_key_sql(columns)} AS k, {', '.join(values)}, count(*) AS n "

@@ -43,11 +43,24 @@ def coordinates(latitude: str | None, longitude: str | None) -> list[Check]:
     return out
 
 
+def timestamp_sql(column: str) -> str:
+    """The parse of a time column that ingesters store (``observed_at``): an ISO timestamp
+    (zone optional) or iNaturalist's ``2016-01-24 15:50:11 -0500``; NULL when neither."""
+    t = f"trim({quote_ident(column)})"
+    return (f"coalesce(try_cast({t} AS TIMESTAMPTZ), "
+            f"try_strptime({t}, '%Y-%m-%d %H:%M:%S %z'))")
+
+
+def date_sql(column: str) -> str:
+    """The parse of a date column that ingesters store: its first 10 characters as a date."""
+    return f"try_cast(left(trim({quote_ident(column)}), 10) AS DATE)"
+
+
 def dates(column: str, *, time_column: str | None = None) -> list[Check]:
-    """A date that parses and is not in the future (a day of slack for time zones); a time,
-    when given, must parse too."""
+    """A date that parses (:func:`date_sql`) and is not in the future (a day of slack for
+    time zones); a time, when given, must parse as :func:`timestamp_sql` or a time of day."""
     q = quote_ident(column)
-    day = f"try_cast(left(trim({q}), 10) AS DATE)"
+    day = date_sql(column)
     out = [
         Check(f"{_filled(column)} AND {day} IS NULL", column,
               f"{quote_literal('not a date: ')} || {q}"),
@@ -57,9 +70,13 @@ def dates(column: str, *, time_column: str | None = None) -> list[Check]:
     if time_column is not None:
         t = quote_ident(time_column)
         out.append(Check(
-            f"{_filled(time_column)} AND try_cast(trim({t}) AS TIMESTAMPTZ) IS NULL "
+            f"{_filled(time_column)} AND {timestamp_sql(time_column)} IS NULL "
             f"AND try_cast(trim({t}) AS TIME) IS NULL",
             time_column, f"{quote_literal('not a time: ')} || {t}",
+        ))
+        out.append(Check(
+            f"{timestamp_sql(time_column)} > now() + INTERVAL 1 DAY",
+            time_column, f"{quote_literal('time in the future: ')} || {t}",
         ))
     return out
 
@@ -90,12 +107,22 @@ def booleans(columns: Sequence[str], allowed: Collection[str] = TRUE_VALUES + FA
     ]
 
 
-def unique_across(key: str, value: str) -> Check:
-    """``value`` (a photo id) may belong to one ``key`` (an observation) only."""
-    k, v = quote_ident(key), quote_ident(value)
-    return Check(
-        f"{_filled(value)} AND trim({v}) IN (SELECT trim({v}) FROM fg_stage "
-        f"WHERE {_filled(value)} GROUP BY trim({v}) HAVING count(DISTINCT trim({k})) > 1)",
+def boolean_sql(column: str) -> str:
+    """The stored value of a boolean field: the spellings :func:`booleans` accepts, else NULL."""
+    cell = f"lower(trim({quote_ident(column)}))"
+    yes = ", ".join(quote_literal(v) for v in TRUE_VALUES)
+    no = ", ".join(quote_literal(v) for v in FALSE_VALUES)
+    return f"CASE WHEN {cell} IN ({yes}) THEN true WHEN {cell} IN ({no}) THEN false END"
+
+
+def unique_across(key: str, value: str, *, value_sql: str | None = None) -> Check:
+    """``value`` (a photo id) may belong to one ``key`` (an observation) only. ``value_sql``:
+    the expression over ``fg_stage`` that gives the value when it is derived (a photo id cut
+    from a URL), a constant of the ingester; the column ``value`` is named in the report."""
+    k, v = quote_ident(key), value_sql or f"trim({quote_ident(value)})"
+    return Check(  # min <> max: two keys, without counting distinct ones
+        f"nullif({v}, '') IS NOT NULL AND {v} IN (SELECT {v} FROM fg_stage "
+        f"WHERE nullif({v}, '') IS NOT NULL GROUP BY {v} HAVING min(trim({k})) <> max(trim({k})))",
         value,
         f"{quote_literal('shared with another observation: ')} || {v}",
     )

@@ -48,21 +48,24 @@ def ingest_votes(
     model: str = "ai",
     max_rejects: int = 0,
     force: bool = False,
+    encoding: str = "utf-8",
 ) -> IngestReport:
-    """Load a vote table and its side files in one transaction (see module doc)."""
+    """Load a vote table and its side files in one transaction (see module doc).
+    ``encoding``: the vote CSV's, when it is not UTF-8 (side files are always UTF-8)."""
     path = Path(path)
     if not force and (skipped := already_imported(study, KIND, path)):
         return skipped
     con = study.con
     report = IngestReport(kind=KIND, path=path)
-    dialect: csvfile.Dialect | None = csvfile.CSV
+    table_dialect = csvfile.Dialect(encoding=encoding)
+    dialect: csvfile.Dialect | None = table_dialect
     if path.suffix.lower() == ".json":
         report.rows_read = _stage_answers_json(con, path)
         dialect = None
     else:
-        columns = csvfile.read_header(path)
+        columns = csvfile.read_header(path, table_dialect)
         csvfile.require_columns(path, columns, ["task", "worker", "label"])
-        report.rows_read = csvfile.stage(con, path, "fg_stage", columns)
+        report.rows_read = csvfile.stage(con, path, "fg_stage", columns, table_dialect)
         if report.rows_read == 0:
             raise InputError("no votes: the file has a header only", path=path, line=2)
     checks = [

@@ -24,7 +24,7 @@ def check_encoding(encoding: str) -> str:
         return codecs.lookup(encoding).name
     except LookupError:
         raise InputError(
-            f"unknown encoding {encoding!r} (try utf-8, latin-1 or cp1252)", field="--encoding"
+            f"unknown encoding {encoding!r} (try utf-8 or latin-1)", field="--encoding"
         ) from None
 
 
@@ -51,7 +51,7 @@ def _bad_byte(
     path: str | Path | None, encoding: str, byte: int, line: int, column: int, offset: int
 ) -> InputError:
     hint = "re-save the file as UTF-8" + (
-        ", or pass --encoding (e.g. latin-1) if it was written in another encoding"
+        ", or name its encoding with --encoding (e.g. latin-1) where the command has one"
         if encoding == "utf-8"
         else ""
     )

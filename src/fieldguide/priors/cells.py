@@ -62,11 +62,3 @@ def valid_coordinates(lat: NDArray[np.float64], lon: NDArray[np.float64]) -> NDA
         ok = (np.abs(lat) <= 90) & (np.abs(lon) <= 180)
     return np.asarray(ok & ~((lat == 0) & (lon == 0)), dtype=bool)
 
-
-def haversine_km(lat1: NDArray[np.float64], lon1: NDArray[np.float64],
-                 lat2: NDArray[np.float64], lon2: NDArray[np.float64]) -> NDArray[np.float64]:
-    """Great-circle distances (km), broadcasting the inputs."""
-    p1, p2 = np.radians(lat1), np.radians(lat2)
-    a = (np.sin((p2 - p1) / 2) ** 2
-         + np.cos(p1) * np.cos(p2) * np.sin(np.radians(lon2 - lon1) / 2) ** 2)
-    return np.asarray(2 * 6371.0088 * np.arcsin(np.sqrt(np.clip(a, 0, 1))))

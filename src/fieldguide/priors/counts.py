@@ -31,7 +31,6 @@ from fieldguide.identification.posterior import Context
 from fieldguide.priors.cells import (
     cell_centres,
     day_bins,
-    haversine_km,
     latlng_cells,
     parent_cells,
     valid_coordinates,
@@ -42,7 +41,9 @@ from fieldguide.priors.sparse import SparseCounts
 from fieldguide.priors.thresholds import calibrate
 
 Nearby = Literal["radius", "threshold"]
+Floats = NDArray[np.floating[Any]]
 RADIUS_KM = 1000.0
+EARTH_KM = 6371.0088  #: mean radius, as fieldguide.identification.decision.haversine_km
 WINDOW_DAYS = 45.0
 _KERNEL = ((-1, 0.25), (0, 0.5), (1, 0.25))
 
@@ -77,6 +78,8 @@ class CountsPrior(Prior):
                                        self.taxon_count[self.group >= 0], minlength=n_groups)
         self._centres: tuple[NDArray[np.float64], NDArray[np.float64]] | None = None
         self._bits: tuple[bytes, NDArray[np.uint64], NDArray[np.uint64]] | None = None
+        self._reach: dict[int, NDArray[np.uint64]] = {}
+        self._seasonal: tuple[bytes, NDArray[np.float64]] | None = None
 
     # -- global terms ----------------------------------------------------------------------
     def frequency(self, cols: NDArray[np.int64]) -> NDArray[np.float64]:
@@ -125,57 +128,63 @@ class CountsPrior(Prior):
         gmap = np.full(len(self.group_count), -1, dtype=np.int64)
         used_groups = np.unique(g[g >= 0])
         gmap[used_groups] = np.arange(len(used_groups))
-        g_col = np.where(g >= 0, gmap[np.maximum(g, 0)], 0)
+        g_col = (np.where(g >= 0, gmap[np.maximum(g, 0)], 0) if len(gmap)
+                 else np.zeros(len(g), dtype=np.int64))  # a prior without groups
         rows = np.flatnonzero(located)
-        per_res: list[NDArray[np.float64]] = []
+        per_res: list[Floats] = []
         place_rows: list[NDArray[np.int64]] = []
         if len(rows):
             fine = latlng_cells(ctx.latitude[rows], ctx.longitude[rows], self.resolutions[-1])
-            p = np.broadcast_to(p0, (len(rows), k)).astype(np.float64)
-            q = np.broadcast_to(gq, (len(rows), k)).astype(np.float64)
+            # float32 blocks: half the memory traffic of the n x K arithmetic
+            p: Floats = np.broadcast_to(p0, (len(rows), k)).astype(np.float32)
+            q: Floats = np.broadcast_to(gq, (len(rows), k)).astype(np.float32)
+            tau32, share32 = tau.astype(np.float32), share.astype(np.float32)
             for res, table, gtable in zip(self.resolutions, self.place, self.group_place,
                                           strict=True):
                 keys = parent_cells(fine, res).astype(np.int64)
                 r = table.rows(keys)
-                nc = table.totals(r).astype(np.float64)[:, None]
+                nc = table.totals(r)[:, None]
                 counts = table.dense(r, colmap, k)
                 gcounts = gtable.dense(gtable.rows(keys), gmap, max(len(used_groups), 1))
-                p, q = self._descend(p, q, counts, gcounts[:, g_col], nc, tau, share)
+                p, q = self._descend(p, q, counts, gcounts[:, g_col], nc, tau32, share32)
                 per_res.append(p)
                 place_rows.append(r)
             prob[rows] = p
         if dated.any():
-            ps_all = self._season_frequency(cols)
+            if self._seasonal is None or self._seasonal[0] != cols.tobytes():
+                self._seasonal = (cols.tobytes(), self._season_frequency(cols))
+            ps_all = self._seasonal[1]
             only_season = np.flatnonzero(dated & ~located)
             prob[only_season] = ps_all[b[only_season]]
             both = dated[rows]
             if both.any():
-                ps = ps_all[b[rows[both]]]
+                ps: Floats = ps_all[b[rows[both]]].astype(np.float32)
                 for j, table in enumerate(self.season):
                     r = place_rows[j][both]
-                    counts = np.zeros((int(both.sum()), k), dtype=np.float64)
-                    nc = np.zeros((int(both.sum()), 1), dtype=np.float64)
+                    counts = np.zeros((int(both.sum()), k), dtype=np.float32)
+                    nc = np.zeros((int(both.sum()), 1), dtype=np.float32)
                     for d, w in _KERNEL:
                         key = np.where(r >= 0, r * self.bins + (b[rows[both]] + d) % self.bins,
                                        -1)
                         sr = table.rows(key)
-                        counts += w * table.dense(sr, colmap, k)
+                        counts += np.float32(w) * table.dense(sr, colmap, k)
                         nc[:, 0] += w * table.totals(sr)
-                    base = 0.5 * per_res[j][both] + 0.5 * ps
-                    ps = (counts + self.alpha_season * base) / (nc + self.alpha_season)
+                    base = np.float32(0.5) * (per_res[j][both] + ps)
+                    ps = (counts + np.float32(self.alpha_season) * base) / (
+                        nc + np.float32(self.alpha_season))
                 prob[rows[both]] = ps
         lift = prob / np.maximum(p0, 1e-300)[None, :]
         score = np.where((cols >= 0)[None, :], lift / (1 + lift), 0.0)
         return prob, score, located | dated
 
-    def _descend(self, p: NDArray[np.float64], q: NDArray[np.float64],
-                 counts: NDArray[np.float32], gcounts: NDArray[np.float32],
-                 nc: NDArray[np.float64], tau: NDArray[np.float64],
-                 share: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-        """One resolution finer: the taxon's and its group's estimates in the finer cell."""
-        q = (gcounts + self.alpha * q) / (nc + self.alpha)
-        base = (1 - tau) * p + tau * q * share
-        return (counts + self.alpha * base) / (nc + self.alpha), q
+    def _descend(self, p: Floats, q: Floats, counts: Floats, gcounts: Floats, nc: Floats,
+                 tau: Floats, share: Floats) -> tuple[Floats, Floats]:
+        """One resolution finer: the taxon's and its group's estimates in the finer cell
+        (float32 blocks for a batch of photos, float64 pairs for the thresholds)."""
+        inv = 1 / (nc + self.alpha)
+        q = (gcounts + self.alpha * q) * inv
+        base = (1 - tau) * p + tau * share * q
+        return (counts + self.alpha * base) * inv, q
 
     def pair_scores(self, cells: NDArray[np.uint64], taxa: NDArray[np.int64]
                     ) -> NDArray[np.float64]:
@@ -183,7 +192,8 @@ class CountsPrior(Prior):
         (the thresholds' calibration: pairs, not a dense photos x taxa block)."""
         p0 = self.frequency(taxa)
         g, gq, share, tau = self._group_terms(taxa)
-        p, q = p0.copy(), gq.copy()
+        p: Floats = p0.copy()
+        q: Floats = gq.copy()
         for res, table, gtable in zip(self.resolutions, self.place, self.group_place,
                                       strict=True):
             keys = parent_cells(cells, res).astype(np.int64)
@@ -200,36 +210,47 @@ class CountsPrior(Prior):
         return self._radius_rule(ctx, cols)
 
     def _radius_rule(self, ctx: Context, cols: NDArray[np.int64]) -> NDArray[np.bool_]:
-        """Recorded within RADIUS_KM and +/- WINDOW_DAYS (any day when the date is unknown),
-        as bitsets per (coarse cell, window) so a batch costs a few array operations."""
-        n, k = len(ctx), len(cols)
-        if self._centres is None:
-            self._centres = cell_centres(self.place[0].keys.astype(np.uint64))
-        c_lat, c_lon = self._centres
-        words = (k + 63) // 64
+        """Recorded within RADIUS_KM and +/- WINDOW_DAYS (any day when the date is unknown).
+        Each coarse cell a photo falls in gets, once per prior and class list, the bitsets of
+        the taxa recorded within the radius of its centre per day window (and at any time);
+        a batch then costs one gather."""
         key = cols.tobytes()
         if self._bits is None or self._bits[0] != key:
             self._bits = (key, *self._presence_bits(cols))
-        dated, anytime = self._bits[1], self._bits[2]
-        # photos grouped by coarse cell: the data cells within the radius of its centre
+            self._reach = {}
         coarse = parent_cells(latlng_cells(ctx.latitude, ctx.longitude, self.resolutions[-1]),
                               self.resolutions[0])
         cells, inverse = np.unique(coarse, return_inverse=True)
-        p_lat, p_lon = cell_centres(cells)
+        self._add_reach(cells[[int(c) not in self._reach for c in cells.tolist()]])
+        reach = np.stack([self._reach[int(c)] for c in cells.tolist()])
         b = day_bins(ctx.day_of_year, self.bins)
-        out = np.zeros((n, words), dtype=np.uint64)
-        for u in range(len(cells)):
-            near = np.flatnonzero(haversine_km(p_lat[u], p_lon[u], c_lat, c_lon) <= RADIUS_KM)
-            if len(near) == 0:
-                continue
-            mine = np.flatnonzero(inverse == u)
-            with_day = mine[b[mine] >= 0]
-            if len(with_day):
-                out[with_day] = np.bitwise_or.reduce(dated[near][:, b[with_day]], axis=0)
-            no_day = mine[b[mine] < 0]
-            out[no_day] = np.bitwise_or.reduce(anytime[near], axis=0)
-        flags = np.unpackbits(out.view(np.uint8), axis=1, bitorder="little")[:, :k]
+        out = reach[inverse, np.where(b >= 0, b, self.bins)]
+        flags = np.unpackbits(out.view(np.uint8), axis=1, bitorder="little")[:, :len(cols)]
         return flags.astype(bool) & (cols >= 0)[None, :]
+
+    def _add_reach(self, cells: NDArray[np.uint64]) -> None:
+        """Cache, per new coarse cell, (bins + 1, words) bitsets: the taxa recorded in data
+        cells within RADIUS_KM of its centre, per day window +/- WINDOW_DAYS, then any day."""
+        if len(cells) == 0:
+            return
+        assert self._bits is not None
+        dated, anytime = self._bits[1], self._bits[2]
+        if self._centres is None:
+            self._centres = cell_centres(self.place[0].keys.astype(np.uint64))
+        data = _unit_vectors(*self._centres)
+        query = _unit_vectors(*cell_centres(cells))
+        # within the radius <=> the centres' unit vectors' dot product >= cos(radius / R):
+        # the great-circle test as one matrix product (haversine_km gives the same distances)
+        least = np.cos(RADIUS_KM / EARTH_KM)
+        empty = np.zeros((self.bins + 1, dated.shape[2]), dtype=np.uint64)
+        for start in range(0, len(cells), 1024):
+            part = slice(start, start + 1024)
+            within = query[part] @ data.T >= least
+            for cell, row in zip(cells[part].tolist(), within, strict=True):
+                near = np.flatnonzero(row)
+                self._reach[int(cell)] = empty if len(near) == 0 else np.concatenate(
+                    [np.bitwise_or.reduce(dated[near], axis=0),
+                     np.bitwise_or.reduce(anytime[near], axis=0)[None, :]])
 
     def _presence_bits(self, cols: NDArray[np.int64]
                        ) -> tuple[NDArray[np.uint64], NDArray[np.uint64]]:
@@ -302,3 +323,9 @@ def build_counts(obs: Observations, *, resolutions: tuple[int, ...] = (2, 3, 4),
                                      min_effort=min_effort, seed=seed)
     prior.thresholds = arrays["thresholds"]
     return prior
+
+
+def _unit_vectors(lat: NDArray[np.float64], lon: NDArray[np.float64]) -> NDArray[np.float64]:
+    """(n, 3) points on the unit sphere."""
+    p, q = np.radians(lat), np.radians(lon)
+    return np.stack([np.cos(p) * np.cos(q), np.cos(p) * np.sin(q), np.sin(p)], axis=1)

@@ -73,3 +73,25 @@ def lookalike_vision(truth: NDArray[np.int64], *, separation: float = 0.5,
     logits[np.arange(n), truth] += separation + np.where(truth >= 2, 4.0, 0.0)
     e = np.exp(logits - logits.max(axis=1, keepdims=True))
     return np.asarray(e / e.sum(axis=1, keepdims=True), dtype=np.float64)
+
+
+def lookalike_accuracy(study: Study, *, separation: float = 0.5,
+                       seed: int = 0) -> dict[str, float]:
+    """Top-1 on held-out observers of the look-alike study: vision alone, vision + place
+    (dates hidden), vision + place and season (the counts prior fitted on the other
+    observers). The figures behind docs/benchmarks.md's vision / + place / + season row."""
+    from fieldguide.identification.posterior import Context
+    from fieldguide.priors import fit_prior, read_study, split_by_observer
+
+    obs = read_study(study)
+    train, test = split_by_observer(obs, seed=seed)
+    prior = fit_prior(obs.take(train))
+    t = obs.take(test)
+    truth = np.array([CLASSES.index(obs.names[k]) for k in t.taxon])
+    vision = lookalike_vision(truth, separation=separation, seed=seed)
+    no_day = np.full(len(t), np.nan)
+    placed = prior.apply(vision, Context(t.lat, t.lon, no_day), list(CLASSES)).probs
+    seasoned = prior.apply(vision, Context(t.lat, t.lon, t.doy), list(CLASSES)).probs
+    return {"photos": float(len(t)), "vision": float((vision.argmax(1) == truth).mean()),
+            "place": float((placed.argmax(1) == truth).mean()),
+            "place and season": float((seasoned.argmax(1) == truth).mean())}

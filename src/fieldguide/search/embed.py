@@ -4,6 +4,10 @@
 The parts live in a hidden folder inside the index folder until the new generation is
 committed, so an interrupted ``index build`` or ``index add`` resumes by running the same
 command again, and a finished one leaves nothing behind.
+
+The embedding step over one chunk of photos is ``runner.score_chunk(paths, model, options,
+OUTPUTS)``; an engine that spreads chunks over workers writes their parts into the same
+folder (``runner.claim``/``chunks_of``/``write_part``) and ``build`` then only gathers them.
 """
 
 from __future__ import annotations
@@ -63,7 +67,8 @@ def _embed(photos: Photos, model: Classifier, work: Path, options: RunOptions,
     arrays, errors, scored = run_outputs(photos, model, work, options, OUTPUTS, progress)
     ok = [i for i, e in enumerate(errors) if not e]
     entries = Entries([photos.photo_id[i] for i in ok], [photos.observation_id[i] for i in ok],
-                      [photos.path[i] for i in ok], [photos.label[i] for i in ok],
+                      [photos.path[i] or photos.url[i] for i in ok],
+                      [photos.label[i] for i in ok],
                       arrays["embedding"][ok], arrays["logits"][ok])
     failed = [(photos.photo_id[i], e) for i, e in enumerate(errors) if e]
     return entries, failed, scored
@@ -106,10 +111,7 @@ def add(folder: str | Path, photos: Photos, *, model: str | Path | None = None,
     index = open_index(folder)
     clf = open_model(index, model, threads)
     known = set(index.column("photo_id"))
-    keep = [i for i, p in enumerate(photos.photo_id) if p not in known]
-    todo = Photos([photos.photo_id[i] for i in keep], [photos.path[i] for i in keep],
-                  [photos.observation_id[i] for i in keep], photos.latitude[keep],
-                  photos.longitude[keep], [photos.label[i] for i in keep])
+    todo = _subset(photos, [i for i, p in enumerate(photos.photo_id) if p not in known])
     if not len(todo):
         return Indexed(index, 0, [])
     work = index.folder / ".parts-add"
@@ -118,6 +120,36 @@ def add(folder: str | Path, photos: Photos, *, model: str | Path | None = None,
         index = append(index, entries, model_identity(clf))
     shutil.rmtree(work, ignore_errors=True)
     return Indexed(index, scored, failed)
+
+
+def _subset(photos: Photos, keep: list[int]) -> Photos:
+    return Photos([photos.photo_id[i] for i in keep], [photos.path[i] for i in keep],
+                  [photos.observation_id[i] for i in keep], photos.latitude[keep],
+                  photos.longitude[keep], [photos.label[i] for i in keep],
+                  photos.day_of_year[keep], [photos.url[i] for i in keep])
+
+
+def read_source(source: str | Path, split: str | None = None) -> Photos:
+    """What ``index build``/``add`` index: ``identify``'s listing reader, plus, for a study
+    folder, each observation's current label (the name of its taxon in the study, else the
+    name as the platform gave it) — reverse search needs to know what a photo is labelled."""
+    from fieldguide.identification import read_photos
+    from fieldguide.store.study import DB_NAME
+
+    source = Path(source)
+    photos = read_photos(source, split)
+    if not (source.is_dir() and (source / DB_NAME).exists()):
+        return photos
+    from fieldguide.store import Study
+
+    with Study(source, create=False, read_only=True) as study:
+        rows = study.con.execute(
+            "SELECT o.observation_id, coalesce(min(t.name), o.verbatim_name, '') "
+            "FROM observations o LEFT JOIN taxa t USING (taxon_id) "
+            "GROUP BY o.observation_id, o.verbatim_name").fetchall()
+    current = {str(o): str(name) for o, name in rows}
+    photos.label = [current.get(o, "") for o in photos.observation_id]
+    return photos
 
 
 def embed_queries(model: Classifier, sources: Sequence[Source], batch_size: int = 32,

@@ -241,11 +241,18 @@ def normalised(x: np.ndarray) -> np.ndarray:
 
 
 def ivf_shape(n: int) -> tuple[int, int]:
-    """(nlist, nprobe) for n vectors: about sqrt(n) lists (1,000 at a million), each a
-    thousand vectors, and 3% of them probed (recall@10 >= 0.95 on clustered data, see
-    bench/search.py)."""
+    """(nlist, nprobe) for n vectors: about sqrt(n) lists (1,000 at a million; more would
+    cost k-means time the 180 s build budget on two cores does not have) and 1% of them
+    probed, at least 8: the cost of a query is the vectors it scans, and on heavy-tailed
+    clustered data 1% keeps recall@10 near 0.98 (bench/search.py; ``--nprobe`` trades
+    speed for recall per query)."""
     nlist = max(1, min(round(math.sqrt(n)), n // 39))
-    return nlist, max(1, min(nlist, round(nlist * 0.03)))
+    return nlist, probes(nlist)
+
+
+def probes(nlist: int) -> int:
+    """The default nprobe of an IVF index with ``nlist`` lists (see :func:`ivf_shape`)."""
+    return min(nlist, max(8, round(nlist / 100)))
 
 
 def _kind(requested: str, n: int) -> str:
@@ -259,7 +266,9 @@ def _kind(requested: str, n: int) -> str:
 
 def _faiss_index(vectors_of: Sequence[np.ndarray], n: int, width: int, kind: str,
                  nlist: int, seed: int = 0) -> faiss.Index:
-    """A faiss index filled from chunks of normalised vectors (IVF trained on a sample)."""
+    """A faiss index filled from chunks of vectors, each normalised as it is added (IVF
+    trained on a sample): a million 1280-d vectors are 5 GB, so no normalised copy of all
+    of them is ever held beside faiss's own."""
     import faiss
 
     if kind == "flat":
@@ -269,10 +278,9 @@ def _faiss_index(vectors_of: Sequence[np.ndarray], n: int, width: int, kind: str
         index = faiss.IndexIVFFlat(quantiser, width, nlist, faiss.METRIC_INNER_PRODUCT)
         index.own_fields = True
         quantiser.this.disown()  # type: ignore[attr-defined]
-        sample = _sample(vectors_of, n, min(n, 40 * nlist), seed)
-        index.train(sample)
+        index.train(normalised(_sample(vectors_of, n, min(n, 40 * nlist), seed)))
     for chunk in vectors_of:
-        index.add(chunk)
+        index.add(normalised(chunk))
     return index
 
 
@@ -346,16 +354,16 @@ def write_index(folder: str | Path, entries: Entries, *, model: ModelIdentity,
         raise InputError(f"embeddings must be (n, {model.width}) and logits (n, "
                          f"{len(classes)})", field="embedding")
     built = _kind(kind, len(entries))
-    auto_nlist, auto_nprobe = ivf_shape(len(entries))
-    layout = Layout(model, built, kind, nlist or auto_nlist, nprobe or auto_nprobe,
+    nlist = nlist or ivf_shape(len(entries))[0]
+    layout = Layout(model, built, kind, nlist, nprobe or probes(nlist),
                     len(entries), 1, tuple(classes),
                     {c: dict(v) for c, v in lineage.items()}, float(temperature or 1.0),
                     model_path)
     if built == "ivf" and len(entries) < layout.nlist:
         raise InputError(f"IVF with {layout.nlist} lists needs at least that many vectors "
                          f"({len(entries)} given)", field="nlist")
-    vectors = _chunks(normalised(entries.embeddings))
-    index = _faiss_index(vectors, len(entries), model.width, built, layout.nlist)
+    index = _faiss_index(_chunks(entries.embeddings), len(entries), model.width, built,
+                         layout.nlist)
     _commit(folder, layout, index, _meta_table(entries, _predicted(entries.logits, classes)),
             _chunks(np.asarray(entries.logits, np.float32)), len(classes))
     return open_index(folder)
@@ -380,16 +388,16 @@ def append(index: Index, entries: Entries, model: ModelIdentity) -> Index:
                   entries.logits[keep])
     n = len(index) + len(sub)
     built = _kind(layout.requested, n)
-    new_vectors = normalised(sub.embeddings)
     if built == layout.kind:
         grown = faiss.read_index(str(index.folder / layout.file("index")))  # writable copy
-        grown.add(new_vectors)
+        grown.add(normalised(sub.embeddings))
         nlist, nprobe = layout.nlist, layout.nprobe
     else:  # flat -> ivf: retrain on everything
         nlist, nprobe = ivf_shape(n)
         old = [index.vectors(np.arange(s, min(s + _CHUNK, len(index))))
                for s in range(0, len(index), _CHUNK)]
-        grown = _faiss_index([*old, new_vectors], n, layout.model.width, built, nlist)
+        grown = _faiss_index([*old, *_chunks(sub.embeddings)], n, layout.model.width, built,
+                             nlist)
     meta = pa.concat_tables([index.meta, _meta_table(sub, _predicted(sub.logits,
                                                                      layout.classes))])
     new = Layout(layout.model, built, layout.requested, nlist, nprobe, n,

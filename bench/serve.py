@@ -1,0 +1,127 @@
+"""Service benchmark: an async httpx load generator on loopback against ``fieldguide serve``'s
+app on a real uvicorn, 1, 8 and 32 concurrent clients each sending real JPEGs (the Oxford
+flowers) for a bounded time; req/s and p50/p95/p99 latency, beside the batch identification
+rate of the same model measured in the same run (``Classifier.run`` on decoded crops in
+batches of 32, the ceiling the service's micro-batching aims at).
+
+    python bench/serve.py --model ARTEFACT [--seconds 20] [--quick]
+
+Targets (docs/benchmarks.md, EfficientNet-Lite0): p99 <= 250 ms at 8 clients; req/s at 32
+clients >= 80% of the batch rate. ``--quick`` (2 s per level, 1 and 8 clients, the tiny
+colour model of the tests when no --model is given) only checks that the script works.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import socket
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+from fieldguide.identification import Classifier
+from fieldguide.models.pixels import crop_pixels
+from fieldguide.service import create_app
+
+FLOWERS = Path(__file__).resolve().parents[1] / "../shared/data/images/oxford_flowers12"
+
+
+def _serve(model: Path) -> tuple[str, object]:
+    import uvicorn
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(create_app(model), host="127.0.0.1", port=port,
+                                           log_level="warning"))
+    threading.Thread(target=server.run, daemon=True).start()
+    while not server.started:
+        time.sleep(0.02)
+    return f"http://127.0.0.1:{port}", server
+
+
+async def _load(url: str, photos: list[bytes], clients: int, seconds: float) -> list[float]:
+    """Each client posts one photo after another until the time is up; latencies (s)."""
+    latencies: list[float] = []
+    stop = time.perf_counter() + seconds
+
+    async def client(c: httpx.AsyncClient, start: int) -> None:
+        i = start
+        while time.perf_counter() < stop:
+            t = time.perf_counter()
+            r = await c.post(f"{url}/v1/identify",
+                             files=[("images", ("p.jpg", photos[i % len(photos)], "image/jpeg"))])
+            if r.status_code != 200:
+                raise SystemExit(f"status {r.status_code}: {r.text[:200]}")
+            latencies.append(time.perf_counter() - t)
+            i += clients
+
+    limits = httpx.Limits(max_connections=clients)
+    async with httpx.AsyncClient(limits=limits, timeout=60) as c:
+        await asyncio.gather(*(client(c, k) for k in range(clients)))
+    return latencies
+
+
+def _batch_rate(model: Path, photos: list[bytes], seconds: float) -> float:
+    """Photos per second through decode + ``Classifier.run`` in batches of 32 (one thread
+    pool of decoders, as the service has)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    clf = Classifier(model)
+    done, stop = 0, time.perf_counter() + seconds
+    start = time.perf_counter()
+    with ThreadPoolExecutor(4) as pool:
+        while time.perf_counter() < stop:
+            batch = [photos[(done + j) % len(photos)] for j in range(32)]
+            clf.run(np.stack(list(pool.map(lambda b: crop_pixels(b, clf.crop), batch))),
+                    ["logits"])
+            done += 32
+    return done / (time.perf_counter() - start)
+
+
+def _tiny_model(folder: Path) -> Path:
+    """The tests' tiny colour model (quick mode only, when no artefact is given)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from tests.identification.conftest import write_tiny_model
+
+    return write_tiny_model(folder)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", type=Path, help="model artefact (model.json + model.onnx)")
+    ap.add_argument("--seconds", type=float, default=20.0, help="per concurrency level")
+    ap.add_argument("--quick", action="store_true", help="a 2 s check that the script works")
+    args = ap.parse_args()
+    levels, seconds = ((1, 8), 2.0) if args.quick else ((1, 8, 32), args.seconds)
+    paths = sorted(FLOWERS.glob("*/*/*.jpg"))[: 16 if args.quick else 200]
+    if not paths:
+        raise SystemExit(f"no photos under {FLOWERS}")
+    photos = [p.read_bytes() for p in paths]
+    with tempfile.TemporaryDirectory() as tmp:
+        model = args.model
+        if model is None:
+            if not args.quick:
+                raise SystemExit("--model is needed (quick mode alone uses the tiny model)")
+            model = _tiny_model(Path(tmp) / "model")
+        rate = _batch_rate(model, photos, seconds)
+        url, server = _serve(model)
+        print(f"model {model}; {len(photos)} real JPEGs; batch rate {rate:.1f} photos/s")
+        print("clients  req/s   p50 ms  p95 ms  p99 ms  req/s / batch rate")
+        for clients in levels:
+            lat = np.array(asyncio.run(_load(url, photos, clients, seconds)))
+            rps = len(lat) / seconds
+            p50, p95, p99 = np.percentile(lat, [50, 95, 99]) * 1000
+            print(f"{clients:7d} {rps:7.1f} {p50:8.1f} {p95:7.1f} {p99:7.1f}  "
+                  f"{rps / rate:6.0%}")
+        server.should_exit = True  # type: ignore[attr-defined]
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,54 @@
+"""The response models: they are the OpenAPI schema clients read (``/openapi.json``)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+
+class Result(BaseModel):
+    taxon: str = Field(description="The class (taxon name) of the model.")
+    rank: str = "species"
+    lineage: dict[str, str]
+    score: float = Field(description="Calibrated combined probability (vision x prior).")
+    vision_score: float = Field(description="Calibrated probability from the photos alone.")
+    prior_score: float | None = None
+    expected_nearby: bool | None = None
+
+
+class Decision(BaseModel):
+    taxon: str | None
+    rank: str | None
+    probability: float | None
+    auto_validated: bool
+
+
+class ImageResult(BaseModel):
+    index: int
+    filename: str
+    taxon: str | None = None
+    score: float | None = None
+    error: str | None = None
+
+
+class ModelInfo(BaseModel):
+    name: str
+    version: str
+    classes: int
+
+
+class Identification(BaseModel):
+    results: list[Result]
+    decision: Decision
+    common_ancestor: Decision = Field(description="The walk-up: the finest taxon that clears "
+                                      "the threshold, at any rank.")
+    rejected: bool = Field(description="Not like the training photos (e.g. not a plant); the "
+                           "answer is still 200, unlike Pl@ntNet's 404.")
+    reject_reason: str | None = None
+    images: list[ImageResult]
+    similar: list[dict[str, object]] = []
+    model: ModelInfo
+
+
+class Taxon(BaseModel):
+    taxon: str
+    lineage: dict[str, str]
