@@ -94,9 +94,7 @@ SAFE = re.compile(
     r"|query|_filled\(.*\)|errors|lat|lon|expr|key|taxon|join|photo_id|source_key|rank)$")
 # Interpolations reviewed one by one, (file, expression) -> why it carries no input text.
 # "code": a fragment built by the module from constants and quote_ident; "number": a value the
-# spec parser has checked is an int or float (spec.parse_spec refuses text there); "escaped":
-# input text as a literal with its quotes doubled or removed, no way out of the literal, but
-# not yet a bound parameter (curation's owner: bind these when the module is next edited).
+# spec parser has checked is an int or float (spec.parse_spec refuses text there).
 _IN = "src/fieldguide/ingest/inat_csv.py"
 _MA, _SP, _ST = (f"src/fieldguide/curation/{m}.py" for m in ("manifest", "splits", "steps"))
 _SY = "src/fieldguide/curation/synthetic.py"
@@ -111,11 +109,8 @@ ALLOWED: dict[tuple[str, str], str] = {
     **{(_MA, e): "code (trait names through the module's quoting helpers)" for e in (
         "ranks", "pivot", "names", "merged", "rank_cols", "extra", "joins")},
     (_MA, "fmt"): "code (spec formats are checked against parquet/csv)",
-    (_MA, "pick"): "escaped (superclass_rank with its quotes removed)",
-    (_MA, "_q(target)"): "escaped (output path, quotes doubled: COPY ... TO takes no ?)",
-    (_MA, "_q(classes)"): "escaped (output path, quotes doubled: COPY ... TO takes no ?)",
-    (_ST, "method"): "escaped (spec method, quotes doubled)",
-    (_ST, "condition"): "code, and escaped source and quality-grade lists (quotes doubled)",
+    (_MA, "pick"): "code (the superclass rank itself is bound)",
+    (_ST, "condition"): "code (the step's values are bound parameters)",
     **{(_SP, e): "number" for e in (
         "seed", "counts", "split.test_observers", "split.val_max_photos", "split.val_fraction")},
     **{(_ST, e): "number" for e in (

@@ -160,3 +160,26 @@ def test_without_ray_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setitem(sys.modules, "ray", None)
     with pytest.raises(InputError, match=r"pip install 'fieldguide\[ray\]'"):
         require_ray()
+
+
+def test_index_build_on_ray_matches_local(local_ray: None, listing: Path,
+                                          tmp_path: Path) -> None:
+    """`index build --engine ray` embeds through the actor pool: the same photos and vectors."""
+    from typer.testing import CliRunner
+
+    from fieldguide.search import open_index
+    from tests.search.conftest import write_tiny_model as write_embedding_model
+
+    model = write_embedding_model(tmp_path / "model")
+    runner = CliRunner()
+    for engine in ("local", "ray"):
+        done = runner.invoke(app, ["index", "build", str(model), str(listing), "-o",
+                                   str(tmp_path / engine), "--engine", engine,
+                                   "--actors", "2", "--threads", "1", "--chunk-size", "16"])
+        assert done.exit_code == 0, done.output
+    a, b = open_index(tmp_path / "local"), open_index(tmp_path / "ray")
+    ids_a, ids_b = list(a.column("photo_id")), list(b.column("photo_id"))
+    assert sorted(ids_a) == sorted(ids_b) and len(ids_a) == 50
+    order = [ids_b.index(p) for p in ids_a]
+    rows = np.arange(len(ids_a))
+    np.testing.assert_allclose(a.vectors(rows), b.vectors(np.array(order)), atol=1e-6)

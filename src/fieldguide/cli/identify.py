@@ -29,6 +29,13 @@ InputArg = Annotated[Path, typer.Argument(
          "a folder of photos, or a study folder (its photos table).")]
 SplitOpt = Annotated[str | None, typer.Option(help="Only rows whose split column is this.")]
 Threads = Annotated[int, typer.Option(min=1, help="ONNX Runtime threads and decoding threads.")]
+EngineOpt = Annotated[str, typer.Option(help="local, or ray (an actor pool on a Ray cluster; "
+                                             "pip install 'fieldguide[ray]').")]
+AddressOpt = Annotated[str | None, typer.Option(
+    help="Ray cluster: auto (the one this machine is in) or ray://HOST:PORT; none starts "
+         "a local Ray.")]
+ActorsOpt = Annotated[int, typer.Option(min=1, help="Ray actors (ONNX sessions, each with "
+                                                    "--threads threads).")]
 
 
 def identify(
@@ -63,13 +70,9 @@ def identify(
     full_decode: Annotated[bool, typer.Option(
         "--full-decode", help="Decode JPEGs at full size (slower; by default a JPEG much larger "
                               "than the crop decodes at reduced scale).")] = False,
-    engine: Annotated[str, typer.Option(help="local, or ray (an actor pool on a Ray cluster; "
-                                             "pip install 'fieldguide[ray]').")] = "local",
-    address: Annotated[str | None, typer.Option(
-        help="Ray cluster: auto (the one this machine is in) or ray://HOST:PORT; none starts "
-             "a local Ray.")] = None,
-    actors: Annotated[int, typer.Option(min=1, help="Ray actors (ONNX sessions, each with "
-                                                    "--threads threads).")] = 2,
+    engine: EngineOpt = "local",
+    address: AddressOpt = None,
+    actors: ActorsOpt = 2,
 ) -> None:
     """Identify photos (resumable: rerun the same command after a crash)."""
     from fieldguide.identification import Classifier, RunOptions, annotate, finish
@@ -86,7 +89,7 @@ def identify(
                                          draft=not full_decode))
     priors = guarded(lambda: _priors(prior, occurrences, radius_km))
     rejector = guarded(lambda: None if no_reject else _rejector(clf))
-    scorer = guarded(lambda: _scorer(engine, address, actors, threads))
+    scorer = guarded(lambda: scorer_for(engine, address, actors, threads))
     work = output.with_name(f".{output.name}.parts")
     with _bar(len(photos)) as progress:
         result = guarded(lambda: annotate(photos, clf, work, rule=rule, top_k=top_k,
@@ -103,7 +106,7 @@ def identify(
         _labelled(result, clf, rule)
 
 
-def _scorer(engine: str, address: str | None, actors: int, threads: int) -> Scorer:
+def scorer_for(engine: str, address: str | None, actors: int, threads: int) -> Scorer:
     """The scoring step: the local runner, or Ray's actor pool (checked to be installed)."""
     from fieldguide.errors import InputError
     from fieldguide.identification import run_outputs

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from fieldguide.cli.common import fail, guarded
+from fieldguide.cli.identify import ActorsOpt, AddressOpt, EngineOpt, scorer_for
 
 if TYPE_CHECKING:
     from fieldguide.identification import RunOptions
@@ -55,14 +56,18 @@ def index_build(
     batch_size: BatchOpt = 32,
     chunk_size: ChunkOpt = 512,
     threads: Threads = 2,
+    engine: EngineOpt = "local",
+    address: AddressOpt = None,
+    actors: ActorsOpt = 2,
 ) -> None:
     """Embed photos with a model into a new index (resumable: rerun the same command)."""
     from fieldguide.search import build, read_source
 
     photos = guarded(lambda: read_source(source, split))
     options = _options(batch_size, chunk_size, threads)
+    scorer = guarded(lambda: scorer_for(engine, address, actors, threads))
     _report("built", guarded(lambda: build(model, photos, output, kind=kind, options=options,
-                                           threads=threads)))
+                                           threads=threads, scorer=scorer)))
 
 
 @index_app.command("add")
@@ -74,14 +79,18 @@ def index_add(
     batch_size: BatchOpt = 32,
     chunk_size: ChunkOpt = 512,
     threads: Threads = 2,
+    engine: EngineOpt = "local",
+    address: AddressOpt = None,
+    actors: ActorsOpt = 2,
 ) -> None:
     """Embed the photos not yet in the index and add them (resumable)."""
     from fieldguide.search import add, read_source
 
     photos = guarded(lambda: read_source(source, split))
     options = _options(batch_size, chunk_size, threads)
+    scorer = guarded(lambda: scorer_for(engine, address, actors, threads))
     _report("added", guarded(lambda: add(index, photos, model=model, options=options,
-                                         threads=threads)))
+                                         threads=threads, scorer=scorer)))
 
 
 def similar(

@@ -30,7 +30,7 @@ def _lineage(con: duckdb.DuckDBPyConnection, superclass_rank: str | None) -> Non
         iconic = ", ".join(f"'{t}'" for t in ICONIC_TAXA)
         pick = f"a.name IN ({iconic}) OR a.rank = 'kingdom'"
     else:
-        pick = f"a.rank = '{superclass_rank.replace(chr(39), '')}'"
+        pick = "a.rank = $superclass_rank"
     ranks = ", ".join(f"max(a.name) FILTER (a.rank = '{r}') AS \"{r}\"" for r in RANKS)
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE fg_classes AS
@@ -45,7 +45,8 @@ def _lineage(con: duckdb.DuckDBPyConnection, superclass_rank: str | None) -> Non
             FROM up JOIN taxa a ON a.taxon_id = up.anc GROUP BY up.taxon_id)
         SELECT (row_number() OVER (ORDER BY t.name, t.taxon_id) - 1)::INTEGER AS class_index,
                t.taxon_id, t.name, t.rank, l.* EXCLUDE (taxon_id)
-        FROM lineage l JOIN taxa t USING (taxon_id)""")
+        FROM lineage l JOIN taxa t USING (taxon_id)""",
+        None if superclass_rank is None else {"superclass_rank": superclass_rank})
 
 
 def _trait_columns(con: duckdb.DuckDBPyConnection, traits: tuple[str, ...]) -> list[str]:
@@ -142,13 +143,20 @@ def write_manifest(
     written = {}
     for fmt in formats:
         target = out_dir / f"manifest.{fmt}"
-        con.execute(f"COPY fg_manifest TO '{_q(target)}' (FORMAT {fmt})")
+        _write(con, "fg_manifest", target, fmt)
         written[f"manifest.{fmt}"] = target
     classes = out_dir / "classes.csv"
-    con.execute(f"COPY fg_class_list TO '{_q(classes)}' (FORMAT csv)")
+    _write(con, "fg_class_list", classes, "csv")
     written["classes.csv"] = classes
     return written
 
 
-def _q(path: Path) -> str:
-    return str(path).replace("'", "''")
+def _write(con: duckdb.DuckDBPyConnection, table: str, target: Path, fmt: str) -> None:
+    """Write a temp table with DuckDB's relation API: the path is an argument, never SQL."""
+    rel = con.table(table)
+    if fmt == "parquet":
+        rel.write_parquet(str(target))
+    elif fmt == "csv":
+        rel.write_csv(str(target), header=True)
+    else:
+        raise ValueError(f"unknown manifest format {fmt!r}")

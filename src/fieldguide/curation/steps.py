@@ -6,6 +6,8 @@ loops over rows, so the same code serves 960 photos and 25 million.
 
 from __future__ import annotations
 
+from typing import Any
+
 import duckdb
 
 from fieldguide.curation.spec import (
@@ -45,22 +47,23 @@ def load_candidates(con: duckdb.DuckDBPyConnection) -> None:
     """)
 
 
-def replace(con: duckdb.DuckDBPyConnection, select: str) -> None:
-    """Rewrite the working table (for steps that change values or rank rows)."""
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {DS} AS {select}")
+def replace(con: duckdb.DuckDBPyConnection, select: str, params: list[Any] | None = None) -> None:
+    """Rewrite the working table (for steps that change values or rank rows); values from the
+    spec travel as ``params``, never as SQL text."""
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {DS} AS {select}", params)
 
 
-def delete(con: duckdb.DuckDBPyConnection, condition: str) -> None:
+def delete(con: duckdb.DuckDBPyConnection, condition: str,
+           params: list[Any] | None = None) -> None:
     """Drop rows in place: far cheaper than a rewrite for the steps that only filter."""
-    con.execute(f"DELETE FROM {DS} WHERE {condition}")
+    con.execute(f"DELETE FROM {DS} WHERE {condition}", params)
 
 
 def run_step(con: duckdb.DuckDBPyConnection, step: Step, seed: int) -> list[str]:
     """Apply one SQL step (duplicates are handled in ``dedup``); return report notes."""
     if isinstance(step, Sources):
-        kept = ", ".join("'" + k.replace("'", "''") + "'" for k in step.keep) or "NULL"
-        delete(con, f"observation_id NOT IN (SELECT observation_id FROM observations "
-                    f"WHERE source IN ({kept}))")
+        delete(con, "observation_id NOT IN (SELECT observation_id FROM observations "
+                    "WHERE source IN (SELECT unnest(?::VARCHAR[])))", [list(step.keep)])
         return []
     if isinstance(step, Licences):
         codes = [k.strip().lower() for k in step.keep]
@@ -95,16 +98,15 @@ def run_step(con: duckdb.DuckDBPyConnection, step: Step, seed: int) -> list[str]
 
 def _validated(con: duckdb.DuckDBPyConnection, step: Validated) -> list[str]:
     if step.method is not None:
-        method = step.method.replace("'", "''")
         if not scalar(con, "SELECT count(*) FROM labels WHERE method = ?", [step.method]):
             return [f"no labels by method {step.method!r} in the study: nothing is validated"]
         replace(con, f"""
             SELECT d.* REPLACE (l.taxon_id AS taxon_id) FROM {DS} d
             JOIN labels l ON l.observation_id = d.observation_id
-             AND l.method = '{method}' AND l.validated AND l.taxon_id IS NOT NULL""")
+             AND l.method = ? AND l.validated AND l.taxon_id IS NOT NULL""", [step.method])
         return [f"taxon from the {step.method!r} label of each observation"]
-    grades = ", ".join("'" + g.replace("'", "''") + "'" for g in step.quality_grade)
-    delete(con, f"NOT coalesce(quality_grade IN ({grades}), false)")
+    delete(con, "NOT coalesce(quality_grade IN (SELECT unnest(?::VARCHAR[])), false)",
+           [list(step.quality_grade)])
     return []
 
 

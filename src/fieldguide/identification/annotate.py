@@ -49,8 +49,10 @@ class Rejection:
 class Rejector(Protocol):
     """What ``annotate`` takes to reject unknown or unusable photos (see ``reject.py``)."""
 
-    #: The classifier outputs it needs, besides ``logits``.
-    outputs: tuple[str, ...]
+    @property
+    def outputs(self) -> tuple[str, ...]:
+        """The classifier outputs it needs, besides ``logits``."""
+        ...
 
     def reject(self, outputs: dict[str, np.ndarray], ok: np.ndarray) -> Rejection: ...
 

@@ -16,6 +16,7 @@ import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -24,6 +25,9 @@ from fieldguide.identification.classifier import Classifier
 from fieldguide.identification.inputs import Photos
 from fieldguide.identification.runner import Progress, RunOptions, run_outputs
 from fieldguide.models.pixels import Source, load_crop
+
+if TYPE_CHECKING:
+    from fieldguide.identification.annotate import Scorer
 from fieldguide.search.store import (
     INFO,
     Entries,
@@ -63,8 +67,11 @@ def model_identity(model: Classifier) -> ModelIdentity:
 
 
 def _embed(photos: Photos, model: Classifier, work: Path, options: RunOptions,
-           progress: Progress | None) -> tuple[Entries, list[tuple[str, str]], int]:
-    arrays, errors, scored = run_outputs(photos, model, work, options, OUTPUTS, progress)
+           progress: Progress | None,
+           scorer: Scorer = run_outputs) -> tuple[Entries, list[tuple[str, str]], int]:
+    """Score the photos' embeddings and logits with ``scorer`` (the local runner, or the Ray
+    engine's actor pool: the same resumable chunks either way)."""
+    arrays, errors, scored = scorer(photos, model, work, options, OUTPUTS, progress)
     ok = [i for i, e in enumerate(errors) if not e]
     entries = Entries([photos.photo_id[i] for i in ok], [photos.observation_id[i] for i in ok],
                       [photos.path[i] or photos.url[i] for i in ok],
@@ -76,7 +83,7 @@ def _embed(photos: Photos, model: Classifier, work: Path, options: RunOptions,
 
 def build(model: str | Path, photos: Photos, folder: str | Path, *, kind: str = "auto",
           options: RunOptions | None = None, threads: int = 2,
-          progress: Progress | None = None) -> Indexed:
+          progress: Progress | None = None, scorer: Scorer = run_outputs) -> Indexed:
     """Embed ``photos`` with the model and write a new index folder (resumable)."""
     folder = Path(folder)
     if (folder / INFO).exists():
@@ -85,7 +92,8 @@ def build(model: str | Path, photos: Photos, folder: str | Path, *, kind: str = 
     clf = Classifier(Path(model), threads)
     identity = model_identity(clf)
     work = folder / ".parts-build"
-    entries, failed, scored = _embed(photos, clf, work, options or RunOptions(), progress)
+    entries, failed, scored = _embed(photos, clf, work, options or RunOptions(), progress,
+                                     scorer)
     if not len(entries):
         raise InputError("no photo could be decoded; nothing to index", path=folder)
     index = write_index(folder, entries, model=identity, classes=clf.classes,
@@ -106,7 +114,7 @@ def open_model(index: Index, model: str | Path | None = None, threads: int = 2) 
 
 def add(folder: str | Path, photos: Photos, *, model: str | Path | None = None,
         options: RunOptions | None = None, threads: int = 2,
-        progress: Progress | None = None) -> Indexed:
+        progress: Progress | None = None, scorer: Scorer = run_outputs) -> Indexed:
     """Embed the photos not yet in the index and add them (resumable)."""
     index = open_index(folder)
     clf = open_model(index, model, threads)
@@ -115,7 +123,8 @@ def add(folder: str | Path, photos: Photos, *, model: str | Path | None = None,
     if not len(todo):
         return Indexed(index, 0, [])
     work = index.folder / ".parts-add"
-    entries, failed, scored = _embed(todo, clf, work, options or RunOptions(), progress)
+    entries, failed, scored = _embed(todo, clf, work, options or RunOptions(), progress,
+                                     scorer)
     if len(entries):
         index = append(index, entries, model_identity(clf))
     shutil.rmtree(work, ignore_errors=True)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import json
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -192,7 +193,9 @@ def train(spec: TrainSpec, out: Path | None = None, *, resume: bool = False,
             result.history.append(row)
             if val is not None and val > best:
                 best = val
-                torch.save(model.state_dict(), best_file)
+                tmp = best_file.with_suffix(".tmp")  # a kill mid-write leaves the old best
+                torch.save(model.state_dict(), tmp)
+                os.replace(tmp, best_file)
             save_checkpoint(ckpt, model=model.state_dict(), optimizer=opt.state_dict(),
                             scheduler=sched.state_dict(), epoch=epoch, best=best,
                             history=result.history)
