@@ -64,27 +64,32 @@ IMAGENET_MASS = 0.95  # the activated ImageNet classes hold this share of the tr
 
 def _log_softmax(z: np.ndarray) -> np.ndarray:
     z = z - z.max(axis=1, keepdims=True)
-    return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+    out: np.ndarray = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+    return out
 
 
 def logsumexp(z: np.ndarray) -> np.ndarray:
     top = z.max(axis=1)
-    return top + np.log(np.exp(z - top[:, None]).sum(axis=1))
+    out: np.ndarray = top + np.log(np.exp(z - top[:, None]).sum(axis=1))
+    return out
 
 
 def msp_score(logits: np.ndarray) -> np.ndarray:
     """Minus the maximum softmax probability at temperature 1."""
-    return -np.exp(_log_softmax(logits.astype(np.float64)).max(axis=1))
+    out: np.ndarray = -np.exp(_log_softmax(logits.astype(np.float64)).max(axis=1))
+    return out
 
 
 def energy_score(logits: np.ndarray) -> np.ndarray:
     """Minus the logsumexp of the logits (Liu et al. 2020: low energy = familiar)."""
-    return -logsumexp(logits.astype(np.float64))
+    out: np.ndarray = -logsumexp(logits.astype(np.float64))
+    return out
 
 
 def unit_rows(x: np.ndarray) -> np.ndarray:
     x = x.astype(np.float32)
-    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    out: np.ndarray = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    return out
 
 
 def knn_score(embedding: np.ndarray, bank: np.ndarray, k: int = K_NEIGHBOURS) -> np.ndarray:
@@ -391,12 +396,13 @@ def fit_rejector(train: dict[str, np.ndarray], y_train: np.ndarray,
     val_score = rejector.ood_score(val)
     rejector.threshold = float(np.quantile(val_score, 1 - false_rejection))
     z = (x - mean) / scale
-    report = {"pseudo_unknown_auroc": {n: auroc(z[y == 0, j], z[y == 1, j])
-                                       for j, n in enumerate(names)},
+    per_score: dict[str, float] = {n: auroc(z[y == 0, j], z[y == 1, j])
+                                   for j, n in enumerate(names)}
+    report: dict[str, Any] = {"pseudo_unknown_auroc": per_score,
               "weights": dict(zip(names, weights.tolist(), strict=True)),
               "val_false_rejection": float((val_score > rejector.threshold).mean()),
               "val_photos": len(y_val), "train_photos": len(y_train)}
-    report["pseudo_unknown_auroc"]["combined"] = auroc(z[y == 0] @ weights, z[y == 1] @ weights)
+    per_score["combined"] = auroc(z[y == 0] @ weights, z[y == 1] @ weights)
     return rejector, report
 
 
