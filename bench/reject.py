@@ -32,7 +32,8 @@ SAMPLES = ("astronaut", "brick", "camera", "cat", "checkerboard", "chelsea", "cl
 def manifest(folder: Path, per_class: int) -> Path:
     """8 known classes: train (3 in 4 of the folder's train photos), val (1 in 4), test;
     the held-out classes' photos get split "unknown"."""
-    rows, seen = [], {}
+    rows: list[dict[str, str]] = []
+    seen: dict[tuple[str, str], int] = {}
     with (FLOWERS / "labels.csv").open(newline="") as fh:
         for r in csv.DictReader(fh):
             label, split = r["label"], r["split"]

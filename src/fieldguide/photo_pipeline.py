@@ -46,6 +46,7 @@ def photo_steps(photos: Path, run: PhotoRun) -> list[tuple[str, Callable[[Study]
         (f"train: linear probe on {BACKBONE} (ImageNet weights)", lambda s: _train(run)),
         ("evaluate: the test split", lambda s: _evaluate(run)),
         ("calibrate: temperature on the validation split", lambda s: _calibrate(run)),
+        ("reject: unknown and unusable photos (fitted on train/val)", lambda s: _reject(run)),
         ("identify: the test photos (ONNX Runtime)", lambda s: _identify(run)),
     ]
 
@@ -129,14 +130,28 @@ def _calibrate(run: PhotoRun) -> str:
     return report.text()
 
 
+def _reject(run: PhotoRun) -> str:
+    from fieldguide.identification.reject import fit_model_rejector, report_text
+    from fieldguide.models.card import read_card
+
+    if "rejection" in read_card(run.model).extras:
+        return f"already fitted: {run.model / 'rejection.npz'}"
+    text = report_text(fit_model_rejector(run.model, run.manifest))
+    run.lines.append(f"- rejection: {text}")
+    return text
+
+
 def _identify(run: PhotoRun) -> str:
     from fieldguide.identification import Classifier, Rule, annotate, finish, read_photos
+    from fieldguide.identification.reject import load_rejector
     from fieldguide.identification.risk import score_labelled
 
     model = Classifier(run.model, 2)
     rule = Rule(0.9, "species", "family", "species")
     work = run.identified.with_name(".test.parts")
-    result = annotate(read_photos(run.manifest, "test"), model, work, rule=rule)
+    rejector = load_rejector(model) if "rejection" in model.card.extras else None
+    result = annotate(read_photos(run.manifest, "test"), model, work, rule=rule,
+                      rejector=rejector)
     per_photo, per_observation = finish(result, run.identified, work)
     scored = score_labelled(
         result.probs,
@@ -147,6 +162,12 @@ def _identify(run: PhotoRun) -> str:
         model.temperature,
     )
     text = f"{result.photos.num_rows} photos -> {per_photo}, {per_observation}"
+    if "rejected" in result.photos.column_names:
+        rejected = sum(bool(x) for x in result.photos.column("rejected").to_pylist())
+        share = f"{rejected} of {result.photos.num_rows} test photos rejected " \
+            f"({rejected / max(result.photos.num_rows, 1):.1%})"
+        text += f"; {share}"
+        run.lines.append(f"- rejection rate on the test split: {share}")
     if scored is not None:
         text += "\n" + scored.text()
         run.lines.append(f"- identification of the test photos: {scored.text()}")

@@ -23,6 +23,7 @@ from fieldguide.cli.identify import calibrate, identify, quantise
 from fieldguide.cli.ingest import ingest_app
 from fieldguide.cli.photos import photos_app
 from fieldguide.cli.prior import prior_app
+from fieldguide.cli.reject import reject_app
 from fieldguide.cli.search import candidates, index_app, similar
 from fieldguide.cli.serve import serve
 from fieldguide.cli.train import compare, evaluate, train
@@ -64,6 +65,7 @@ app.command("calibrate")(calibrate)
 app.command("serve")(serve)
 app.command("identify")(identify)
 app.command("quantise")(quantise)
+app.add_typer(reject_app, name="reject")
 app.add_typer(prior_app, name="prior")
 app.add_typer(index_app, name="index")
 app.command("similar")(similar)
