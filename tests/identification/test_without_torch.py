@@ -10,18 +10,9 @@ import sys
 from pathlib import Path
 
 from tests.identification.conftest import write_photos
+from tests.notorch import NO_TORCH
 
-#: A meta-path finder that refuses torch, timm and torchvision as a missing package would
-#: (``sys.modules[name] = None`` is not the same: libraries that probe ``sys.modules`` for an
-#: already-imported torch then find ``None`` and break in ways a real install never does).
-BLOCK = """
-import sys
-class NoTorch:
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in ("torch", "timm", "torchvision"):
-            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
-        return None
-sys.meta_path.insert(0, NoTorch())
+BLOCK = NO_TORCH + """
 from fieldguide.cli.main import main
 sys.argv = ["fieldguide", *sys.argv[1:]]
 main()

@@ -17,16 +17,11 @@ from fieldguide.priors.sinr import SinrPrior, features
 from fieldguide.priors.sinr_train import train_sinr
 from fieldguide.priors.synthetic import CLASSES, make_lookalike_study
 from fieldguide.store import Study
+from tests.notorch import NO_TORCH
 
-#: A finder that refuses torch as a missing package would (as tests/identification does).
-SCORE_WITHOUT_TORCH = """
-import json, sys
-class NoTorch:
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in ("torch", "timm", "torchvision"):
-            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
-        return None
-sys.meta_path.insert(0, NoTorch())
+#: Score a saved prior in a process where torch cannot be imported.
+SCORE_WITHOUT_TORCH = NO_TORCH + """
+import json
 import numpy as np
 from fieldguide.priors import Context, load_prior
 prior = load_prior(sys.argv[1])
