@@ -36,6 +36,7 @@ from fieldguide.identification.runner import (
     chunks_of,
     claim,
     fingerprint,
+    gather,
     score_chunk,
 )
 
@@ -203,16 +204,5 @@ class RayEngine:
     def gather(work: Path, n: int, chunk_size: int,
                outputs: Sequence[str]) -> tuple[dict[str, np.ndarray], list[str]]:
         """Every shard concatenated in input order (each must be there and whole)."""
-        arrays: dict[str, list[np.ndarray]] = {name: [] for name in outputs}
-        errors: list[str] = []
-        for c, lo, hi in chunks_of(n, chunk_size):
-            shard = read_shard(work, c, lo, hi, outputs)
-            if shard is None:
-                raise InputError(f"shard {c} is missing or damaged; run again to rescore it",
-                                 path=work)
-            for name in outputs:
-                arrays[name].append(shard[name])
-            errors += [str(e) for e in shard["errors"]]
-        result = {name: np.concatenate(v) if v else np.zeros((0, 0), np.float32)
-                  for name, v in arrays.items()}
-        return result, errors
+        return gather(work, n, chunk_size, outputs,
+                      lambda w, c, lo, hi: read_shard(w, c, lo, hi, outputs), "shard")

@@ -215,15 +215,19 @@ def run_outputs(photos: Photos, model: Classifier, work: Path, options: RunOptio
     return (*gather(work, len(photos), options.chunk_size, outputs), scored)
 
 
-def gather(work: Path, n: int, chunk_size: int,
-           outputs: Sequence[str]) -> tuple[dict[str, np.ndarray], list[str]]:
-    """All parts concatenated in input order (every part must be there and whole)."""
+def gather(work: Path, n: int, chunk_size: int, outputs: Sequence[str],
+           read: Callable[[Path, int, int, int], dict[str, np.ndarray] | None] | None = None,
+           what: str = "part") -> tuple[dict[str, np.ndarray], list[str]]:
+    """All parts concatenated in input order (every part must be there and whole).
+    ``read(work, chunk, lo, hi)`` reads one; by default the runner's own part files (the Ray
+    engine passes its Parquet shards' reader)."""
     arrays: dict[str, list[np.ndarray]] = {name: [] for name in outputs}
     errors: list[str] = []
     for c, lo, hi in chunks_of(n, chunk_size):
-        part = read_part(work, c, hi - lo, outputs)
+        part = (read(work, c, lo, hi) if read is not None
+                else read_part(work, c, hi - lo, outputs))
         if part is None:
-            raise InputError(f"part {c} is missing or damaged; run again to rescore it",
+            raise InputError(f"{what} {c} is missing or damaged; run again to rescore it",
                              path=work)
         for name in outputs:
             arrays[name].append(part[name])
