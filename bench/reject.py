@@ -40,8 +40,8 @@ def manifest(folder: Path, per_class: int) -> Path:
             seen[(label, split)] = n = seen.get((label, split), 0) + 1
             if per_class and n > per_class:
                 continue
-            if label in HELD_OUT:
-                split = "unknown"
+            if label in HELD_OUT:  # unlabelled: the probe must never see their class
+                split, label = "unknown", ""
             elif split == "train" and n % 4 == 0:
                 split = "val"
             rows.append({"photo_id": r["path"], "path": str((FLOWERS / r["path"]).resolve()),
@@ -80,15 +80,17 @@ def far_images(folder: Path, flowers: list[str]) -> list[str]:
     return paths
 
 
-def train(listing: Path, out: Path, quick: bool) -> Path:
+def train(listing: Path, out: Path, quick: bool, backbone: str | list[str] = "lite0",
+          cache: Path | None = None) -> Path:
     from fieldguide.training import parse_spec
     from fieldguide.training import train as run
 
     spec = parse_spec({
         "name": "reject-bench", "mode": "linear-probe", "seed": 0,
         "data": {"manifest": str(listing), "label": "taxon", "workers": 0},
-        "model": {"backbone": "tf_efficientnet_lite0", "weights": "imagenet",
+        "model": {"backbone": backbone, "weights": "imagenet",
                   "image_size": 96 if quick else 0},
+        "probe": {"cache": str(cache) if cache else ""},
         "run": {"progress": False, "threads": 2}})
     return run(spec, out).model_dir or out / "model"
 

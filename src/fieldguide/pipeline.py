@@ -75,14 +75,16 @@ def run_sample_study(
     on_step: Callable[[str, str], None] | None = None,
     photos: Path | None = None,
     out: Path | None = None,
+    backbones: list[str] | None = None,
 ) -> PhotoRun | None:
     """Run every step (what was done before is skipped, so a rerun resumes). With ``photos``
     and ``out``, the photo pipeline (dataset, model, evaluation, calibration, identification)
-    runs first, writing under ``out``, in place of the sample folder's plain ingestion."""
+    runs first, writing under ``out``, in place of the sample folder's plain ingestion; its
+    probe is trained on ``backbones`` (default ``lite0``; several: concatenated)."""
     steps = sample_steps(data)
     run = None
     if photos is not None and out is not None:
-        run = PhotoRun(out)
+        run = PhotoRun(out, backbones or ["lite0"])
         steps = photo_steps(photos, run) + steps[1:]
     for name, step in steps:
         text = step(study)

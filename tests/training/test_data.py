@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from fieldguide.errors import InputError
-from fieldguide.training.data import PhotoDataset, collate, eval_transform, read_manifest
+from fieldguide.training.data import PhotoDataset, collate, eval_transform
+from fieldguide.training.manifest import read_manifest
 
 PREP = {"size": 32, "crop_pct": 0.875, "mean": [0.5] * 3, "std": [0.5] * 3,
         "interpolation": "bilinear"}

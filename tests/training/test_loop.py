@@ -62,7 +62,8 @@ def test_linear_probe_with_rank_and_trait_heads(photos: Path, tmp_path: Path) ->
 @pytest.mark.parametrize(("mode", "blocks"), [("partial", 1), ("linear-probe", 0)])
 def test_partial_training_freezes_early_layers(photos: Path, tmp_path: Path, mode: str,
                                                blocks: int) -> None:
-    from fieldguide.training.setup import load_data, make_model
+    from fieldguide.training.manifest import load_data
+    from fieldguide.training.setup import make_model
 
     spec = parse_spec(tiny_spec(photos, tmp_path))
     model, _ = make_model(spec, load_data(spec))

@@ -121,6 +121,9 @@ def demo(
     ] = None,
     data: Annotated[Path, typer.Option(help="The real sample data.")] = Path("../shared/data"),
     out: Annotated[Path, typer.Option(help="Where every output goes.")] = Path("out/sample"),
+    backbone: Annotated[str, typer.Option(
+        help="The probe's backbone: lite0, lite1, lite2 or dinov2-s14; join two with + to "
+             "concatenate their embeddings (lite2+dinov2-s14).")] = "lite0",
 ) -> None:
     """The main job: the whole pipeline on a sample study. Photos -> dataset -> linear probe ->
     evaluation -> calibration -> identification, plus the real iNaturalist, GBIF and Pl@ntNet
@@ -137,6 +140,8 @@ def demo(
                 on_step=lambda name, text: typer.echo(f"[{name}]\n{text}"),
                 photos=folder,
                 out=out,
+                backbones=[b.strip() for b in backbone.replace(",", "+").split("+")
+                           if b.strip()],
             )
         )
         print_summary(s, None)

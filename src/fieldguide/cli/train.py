@@ -32,7 +32,8 @@ def train(
                                                 "the spec's `out`, else runs/<name>).")] = None,
 ) -> None:
     """Train from a TOML spec: linear probe, partial or full fine-tuning; writes checkpoints,
-    metrics.csv/json and the model artefact (model.safetensors + model.json + model.onnx)."""
+    metrics.csv/json and the model artefact (model.safetensors + model.json + model.onnx; a
+    probe on dinov2-s14 or a concatenation of backbones: model.json + model.onnx)."""
     from fieldguide.training import load_spec
     from fieldguide.training import train as run
 

@@ -2,8 +2,10 @@
 by ONNX Runtime on uint8 crops from the one pixel path. NumPy, Pillow and ONNX Runtime only:
 identification never imports torch.
 
-The one ONNX runtime of fieldguide: the CLI, calibration, rejection, search, the service and
-the Ray actors all score through :class:`Classifier`.
+The one ONNX runtime of identification: the CLI, calibration, rejection, search, the service,
+the Ray actors and the evaluation of probes on ONNX encoders all score through
+:class:`Classifier` (training embeds through ``fieldguide.models.encoders.Embedder``, on
+encoder graphs that have no heads yet).
 """
 
 from __future__ import annotations

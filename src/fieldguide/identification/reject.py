@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from scipy.special import log_softmax, logsumexp
 
 from fieldguide.errors import InputError
 
@@ -62,27 +63,15 @@ IMAGENET_MASS = 0.95  # the activated ImageNet classes hold this share of the tr
 
 # ---------------------------------------------------------------- scores (pure functions)
 
-def _log_softmax(z: np.ndarray) -> np.ndarray:
-    z = z - z.max(axis=1, keepdims=True)
-    out: np.ndarray = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
-    return out
-
-
-def logsumexp(z: np.ndarray) -> np.ndarray:
-    top = z.max(axis=1)
-    out: np.ndarray = top + np.log(np.exp(z - top[:, None]).sum(axis=1))
-    return out
-
-
 def msp_score(logits: np.ndarray) -> np.ndarray:
     """Minus the maximum softmax probability at temperature 1."""
-    out: np.ndarray = -np.exp(_log_softmax(logits.astype(np.float64)).max(axis=1))
+    out: np.ndarray = -np.exp(log_softmax(logits.astype(np.float64), axis=1).max(axis=1))
     return out
 
 
 def energy_score(logits: np.ndarray) -> np.ndarray:
     """Minus the logsumexp of the logits (Liu et al. 2020: low energy = familiar)."""
-    out: np.ndarray = -logsumexp(logits.astype(np.float64))
+    out: np.ndarray = -logsumexp(logits.astype(np.float64), axis=1)
     return out
 
 
@@ -117,7 +106,7 @@ def mahalanobis_score(embedding: np.ndarray, means: np.ndarray,
 def imagenet_score(imagenet_logits: np.ndarray, activated: np.ndarray) -> np.ndarray:
     """Probability mass of the ImageNet head outside the classes the training photos
     activate: high for a car, a face or a screen, low for anything like the training taxa."""
-    p = np.exp(_log_softmax(imagenet_logits.astype(np.float64)))
+    p = np.exp(log_softmax(imagenet_logits.astype(np.float64), axis=1))
     return np.asarray(1.0 - p[:, activated].sum(axis=1))
 
 
@@ -181,7 +170,8 @@ class ScoreModel:
         precision = _shrunk_precision(centred)
         activated = np.zeros(0, dtype=np.int64)
         if "imagenet" in outputs:
-            mass = np.exp(_log_softmax(outputs["imagenet"].astype(np.float64))).mean(axis=0)
+            logp = log_softmax(outputs["imagenet"].astype(np.float64), axis=1)
+            mass = np.exp(logp).mean(axis=0)
             order = np.argsort(-mass)
             n = int(np.searchsorted(np.cumsum(mass[order]), IMAGENET_MASS)) + 1
             activated = np.sort(order[:n])

@@ -17,6 +17,8 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from fieldguide.errors import InputError
 
 FORMAT = "fieldguide-model/1"
@@ -104,6 +106,21 @@ class HeadSpec:
         return cls(name, str(kind), str(d.get("column") or name), tuple(classes))
 
 
+def log_membership(species: tuple[str, ...], lineage: dict[str, dict[str, str]], rank: str,
+                   groups: tuple[str, ...]) -> np.ndarray:
+    """log M with M[i, j] = 1 when species i belongs to rank group j (else -inf): a rank
+    head's log-probabilities are logsumexp_i(log p_i + log M[i, j]) over the species head."""
+    index = {g: j for j, g in enumerate(groups)}
+    log_m = np.full((len(species), len(groups)), -np.inf, dtype=np.float32)
+    for i, name in enumerate(species):
+        group = lineage.get(name, {}).get(rank)
+        if group is None:
+            raise ValueError(f"class {name!r} has no {rank} in its lineage: a {rank} head "
+                             "needs every class placed at that rank")
+        log_m[i, index[group]] = 0.0
+    return log_m
+
+
 def clean_lineage(lineage: dict[str, Any]) -> dict[str, str]:
     """A class's {rank: name} without empty ranks: a missing rank is absent, never "None"."""
     return {r: str(v) for r, v in lineage.items()
@@ -116,7 +133,10 @@ class ModelCard:
     the coarser ranks (``{"Quercus alba": {"genus": "Quercus", "family": "Fagaceae"}}``);
     ``outputs`` names the ONNX outputs (the heads, then ``embedding`` and, where the
     backbone's ImageNet classifier is kept, ``imagenet``); ``extras`` holds what later stages
-    fit into the artefact (``rejection``)."""
+    fit into the artefact (``rejection``). ``encoders`` describes, for a probe on ONNX
+    encoders (one backbone that exists only as ONNX, or a concatenation such as
+    ``lite2+dinov2-s14``), each encoder in embedding order: its backbone, weights, own
+    preprocessing and feature width; ``preprocessing`` is then the model input's crop."""
 
     backbone: str
     heads: list[HeadSpec]
@@ -133,6 +153,12 @@ class ModelCard:
     onnx: str | None = None
     outputs: list[str] = field(default_factory=list)
     extras: dict[str, Any] = field(default_factory=dict)
+    encoders: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def backbones(self) -> list[str]:
+        """The backbone names in embedding order (one, or those of a concatenation)."""
+        return [str(e["backbone"]) for e in self.encoders] or [self.backbone]
 
     @property
     def primary(self) -> HeadSpec:
@@ -163,6 +189,7 @@ class ModelCard:
             "preprocessing": self.preprocessing.to_dict(), "dropout": self.dropout,
             "train_counts": self.train_counts, "spec": self.spec, "metrics": self.metrics,
             "temperature": self.temperature, "onnx": self.onnx, "extras": self.extras,
+            "encoders": self.encoders,
         }
 
     @classmethod
@@ -198,6 +225,11 @@ class ModelCard:
         for key in ("train_counts", "spec", "metrics", "extras"):
             if not isinstance(d.get(key, {}), dict):
                 raise InputError("must be a mapping", path=where, field=key)
+        encoders = d.get("encoders", [])
+        if not isinstance(encoders, list) or not all(
+                isinstance(e, dict) and isinstance(e.get("backbone"), str) for e in encoders):
+            raise InputError("must be a list of {backbone, ...} mappings", path=where,
+                             field="encoders")
         try:
             dropout = float(d.get("dropout", 0.0))
         except (TypeError, ValueError):
@@ -212,7 +244,7 @@ class ModelCard:
             metrics=d.get("metrics", {}),
             temperature=None if temperature is None else float(temperature),
             onnx=None if d.get("onnx") is None else str(d["onnx"]),
-            outputs=[str(o) for o in outputs], extras=d.get("extras", {}))
+            outputs=[str(o) for o in outputs], extras=d.get("extras", {}), encoders=encoders)
         if primary is not None and card.primary.name != primary:
             card.heads.sort(key=lambda h: h.name != primary)
         return card

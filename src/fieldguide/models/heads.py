@@ -15,23 +15,15 @@ import torch
 from torch import Tensor, nn
 
 from fieldguide.models.card import HEAD_KINDS as KINDS
-from fieldguide.models.card import HeadSpec
+from fieldguide.models.card import HeadSpec, log_membership
 
 __all__ = ["KINDS", "FieldguideNet", "HeadSpec", "multi_head_loss", "rank_membership"]
 
 
 def rank_membership(species: tuple[str, ...], taxonomy: dict[str, dict[str, str]], rank: str,
                     groups: tuple[str, ...]) -> Tensor:
-    """log M with M[i, j] = 1 when species i belongs to rank group j (else -inf)."""
-    index = {g: j for j, g in enumerate(groups)}
-    log_m = torch.full((len(species), len(groups)), float("-inf"))
-    for i, name in enumerate(species):
-        group = taxonomy.get(name, {}).get(rank)
-        if group is None:
-            raise ValueError(f"class {name!r} has no {rank} in its lineage: a {rank} head "
-                             "needs every class placed at that rank")
-        log_m[i, index[group]] = 0.0
-    return log_m
+    """log M as a tensor (see ``fieldguide.models.card.log_membership``)."""
+    return torch.from_numpy(log_membership(species, taxonomy, rank, groups))
 
 
 def feature_width(backbone: nn.Module) -> int:

@@ -57,3 +57,48 @@ def onnx_max_diff(model: FieldguideNet, path: Path, images: np.ndarray) -> float
     with torch.no_grad():
         want = _Outputs(model.eval())(torch.from_numpy(images))
     return max(float(np.abs(g - w.numpy()).max()) for g, w in zip(got, want, strict=True))
+
+
+class _Encoder(nn.Module):
+    """Pooled features, and the ImageNet logits where the weights carry the classifier."""
+
+    def __init__(self, backbone: nn.Module, imagenet: nn.Linear | None) -> None:
+        super().__init__()
+        self.backbone, self.imagenet = backbone, imagenet
+
+    def forward(self, x: Tensor) -> tuple[Tensor, ...]:
+        feats = self.backbone(x)
+        return (feats, self.imagenet(feats)) if self.imagenet is not None else (feats,)
+
+
+def export_encoder(name: str, weights: str | Path | None, size: int, path: Path,
+                   opset: int = 18, atol: float = 1e-4) -> Path:
+    """A timm backbone as an encoder graph (``pixels`` -> ``features`` [+ ``imagenet``]),
+    checked against PyTorch (see ``fieldguide.models.encoders``)."""
+    from fieldguide.models.registry import create_backbone, imagenet_classifier
+
+    backbone = create_backbone(name, weights, num_classes=0).eval()
+    found = imagenet_classifier(name, weights)
+    head = None
+    if found is not None:
+        head = nn.Linear(found[0].shape[1], 1000)
+        with torch.no_grad():
+            head.weight.copy_(found[0])
+            head.bias.copy_(found[1])
+    module = _Encoder(backbone, head).eval()
+    example = torch.randn(2, 3, size, size, generator=torch.Generator().manual_seed(0))
+    names = ["features", *(["imagenet"] if head is not None else [])]
+    torch.onnx.export(module, (example,), str(path), input_names=["pixels"], output_names=names,
+                      opset_version=opset, dynamo=True,
+                      dynamic_shapes={"x": {0: torch.export.Dim("batch", min=1, max=4096)}},
+                      external_data=False, verbose=False)
+    import onnxruntime as ort
+
+    got = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(
+        None, {"pixels": example.numpy()})
+    with torch.no_grad():
+        want = module(example)
+    diff = max(float(np.abs(g - w.numpy()).max()) for g, w in zip(got, want, strict=True))
+    if diff > atol:
+        raise RuntimeError(f"ONNX encoder differs from PyTorch by {diff:.2e} (> {atol})")
+    return path

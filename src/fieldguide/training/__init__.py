@@ -10,7 +10,6 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from fieldguide.training.data import Manifest, read_manifest
     from fieldguide.training.imbalance import (
         estimate_prior,
         logit_adjustment,
@@ -18,16 +17,18 @@ if TYPE_CHECKING:
         prior_correction,
         sample_weights,
     )
-    from fieldguide.training.loop import TrainResult, train
+    from fieldguide.training.manifest import Manifest, read_manifest
     from fieldguide.training.predict import SplitPredictions, predict, predict_split
     from fieldguide.training.presets import PRESETS
+    from fieldguide.training.result import TrainResult
+    from fieldguide.training.run import train
     from fieldguide.training.spec import TrainSpec, load_spec, parse_spec
 
 _WHERE = {
-    "Manifest": "data", "read_manifest": "data", "estimate_prior": "imbalance",
+    "Manifest": "manifest", "read_manifest": "manifest", "estimate_prior": "imbalance",
     "logit_adjustment": "imbalance", "loss_weights": "imbalance",
-    "prior_correction": "imbalance", "sample_weights": "imbalance", "TrainResult": "loop",
-    "train": "loop", "SplitPredictions": "predict", "predict": "predict",
+    "prior_correction": "imbalance", "sample_weights": "imbalance", "TrainResult": "result",
+    "train": "run", "SplitPredictions": "predict", "predict": "predict",
     "predict_split": "predict", "PRESETS": "presets", "TrainSpec": "spec",
     "load_spec": "spec", "parse_spec": "spec",
 }

@@ -5,7 +5,13 @@ All pure NumPy functions of class counts or probabilities, so each is tested on 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
+
+if TYPE_CHECKING:
+    from fieldguide.training.manifest import Manifest
+    from fieldguide.training.spec import TrainSpec
 
 
 def sample_weights(labels: np.ndarray, counts: np.ndarray, mode: str) -> np.ndarray:
@@ -72,3 +78,18 @@ def estimate_prior(probs: np.ndarray, train_prior: np.ndarray, iterations: int =
             return new
         prior = new
     return prior
+
+
+def imbalance_terms(spec: TrainSpec, data: Manifest) -> tuple[dict[str, np.ndarray | None],
+                                                               dict[str, np.ndarray]]:
+    """Class weights and logit adjustments per head (rank heads: tied, left alone)."""
+    weights: dict[str, np.ndarray | None] = {}
+    adjust: dict[str, np.ndarray] = {}
+    for i, h in enumerate(data.heads):
+        if h.kind == "rank":
+            continue
+        counts = data.counts(i)
+        weights[h.name] = loss_weights(counts, spec.imbalance.loss_weights, spec.imbalance.beta)
+        if spec.imbalance.logit_adjust:
+            adjust[h.name] = logit_adjustment(counts, spec.imbalance.logit_adjust)
+    return weights, adjust

@@ -4,12 +4,10 @@ with the model artefact (+ ONNX) and per-epoch metrics in CSV and JSON."""
 from __future__ import annotations
 
 import contextlib
-import csv
 import json
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,35 +19,19 @@ from fieldguide.models.artefact import ModelCard, save_model
 from fieldguide.models.heads import FieldguideNet, multi_head_loss
 from fieldguide.training import setup
 from fieldguide.training.checkpoint import load_checkpoint, save_checkpoint, seed_everything
-from fieldguide.training.data import Manifest, Normaliser, PhotoDataset, collate, train_transform
+from fieldguide.training.data import Normaliser, PhotoDataset, collate, train_transform
 from fieldguide.training.embeddings import cache_key, embed_photos
-from fieldguide.training.imbalance import sample_weights
+from fieldguide.training.imbalance import imbalance_terms, sample_weights
+from fieldguide.training.manifest import Manifest, load_data
 from fieldguide.training.predict import predict
 from fieldguide.training.probe import fit_heads
-from fieldguide.training.spec import TrainSpec
-
-
-@dataclass
-class TrainResult:
-    out: Path
-    model_dir: Path | None
-    history: list[dict[str, Any]] = field(default_factory=list)
-    skipped: int = 0
-    metrics: dict[str, Any] = field(default_factory=dict)
-    stopped_early: bool = False
+from fieldguide.training.result import TrainResult, write_history
+from fieldguide.training.spec import TrainSpec, run_folder
 
 
 def _top1(probs: np.ndarray, y: np.ndarray) -> float:
     scored = y >= 0
     return float((probs[scored].argmax(1) == y[scored]).mean()) if scored.any() else float("nan")
-
-
-def _write_history(out: Path, history: list[dict[str, Any]]) -> None:
-    (out / "metrics.json").write_text(json.dumps(history, indent=2) + "\n")
-    with (out / "metrics.csv").open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(history[0]))
-        writer.writeheader()
-        writer.writerows(history)
 
 
 def _probe(spec: TrainSpec, model: FieldguideNet, card: ModelCard, data: Manifest,
@@ -62,7 +44,7 @@ def _probe(spec: TrainSpec, model: FieldguideNet, card: ModelCard, data: Manifes
     model.cpu()
     train = data.select("train")
     train = train[ok[train]]
-    weights, adjust = setup.imbalance_terms(spec, data)
+    weights, adjust = imbalance_terms(spec, data)
     fit_heads(model, feats[train], data.targets[train], l2=spec.probe.l2,
               max_iter=spec.probe.max_iter, class_weights=weights, adjust=adjust)
     scores: dict[str, float] = {}
@@ -152,9 +134,9 @@ def train(spec: TrainSpec, out: Path | None = None, *, resume: bool = False,
           on_epoch: Callable[[dict[str, Any]], None] | None = None) -> TrainResult:
     """Run a spec end to end; ``resume`` continues from ``<out>/checkpoints/last.pt``."""
     torch.set_num_threads(spec.run.threads)
-    folder = setup.out_folder(spec, out)
+    folder = run_folder(spec, out)
     folder.mkdir(parents=True, exist_ok=True)
-    data = setup.load_data(spec)
+    data = load_data(spec)
     seed_everything(spec.seed)
     model, card = setup.make_model(spec, data)
     prep = card.preprocessing.to_dict()
@@ -166,7 +148,7 @@ def train(spec: TrainSpec, out: Path | None = None, *, resume: bool = False,
         result.metrics.update({f"probe_{k}": v for k, v in scores.items()})
     if spec.mode == "linear-probe":
         result.history = [{"epoch": 0, **scores, "skipped": result.skipped}]
-        _write_history(folder, result.history)
+        write_history(folder, result.history)
         return _finish(spec, model, card, result, scores)
     params = setup.set_trainable(model, spec.mode, spec.model.partial_blocks)
     if spec.model.channels_last:
@@ -183,7 +165,7 @@ def train(spec: TrainSpec, out: Path | None = None, *, resume: bool = False,
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
         start, best, result.history = state["epoch"] + 1, state["best"], state["history"]
-    terms = setup.imbalance_terms(spec, data)
+    terms = imbalance_terms(spec, data)
     with _progress(spec.run.progress) as bar:
         for epoch in range(start, spec.optim.epochs + 1):
             row = _epoch(spec, model, data, opt, epoch, device, terms, prep, bar)
@@ -199,7 +181,7 @@ def train(spec: TrainSpec, out: Path | None = None, *, resume: bool = False,
             save_checkpoint(ckpt, model=model.state_dict(), optimizer=opt.state_dict(),
                             scheduler=sched.state_dict(), epoch=epoch, best=best,
                             history=result.history)
-            _write_history(folder, result.history)
+            write_history(folder, result.history)
             if on_epoch is not None:
                 on_epoch(row)
             if spec.run.stop_after_epoch and epoch >= spec.run.stop_after_epoch:

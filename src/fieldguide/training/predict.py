@@ -14,15 +14,8 @@ from torch.utils.data import DataLoader
 from fieldguide.errors import InputError
 from fieldguide.models.artefact import ModelCard, load_model
 from fieldguide.models.heads import FieldguideNet
-from fieldguide.training.data import (
-    Normaliser,
-    PhotoDataset,
-    collate,
-    eval_transform,
-    local_paths,
-    read_table,
-    text_values,
-)
+from fieldguide.training.data import Normaliser, PhotoDataset, collate, eval_transform
+from fieldguide.training.manifest import local_paths, read_table, text_values
 
 
 @torch.no_grad()
@@ -49,6 +42,30 @@ def predict(model: FieldguideNet, paths: list[Path], prep: dict[str, Any], *,
     return probs, ok
 
 
+def predict_onnx(model_dir: Path, paths: list[Path], batch_size: int = 32
+                 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """:func:`predict` through the artefact's ``model.onnx`` (the identification runtime)."""
+    from fieldguide.identification.classifier import Classifier
+    from fieldguide.models.pixels import load_crop
+
+    clf = Classifier(model_dir)
+    heads = [h.name for h in clf.card.heads]
+    probs = {h.name: np.zeros((len(paths), len(h.classes)), np.float32) for h in clf.card.heads}
+    ok = np.zeros(len(paths), dtype=bool)
+    for start in range(0, len(paths), batch_size):
+        crops = [load_crop(str(p), clf.crop) for p in paths[start:start + batch_size]]
+        good = [i for i, c in enumerate(crops) if not isinstance(c, str)]
+        if not good:
+            continue
+        out = clf.run(np.stack([crops[i] for i in good]), heads)
+        rows = np.asarray(good) + start
+        for name in heads:
+            z = out[name] - out[name].max(axis=1, keepdims=True)
+            probs[name][rows] = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
+        ok[rows] = True
+    return probs, ok
+
+
 @dataclass
 class SplitPredictions:
     """One head's probabilities on a split, ready for ``fieldguide.evaluation.evaluate``."""
@@ -64,8 +81,15 @@ class SplitPredictions:
 
 def predict_split(model_dir: Path, manifest: Path, split: str = "test", head: str | None = None,
                   root: Path | None = None, workers: int = 1) -> SplitPredictions:
-    """The model on a manifest's split; labels the model does not know are refused by name."""
-    model, card = load_model(model_dir)
+    """The model on a manifest's split; labels the model does not know are refused by name.
+    A probe on ONNX encoders (no PyTorch weights) is scored by ONNX Runtime."""
+    on_onnx = not (Path(model_dir) / "model.safetensors").is_file()
+    if on_onnx:
+        from fieldguide.models.card import read_card
+
+        model, card = None, read_card(model_dir)
+    else:
+        model, card = load_model(model_dir)
     spec = card.head(head) if head else card.primary
     cols = read_table(Path(manifest))
     for needed in ("path", "split", spec.column):
@@ -83,7 +107,10 @@ def predict_split(model_dir: Path, manifest: Path, split: str = "test", head: st
     if not keep:
         raise InputError(f"no labelled photo in split {split!r}", path=manifest, field="split")
     paths = local_paths({"path": [cols["path"][r] for r, _ in keep]}, base, Path(manifest))
-    probs, ok = predict(model, paths, card.preprocessing.to_dict(), workers=workers)
+    if model is None:
+        probs, ok = predict_onnx(Path(model_dir), paths)
+    else:
+        probs, ok = predict(model, paths, card.preprocessing.to_dict(), workers=workers)
     ids = [str(cols.get("photo_id", cols["path"])[r]) for r, _ in keep]
     y = np.array([index[str(lab)] for _, lab in keep])
     counts = card.train_counts.get(spec.name)

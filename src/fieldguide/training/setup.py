@@ -5,19 +5,16 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
 from fieldguide.models.artefact import ModelCard, build_model
 from fieldguide.models.heads import FieldguideNet
 from fieldguide.models.registry import backbone_info, imagenet_classifier, weights_id
-from fieldguide.training.data import Manifest, read_manifest
-from fieldguide.training.imbalance import logit_adjustment, loss_weights
-from fieldguide.training.spec import TrainSpec
+from fieldguide.training.manifest import Manifest
+from fieldguide.training.spec import TrainSpec, backbones
 
 
 def pick_device(spec: TrainSpec) -> torch.device:
@@ -26,47 +23,25 @@ def pick_device(spec: TrainSpec) -> torch.device:
     return torch.device("cpu")
 
 
-def load_data(spec: TrainSpec) -> Manifest:
-    d = spec.data
-    return read_manifest(spec.resolve(d.manifest), d.label, label_kind=d.label_kind,
-                         ranks=d.ranks, traits=d.traits,
-                         root=spec.resolve(d.root) if d.root else None,
-                         max_per_class=d.max_per_class)
-
-
 def make_model(spec: TrainSpec, data: Manifest) -> tuple[FieldguideNet, ModelCard]:
     """The network with ImageNet/file/random backbone weights and fresh heads, and its card."""
     m = spec.model
+    (name,) = backbones(spec)  # a concatenation trains in encoder_probe
     weights = spec.resolve(m.weights) if m.weights not in ("", "imagenet") else m.weights or None
-    prep = backbone_info(m.backbone).preprocessing
+    prep = backbone_info(name).preprocessing
     if m.image_size:
         prep = replace(prep, size=m.image_size)
     card = ModelCard(
-        backbone=m.backbone, heads=data.heads, preprocessing=prep, lineage=data.taxonomy,
+        backbone=name, heads=data.heads, preprocessing=prep, lineage=data.taxonomy,
         name=spec.name, version=datetime.now(UTC).strftime("%Y%m%d.%H%M%S"),
-        weights=f"{m.weights or 'random'}:{weights_id(m.backbone, weights)}", dropout=m.dropout,
+        weights=f"{m.weights or 'random'}:{weights_id(name, weights)}", dropout=m.dropout,
         train_counts={h.name: data.counts(i).tolist() for i, h in enumerate(data.heads)},
         spec=spec.to_dict())
     model = build_model(card, weights)
-    found = imagenet_classifier(m.backbone, weights)
+    found = imagenet_classifier(name, weights)
     if found is not None and m.weights == "imagenet":
         model.keep_imagenet(*found)
     return model, card
-
-
-def imbalance_terms(spec: TrainSpec, data: Manifest) -> tuple[dict[str, np.ndarray | None],
-                                                               dict[str, np.ndarray]]:
-    """Class weights and logit adjustments per head (rank heads: tied, left alone)."""
-    weights: dict[str, np.ndarray | None] = {}
-    adjust: dict[str, np.ndarray] = {}
-    for i, h in enumerate(data.heads):
-        if h.kind == "rank":
-            continue
-        counts = data.counts(i)
-        weights[h.name] = loss_weights(counts, spec.imbalance.loss_weights, spec.imbalance.beta)
-        if spec.imbalance.logit_adjust:
-            adjust[h.name] = logit_adjustment(counts, spec.imbalance.logit_adjust)
-    return weights, adjust
 
 
 def set_trainable(model: FieldguideNet, mode: str, blocks: int) -> list[nn.Parameter]:
@@ -116,9 +91,3 @@ def make_scheduler(spec: TrainSpec, opt: torch.optim.Optimizer
         return 1.0
 
     return torch.optim.lr_scheduler.LambdaLR(opt, factor)
-
-
-def out_folder(spec: TrainSpec, out: Path | None) -> Path:
-    if out is not None:
-        return Path(out)
-    return (spec.resolve(spec.out) if spec.out else Path("runs") / spec.name).resolve()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import tomllib
+import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +35,9 @@ class DataSpec:
 
 @dataclass
 class ModelSpec:
-    backbone: str = "tf_efficientnet_lite0"
+    # a registered name (lite0, lite1, lite2, dinov2-s14, a timm name) or a list of them,
+    # whose embeddings a linear probe concatenates
+    backbone: str | list[str] = "lite0"
     weights: str = "imagenet"  # "imagenet", a file path, or "" for random initialisation
     image_size: int = 0  # 0: the backbone's own size
     dropout: float = 0.0
@@ -129,6 +132,15 @@ CHOICES = {
 def _coerce(value: Any, kind: Any, key: str, path: Path | None) -> Any:
     """Check one value against its field type (ints accepted where floats are expected)."""
     origin = typing.get_origin(kind)
+    if origin is types.UnionType:
+        options = typing.get_args(kind)
+        for option in options:
+            try:
+                return _coerce(value, option, key, path)
+            except InputError:
+                continue
+        names = " or ".join(getattr(o, "__name__", str(o)) for o in options)
+        raise InputError(f"expected {names}, got {value!r}", path=path, field=key)
     if origin is list:
         (item,) = typing.get_args(kind)
         if not isinstance(value, list):
@@ -178,8 +190,44 @@ def parse_spec(table: dict[str, Any], path: Path | None = None) -> TrainSpec:
         raise InputError("batch_size must be >= 1 and epochs >= 0", path=path, field="optim")
     if spec.data.ranks and spec.data.label_kind != "species":
         raise InputError("rank heads need a species label", path=path, field="data.ranks")
+    _check_backbones(spec, path)
     spec.base = str(path.parent.resolve()) if path is not None else ""
     return spec
+
+
+def backbones(spec: TrainSpec) -> list[str]:
+    """The spec's backbone names, in embedding order."""
+    b = spec.model.backbone
+    return list(b) if isinstance(b, list) else [b]
+
+
+def on_encoders(spec: TrainSpec) -> bool:
+    """Whether the run is a probe on ONNX encoders (``fieldguide.models.encoders``): a
+    concatenation, or a backbone that exists only as ONNX."""
+    from fieldguide.models.registry import backbone_info
+
+    names = backbones(spec)
+    return len(names) > 1 or not backbone_info(names[0]).fine_tunes
+
+
+def _check_backbones(spec: TrainSpec, path: Path | None) -> None:
+    from fieldguide.models.registry import backbone_info
+
+    names = backbones(spec)
+    if not names or len(set(names)) != len(names):
+        raise InputError("name one backbone or a list of different ones", path=path,
+                         field="model.backbone")
+    for name in names:
+        backbone_info(name)  # unknown names are refused here, naming the registered ones
+    if on_encoders(spec):
+        what = "a concatenation" if len(names) > 1 else f"{names[0]} (it exists only as ONNX)"
+        if spec.mode != "linear-probe" or spec.probe.warm_start:
+            raise InputError(f"{what} serves linear probes only: set mode = \"linear-probe\" "
+                             "(fine-tuning needs one timm backbone: lite0, lite1, lite2)",
+                             path=path, field="mode")
+        if spec.model.weights != "imagenet":
+            raise InputError(f"{what} uses the weights its packages ship: weights = "
+                             "\"imagenet\"", path=path, field="model.weights")
 
 
 def load_spec(path: Path) -> TrainSpec:
@@ -189,3 +237,10 @@ def load_spec(path: Path) -> TrainSpec:
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise InputError(str(exc), path=path) from None
     return parse_spec(table, Path(path))
+
+
+def run_folder(spec: TrainSpec, out: Path | None) -> Path:
+    """Where a run writes: ``out``, else the spec's ``out``, else ``runs/<name>``."""
+    if out is not None:
+        return Path(out)
+    return (spec.resolve(spec.out) if spec.out else Path("runs") / spec.name).resolve()
