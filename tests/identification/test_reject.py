@@ -18,7 +18,9 @@ from fieldguide.identification.reject import auroc, energy_score, msp_score
 from fieldguide.models.card import read_card
 
 
-def _manifest(folder: Path, n: int = 60, side: int = 96) -> Path:
+def colour_manifest(folder: Path, n: int = 60, side: int = 96) -> Path:
+    """Noisy colour squares of the three classes (train, val, test), plus a photo too small
+    and one too dark to use."""
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(1)
     names = list(COLOURS)
@@ -49,7 +51,7 @@ def test_scores_are_pure_and_temperature_free() -> None:
 
 def test_fit_then_identify_rejects_by_default(tmp_path: Path) -> None:
     model = write_tiny_model(tmp_path / "model")
-    manifest = _manifest(tmp_path / "photos")
+    manifest = colour_manifest(tmp_path / "photos")
     runner = CliRunner()
     done = runner.invoke(app, ["reject", "fit", str(model), str(manifest), "--threads", "1"])
     assert done.exit_code == 0, done.output

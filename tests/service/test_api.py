@@ -170,8 +170,9 @@ def test_service_never_imports_torch(tiny_model: Path) -> None:
     import subprocess
     import sys
 
-    code = ("import sys; sys.modules['torch'] = None\n"
-            "from fieldguide.service import create_app\n"
+    from tests.notorch import NO_TORCH
+
+    code = (NO_TORCH + "from fieldguide.service import create_app\n"
             f"app = create_app({str(tiny_model)!r})\n"
             "assert 'torch' not in [m for m in sys.modules if sys.modules[m] is not None]\n")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
@@ -179,7 +180,7 @@ def test_service_never_imports_torch(tiny_model: Path) -> None:
 
 class _RejectAll:
     """A Rejector (annotate's protocol) that rejects every photo: checks the wiring only;
-    the fitted rejection of the card is tested in tests/identification."""
+    a fitted rejection is tested in tests/service/test_index_and_rejection.py."""
 
     outputs = ("logits",)
 

@@ -33,7 +33,11 @@ class Classifier:
     """Every output of an artefact's ONNX export (the heads, ``embedding``, ``imagenet``) on
     batches of uint8 crops; ``logits`` are the primary head's."""
 
-    def __init__(self, folder: str | Path, threads: int = 2, onnx: Path | None = None) -> None:
+    def __init__(self, folder: str | Path, threads: int = 2, onnx: Path | None = None,
+                 spinning: bool = True) -> None:
+        """``spinning=False`` stops ONNX Runtime's threads from spin-waiting between calls:
+        slower for back-to-back batches, but a server's decoding and HTTP threads keep the
+        cores (on 2 cores, spinning threads starve them)."""
         import onnxruntime as ort
 
         self.folder = Path(folder)
@@ -47,6 +51,9 @@ class Classifier:
         opts.inter_op_num_threads = 1
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         opts.log_severity_level = 3
+        if not spinning:
+            opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+            opts.add_session_config_entry("session.inter_op.allow_spinning", "0")
         self.path = path
         try:
             self.session = ort.InferenceSession(str(path), opts,

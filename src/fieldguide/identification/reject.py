@@ -30,6 +30,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -84,7 +85,7 @@ def unit_rows(x: np.ndarray) -> np.ndarray:
 def knn_score(embedding: np.ndarray, bank: np.ndarray, k: int = K_NEIGHBOURS) -> np.ndarray:
     """Cosine distance to the k-th nearest row of ``bank`` (unit rows), in blocks."""
     q = unit_rows(embedding)
-    bank = bank.astype(np.float32)
+    bank = bank if bank.dtype == np.float32 else bank.astype(np.float32)
     k = max(1, min(k, len(bank)))
     out = np.empty(len(q))
     for s in range(0, len(q), 1024):
@@ -93,13 +94,14 @@ def knn_score(embedding: np.ndarray, bank: np.ndarray, k: int = K_NEIGHBOURS) ->
     return out
 
 
-def mahalanobis_score(embedding: np.ndarray, means: np.ndarray,
-                      precision: np.ndarray) -> np.ndarray:
-    """Squared Mahalanobis distance to the closest class mean (Lee et al. 2018)."""
+def mahalanobis_score(embedding: np.ndarray, means: np.ndarray, precision: np.ndarray,
+                      means_precision: np.ndarray | None = None) -> np.ndarray:
+    """Squared Mahalanobis distance to the closest class mean (Lee et al. 2018);
+    ``means_precision`` (means @ precision) may be given precomputed."""
     x = unit_rows(embedding).astype(np.float64)
-    xp = x @ precision
-    quad = (xp * x).sum(axis=1)[:, None] - 2 * xp @ means.T \
-        + ((means @ precision) * means).sum(axis=1)[None, :]
+    mp = means @ precision if means_precision is None else means_precision
+    quad = ((x @ precision) * x).sum(axis=1)[:, None] - 2 * x @ mp.T \
+        + (mp * means).sum(axis=1)[None, :]
     return np.asarray(quad.min(axis=1))
 
 
@@ -177,6 +179,15 @@ class ScoreModel:
             activated = np.sort(order[:n])
         return cls(emb[keep].astype(np.float16), means, precision, activated)
 
+    @cached_property
+    def bank32(self) -> np.ndarray:
+        """The bank as float32, converted once (it is stored as float16)."""
+        return self.bank.astype(np.float32)
+
+    @cached_property
+    def means_precision(self) -> np.ndarray:
+        return self.means @ self.precision
+
     def scores(self, outputs: dict[str, np.ndarray], names: Sequence[str],
                columns: np.ndarray | None = None) -> np.ndarray:
         """(n, len(names)) scores; ``columns`` restricts the logits to known classes."""
@@ -184,9 +195,10 @@ class ScoreModel:
         if columns is not None:
             logits = logits[:, columns]
         funcs = {"msp": lambda: msp_score(logits), "energy": lambda: energy_score(logits),
-                 "knn": lambda: knn_score(outputs["embedding"], self.bank),
+                 "knn": lambda: knn_score(outputs["embedding"], self.bank32),
                  "mahalanobis": lambda: mahalanobis_score(outputs["embedding"], self.means,
-                                                          self.precision),
+                                                          self.precision,
+                                                          self.means_precision),
                  "imagenet": lambda: imagenet_score(outputs["imagenet"], self.activated)}
         return np.stack([funcs[n]() for n in names], axis=1)
 

@@ -127,11 +127,12 @@ def backoff_delay(attempt: int, options: FetchOptions, hint: float | None,
     return float(max(step, hint or 0.0))
 
 
-def make_client(options: FetchOptions) -> httpx.AsyncClient:
-    """One client for the run: keep-alive connections, redirects followed (at most 5),
-    proxies and CA bundle from the standard variables (HTTPS_PROXY, SSL_CERT_FILE...)."""
+def make_client(options: FetchOptions, redirects: bool = True) -> httpx.AsyncClient:
+    """One client for the run: keep-alive connections, redirects followed (at most 5; none
+    with ``redirects=False``, where a redirect could lead off an allowed host), proxies and
+    CA bundle from the standard variables (HTTPS_PROXY, SSL_CERT_FILE...)."""
     return httpx.AsyncClient(
-        follow_redirects=True,
+        follow_redirects=redirects,
         max_redirects=5,
         trust_env=True,
         timeout=httpx.Timeout(options.timeout),
@@ -180,6 +181,20 @@ async def _download(client: httpx.AsyncClient, url: str, max_bytes: int) -> byte
         raise _Failure(f"timeout ({type(exc).__name__})", True) from None
     except httpx.TransportError as exc:
         raise _Failure(f"connection error ({type(exc).__name__})", True) from None
+
+
+async def download(client: httpx.AsyncClient, url: str, max_bytes: int) -> bytes | str:
+    """One GET, no retries: the body, or why there is none (a redirect not followed is a
+    refusal)."""
+    refused = refusal(url)
+    if refused:
+        return refused
+    try:
+        return await _download(client, url, max_bytes)
+    except _Failure as failure:
+        reason = failure.reason
+        return f"{reason} (redirects are not followed)" if reason.startswith("http 3") \
+            else reason
 
 
 async def fetch_one(client: httpx.AsyncClient, job: Job, root: Path, options: FetchOptions,

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from fieldguide.identification.posterior import Context, Prior, PriorOutput
 
 LOG = logging.getLogger("fieldguide.service")
+REJECTED, REASON = "rejected", "reject_reason"  # the batch's rejection, beside the outputs
 STATIC = Path(__file__).parent / "static"
 
 
@@ -47,8 +48,9 @@ STATIC = Path(__file__).parent / "static"
 class Settings:
     """Limits and batching: images per request, bytes and pixels per image (413/422
     beyond), rows per ONNX call, how long to gather a batch, the queue bound (503 beyond),
-    the per-request timeout (504) and the folder ``/v1/identify/batch`` may read (off when
-    None)."""
+    the per-request timeout (504), the folder ``/v1/identify/batch`` may read paths from
+    (off when None) and the hosts it may fetch URLs from (none when empty: a service that
+    fetched any URL would let its callers reach whatever it can reach)."""
 
     max_images: int = 10
     max_bytes: int = 16 * 2**20
@@ -59,6 +61,7 @@ class Settings:
     timeout_s: float = 30.0
     decode_threads: int = 4
     allow_paths: Path | None = None
+    allow_hosts: tuple[str, ...] = ()
 
 
 class Subtree:
@@ -100,7 +103,7 @@ class Service:
         from fieldguide.models.pixels import ImageLimits
 
         self.settings = settings
-        self.clf = Classifier(model)
+        self.clf = Classifier(model, spinning=False)
         self.limits = ImageLimits(max_bytes=settings.max_bytes, max_pixels=settings.max_pixels)
         self.priors: list[Prior] = []
         if prior is not None:
@@ -108,6 +111,7 @@ class Service:
 
             self.priors.append(load_prior(prior))
         self.index: Any = None
+        self._rows: dict[str, int] | None = None
         if index is not None:
             from fieldguide.search import open_index
 
@@ -119,14 +123,30 @@ class Service:
                           else [])]
         self.metrics = Metrics()
         self.pool = ThreadPoolExecutor(settings.decode_threads, thread_name_prefix="decode")
-        self.batcher = Batcher(lambda crops: score(list(crops), self.clf, self.outputs)[0],
-                               settings.max_batch, settings.wait_ms / 1000, settings.max_queue,
-                               self.metrics.batch_size.observe)
+        self._score = score
+        self.batcher = Batcher(self._run_batch, settings.max_batch, settings.wait_ms / 1000,
+                               settings.max_queue, self.metrics.batch_size.observe)
         card = self.clf.card
         self.info = ModelInfo(name=card.name, version=card.version, classes=len(self.clf.classes))
 
     def lineage(self, taxon: str) -> dict[str, str]:
         return dict(self.clf.card.lineage.get(taxon, {}))
+
+    def _run_batch(self, crops: np.ndarray) -> dict[str, np.ndarray]:
+        """One ONNX call for the gathered photos, and their rejection scored together (its
+        matrix products are cheaper per photo in a batch than one by one)."""
+        out: dict[str, np.ndarray] = self._score(list(crops), self.clf, self.outputs)[0]
+        if self.rejector is not None:
+            rej = self.rejector.reject(out, np.ones(len(crops), dtype=bool))
+            out[REJECTED] = np.asarray(rej.rejected, dtype=bool)
+            out[REASON] = np.asarray(rej.reason, dtype=object)
+        return out
+
+    def index_row(self, photo_id: str) -> int | None:
+        """The index row of an indexed photo (the lookup table is built on first use)."""
+        if self._rows is None:
+            self._rows = {p: i for i, p in enumerate(self.index.column("photo_id"))}
+        return self._rows.get(photo_id)
 
     def subtree(self, taxon: str) -> Subtree:
         keep = np.array([c == taxon or taxon in self.lineage(c).values()
@@ -161,7 +181,9 @@ class Service:
         except TimeoutError:
             raise HTTPException(504, "identification timed out") from None
         self.metrics.queue_depth.set(self.batcher.depth())
-        return self._decide(outputs, crops, names, context, filters, k, no_reject)
+        # rejection scores and the posterior are NumPy work: off the event loop
+        return await loop.run_in_executor(self.pool, self._decide, outputs, crops, names,
+                                          context, filters, k, no_reject)
 
     def _decide(self, outputs: dict[str, np.ndarray], crops: Sequence[np.ndarray | str],
                 names: Sequence[str], context: Context | None, filters: list[Prior], k: int,
@@ -175,11 +197,9 @@ class Service:
         n = len(logits)
         ok = np.ones(n, dtype=bool)
         rejected, reason = False, None
-        if self.rejector is not None and not no_reject:
-            rej = self.rejector.reject(outputs, ok)
-            if rej.rejected.all():
-                rejected, reason = True, rej.reason[0] or "unknown taxon"
-                self.metrics.rejections.inc()
+        if REJECTED in outputs and not no_reject and outputs[REJECTED].all():
+            rejected, reason = True, str(outputs[REASON][0]) or "unknown taxon"
+            self.metrics.rejections.inc()
         per_photo = softmax(logits, clf.temperature)
         _, combined, _ = combine_observations(np.log(per_photo), ["o"] * n, ok)
         post = posterior(np.log(combined), clf.tree(), classes=clf.classes,
@@ -269,7 +289,8 @@ def from_environment() -> FastAPI:
     opts = json.loads(os.environ["FIELDGUIDE_SERVE"])
     allow = opts.get("allow_paths")
     return create_app(opts["model"], opts.get("prior"), opts.get("index"),
-                      Settings(allow_paths=Path(allow) if allow else None))
+                      Settings(allow_paths=Path(allow) if allow else None,
+                               allow_hosts=tuple(opts.get("allow_hosts") or ())))
 
 
 def create_app(model: str | Path, prior: str | Path | None = None,
@@ -355,25 +376,78 @@ def create_app(model: str | Path, prior: str | Path | None = None,
 
     @app.post("/v1/identify/batch")
     async def identify_batch(paths: list[str], k: int = 5) -> list[Identification | dict[str, str]]:
-        """One observation per path, read from the server's --allow-paths folder."""
-        if cfg.allow_paths is None:
-            raise HTTPException(403, "batch identification is off (start with --allow-paths)")
+        """One observation per entry: a path inside the server's ``--allow-paths`` folder, or
+        an http(s) URL on one of its ``--allow-hosts`` (fetched once, redirects refused).
+        Entries that cannot be read or used come back as ``{"path", "error"}`` rows."""
+        from urllib.parse import urlsplit
+
+        from fieldguide.photos.client import FetchOptions, download, make_client
+
+        if cfg.allow_paths is None and not cfg.allow_hosts:
+            raise HTTPException(403, "batch identification is off (start with --allow-paths "
+                                "or --allow-hosts)")
         if len(paths) > 1000:
             raise HTTPException(413, "at most 1,000 paths per request")
-        root = cfg.allow_paths.resolve()
-        out: list[Identification | dict[str, str]] = []
+        sources: list[str] = []
         for p in paths:
+            if p.lower().startswith(("http://", "https://")):
+                host = (urlsplit(p).hostname or "").lower()
+                if host not in cfg.allow_hosts:
+                    raise HTTPException(403, f"{p}: host {host!r} is not allowed "
+                                        "(--allow-hosts)")
+                sources.append(p)
+                continue
+            if cfg.allow_paths is None:
+                raise HTTPException(403, f"{p}: paths are off (start with --allow-paths)")
+            root = cfg.allow_paths.resolve()
             full = (root / p).resolve()
             if not full.is_relative_to(root):
                 raise HTTPException(403, f"{p}: outside the allowed folder")
-            try:
-                out.append(await svc.identify([str(full)], [p], context=None, taxon=None,
-                                              k=k, no_reject=False))
-            except HTTPException as exc:
-                if exc.status_code != 422:
-                    raise
-                out.append({"path": p, "error": str(exc.detail)})
+            sources.append(str(full))
+        out: list[Identification | dict[str, str]] = []
+        options = FetchOptions(timeout=min(cfg.timeout_s, 30.0), max_bytes=cfg.max_bytes)
+        async with make_client(options, redirects=False) as client:
+            for p, source in zip(paths, sources, strict=True):
+                data: bytes | str = source
+                if source.startswith(("http://", "https://")):
+                    data = await download(client, source, cfg.max_bytes)
+                    if isinstance(data, str):
+                        out.append({"path": p, "error": data})
+                        continue
+                try:
+                    out.append(await svc.identify([data], [p], context=None, taxon=None,
+                                                  k=k, no_reject=False))
+                except HTTPException as exc:
+                    if exc.status_code != 422:
+                        raise
+                    out.append({"path": p, "error": str(exc.detail)})
         return out
+
+    @app.get("/v1/similar")
+    def similar(photo_id: Annotated[str, Query(min_length=1, max_length=500)],
+                k: Annotated[int, Query(ge=1, le=100)] = 10,
+                taxon: Annotated[str | None, Query(max_length=200)] = None
+                ) -> list[dict[str, Any]]:
+        """The photos of the index most similar to one of its own photos (a new photo's
+        similar photos come back in ``POST /v1/identify``)."""
+        if svc.index is None:
+            raise HTTPException(404, "no index loaded (start with --index)")
+        from fieldguide.errors import InputError
+        from fieldguide.search import similar as nearest
+
+        row = svc.index_row(photo_id)
+        if row is None:
+            raise HTTPException(404, f"photo {photo_id!r} is not in the index")
+        query = svc.index.vectors(np.array([row]))
+        try:
+            found = nearest(svc.index, query, k=k + 1, taxon=taxon)
+        except InputError as exc:
+            raise HTTPException(422, exc.reason) from None
+        rows = [r for r in found.records(svc.index) if r["photo_id"] != photo_id][:k]
+        for rank, r in enumerate(rows, 1):
+            r["rank"] = rank
+            r.pop("query", None)
+        return rows
 
     @app.get("/v1/candidates")
     def candidates(taxon: str, min_score: float = 0.5,
