@@ -186,7 +186,8 @@ class ScoreModel:
 
     @cached_property
     def means_precision(self) -> np.ndarray:
-        return self.means @ self.precision
+        """means @ precision, computed once (the Mahalanobis score's constant part)."""
+        return np.asarray(self.means @ self.precision)
 
     def scores(self, outputs: dict[str, np.ndarray], names: Sequence[str],
                columns: np.ndarray | None = None) -> np.ndarray:
