@@ -55,9 +55,14 @@ def test_ivf_chosen_beyond_the_flat_limit(tmp_path: Path, monkeypatch: pytest.Mo
     ix = _write(tmp_path / "ix", e)
     assert ix.layout.kind == "ivf" and ix.layout.nlist == 10
     exact = _write(tmp_path / "flat", e, kind="flat")
-    got = similar(ix, e.embeddings[:50], k=10, nprobe=10)  # every list: exact
+    got = similar(ix, e.embeddings[:50], k=10, nprobe=10)  # every list
     want = similar(exact, e.embeddings[:50], k=10)
-    np.testing.assert_array_equal(got.rows, want.rows)
+    # the lists hold 8-bit codes: every list probed is exact up to quantisation (near ties
+    # may swap), and each photo is still its own nearest
+    overlap = np.mean([len(set(g) & set(w)) / 10 for g, w in zip(got.rows, want.rows,
+                                                                  strict=True)])
+    assert overlap >= 0.95
+    assert got.rows[:, 0].tolist() == list(range(50))
 
 
 def test_add_skips_known_photos_and_switches_to_ivf(tmp_path: Path,
