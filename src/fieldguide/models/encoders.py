@@ -184,10 +184,10 @@ def branch(name: str, weights: str | Path | None, input_prep: Preprocessing,
 
 
 def compose(branches: Sequence[onnx.ModelProto], card: ModelCard,
-            heads: dict[str, tuple[np.ndarray, np.ndarray]] | None) -> onnx.ModelProto:
+            heads: dict[str, tuple[np.ndarray, np.ndarray]]) -> onnx.ModelProto:
     """One graph: ``image`` -> every branch -> ``embedding`` (their features concatenated)
     -> the linear heads (rank heads tied to the species head) -> the card's outputs, in
-    ``FieldguideNet.output_names`` order. Without heads: ``embedding`` (+ ``imagenet``)."""
+    ``FieldguideNet.output_names`` order."""
     from onnx import TensorProto, helper
     from onnx import compose as onnx_compose
 
@@ -208,16 +208,16 @@ def compose(branches: Sequence[onnx.ModelProto], card: ModelCard,
     else:
         nodes.append(helper.make_node("Concat", features, ["embedding"], axis=1))
     outputs: list[tuple[str, int]] = []
-    for h in card.heads if heads is not None else []:
+    for h in card.heads:
         outputs.append((h.name, len(h.classes)))
         if h.kind != "rank":
-            w, b = heads[h.name]  # type: ignore[index]
+            w, b = heads[h.name]
             inits += [_const(f"{h.name}_w", w.T.astype(np.float32)),
                       _const(f"{h.name}_b", b.astype(np.float32))]
             nodes += [helper.make_node("MatMul", ["embedding", f"{h.name}_w"], [f"{h.name}_mm"]),
                       helper.make_node("Add", [f"{h.name}_mm", f"{h.name}_b"], [h.name])]
     species = next((h for h in card.heads if h.kind == "species"), None)
-    for h in card.heads if heads is not None else []:
+    for h in card.heads:
         if h.kind == "rank":
             assert species is not None
             log_m = log_membership(species.classes, card.lineage, h.column, h.classes)

@@ -42,27 +42,22 @@ def predict(model: FieldguideNet, paths: list[Path], prep: dict[str, Any], *,
     return probs, ok
 
 
-def predict_onnx(model_dir: Path, paths: list[Path], batch_size: int = 32
-                 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """:func:`predict` through the artefact's ``model.onnx`` (the identification runtime)."""
+def predict_onnx(model_dir: Path, paths: list[Path]) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """:func:`predict` through the artefact's ``model.onnx``, by identification's own runner
+    (its decoding, batching and softmax)."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from fieldguide.identification.classifier import Classifier
-    from fieldguide.models.pixels import load_crop
+    from fieldguide.identification.posterior import softmax
+    from fieldguide.identification.runner import RunOptions, score_chunk
 
     clf = Classifier(model_dir)
     heads = [h.name for h in clf.card.heads]
-    probs = {h.name: np.zeros((len(paths), len(h.classes)), np.float32) for h in clf.card.heads}
-    ok = np.zeros(len(paths), dtype=bool)
-    for start in range(0, len(paths), batch_size):
-        crops = [load_crop(str(p), clf.crop) for p in paths[start:start + batch_size]]
-        good = [i for i, c in enumerate(crops) if not isinstance(c, str)]
-        if not good:
-            continue
-        out = clf.run(np.stack([crops[i] for i in good]), heads)
-        rows = np.asarray(good) + start
-        for name in heads:
-            z = out[name] - out[name].max(axis=1, keepdims=True)
-            probs[name][rows] = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
-        ok[rows] = True
+    with ThreadPoolExecutor(2) as pool:
+        out = score_chunk([str(p) for p in paths], clf, RunOptions(), heads, pool)
+    ok = out["errors"] == ""
+    probs = {name: np.where(ok[:, None], softmax(np.nan_to_num(out[name])), 0.0)
+             .astype(np.float32) for name in heads}
     return probs, ok
 
 
