@@ -7,8 +7,11 @@ folder they go into may not be a file: each case is one clear line instead of an
 
 from __future__ import annotations
 
+import hashlib
 import os
 import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from fieldguide.errors import InputError
@@ -114,13 +117,44 @@ def output_folder(path: str | Path) -> Path:
     return p
 
 
-def write_text_atomic(path: str | Path, text: str) -> Path:
-    """Write ``text`` as UTF-8 through a temporary file and ``os.replace`` (never half a file)."""
+@contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """A temporary name beside ``path`` to write to; renamed onto ``path`` when the block
+    ends without an exception, removed otherwise. A reader (or a run resumed after a kill)
+    sees the old file or the whole new one, never half a file. The one way fieldguide
+    writes a file in place::
+
+        with atomic_path(out) as tmp, tmp.open("wb") as fh:
+            np.save(fh, array)   # a handle: np.save would add ".npy" to a bare name
+    """
     p = output_file(path)
     tmp = p.with_name(f".{p.name}.{os.getpid()}.tmp")
     try:
-        tmp.write_text(text, encoding="utf-8")
+        yield tmp
         os.replace(tmp, p)
     finally:
         tmp.unlink(missing_ok=True)
-    return p
+
+
+def write_text_atomic(path: str | Path, text: str) -> Path:
+    """Write ``text`` as UTF-8 through a temporary file and ``os.replace`` (never half a file)."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return Path(path)
+
+
+def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
+    """Write ``data`` through a temporary file and ``os.replace`` (never half a file)."""
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+    return Path(path)
+
+
+def file_sha256(path: str | Path) -> str:
+    """The sha256 of a file's bytes, read in 1 MiB blocks (the one file hash: model
+    identities, kept photos, import records)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(1 << 20):
+            h.update(block)
+    return h.hexdigest()

@@ -90,6 +90,9 @@ MAIN_RANKS: Final[tuple[str, ...]] = (
     "species",
 )
 
+#: The same seven, finest first: the order a walk-up visits them and lineages are listed in.
+MAIN_RANKS_FINEST_FIRST: Final[tuple[str, ...]] = tuple(reversed(MAIN_RANKS))
+
 #: Ranks whose names are hybrids (see ``names.is_hybrid``).
 HYBRID_RANKS: Final[frozenset[str]] = frozenset({"hybrid", "genushybrid", "infrahybrid"})
 
