@@ -19,6 +19,7 @@ from fieldguide.errors import InputError
 from fieldguide.ingest import csvfile, rowchecks
 from fieldguide.ingest.commit import already_imported, apply_checks, count_rows, write_import
 from fieldguide.ingest.csvfile import Check, Dialect
+from fieldguide.ingest.format import FORCE, MAX_REJECTS, TAXA, IngestFormat
 from fieldguide.ingest.gbif_media import stage_media, write_media
 from fieldguide.ingest.report import IngestReport
 from fieldguide.ingest.taxa import (
@@ -352,3 +353,6 @@ def _column_at(columns: list[str], index: Any, meta: Path) -> str:
     except (ValueError, IndexError):
         raise InputError(f"id index {index!r} names no declared field", path=meta,
                          field="index") from None
+
+
+FORMAT = IngestFormat(ingest_dwca, "archive", (TAXA, MAX_REJECTS, FORCE))

@@ -17,6 +17,7 @@ from fieldguide.errors import InputError
 from fieldguide.ingest import csvfile, rowchecks
 from fieldguide.ingest.commit import already_imported, apply_checks, count_rows, write_import
 from fieldguide.ingest.csvfile import TSV_UNQUOTED, Check
+from fieldguide.ingest.format import ENCODING, FORCE, MAX_REJECTS, TAXA, IngestFormat, Param
 from fieldguide.ingest.gbif_media import stage_media, write_media
 from fieldguide.ingest.inat_csv import guess_rank
 from fieldguide.ingest.report import IngestReport
@@ -120,3 +121,8 @@ def ingest_gbif_csv(
         report.counts["taxa created"] = len(plan.new_taxa)
 
     return write_import(study, report, write)
+
+
+FORMAT = IngestFormat(ingest_gbif_csv, "occurrences", (
+    Param("multimedia", "GBIF multimedia.txt (photo URLs, joined on gbifID).", kind="path"),
+    TAXA, MAX_REJECTS, FORCE, ENCODING))

@@ -40,6 +40,7 @@ import pyarrow as pa
 
 from fieldguide.errors import InputError
 from fieldguide.ingest.commit import already_imported, count_rows, write_import
+from fieldguide.ingest.format import FORCE, MAX_REJECTS, TAXA, IngestFormat
 from fieldguide.ingest.report import IngestReport, Rejection
 from fieldguide.ingest.taxa import (
     TaxonMode,
@@ -345,3 +346,6 @@ def _existing_ids(con: duckdb.DuckDBPyConnection, ids: list[str]) -> set[str]:
     finally:
         con.unregister("fg_ids")
     return {r[0] for r in found}
+
+
+FORMAT = IngestFormat(ingest_image_folder, "folder", (TAXA, MAX_REJECTS, FORCE))

@@ -40,6 +40,7 @@ import duckdb
 from fieldguide.ingest import csvfile, rowchecks
 from fieldguide.ingest.commit import already_imported, apply_checks, count_rows, write_import
 from fieldguide.ingest.csvfile import Check, Dialect
+from fieldguide.ingest.format import ENCODING, FORCE, MAX_REJECTS, TAXA, IngestFormat
 from fieldguide.ingest.report import IngestReport
 from fieldguide.ingest.taxa import (
     TaxonMode,
@@ -363,3 +364,6 @@ def guess_rank(name: str) -> str | None:
         return "species"
     marker = {"var.": "variety", "f.": "form", "subsp.": "subspecies"}
     return next((marker[m] for m in parsed.markers if m in marker), "subspecies")
+
+
+FORMAT = IngestFormat(ingest_inat_csv, "export", (TAXA, MAX_REJECTS, FORCE, ENCODING))

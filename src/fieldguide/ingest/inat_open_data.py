@@ -18,6 +18,7 @@ import duckdb
 
 from fieldguide.errors import InputError
 from fieldguide.ingest.commit import already_imported, check_rejects, count_rows, write_import
+from fieldguide.ingest.format import FORCE, MAX_REJECTS, IngestFormat, Param
 from fieldguide.ingest.report import IngestReport, Rejection
 from fieldguide.photos.urls import OPEN_DATA_BASE_URL
 from fieldguide.store import Study
@@ -211,3 +212,8 @@ def _write_taxa(con: duckdb.DuckDBPyConnection, reader: str | None, import_id: i
     """)
     con.execute("DROP TABLE IF EXISTS fg_od_taxa")
     return int(scalar(con, "SELECT count(*) FROM taxa")) - before
+
+
+FORMAT = IngestFormat(ingest_inat_open_data, "folder", (
+    Param("base_url", "The photo bucket's base URL.", default=OPEN_DATA_BASE_URL),
+    MAX_REJECTS, FORCE))

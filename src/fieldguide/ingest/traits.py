@@ -28,6 +28,7 @@ from fieldguide.errors import InputError
 from fieldguide.ingest import csvfile
 from fieldguide.ingest.commit import already_imported, apply_checks, count_rows, write_import
 from fieldguide.ingest.csvfile import Check, sql_literal
+from fieldguide.ingest.format import FORCE, MAX_REJECTS, IngestFormat, Param
 from fieldguide.ingest.report import IngestReport
 from fieldguide.store import Study
 
@@ -188,3 +189,75 @@ def _code_table(
                     "SELECT * FROM fg_trait_codes_view")
     finally:
         con.unregister("fg_trait_codes_view")
+
+
+def ingest_trait_options(
+    study: Study,
+    table: str | Path,
+    *,
+    key: str = "file",
+    trait: Sequence[str] | None = None,
+    value_map: Sequence[str] | None = None,
+    annotator: str | None = None,
+    max_rejects: int = 0,
+    force: bool = False,
+) -> IngestReport:
+    """:func:`ingest_traits` with its columns and maps written as the command line writes
+    them (``TRAIT=COLUMN``, ``COLUMN:VALUE=CODE``); without ``trait``, every column but the
+    key is a trait of codes 1, 0, U."""
+    columns = trait_columns(trait or [])
+    maps = value_maps(value_map or [], columns)
+    return ingest_traits(study, table, key=key, columns=columns,
+                         values=None if columns is not None else PRESENCE_VALUES,
+                         value_maps=maps, annotator=annotator, max_rejects=max_rejects,
+                         force=force)
+
+
+def trait_columns(specs: Sequence[str]) -> dict[str, str] | None:
+    """``TRAIT=COLUMN`` texts -> {column: trait} (None when none given)."""
+    if not specs:
+        return None
+    out: dict[str, str] = {}
+    for spec in specs:
+        name, eq, column = spec.partition("=")
+        if not eq or not name.strip() or not column.strip():
+            raise InputError(f"{spec!r}: write TRAIT=COLUMN", field="--trait")
+        if column.strip() in out:
+            raise InputError(f"column {column.strip()!r} named twice", field="--trait")
+        out[column.strip()] = name.strip()
+    return out
+
+
+def value_maps(specs: Sequence[str], columns: Mapping[str, str] | None
+               ) -> dict[str, dict[str, str]]:
+    """``COLUMN:VALUE=CODE`` texts -> {column: {value: code}}. The column is split off at
+    the last ':' before the first '=' (so ``field:Flowering:yes=1`` works); a name that is a
+    trait of ``columns``, not a column, means that trait's column."""
+    by_trait = {t: c for c, t in (columns or {}).items()}
+    out: dict[str, dict[str, str]] = {}
+    for spec in specs:
+        left, eq, code = spec.partition("=")
+        column, colon, raw = left.rpartition(":")
+        if not eq or not colon or not column.strip() or not raw.strip():
+            raise InputError(f"{spec!r}: write COLUMN:VALUE=CODE", field="--map")
+        column = column.strip()
+        if columns is not None and column not in columns:
+            if column not in by_trait:
+                raise InputError(f"{spec!r}: {column!r} is neither a --trait column nor a "
+                                 "trait", field="--map")
+            column = by_trait[column]
+        out.setdefault(column, {})[raw.strip()] = code.strip()
+    return out
+
+
+FORMAT = IngestFormat(ingest_trait_options, "table", (
+    Param("key", "Column naming the observation or photo (an id, or '<id>.jpg').",
+          default="file"),
+    Param("trait", "TRAIT=COLUMN: read COLUMN as trait TRAIT (repeatable). Given: only these "
+          "columns are read and their values kept as written unless mapped. Not given: every "
+          "column but the key is a trait of codes 1, 0, U.", kind="texts"),
+    Param("value_map", "COLUMN:VALUE=CODE: write VALUE of COLUMN (or of the trait so named) as "
+          "CODE (repeatable); a column with a map refuses values it does not list.",
+          kind="texts", flags=("--map",)),
+    Param("annotator", "Who annotated."),
+    MAX_REJECTS, FORCE))

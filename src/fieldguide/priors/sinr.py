@@ -11,14 +11,17 @@ scores renormalised over the wanted taxa. A photo without coordinates skips this
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from fieldguide.identification.posterior import Context
 from fieldguide.priors.cells import valid_coordinates
-from fieldguide.priors.prior import Combine, Prior
+from fieldguide.priors.prior import Combine, PlaceSeasonPrior
+
+if TYPE_CHECKING:
+    from fieldguide.priors.observations import Observations
 
 
 def features(lat: NDArray[np.float64], lon: NDArray[np.float64],
@@ -33,10 +36,8 @@ def features(lat: NDArray[np.float64], lon: NDArray[np.float64],
     return np.stack(cols, axis=1).astype(np.float32)
 
 
-class SinrPrior(Prior):
+class SinrPrior(PlaceSeasonPrior):
     """A trained SINR network's weights (see module doc)."""
-
-    method = "sinr"
 
     def __init__(self, params: dict[str, Any], arrays: dict[str, NDArray[Any]],
                  names: list[str], *, combine: Combine = "inat") -> None:
@@ -47,6 +48,21 @@ class SinrPrior(Prior):
         self.season = bool(params["season"])
         self.blocks = int(params["blocks"])
         self.taxon_count = arrays["taxon_count"].astype(np.float64)
+
+    @classmethod
+    def fit(cls, obs: Observations, **options: Any) -> SinrPrior:
+        """Train the network on ``obs`` (torch; options: those of
+        :func:`fieldguide.priors.sinr_train.train_sinr`)."""
+        from fieldguide.priors.sinr_train import train_sinr
+
+        return train_sinr(obs, **options)
+
+    @classmethod
+    def restore(cls, params: dict[str, Any], arrays: dict[str, NDArray[Any]],
+                names: list[str], *, combine: Combine = "inat",
+                nearby: str | None = None) -> SinrPrior:
+        """``nearby`` is ignored: a SINR prior has one rule (its calibrated thresholds)."""
+        return cls(params, arrays, names, combine=combine)
 
     def frequency(self, cols: NDArray[np.int64]) -> NDArray[np.float64]:
         p0 = (self.taxon_count + 1) / (self.taxon_count.sum() + len(self.taxon_count))
