@@ -63,9 +63,9 @@ class FormatGroup(TyperGroup):
                               FORMATS.help(cmd_name))
 
     def format_commands(self, ctx: Context, formatter: HelpFormatter) -> None:
-        from fieldguide.ingest.format import FORMATS
-
         from typer._click.utils import make_default_short_help
+
+        from fieldguide.ingest.format import FORMATS
 
         rows = FORMATS.help_lines()
         limit = formatter.width - 6 - max((len(name) for name, _ in rows), default=0)
@@ -108,7 +108,7 @@ def _annotation(p: Param) -> Any:
     elif p.kind == "texts":
         kind = list[str]
     elif p.choices:
-        kind = Literal.__getitem__(p.choices)  # type: ignore[attr-defined]
+        kind = Literal.__getitem__(p.choices)
     else:
         kind = str
     if p.default is None:

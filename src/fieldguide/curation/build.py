@@ -16,9 +16,8 @@ from typing import Any
 
 import duckdb
 
-from fieldguide.curation.dedup import find_duplicates
 from fieldguide.curation.manifest import write_manifest
-from fieldguide.curation.spec import RULES, DatasetSpec, Duplicates, Step
+from fieldguide.curation.spec import RULES, DatasetSpec, Rule
 from fieldguide.curation.splits import assign_splits
 from fieldguide.curation.steps import DS, load_candidates, run_step
 from fieldguide.store import Study
@@ -65,8 +64,8 @@ def _counts(con: duckdb.DuckDBPyConnection) -> tuple[int, int, int]:
     return int(row[0]), int(row[1]), int(row[2])
 
 
-def _name(step: Step) -> str:
-    return next(name for name, cls in RULES.items() if isinstance(step, cls))
+def _name(step: Rule) -> str:
+    return RULES.name_of(type(step))
 
 
 def select(study: Study, spec: DatasetSpec) -> list[StepRecord]:
@@ -83,10 +82,7 @@ def select(study: Study, spec: DatasetSpec) -> list[StepRecord]:
         ["photos of observations with a taxon"]))
     for step in spec.steps:
         start = time.perf_counter()
-        if isinstance(step, Duplicates):
-            notes = find_duplicates(con, step).notes()
-        else:
-            notes = run_step(con, step, spec.seed)
+        notes = run_step(con, step, spec.seed)
         after = _counts(con)
         records.append(StepRecord(
             _name(step), dataclasses.asdict(step), before[0], after[0], before[1], after[1],

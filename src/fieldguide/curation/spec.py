@@ -13,44 +13,101 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from fieldguide.errors import InputError
+from fieldguide.registry import Registry
+
+if TYPE_CHECKING:
+    import duckdb
+
+Problems = list[tuple[str, str]]
 
 
 @dataclass(frozen=True)
-class Sources:
+class Rule:
+    """Base of a ``[[step]]`` rule: a frozen dataclass whose fields are the step's keys
+    (bool, int, float, str, a tuple of str or a Literal; the spec reader checks the types).
+
+    A rule says what no data could satisfy in :meth:`problems` (checked before any work) and
+    does its work in :meth:`apply`, as SQL over the working table ``fg_ds`` of
+    :mod:`fieldguide.curation.steps` (one row per candidate photo), returning notes for the
+    report. A new rule is one such class plus one line in :data:`RULES`.
+    """
+
+    def problems(self) -> Problems:
+        """(key, reason) for each impossible value; by default: no negative number."""
+        bad: Problems = []
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, int | float) and not isinstance(value, bool) and value < 0:
+                bad.append((f.name, f"{f.name} = {value} must not be negative"))
+        return bad
+
+    def apply(self, con: duckdb.DuckDBPyConnection, seed: int) -> list[str]:
+        """Keep what the rule keeps in ``fg_ds``; return notes for the report."""
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class Sources(Rule):
     """Keep observations from these sources only (as the study names them: inaturalist, gbif,
     folder, votes...): which of the pooled sources a dataset is built from."""
 
     keep: tuple[str, ...] = ()
 
+    def apply(self, con: duckdb.DuckDBPyConnection, seed: int) -> list[str]:
+        from fieldguide.curation import steps
+
+        return steps.sources(con, self)
+
 
 @dataclass(frozen=True)
-class Licences:
+class Licences(Rule):
     """Keep photos whose licence (the photo's, else its observation's) is one of these codes,
     compared case-blind (e.g. cc0, cc-by, cc-by-nc): a dataset meant for publication or reuse
     can only be built from photos whose licence allows it."""
 
     keep: tuple[str, ...] = ()
 
+    def apply(self, con: duckdb.DuckDBPyConnection, seed: int) -> list[str]:
+        from fieldguide.curation import steps
+
+        return steps.licences(con, self)
+
 
 @dataclass(frozen=True)
-class Validated:
+class Validated(Rule):
     """Keep observations whose label is validated: by an aggregation method's rows in
     ``labels`` (its taxon becomes the observation's), or by iNaturalist quality grade."""
 
     method: str | None = None
     quality_grade: tuple[str, ...] = ()
 
+    def problems(self) -> Problems:
+        bad = super().problems()
+        if (self.method is None) == (not self.quality_grade):
+            bad.append(("method", "validated needs exactly one of method, quality_grade"))
+        return bad
+
+    def apply(self, con: duckdb.DuckDBPyConnection, seed: int) -> list[str]:
+        from fieldguide.curation import steps
+
+        return steps.validated(con, self)
+
 
 @dataclass(frozen=True)
-class ExcludeHybrids:
+class ExcludeHybrids(Rule):
     """Drop observations of hybrid taxa (iNaturalist export rule, seed 001)."""
 
+    def apply(self, con: duckdb.DuckDBPyConnection, seed: int) -> list[str]:
+        from fieldguide.curation import steps
+
+        return steps.exclude_hybrids(con, self)
+
 
 @dataclass(frozen=True)
-class Taxonomy:
+class Taxonomy(Rule):
     """Map names onto one taxonomy: synonyms to accepted taxa, same-name taxa from several
     sources to one, and (with ``rank``) every taxon to its ancestor at that rank; observations
     identified only above ``rank`` are dropped, so classes are mutually exclusive leaves."""
@@ -58,9 +115,14 @@ class Taxonomy:
     rank: str | None = "species"
     merge_names: bool = True
 
+    def apply(self, con: duckdb.DuckDBPyConnection, seed: int) -> list[str]:
+        from fieldguide.curation import steps
+
+        return steps.taxonomy(con, self)
+
 
 @dataclass(frozen=True)
-class SelectTaxa:
+class SelectTaxa(Rule):
     """Taxon selection: iNaturalist export >= 100 photos; iNat2017 >= 20 observations from
     >= 20 observers. Rare taxa are dropped or rolled up to their ancestor at ``rollup_rank``."""
 
@@ -70,25 +132,52 @@ class SelectTaxa:
     rare: Literal["drop", "rollup"] = "drop"
     rollup_rank: str = "genus"
 
+    def apply(self, con: duckdb.DuckDBPyConnection, seed: int) -> list[str]:
+        from fieldguide.curation import steps
+
+        return steps.select_taxa(con, self)
+
 
 @dataclass(frozen=True)
-class PhotosPerObservation:
+class PhotosPerObservation(Rule):
     """At most ``max`` photos per observation, by position (iNaturalist export: 5)."""
 
     max: int = 5
 
+    def problems(self) -> Problems:
+        bad = super().problems()
+        if self.max < 1:
+            bad.append(("max", f"max = {self.max}: keep at least one photo"))
+        return bad
+
+    def apply(self, con: duckdb.DuckDBPyConnection, seed: int) -> list[str]:
+        from fieldguide.curation import steps
+
+        return steps.photos_per_observation(con, self)
+
 
 @dataclass(frozen=True)
-class PhotosPerTaxon:
+class PhotosPerTaxon(Rule):
     """Cap photos per taxon, first photos of observations first, then spread over observers,
     places and dates (round-robin), so the cap keeps as many observations as it can."""
 
     max: int = 1000
     cell_degrees: float = 1.0
 
+    def problems(self) -> Problems:
+        bad = super().problems()
+        if self.max < 1:
+            bad.append(("max", f"max = {self.max}: keep at least one photo"))
+        return bad
+
+    def apply(self, con: duckdb.DuckDBPyConnection, seed: int) -> list[str]:
+        from fieldguide.curation import steps
+
+        return steps.photos_per_taxon(con, self, seed)
+
 
 @dataclass(frozen=True)
-class Temporal:
+class Temporal(Rule):
     """Seed 000's de-biasing: keep every observation before ``cutoff_year``, sample a
     ``later_fraction`` of each later year, cap the latest year at the year before's count."""
 
@@ -97,9 +186,20 @@ class Temporal:
     cap_last_year: bool = True
     per_taxon: bool = True
 
+    def problems(self) -> Problems:
+        bad = super().problems()
+        if self.later_fraction > 1:
+            bad.append(("later_fraction", "later_fraction must be in [0, 1]"))
+        return bad
+
+    def apply(self, con: duckdb.DuckDBPyConnection, seed: int) -> list[str]:
+        from fieldguide.curation import steps
+
+        return steps.temporal(con, self, seed)
+
 
 @dataclass(frozen=True)
-class GenusSubsample:
+class GenusSubsample(Rule):
     """Pl@ntNet-300K: sample genera (a number or a fraction) and keep all their species, so
     intra-genus ambiguity and the long tail survive the subsampling."""
 
@@ -107,9 +207,22 @@ class GenusSubsample:
     fraction: float | None = None
     rank: str = "genus"
 
+    def problems(self) -> Problems:
+        bad = super().problems()
+        if (self.genera is None) == (self.fraction is None):
+            bad.append(("genera", "genus_subsample needs exactly one of genera, fraction"))
+        elif self.fraction is not None and not 0 < self.fraction <= 1:
+            bad.append(("fraction", "fraction must be in (0, 1]"))
+        return bad
+
+    def apply(self, con: duckdb.DuckDBPyConnection, seed: int) -> list[str]:
+        from fieldguide.curation import steps
+
+        return steps.genus_subsample(con, self, seed)
+
 
 @dataclass(frozen=True)
-class Duplicates:
+class Duplicates(Rule):
     """Exact (content hash) and near (dHash) duplicates among photos with a local file."""
 
     exact: bool = True
@@ -118,9 +231,20 @@ class Duplicates:
     drop: bool = True
     missing: Literal["report", "drop", "error"] = "report"
 
+    def problems(self) -> Problems:
+        bad = super().problems()
+        if self.max_distance > 16:
+            bad.append(("max_distance", "max_distance over 16 bits of 64 is not 'near'"))
+        return bad
+
+    def apply(self, con: duckdb.DuckDBPyConnection, seed: int) -> list[str]:
+        from fieldguide.curation.dedup import find_duplicates
+
+        return find_duplicates(con, self).notes()
+
 
 @dataclass(frozen=True)
-class TraitLabelled:
+class TraitLabelled(Rule):
     """Keep photos whose ``trait`` is labelled (the photo's own value, else its observation's,
     as the manifest reads them; ``life_stage`` is the observation's column), and with
     ``values`` only those labelled one of them: the photos a trait head can learn from."""
@@ -128,35 +252,41 @@ class TraitLabelled:
     trait: str = ""
     values: tuple[str, ...] = ()
 
+    def problems(self) -> Problems:
+        bad = super().problems()
+        if not self.trait.strip():
+            bad.append(("trait", "trait_labelled needs the trait to keep, e.g. trait = "
+                                 "\"open_flowers\""))
+        return bad
 
-Step = (
-    Sources
-    | Licences
-    | Validated
-    | ExcludeHybrids
-    | Taxonomy
-    | SelectTaxa
-    | PhotosPerObservation
-    | PhotosPerTaxon
-    | Temporal
-    | GenusSubsample
-    | Duplicates
-    | TraitLabelled
-)
-RULES: dict[str, type[Any]] = {
-    "sources": Sources,
-    "licences": Licences,
-    "validated": Validated,
-    "exclude_hybrids": ExcludeHybrids,
-    "taxonomy": Taxonomy,
-    "select_taxa": SelectTaxa,
-    "photos_per_observation": PhotosPerObservation,
-    "photos_per_taxon": PhotosPerTaxon,
-    "temporal": Temporal,
-    "genus_subsample": GenusSubsample,
-    "duplicates": Duplicates,
-    "trait_labelled": TraitLabelled,
-}
+    def apply(self, con: duckdb.DuckDBPyConnection, seed: int) -> list[str]:
+        from fieldguide.curation import steps
+
+        return steps.trait_labelled(con, self)
+
+
+_S = "fieldguide.curation.spec"
+#: The ``[[step]]`` rules by name (plug-ins: entry point group ``fieldguide.rules``).
+RULES: Registry[type[Rule]] = Registry("rules", "rule", [
+    ("sources", f"{_S}:Sources", "Keep observations from these sources only."),
+    ("licences", f"{_S}:Licences", "Keep photos whose licence is one of these codes."),
+    ("validated", f"{_S}:Validated",
+     "Keep observations whose label is validated (by a vote method or quality grade)."),
+    ("exclude_hybrids", f"{_S}:ExcludeHybrids", "Drop observations of hybrid taxa."),
+    ("taxonomy", f"{_S}:Taxonomy",
+     "Map synonyms and same-name taxa to one taxon, and taxa to their ancestor at a rank."),
+    ("select_taxa", f"{_S}:SelectTaxa",
+     "Keep taxa with enough photos, observations and observers; drop or roll up the rest."),
+    ("photos_per_observation", f"{_S}:PhotosPerObservation",
+     "At most this many photos per observation."),
+    ("photos_per_taxon", f"{_S}:PhotosPerTaxon",
+     "Cap photos per taxon, spread over observers, places and dates."),
+    ("temporal", f"{_S}:Temporal", "De-bias the years: sample later years, cap the latest."),
+    ("genus_subsample", f"{_S}:GenusSubsample",
+     "Sample genera and keep all their species."),
+    ("duplicates", f"{_S}:Duplicates", "Find (and drop) exact and near duplicate photos."),
+    ("trait_labelled", f"{_S}:TraitLabelled", "Keep photos labelled for a trait."),
+], field="rule")
 
 
 @dataclass(frozen=True)
@@ -194,7 +324,7 @@ class DatasetSpec:
     name: str
     seed: int = 0
     description: str = ""
-    steps: tuple[Step, ...] = ()
+    steps: tuple[Rule, ...] = ()
     split: Split = field(default_factory=Split)
     output: Output = field(default_factory=Output)
     source: str | None = None
@@ -232,14 +362,14 @@ def parse_spec(data: dict[str, Any], *, text: str = "", source: str | None = Non
     raw_steps = data.get("step", [])
     if not isinstance(raw_steps, list):
         raise fail("step", "write steps as [[step]] tables")
-    steps: list[Step] = []
+    steps: list[Rule] = []
     for i, raw in enumerate(raw_steps):
-        rule = raw.get("rule")
+        rule = raw.get("rule") if isinstance(raw, dict) else None
         if rule not in RULES:
-            raise fail("rule", f"step {i + 1}: unknown rule {rule!r}; known: {', '.join(RULES)}",
-                       f"[[step]]#{i}")
+            raise fail("rule", f"step {i + 1}: {RULES.unknown(rule).reason}", f"[[step]]#{i}")
+        cls = guarded_rule(str(rule))
         values = {k: v for k, v in raw.items() if k != "rule"}
-        steps.append(_build(RULES[rule], values, fail, f"step {i + 1} ({rule})", f"[[step]]#{i}"))
+        steps.append(_build(cls, values, fail, f"step {i + 1} ({rule})", f"[[step]]#{i}"))
     split = _build(Split, data.get("split", {}), fail, "[split]", "[split]")
     output = _build(Output, data.get("output", {}), fail, "[output]", "[output]")
     spec = DatasetSpec(
@@ -321,28 +451,18 @@ def _impossible(spec: DatasetSpec) -> list[tuple[str, str, str | None]]:
         if fmt not in ("parquet", "csv"):
             bad.append(("formats", f"[output] format {fmt!r}: use parquet and/or csv", "[output]"))
     for i, step in enumerate(spec.steps):
-        at = f"[[step]]#{i}"
-        for f in dataclasses.fields(step):
-            value = getattr(step, f.name)
-            if isinstance(value, int | float) and not isinstance(value, bool) and value < 0:
-                bad.append((f.name, f"{f.name} = {value} must not be negative", at))
-        if isinstance(step, PhotosPerObservation | PhotosPerTaxon) and step.max < 1:
-            bad.append(("max", f"max = {step.max}: keep at least one photo", at))
-        if isinstance(step, Temporal) and step.later_fraction > 1:
-            bad.append(("later_fraction", "later_fraction must be in [0, 1]", at))
-        if isinstance(step, GenusSubsample):
-            if (step.genera is None) == (step.fraction is None):
-                bad.append(("genera", "genus_subsample needs exactly one of genera, fraction", at))
-            elif step.fraction is not None and not 0 < step.fraction <= 1:
-                bad.append(("fraction", "fraction must be in (0, 1]", at))
-        if isinstance(step, Validated) and (step.method is None) == (not step.quality_grade):
-            bad.append(("method", "validated needs exactly one of method, quality_grade", at))
-        if isinstance(step, TraitLabelled) and not step.trait.strip():
-            bad.append(("trait", "trait_labelled needs the trait to keep, e.g. trait = "
-                                 "\"open_flowers\"", at))
-        if isinstance(step, Duplicates) and step.max_distance > 16:
-            bad.append(("max_distance", "max_distance over 16 bits of 64 is not 'near'", at))
+        bad += [(key, reason, f"[[step]]#{i}") for key, reason in step.problems()]
     return bad
+
+
+def guarded_rule(name: str) -> type[Rule]:
+    """The rule class registered as ``name``; a plug-in that is not a :class:`Rule`
+    dataclass is refused here, before any work."""
+    cls = RULES[name]
+    if not (isinstance(cls, type) and issubclass(cls, Rule) and dataclasses.is_dataclass(cls)):
+        raise InputError(f"rule {name!r} ({RULES.entry(name).target}) is not a Rule dataclass",
+                         field="rule")
+    return cls
 
 
 def _line_of(text: str, key: str, section: str | None = None) -> int | None:

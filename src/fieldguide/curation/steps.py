@@ -1,7 +1,9 @@
 """The selection steps as SQL over the working table ``fg_ds`` (one row per candidate photo).
 
 Each step replaces ``fg_ds`` with what it keeps and returns notes for the report; no Python
-loops over rows, so the same code serves 960 photos and 25 million.
+loops over rows, so the same code serves 960 photos and 25 million. The rules of
+:mod:`fieldguide.curation.spec` call these from their ``apply``; a plug-in rule may use
+:func:`delete` and :func:`replace` the same way.
 """
 
 from __future__ import annotations
@@ -16,9 +18,9 @@ from fieldguide.curation.spec import (
     Licences,
     PhotosPerObservation,
     PhotosPerTaxon,
+    Rule,
     SelectTaxa,
     Sources,
-    Step,
     Taxonomy,
     Temporal,
     TraitLabelled,
@@ -59,44 +61,38 @@ def delete(con: duckdb.DuckDBPyConnection, condition: str,
     con.execute(f"DELETE FROM {DS} WHERE {condition}", params)
 
 
-def run_step(con: duckdb.DuckDBPyConnection, step: Step, seed: int) -> list[str]:
-    """Apply one SQL step (duplicates are handled in ``dedup``); return report notes."""
-    if isinstance(step, Sources):
-        delete(con, "observation_id NOT IN (SELECT observation_id FROM observations "
-                    "WHERE source IN (SELECT unnest(?::VARCHAR[])))", [list(step.keep)])
-        return []
-    if isinstance(step, Licences):
-        codes = [k.strip().lower() for k in step.keep]
-        con.execute(f"""DELETE FROM {DS} WHERE photo_id NOT IN (
-            SELECT p.photo_id FROM photos p JOIN observations o USING (observation_id)
-            WHERE lower(trim(coalesce(p.license, o.license))) IN (SELECT unnest(?::VARCHAR[])))""",
-                    [codes])
-        return []
-    if isinstance(step, Validated):
-        return _validated(con, step)
-    if isinstance(step, ExcludeHybrids):
-        delete(con, "taxon_id IN (SELECT taxon_id FROM taxa WHERE is_hybrid)")
-        return []
-    if isinstance(step, Taxonomy):
-        return _taxonomy(con, step)
-    if isinstance(step, SelectTaxa):
-        return _select_taxa(con, step)
-    if isinstance(step, PhotosPerObservation):
-        delete(con, f"k > {step.max}")
-        return []
-    if isinstance(step, PhotosPerTaxon):
-        _photos_per_taxon(con, step, seed)
-        return []
-    if isinstance(step, Temporal):
-        return _temporal(con, step, seed)
-    if isinstance(step, GenusSubsample):
-        return _genus_subsample(con, step, seed)
-    if isinstance(step, TraitLabelled):
-        return _trait_labelled(con, step)
-    raise TypeError(f"not a SQL step: {step!r}")
+def run_step(con: duckdb.DuckDBPyConnection, step: Rule, seed: int) -> list[str]:
+    """Apply one rule (its own :meth:`~fieldguide.curation.spec.Rule.apply`); report notes."""
+    return step.apply(con, seed)
 
 
-def _validated(con: duckdb.DuckDBPyConnection, step: Validated) -> list[str]:
+def sources(con: duckdb.DuckDBPyConnection, step: Sources) -> list[str]:
+    delete(con, "observation_id NOT IN (SELECT observation_id FROM observations "
+                "WHERE source IN (SELECT unnest(?::VARCHAR[])))", [list(step.keep)])
+    return []
+
+
+def licences(con: duckdb.DuckDBPyConnection, step: Licences) -> list[str]:
+    codes = [k.strip().lower() for k in step.keep]
+    con.execute(f"""DELETE FROM {DS} WHERE photo_id NOT IN (
+        SELECT p.photo_id FROM photos p JOIN observations o USING (observation_id)
+        WHERE lower(trim(coalesce(p.license, o.license))) IN (SELECT unnest(?::VARCHAR[])))""",
+                [codes])
+    return []
+
+
+def exclude_hybrids(con: duckdb.DuckDBPyConnection, step: ExcludeHybrids) -> list[str]:
+    delete(con, "taxon_id IN (SELECT taxon_id FROM taxa WHERE is_hybrid)")
+    return []
+
+
+def photos_per_observation(con: duckdb.DuckDBPyConnection,
+                           step: PhotosPerObservation) -> list[str]:
+    delete(con, "k > ?", [step.max])
+    return []
+
+
+def validated(con: duckdb.DuckDBPyConnection, step: Validated) -> list[str]:
     if step.method is not None:
         if not scalar(con, "SELECT count(*) FROM labels WHERE method = ?", [step.method]):
             return [f"no labels by method {step.method!r} in the study: nothing is validated"]
@@ -126,7 +122,7 @@ def ancestor_map(con: duckdb.DuckDBPyConnection, name: str, rank: str) -> None:
     """, [rank])
 
 
-def _taxonomy(con: duckdb.DuckDBPyConnection, step: Taxonomy) -> list[str]:
+def taxonomy(con: duckdb.DuckDBPyConnection, step: Taxonomy) -> list[str]:
     notes = []
     con.execute("""
         CREATE OR REPLACE TEMP TABLE fg_names AS
@@ -171,7 +167,7 @@ def _taxon_counts(con: duckdb.DuckDBPyConnection, step: SelectTaxa) -> None:
         FROM {DS} GROUP BY taxon_id""")
 
 
-def _select_taxa(con: duckdb.DuckDBPyConnection, step: SelectTaxa) -> list[str]:
+def select_taxa(con: duckdb.DuckDBPyConnection, step: SelectTaxa) -> list[str]:
     _taxon_counts(con, step)
     notes = []
     if step.rare == "rollup":
@@ -189,7 +185,8 @@ def _select_taxa(con: duckdb.DuckDBPyConnection, step: SelectTaxa) -> list[str]:
     return notes
 
 
-def _photos_per_taxon(con: duckdb.DuckDBPyConnection, step: PhotosPerTaxon, seed: int) -> None:
+def photos_per_taxon(con: duckdb.DuckDBPyConnection, step: PhotosPerTaxon,
+                     seed: int) -> list[str]:
     """Rank the photos of taxa over the cap by (photo's rank in its observation, the
     observation's rank within its observer, its rank within its place cell and year, seeded
     hash) and keep the first ``max``; taxa under the cap are kept whole without ranking."""
@@ -216,9 +213,10 @@ def _photos_per_taxon(con: duckdb.DuckDBPyConnection, step: PhotosPerTaxon, seed
                 ORDER BY d.k, r.r_observer, r.r_spread, r.h, d.photo_id) <= {step.max})
         SELECT * FROM {DS} WHERE taxon_id NOT IN (SELECT taxon_id FROM fg_big)
         UNION ALL SELECT * FROM capped""")
+    return []
 
 
-def _temporal(con: duckdb.DuckDBPyConnection, step: Temporal, seed: int) -> list[str]:
+def temporal(con: duckdb.DuckDBPyConnection, step: Temporal, seed: int) -> list[str]:
     """Mirrors ``rules.temporal_quotas`` per taxon (or over all taxa), sampling observations."""
     last = scalar(con, f"SELECT max(year) FROM {DS}")
     if last is None:
@@ -248,7 +246,7 @@ def _temporal(con: duckdb.DuckDBPyConnection, step: Temporal, seed: int) -> list
     return [f"latest year {last}; {undated:,} undated photo(s) kept as they are"]
 
 
-def _trait_labelled(con: duckdb.DuckDBPyConnection, step: TraitLabelled) -> list[str]:
+def trait_labelled(con: duckdb.DuckDBPyConnection, step: TraitLabelled) -> list[str]:
     """Photo-level values over observation-level ones (``max`` over annotators, as in the
     manifest); the trait name and values are bound, never spliced into the SQL."""
     if step.trait == "life_stage":
@@ -274,7 +272,7 @@ def _trait_labelled(con: duckdb.DuckDBPyConnection, step: TraitLabelled) -> list
     return [f"{dropped:,} photo(s) without a {step.trait!r} label{which} dropped"]
 
 
-def _genus_subsample(con: duckdb.DuckDBPyConnection, step: GenusSubsample, seed: int) -> list[str]:
+def genus_subsample(con: duckdb.DuckDBPyConnection, step: GenusSubsample, seed: int) -> list[str]:
     ancestor_map(con, "fg_genus", step.rank)
     total = scalar(con, "SELECT count(DISTINCT target) FROM fg_genus")
     keep = step.genera if step.genera is not None else round((step.fraction or 0) * total)

@@ -24,7 +24,8 @@ FORMAT = "fieldguide-prior"
 VERSION = 1
 
 
-def save_prior(prior: PlaceSeasonPrior, folder: str | Path, build: dict[str, Any] | None = None) -> Path:
+def save_prior(prior: PlaceSeasonPrior, folder: str | Path,
+               build: dict[str, Any] | None = None) -> Path:
     """Write ``prior`` (of any registered method) into ``folder``; returns prior.json's path."""
     params, arrays = _state(prior)
     root = Path(folder)

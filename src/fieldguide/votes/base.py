@@ -3,7 +3,8 @@
 ``Strategy(**params).fit(votes)`` then read ``labels_`` (label code per task, -1 = none),
 ``conf_``, ``acc_``, ``validated_`` per task and ``weights_`` per worker. Parameters live in
 ``__init__``; results in trailing-underscore attributes. Strategies are registered by name in
-:data:`REGISTRY` (a :class:`fieldguide.registry.Registry`) so specs, the CLI and stored labels all use the same word.
+:data:`REGISTRY` (a :class:`fieldguide.registry.Registry`) so specs, the CLI and stored labels
+all use the same word.
 """
 
 from __future__ import annotations
