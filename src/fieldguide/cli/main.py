@@ -22,6 +22,7 @@ from fieldguide.cli.humans import humans
 from fieldguide.cli.identify import calibrate, identify, quantise
 from fieldguide.cli.ingest import ingest_app
 from fieldguide.cli.photos import photos_app
+from fieldguide.cli.plugins import listing
 from fieldguide.cli.prior import prior_app
 from fieldguide.cli.reject import reject_app
 from fieldguide.cli.search import candidates, index_app, similar
@@ -55,9 +56,9 @@ app.add_typer(photos_app, name="photos")
 taxonomy_app = typer.Typer(no_args_is_help=True, help="Taxon names and trees.")
 app.add_typer(taxonomy_app, name="taxonomy")
 # The stages in pipeline order; each command module keeps its heavy imports inside.
-app.command("aggregate")(aggregate)
+app.command("aggregate", cls=listing("fieldguide.votes.base:REGISTRY", "Methods"))(aggregate)
 app.add_typer(dataset_app, name="dataset")
-app.command("train")(train)
+app.command("train", cls=listing("fieldguide.models.registry:BACKBONES", "Backbones"))(train)
 app.command("evaluate")(evaluate)
 app.command("compare")(compare)
 app.command("humans")(humans)

@@ -62,6 +62,14 @@ class FormatGroup(TyperGroup):
         return format_command(cmd_name, guarded(lambda: FORMATS[cmd_name]),
                               FORMATS.help(cmd_name))
 
+    def resolve_command(self, ctx: Context, args: list[str]) -> tuple[str | None, Command | None,
+                                                                     list[str]]:
+        from fieldguide.ingest.format import FORMATS
+
+        if args and not args[0].startswith("-") and args[0] not in FORMATS:
+            ctx.fail(FORMATS.unknown(args[0]).reason)
+        return super().resolve_command(ctx, args)
+
     def format_commands(self, ctx: Context, formatter: HelpFormatter) -> None:
         from typer._click.utils import make_default_short_help
 
