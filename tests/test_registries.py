@@ -84,7 +84,7 @@ def test_the_cli_and_specs_answer_with_the_registry() -> None:
     assert bad.exit_code == 2 and "did you mean 'counts'?" in bad.output
     bad = runner.invoke(app, ["ingest", "dwc", "x"])
     assert bad.exit_code == 2 and "did you mean 'dwca'?" in bad.output
-    with pytest.raises(InputError, match="line 3.*did you mean 'select_taxa'"):
+    with pytest.raises(InputError, match=r"line 3.*did you mean 'select_taxa'"):
         parse_spec({"name": "x", "step": [{"rule": "select_taxon"}]},
                    text='name = "x"\n[[step]]\nrule = "select_taxon"\n', source="spec.toml")
     with pytest.raises(InputError, match="did you mean 'lite2' or 'lite1'"):
