@@ -118,6 +118,7 @@ class ToyRule(Rule):
 
 ENTRY_POINTS = """[fieldguide.votes]
 toy = toyplug:ToyVote
+broken = toyplug:NoSuchMethod
 
 [fieldguide.backbones]
 toy = toyplug:TOY_BACKBONE
@@ -162,7 +163,9 @@ def listed(help_text: str, name: str, words: str) -> bool:
 
 
 def test_every_kind_is_listed_in_its_help(env: dict[str, str]) -> None:
-    assert listed(fieldguide(env, "aggregate", "--help"), "toy", "alphabetically last")
+    methods = fieldguide(env, "aggregate", "--help")
+    assert listed(methods, "toy", "alphabetically last")
+    assert listed(methods, "broken", "not usable") and listed(methods, "majority", "Most")
     assert listed(fieldguide(env, "train", "--help"), "toy", "Toy backbone")
     assert listed(fieldguide(env, "prior", "build", "--help"), "toy", "equally likely")
     assert listed(fieldguide(env, "ingest", "--help"), "toy", "Toy format")
@@ -179,6 +182,9 @@ def test_toy_vote_method_aggregates(env: dict[str, str], tmp_path: Path) -> None
     fieldguide(env, "aggregate", str(votes), "--method", "toy", "-o", str(out))
     rows = [line.replace('"', "").split(",")[:2] for line in out.read_text().splitlines()[1:]]
     assert rows == [["t1", "b"], ["t2", "d"]]  # majority would say a for t1
+    broken = fieldguide(env, "aggregate", str(votes), "--method", "broken", "-o", str(out),
+                        ok=False)
+    assert "aggregation method 'broken' cannot be loaded from toyplug:NoSuchMethod" in broken
 
 
 def test_toy_backbone_is_found_by_name(env: dict[str, str]) -> None:

@@ -152,10 +152,14 @@ class Registry(Mapping[str, T], Generic[T]):
         return len(self._builtin) + len(self.plugins())
 
     def name_of(self, obj: object) -> str:
-        """The name ``obj`` (a loaded target) is registered under."""
+        """The name ``obj`` (a loaded target) is registered under (a plug-in that cannot be
+        loaded is passed over: it cannot be what the caller holds)."""
         for name in self.names():
-            if self[name] is obj:
-                return name
+            try:
+                if self[name] is obj:
+                    return name
+            except InputError:
+                continue
         raise KeyError(f"{obj!r} is not a registered {self.what}")
 
     # -- help and docs -------------------------------------------------------------------
@@ -165,8 +169,15 @@ class Registry(Mapping[str, T], Generic[T]):
         return entry.help if entry.help is not None else help_of(self[name])
 
     def help_lines(self) -> list[tuple[str, str]]:
-        """(name, help) of every entry, for a CLI's help."""
-        return [(name, self.help(name)) for name in self.names()]
+        """(name, help) of every entry, for a CLI's help; a plug-in that cannot be loaded is
+        listed with the reason, so one broken package never hides the others."""
+        lines = []
+        for name in self.names():
+            try:
+                lines.append((name, self.help(name)))
+            except InputError as exc:
+                lines.append((name, f"(not usable: {exc.reason})"))
+        return lines
 
     def markdown(self) -> str:
         """The built-in entries as a Markdown table (docs/plugins.md holds these)."""
