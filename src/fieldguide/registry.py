@@ -5,7 +5,7 @@ An entry is a name written once, a target ``"module:attr"`` and a one-line help 
 target is imported on first use only, so listing names and help texts (``fieldguide --help``,
 ``fieldguide ingest --help``) imports nothing heavy. A separate package adds entries through
 Python entry points in the group ``fieldguide.<kind>`` (e.g. ``fieldguide.votes``); their help
-text is the loaded object's ``help`` attribute, else its docstring's first line. A plug-in
+text is the loaded object's ``help`` attribute, else its docstring's first paragraph. A plug-in
 never replaces a built-in entry of the same name: the built-in one is kept, so a spec means the
 same thing wherever it runs.
 
@@ -43,7 +43,6 @@ class Entry:
     name: str
     target: str
     help: str | None = None
-    plugin: bool = False
 
 
 def load_target(target: str) -> Any:
@@ -58,7 +57,8 @@ def load_target(target: str) -> Any:
 
 
 def help_of(obj: Any) -> str:
-    """A plug-in's help text: its ``help`` attribute, else its docstring's first line."""
+    """A plug-in's help text: its ``help`` attribute, else its docstring's first paragraph
+    (on one line)."""
     text = getattr(obj, "help", None)
     if isinstance(text, str) and text.strip():
         return " ".join(text.split())
@@ -97,7 +97,7 @@ class Registry(Mapping[str, T], Generic[T]):
             self._plugins = {}
             for point in entry_points(group=self.group):
                 if point.name not in self._builtin and point.name not in self._plugins:
-                    self._plugins[point.name] = Entry(point.name, point.value, plugin=True)
+                    self._plugins[point.name] = Entry(point.name, point.value)
         return self._plugins
 
     def entries(self) -> list[Entry]:
