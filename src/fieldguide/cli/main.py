@@ -17,6 +17,7 @@ from fieldguide.cli.common import (
     open_study,
 )
 from fieldguide.cli.dataset import dataset_app
+from fieldguide.cli.embed import embed
 from fieldguide.cli.export import export_app
 from fieldguide.cli.humans import humans
 from fieldguide.cli.identify import calibrate, identify, quantise
@@ -58,6 +59,7 @@ app.add_typer(taxonomy_app, name="taxonomy")
 # The stages in pipeline order; each command module keeps its heavy imports inside.
 app.command("aggregate", cls=listing("fieldguide.votes.base:REGISTRY", "Methods"))(aggregate)
 app.add_typer(dataset_app, name="dataset")
+app.command("embed")(embed)
 app.command("train", cls=listing("fieldguide.models.registry:BACKBONES", "Backbones"))(train)
 app.command("evaluate")(evaluate)
 app.command("compare")(compare)

@@ -136,7 +136,10 @@ class ModelCard:
     fit into the artefact (``rejection``). ``encoders`` describes, for a probe on ONNX
     encoders (one backbone that exists only as ONNX, or a concatenation such as
     ``lite2+dinov2-s14``), each encoder in embedding order: its backbone, weights, own
-    preprocessing and feature width; ``preprocessing`` is then the model input's crop."""
+    preprocessing and feature width; ``preprocessing`` is then the model input's crop.
+    ``embeddings_from`` is set on a heads-only model (trained on embeddings, its
+    ``model.onnx`` takes ``embedding`` vectors, not photos): the identity of the encoder
+    that computed them (a store's), or ``"external"`` for vectors computed elsewhere."""
 
     backbone: str
     heads: list[HeadSpec]
@@ -154,6 +157,12 @@ class ModelCard:
     outputs: list[str] = field(default_factory=list)
     extras: dict[str, Any] = field(default_factory=dict)
     encoders: list[dict[str, Any]] = field(default_factory=list)
+    embeddings_from: dict[str, str] | str | None = None
+
+    @property
+    def heads_only(self) -> bool:
+        """Whether the model scores embedding vectors rather than photos."""
+        return self.embeddings_from is not None
 
     @property
     def backbones(self) -> list[str]:
@@ -189,7 +198,7 @@ class ModelCard:
             "preprocessing": self.preprocessing.to_dict(), "dropout": self.dropout,
             "train_counts": self.train_counts, "spec": self.spec, "metrics": self.metrics,
             "temperature": self.temperature, "onnx": self.onnx, "extras": self.extras,
-            "encoders": self.encoders,
+            "encoders": self.encoders, "embeddings_from": self.embeddings_from,
         }
 
     @classmethod
@@ -230,6 +239,13 @@ class ModelCard:
                 isinstance(e, dict) and isinstance(e.get("backbone"), str) for e in encoders):
             raise InputError("must be a list of {backbone, ...} mappings", path=where,
                              field="encoders")
+        source = d.get("embeddings_from")
+        if not (source is None or source == "external" or (
+                isinstance(source, dict) and isinstance(source.get("backbone"), str)
+                and all(isinstance(v, str) for v in source.values()))):
+            raise InputError('must be null, "external" or an encoder identity (backbone, '
+                             'weights, preprocessing, onnx_sha256)', path=where,
+                             field="embeddings_from")
         try:
             dropout = float(d.get("dropout", 0.0))
         except (TypeError, ValueError):
@@ -244,7 +260,8 @@ class ModelCard:
             metrics=d.get("metrics", {}),
             temperature=None if temperature is None else float(temperature),
             onnx=None if d.get("onnx") is None else str(d["onnx"]),
-            outputs=[str(o) for o in outputs], extras=d.get("extras", {}), encoders=encoders)
+            outputs=[str(o) for o in outputs], extras=d.get("extras", {}), encoders=encoders,
+            embeddings_from=source)
         if primary is not None and card.primary.name != primary:
             card.heads.sort(key=lambda h: h.name != primary)
         return card

@@ -183,30 +183,14 @@ def branch(name: str, weights: str | Path | None, input_prep: Preprocessing,
     return model
 
 
-def compose(branches: Sequence[onnx.ModelProto], card: ModelCard,
-            heads: dict[str, tuple[np.ndarray, np.ndarray]]) -> onnx.ModelProto:
-    """One graph: ``image`` -> every branch -> ``embedding`` (their features concatenated)
-    -> the linear heads (rank heads tied to the species head) -> the card's outputs, in
-    ``FieldguideNet.output_names`` order."""
-    from onnx import TensorProto, helper
-    from onnx import compose as onnx_compose
+def _heads(card: ModelCard, heads: dict[str, tuple[np.ndarray, np.ndarray]]
+           ) -> tuple[list[Any], list[Any], list[tuple[str, int]]]:
+    """The nodes and weights that map the tensor ``embedding`` to the card's heads (linear
+    heads, rank heads tied to the species head), and the heads' (name, width) in card order."""
+    from onnx import helper
 
     nodes: list[Any] = []
     inits: list[Any] = []
-    features, imagenet = [], None
-    for k, m in enumerate(branches):
-        m = onnx_compose.add_prefix(m, f"b{k}_")
-        _rename_input(m, f"b{k}_image", "image")
-        nodes += list(m.graph.node)
-        inits += list(m.graph.initializer)
-        outs = [o.name for o in m.graph.output]
-        features.append(f"b{k}_features")
-        if imagenet is None and f"b{k}_imagenet" in outs:
-            imagenet = f"b{k}_imagenet"
-    if len(features) == 1:
-        nodes.append(helper.make_node("Identity", features, ["embedding"]))
-    else:
-        nodes.append(helper.make_node("Concat", features, ["embedding"], axis=1))
     outputs: list[tuple[str, int]] = []
     for h in card.heads:
         outputs.append((h.name, len(h.classes)))
@@ -231,6 +215,56 @@ def compose(branches: Sequence[onnx.ModelProto], card: ModelCard,
                                        [f"{h.name}_joint"]),
                       helper.make_node("ReduceLogSumExp", [f"{h.name}_joint", f"{h.name}_axis"],
                                        [h.name], keepdims=0)]
+    return nodes, inits, outputs
+
+
+def heads_only(card: ModelCard, heads: dict[str, tuple[np.ndarray, np.ndarray]],
+               width: int) -> onnx.ModelProto:
+    """A model for embeddings computed elsewhere: input ``embedding`` (n x ``width``) -> the
+    same heads as :func:`compose` gives a photo model, and ``embedding`` passed through, so
+    its outputs are named as a photo model's."""
+    from onnx import TensorProto, helper
+
+    nodes, inits, outputs = _heads(card, heads)
+    outputs.append(("embedding", width))
+    graph = helper.make_graph(
+        nodes, "fieldguide-heads",
+        [helper.make_tensor_value_info("embedding", TensorProto.FLOAT, ["n", width])],
+        [helper.make_tensor_value_info(n, TensorProto.FLOAT, ["n", k]) for n, k in outputs],
+        inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
+                              producer_name="fieldguide")
+    model.ir_version = IR_VERSION
+    return model
+
+
+def compose(branches: Sequence[onnx.ModelProto], card: ModelCard,
+            heads: dict[str, tuple[np.ndarray, np.ndarray]]) -> onnx.ModelProto:
+    """One graph: ``image`` -> every branch -> ``embedding`` (their features concatenated)
+    -> the linear heads (rank heads tied to the species head) -> the card's outputs, in
+    ``FieldguideNet.output_names`` order."""
+    from onnx import TensorProto, helper
+    from onnx import compose as onnx_compose
+
+    nodes: list[Any] = []
+    inits: list[Any] = []
+    features, imagenet = [], None
+    for k, m in enumerate(branches):
+        m = onnx_compose.add_prefix(m, f"b{k}_")
+        _rename_input(m, f"b{k}_image", "image")
+        nodes += list(m.graph.node)
+        inits += list(m.graph.initializer)
+        outs = [o.name for o in m.graph.output]
+        features.append(f"b{k}_features")
+        if imagenet is None and f"b{k}_imagenet" in outs:
+            imagenet = f"b{k}_imagenet"
+    if len(features) == 1:
+        nodes.append(helper.make_node("Identity", features, ["embedding"]))
+    else:
+        nodes.append(helper.make_node("Concat", features, ["embedding"], axis=1))
+    head_nodes, head_inits, outputs = _heads(card, heads)
+    nodes += head_nodes
+    inits += head_inits
     width = sum(int(b.graph.output[0].type.tensor_type.shape.dim[1].dim_value)
                 for b in branches)
     outputs.append(("embedding", width))

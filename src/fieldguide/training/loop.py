@@ -15,12 +15,13 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Subset, WeightedRandomSampler
 
+from fieldguide.embeddings.store import EncoderIdentity
 from fieldguide.models.artefact import ModelCard, save_model
 from fieldguide.models.heads import FieldguideNet, multi_head_loss
 from fieldguide.training import setup
 from fieldguide.training.checkpoint import load_checkpoint, save_checkpoint, seed_everything
 from fieldguide.training.data import Normaliser, PhotoDataset, collate, train_transform
-from fieldguide.training.embeddings import cache_key, embed_photos
+from fieldguide.training.embeddings import embed_photos
 from fieldguide.training.imbalance import imbalance_terms, sample_weights
 from fieldguide.training.manifest import Manifest, load_data
 from fieldguide.training.predict import predict
@@ -36,10 +37,10 @@ def _top1(probs: np.ndarray, y: np.ndarray) -> float:
 
 def _probe(spec: TrainSpec, model: FieldguideNet, card: ModelCard, data: Manifest,
            out: Path, device: torch.device) -> tuple[dict[str, float], int]:
-    """Fit the heads on cached embeddings; score val/test on the same embeddings."""
+    """Fit the heads on the backbone's stored embeddings; score val/test on the same."""
     cache = spec.resolve(spec.probe.cache) if spec.probe.cache else out.parent / ".embeddings"
-    key = cache_key(card.backbone, card.weights, card.preprocessing.to_dict())
-    feats, ok = embed_photos(model, data.paths, card.preprocessing.to_dict(), cache, key,
+    identity = EncoderIdentity.of(card.backbone, card.weights, card.preprocessing.to_dict())
+    feats, ok = embed_photos(model, data.paths, card.preprocessing.to_dict(), cache, identity,
                              batch_size=64, workers=spec.data.workers, device=device)
     model.cpu()
     train = data.select("train")

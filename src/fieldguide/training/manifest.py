@@ -24,7 +24,7 @@ class Manifest:
     """The photos of a dataset and their labels per head (-1: not scored)."""
 
     photo_ids: list[str]
-    paths: list[Path]
+    paths: list[Path]  # empty for embeddings computed elsewhere (no photo files)
     splits: np.ndarray
     heads: list[HeadSpec]
     targets: np.ndarray  # (n, heads) int64 class indices, -1 where unlabelled
@@ -80,17 +80,36 @@ def read_manifest(path: Path, label: str = "taxon", *, label_kind: str = "specie
     """
     path = Path(path)
     cols = read_table(path)
-    for needed in ("path", "split", label, *(ranks or []), *(traits or [])):
-        if needed not in cols:
-            raise InputError(f"missing column '{needed}'", path=path, field=needed)
+    if "path" not in cols:
+        raise InputError("missing column 'path'", path=path, field="path")
+    labelled_columns(cols, path, label, ranks, traits)
     base = root if root is not None else path.parent
     paths = local_paths(cols, base, path)
-    photo_ids = [str(v) for v in cols.get("photo_id", cols["path"])]
+    return labelled(cols, path, paths, label, label_kind=label_kind, ranks=ranks,
+                    traits=traits, max_per_class=max_per_class)
+
+
+def labelled_columns(cols: dict[str, list[Any]], path: Path, label: str,
+                     ranks: list[str] | None, traits: list[str] | None) -> None:
+    """Refuse a table without its ``split`` column or one of the label columns."""
+    for needed in ("split", label, *(ranks or []), *(traits or [])):
+        if needed not in cols:
+            raise InputError(f"missing column '{needed}'", path=path, field=needed)
+
+
+def labelled(cols: dict[str, list[Any]], path: Path, paths: list[Path] | None,
+             label: str = "taxon", *, label_kind: str = "species",
+             ranks: list[str] | None = None, traits: list[str] | None = None,
+             max_per_class: int = 0) -> Manifest:
+    """The heads, targets and lineage of a table's label columns (a manifest's, or an
+    embeddings file's, whose photos have no ``paths``: its Manifest's are empty)."""
+    labelled_columns(cols, path, label, ranks, traits)
+    photo_ids = [str(v) for v in cols.get("photo_id", cols.get("path", []))]
     splits = np.array([str(s) for s in cols["split"]])
     if not (splits == "train").any():
         raise InputError("no photo has split 'train'", path=path, field="split")
     labels = text_values(cols[label])
-    keep = np.ones(len(paths), dtype=bool)
+    keep = np.ones(len(photo_ids), dtype=bool)
     if max_per_class > 0:
         seen: dict[tuple[str, str | None], int] = {}
         for i, (s, y) in enumerate(zip(splits, labels, strict=True)):
@@ -121,8 +140,8 @@ def read_manifest(path: Path, label: str = "taxon", *, label_kind: str = "specie
                                            if text_values([cols[c][i]])[0] is not None})
     targets = np.asarray(columns, dtype=np.int64).T
     idx = np.flatnonzero(keep)
-    return Manifest([photo_ids[i] for i in idx], [paths[i] for i in idx], splits[idx], heads,
-                    targets[idx], taxonomy)
+    return Manifest([photo_ids[i] for i in idx], [paths[i] for i in idx] if paths else [],
+                    splits[idx], heads, targets[idx], taxonomy)
 
 
 def load_data(spec: TrainSpec) -> Manifest:

@@ -22,6 +22,9 @@ MODES = ("linear-probe", "partial", "full")
 @dataclass
 class DataSpec:
     manifest: str = ""
+    # instead of a manifest: vectors computed before (an embeddings Parquet file in the import
+    # format, or a store folder with its labels); the run fits a heads-only model
+    embeddings: str = ""
     root: str = ""  # image folder for relative paths (default: the manifest's folder)
     label: str = "taxon"  # the primary head's column (a taxon or a trait such as phenology4)
     label_kind: str = "species"  # species | trait
@@ -184,15 +187,29 @@ def parse_spec(table: dict[str, Any], path: Path | None = None) -> TrainSpec:
                              path=path, field="preset")
         _fill(spec, PRESETS[preset], "", path)
     _fill(spec, table, "", path)
-    if not spec.data.manifest:
-        raise InputError("a manifest is required", path=path, field="data.manifest")
+    _check_data(spec, path)
     if spec.optim.batch_size < 1 or spec.optim.epochs < 0:
         raise InputError("batch_size must be >= 1 and epochs >= 0", path=path, field="optim")
     if spec.data.ranks and spec.data.label_kind != "species":
         raise InputError("rank heads need a species label", path=path, field="data.ranks")
-    _check_backbones(spec, path)
+    if not spec.data.embeddings:
+        _check_backbones(spec, path)
     spec.base = str(path.parent.resolve()) if path is not None else ""
     return spec
+
+
+def _check_data(spec: TrainSpec, path: Path | None) -> None:
+    """Exactly one of ``manifest`` (photos) and ``embeddings`` (vectors, heads only)."""
+    d = spec.data
+    if d.manifest and d.embeddings:
+        raise InputError("name a manifest or embeddings, not both", path=path,
+                         field="data.embeddings")
+    if not d.manifest and not d.embeddings:
+        raise InputError("a manifest is required (or embeddings: vectors computed before)",
+                         path=path, field="data.manifest")
+    if d.embeddings and (spec.mode != "linear-probe" or spec.probe.warm_start):
+        raise InputError("embeddings train the heads only: set mode = \"linear-probe\"",
+                         path=path, field="mode")
 
 
 def backbones(spec: TrainSpec) -> list[str]:
