@@ -91,6 +91,8 @@ def photo_key(path: str | Path, *, by: str = "stat") -> str:
     """A photo's key in a store: its resolved path with mtime and size (``by="stat"``, cheap:
     a changed file is a new photo), or the sha256 of its bytes (``by="sha256"``: moving a file
     keeps its vectors). A path that does not exist is keyed as missing; a URL is its own key."""
+    if by not in ("stat", "sha256"):
+        raise ValueError(f"photos are keyed by 'stat' or 'sha256', not {by!r}")
     text = str(path)
     if text.startswith(("http://", "https://")):
         return text
@@ -355,7 +357,7 @@ def extend(folder: str | Path, identity: EncoderIdentity, paths: Sequence[str | 
     folder = Path(folder)
     names = [str(p) for p in paths]
     keys = list(keys) if keys is not None else [photo_key(p) for p in names]
-    run = engine if engine is not None else in_turn(compute)  # type: ignore[arg-type]
+    run = engine or in_turn(compute)  # type: ignore[arg-type]  # one of them, checked above
     with _writer_lock(folder):
         writer = StoreWriter(folder, identity, chunk_size or SHARD_ROWS)
         chunk_size = writer.reserve(chunk_size)
