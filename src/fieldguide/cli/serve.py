@@ -45,13 +45,8 @@ def serve(
     import uvicorn
 
     from fieldguide.identification import IdentifyOptions
-    from fieldguide.service.app import (
-        ENVIRONMENT,
-        Settings,
-        create_app,
-        environment_json,
-        log_to_stderr,
-    )
+    from fieldguide.service.app import ENVIRONMENT, create_app, environment_json, log_to_stderr
+    from fieldguide.service.state import Settings
 
     options = IdentifyOptions(threshold=threshold, finest=finest, coarsest=coarsest,
                               validate_rank=validate_rank, require_nearby=require_nearby,

@@ -19,7 +19,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from fieldguide.service import routes, routes_search
+from fieldguide.service.routes import router as routes
+from fieldguide.service.routes_search import router as search_routes
 from fieldguide.service.state import Service, Settings
 
 if TYPE_CHECKING:
@@ -38,8 +39,12 @@ def _message(exc: RequestValidationError) -> str:
 
 def log_to_stderr() -> None:
     """Send the one JSON line per request to stderr (``fieldguide serve`` does this; a host
-    application embedding ``create_app`` configures logging its own way)."""
+    application embedding ``create_app`` configures logging its own way). Once per logger:
+    a second app in the same process does not print every line twice."""
+    if any(getattr(h, "fieldguide", False) for h in LOG.handlers):
+        return
     handler = logging.StreamHandler()
+    handler.fieldguide = True  # type: ignore[attr-defined]
     handler.setFormatter(logging.Formatter("%(message)s"))
     LOG.addHandler(handler)
     LOG.setLevel(logging.INFO)
@@ -107,7 +112,7 @@ def create_app(model: str | Path, prior: str | Path | None = None,
                              "rejected": getattr(request.state, "rejected", None)}))
         return response
 
-    app.include_router(routes.router)
-    app.include_router(routes_search.router)
+    app.include_router(routes)
+    app.include_router(search_routes)
     app.mount("/", StaticFiles(directory=STATIC, html=True), name="page")
     return app
