@@ -71,8 +71,6 @@ def from_environment() -> FastAPI:
     opts = json.loads(os.environ[ENVIRONMENT])
     allow = opts.get("allow_paths")
     options = IdentifyOptions.from_json(opts.get("identify") or {})
-    if opts.get("prior"):  # the form before the identify options travelled whole
-        options = replace(options, prior=Path(opts["prior"]))
     return create_app(opts["model"], index=opts.get("index"), options=options,
                       settings=Settings(allow_paths=Path(allow) if allow else None,
                                         allow_hosts=tuple(opts.get("allow_hosts") or ())))
