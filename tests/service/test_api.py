@@ -179,7 +179,7 @@ def test_service_never_imports_torch(tiny_model: Path) -> None:
 
 
 class _RejectAll:
-    """A Rejector (annotate's protocol) that rejects every photo: checks the wiring only;
+    """A Rejector (identification.protocols) that rejects every photo: checks the wiring only;
     a fitted rejection is tested in tests/service/test_index_and_rejection.py."""
 
     outputs = ("logits",)
@@ -187,7 +187,7 @@ class _RejectAll:
     def reject(self, outputs: dict[str, Any], ok: Any) -> Any:
         import numpy as np
 
-        from fieldguide.identification.annotate import Rejection
+        from fieldguide.identification.protocols import Rejection
 
         n = len(ok)
         return Rejection(np.ones(n), np.ones(n, dtype=bool), ["unknown taxon"] * n)

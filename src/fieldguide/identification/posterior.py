@@ -220,3 +220,19 @@ class Geofence:
     def apply(self, probs: np.ndarray, context: Context, classes: Sequence[str]) -> PriorOutput:
         allowed = self.nearby(context, classes)
         return PriorOutput(np.where(allowed, probs, 0.0), None, allowed)
+
+
+class Subtree:
+    """A taxon filter as a prior (the service's ``taxon`` field, like iNaturalist's
+    ``taxon_id``): classes outside the subtree get probability 0, the rest are renormalised.
+    ``keep`` marks the classes inside."""
+
+    name = "taxon filter"
+
+    def __init__(self, keep: np.ndarray) -> None:
+        self.keep = np.asarray(keep, dtype=bool)
+
+    def apply(self, probs: np.ndarray, context: Context, classes: Sequence[str]) -> PriorOutput:
+        kept = np.where(self.keep[None, :], probs, 0.0)
+        total = kept.sum(axis=1, keepdims=True)
+        return PriorOutput(np.divide(kept, total, out=np.zeros_like(kept), where=total > 0))

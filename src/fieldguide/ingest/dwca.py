@@ -15,8 +15,9 @@ from xml.etree.ElementTree import ParseError
 
 import duckdb
 
+import fieldguide.ingest.csvfile as csvfile
+import fieldguide.ingest.rowchecks as rowchecks
 from fieldguide.errors import InputError
-from fieldguide.ingest import csvfile, rowchecks
 from fieldguide.ingest.commit import already_imported, apply_checks, count_rows, write_import
 from fieldguide.ingest.csvfile import Check, Dialect
 from fieldguide.ingest.format import FORCE, MAX_REJECTS, TAXA, IngestFormat

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import duckdb
 
+import fieldguide.ingest.csvfile as csvfile
+import fieldguide.ingest.rowchecks as rowchecks
 from fieldguide.errors import InputError
-from fieldguide.ingest import csvfile, rowchecks
 from fieldguide.ingest.commit import already_imported, apply_checks, count_rows, write_import
 from fieldguide.ingest.csvfile import TSV_UNQUOTED, Check
 from fieldguide.ingest.format import ENCODING, FORCE, MAX_REJECTS, TAXA, IngestFormat, Param

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import duckdb
 
-from fieldguide.ingest import csvfile
+import fieldguide.ingest.csvfile as csvfile
 from fieldguide.ingest.csvfile import Dialect
 from fieldguide.store.sql import first_row, quote_ident
 

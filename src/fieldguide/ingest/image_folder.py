@@ -272,7 +272,7 @@ def _read_sidecar(path: Path) -> dict[str, tuple[str, _Context]]:
     """``observations.csv``: photo path -> (observation id, context); {} when absent."""
     if not path.is_file():
         return {}
-    from fieldguide.ingest import csvfile
+    import fieldguide.ingest.csvfile as csvfile
 
     header = csvfile.read_header(path)
     csvfile.require_columns(path, header, ["path", "observation_id"])

@@ -37,7 +37,8 @@ from pathlib import Path
 
 import duckdb
 
-from fieldguide.ingest import csvfile, rowchecks
+import fieldguide.ingest.csvfile as csvfile
+import fieldguide.ingest.rowchecks as rowchecks
 from fieldguide.ingest.commit import already_imported, apply_checks, count_rows, write_import
 from fieldguide.ingest.csvfile import Check, Dialect
 from fieldguide.ingest.format import ENCODING, FORCE, MAX_REJECTS, TAXA, IngestFormat

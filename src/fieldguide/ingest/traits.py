@@ -24,8 +24,8 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+import fieldguide.ingest.csvfile as csvfile
 from fieldguide.errors import InputError
-from fieldguide.ingest import csvfile
 from fieldguide.ingest.commit import already_imported, apply_checks, count_rows, write_import
 from fieldguide.ingest.csvfile import Check, sql_literal
 from fieldguide.ingest.format import FORCE, MAX_REJECTS, IngestFormat, Param

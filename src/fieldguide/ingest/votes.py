@@ -15,8 +15,9 @@ from typing import Any, Literal
 import duckdb
 import pyarrow as pa
 
+import fieldguide.ingest.csvfile as csvfile
+import fieldguide.ingest.rowchecks as rowchecks
 from fieldguide.errors import InputError
-from fieldguide.ingest import csvfile, rowchecks
 from fieldguide.ingest.commit import already_imported, apply_checks, write_import
 from fieldguide.ingest.csvfile import Check
 from fieldguide.ingest.report import IngestReport

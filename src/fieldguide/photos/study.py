@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pyarrow as pa
 
+import fieldguide.photos.files as files
 from fieldguide.errors import InputError
-from fieldguide.photos import files
 from fieldguide.photos.client import FetchOptions, Job, Outcome, fetch_many
 from fieldguide.photos.urls import SIZES, with_size
 from fieldguide.store import Study

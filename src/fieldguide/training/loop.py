@@ -15,10 +15,10 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Subset, WeightedRandomSampler
 
+import fieldguide.training.setup as setup
 from fieldguide.embeddings.store import EncoderIdentity
 from fieldguide.models.artefact import ModelCard, save_model
 from fieldguide.models.heads import FieldguideNet, multi_head_loss
-from fieldguide.training import setup
 from fieldguide.training.checkpoint import load_checkpoint, save_checkpoint, seed_everything
 from fieldguide.training.data import Normaliser, PhotoDataset, collate, train_transform
 from fieldguide.training.embeddings import embed_photos
