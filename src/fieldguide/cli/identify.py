@@ -18,7 +18,8 @@ if TYPE_CHECKING:
 ModelArg = Annotated[Path, typer.Argument(help="Model artefact folder (model.json, model.onnx).")]
 InputArg = Annotated[Path, typer.Argument(
     help="CSV/Parquet (photo_id, path, observation_id?, latitude?, longitude?, label?), "
-         "a folder of photos, or a study folder (its photos table).")]
+         "a folder of photos, or a study folder (its photos table); for a heads-only model, "
+         "an embeddings Parquet or a labelled store (docs/embeddings.md).")]
 SplitOpt = Annotated[str | None, typer.Option(help="Only rows whose split column is this.")]
 Threads = Annotated[int, typer.Option(min=1, help="ONNX Runtime threads and decoding threads.")]
 EngineOpt = Annotated[str, typer.Option(help="local, or ray (an actor pool on a Ray cluster; "
@@ -66,33 +67,46 @@ def identify(
     address: AddressOpt = None,
     actors: ActorsOpt = 2,
 ) -> None:
-    """Identify photos (resumable: rerun the same command after a crash)."""
+    """Identify photos (resumable: rerun the same command after a crash), or the embeddings
+    of photos with a model trained on embeddings."""
+    from fieldguide.embeddings import is_embeddings
     from fieldguide.identification import Identifier, IdentifyOptions, finish
     from fieldguide.identification.inputs import read_photos
 
-    photos = guarded(lambda: read_photos(source, split))
-    if photos.url_only:
-        typer.secho(f"{photos.url_only} of {len(photos)} photos are known only by URL: they "
-                    "get an error row (run `fieldguide photos fetch` first)", err=True,
-                    fg=typer.colors.YELLOW)
     options = IdentifyOptions(
         threshold=threshold, finest=finest, coarsest=coarsest, validate_rank=validate_rank,
         require_nearby=require_nearby, prior=prior, occurrences=occurrences,
         radius_km=radius_km, no_reject=no_reject, onnx=onnx, threads=threads,
         batch_size=batch_size, chunk_size=chunk_size, full_decode=full_decode, engine=engine,
         address=address, actors=actors)
-    identifier = guarded(lambda: Identifier.from_paths(model, options))
     work = output.with_name(f".{output.name}.parts")
+    if is_embeddings(source):
+        identifier = guarded(lambda: Identifier.from_paths(model, options))
+        result = guarded(lambda: identifier.annotate_embeddings(source, split, top_k=top_k))
+        _report(result, identifier, guarded(lambda: finish(result, output, work)))
+        return
+    photos = guarded(lambda: read_photos(source, split))
+    if photos.url_only:
+        typer.secho(f"{photos.url_only} of {len(photos)} photos are known only by URL: they "
+                    "get an error row (run `fieldguide photos fetch` first)", err=True,
+                    fg=typer.colors.YELLOW)
+    identifier = guarded(lambda: Identifier.from_paths(model, options))
+    guarded(lambda: identifier.pixels)  # a heads-only model is refused before any decoding
     with _bar(len(photos)) as progress:
         result = guarded(lambda: identifier.annotate(photos, work, top_k=top_k,
                                                      progress=progress))
-    files = guarded(lambda: finish(result, output, work))
+    _report(result, identifier, guarded(lambda: finish(result, output, work)))
+
+
+def _report(result: Annotation, identifier: Identifier, files: tuple[Path, Path]) -> None:
+    """Rows written, failures, rejections and, with labels, the accuracy figures."""
+    n = result.photos.num_rows
     errors = result.photos.column("error").null_count
-    typer.echo(f"{len(photos)} photos ({len(photos) - errors} failed), "
+    typer.echo(f"{n} photos ({n - errors} failed), "
                f"{result.observations.num_rows} observations -> {files[0]}, {files[1]}")
     if "rejected" in result.photos.column_names:
         rejected = sum(bool(x) for x in result.photos.column("rejected").to_pylist())
-        typer.echo(f"rejected as unknown or unusable: {rejected} of {len(photos)} photos")
+        typer.echo(f"rejected as unknown or unusable: {rejected} of {n} photos")
     if "label" in result.photos.column_names:
         _labelled(result, identifier)
 

@@ -6,7 +6,8 @@
 - :func:`build_store` (``build.py``): a model's ``embedding`` output into a store, scored here
   or by Ray actors (``fieldguide embed``).
 - :func:`read_embeddings` (``external.py``): the import format (``docs/embeddings.md``) or a
-  labelled store, checked; :func:`heads_only_outputs` runs a heads-only model on it.
+  labelled store, checked; :func:`heads_only_outputs` runs a heads-only model on it, and
+  :func:`is_embeddings` tells such an input from a photo listing.
 
 Imports are lazy: NumPy only until a builder or reader is used.
 """
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
     from fieldguide.embeddings.external import (
         LabelledEmbeddings,
         heads_only_outputs,
+        is_embeddings,
         read_embeddings,
         read_external,
     )
@@ -36,7 +38,8 @@ _WHERE = {
     "EmbeddingStore": "store", "EncoderIdentity": "store", "StoreWriter": "store",
     "extend": "store", "photo_key": "store", "build_store": "build",
     "model_identity": "build", "LabelledEmbeddings": "external",
-    "heads_only_outputs": "external", "read_embeddings": "external",
+    "heads_only_outputs": "external", "is_embeddings": "external",
+    "read_embeddings": "external",
     "read_external": "external",
 }
 __all__ = [
@@ -47,6 +50,7 @@ __all__ = [
     "build_store",
     "extend",
     "heads_only_outputs",
+    "is_embeddings",
     "model_identity",
     "photo_key",
     "read_embeddings",

@@ -185,31 +185,34 @@ def write_labels(folder: Path, columns: dict[str, list[Any]], keys: list[str]) -
     return folder / LABELS
 
 
+def is_embeddings(source: str | Path) -> bool:
+    """Whether an input is embeddings (a store folder, or a Parquet file with an
+    ``embedding`` column) rather than photos; only the Parquet schema is read."""
+    source = Path(source)
+    if source.is_dir():
+        from fieldguide.embeddings.store import MANIFEST
+
+        return (source / MANIFEST).is_file()
+    if source.suffix != ".parquet" or not source.is_file():
+        return False
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        return "embedding" in pq.read_schema(source).names
+    except (pa.ArrowException, OSError):
+        return False  # the photo listing reader says what is wrong with it
+
+
 def heads_only_outputs(model: str | Path, embeddings: str | Path, split: str | None = None,
                        threads: int = 2) -> dict[str, np.ndarray]:
     """A heads-only model's outputs on an embeddings file (or labelled store), in its row
     order (of ``split`` only, when given): ``logits`` (the primary head), every head by name
     and ``embedding``, as :class:`fieldguide.identification.Classifier` gives a photo
     model's. The row order is ``read_embeddings(embeddings).photo_id``'s."""
-    import onnxruntime as ort
+    from fieldguide.identification.heads_only import HeadsOnlyModel
 
-    from fieldguide.models.card import read_card
-
-    folder = Path(model)
-    card = read_card(folder)
-    if not card.heads_only:
-        raise InputError("not a heads-only model (it takes photos, not embeddings)",
-                         path=folder, field="embeddings_from")
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = max(1, threads)
-    opts.log_severity_level = 3
-    onnx_path = folder / (card.onnx or "model.onnx")
-    session = ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
-    width = session.get_inputs()[0].shape[-1]
-    data = read_embeddings(embeddings, width if isinstance(width, int) else None)
+    heads = HeadsOnlyModel(model, threads)
+    data = read_embeddings(embeddings, heads.width)
     x = data.vectors[data.rows(split)] if split is not None else data.vectors
-    names = [o.name for o in session.get_outputs()]
-    got = dict(zip(names, session.run(names, {"embedding": x}), strict=True))
-    out = {n: np.asarray(v, dtype=np.float32) for n, v in got.items()}
-    out["logits"] = out[card.primary.name]
-    return out
+    return heads.run(x)

@@ -25,7 +25,7 @@ import numpy as np
 import pyarrow as pa
 
 from fieldguide.errors import InputError
-from fieldguide.identification.classifier import Classifier
+from fieldguide.identification.classifier import Classifier, OnnxModel
 from fieldguide.identification.decision import ClassTree, Rule
 from fieldguide.identification.inputs import Photos
 from fieldguide.identification.posterior import Context, Posterior, Prior, posterior, softmax
@@ -168,10 +168,19 @@ def annotate(photos: Photos, model: Classifier, work: Path, *, rule: Rule, top_k
              options: RunOptions | None = None, priors: Sequence[Prior] = (),
              rejector: Rejector | None = None,
              progress: Progress | None = None, scorer: Scorer = run_outputs) -> Annotation:
-    """Score (resuming from ``work``), reject, apply the priors, combine, decide."""
+    """Score (resuming from ``work``), then :func:`tabulate`."""
     options = options or RunOptions()
     wanted = ("logits", *(rejector.outputs if rejector else ()))
     outputs, errors, scored = scorer(photos, model, work, options, wanted, progress)
+    return tabulate(photos, outputs, errors, model, rule=rule, top_k=top_k, priors=priors,
+                    rejector=rejector, scored=scored)
+
+
+def tabulate(photos: Photos, outputs: dict[str, np.ndarray], errors: Sequence[str],
+             model: OnnxModel, *, rule: Rule, top_k: int = 5, priors: Sequence[Prior] = (),
+             rejector: Rejector | None = None, scored: int = 0) -> Annotation:
+    """A listing's model outputs (from photos or from their embeddings) rejected, with the
+    priors applied, combined per observation, decided and put in tables."""
     ok = np.array([not e for e in errors], dtype=bool)
     rej = rejector.reject(outputs, ok) if rejector else None
     got = decide_batch(outputs["logits"], ok, rej, photos.observation_id, photos.context(),

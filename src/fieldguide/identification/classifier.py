@@ -5,7 +5,8 @@ identification never imports torch.
 The one ONNX runtime of identification: the CLI, calibration, rejection, search, the service,
 the Ray actors and the evaluation of probes on ONNX encoders all score through
 :class:`Classifier` (training embeds through ``fieldguide.models.encoders.Embedder``, on
-encoder graphs that have no heads yet).
+encoder graphs that have no heads yet). A heads-only model (trained on embeddings) shares the
+session and card handling of :class:`OnnxModel`, in ``heads_only.py``.
 """
 
 from __future__ import annotations
@@ -20,10 +21,17 @@ from fieldguide.inputs.files import file_sha256
 from fieldguide.models.card import ModelCard, read_card
 from fieldguide.models.pixels import Crop, normalise
 
+#: What a pixel model says to a heads-only card, and a heads-only model to a photo listing.
+TAKES_EMBEDDINGS = "this model takes embeddings, not photos: give an embeddings Parquet or store"
+TAKES_PHOTOS = ("this model takes photos, not embeddings: give a photo listing, folder or "
+                "study")
 
-class Classifier:
-    """Every output of an artefact's ONNX export (the heads, ``embedding``, ``imagenet``) on
-    batches of uint8 crops; ``logits`` are the primary head's."""
+
+class OnnxModel:
+    """What every model folder shares: the card, one ONNX Runtime session over its export
+    (checked to have the primary head, as wide as the card's classes), the temperature and
+    the class tree. :class:`Classifier` feeds it photos; a heads-only model
+    (:class:`~fieldguide.identification.heads_only.HeadsOnlyModel`) embedding vectors."""
 
     def __init__(self, folder: str | Path, threads: int = 2, onnx: Path | None = None,
                  spinning: bool = True) -> None:
@@ -34,6 +42,7 @@ class Classifier:
 
         self.folder = Path(folder)
         self.card: ModelCard = read_card(self.folder)
+        self._check_card()
         path = Path(onnx) if onnx else self.folder / (self.card.onnx or "model.onnx")
         if not path.is_file():
             raise InputError("the artefact has no ONNX export (train with run.export_onnx)",
@@ -65,10 +74,11 @@ class Classifier:
             raise InputError(f"model.json lists {len(self.classes)} classes but the ONNX "
                              f"output has {width}", path=self.folder / "model.json",
                              field=f"heads.{self.primary}.classes")
-        self.crop = Crop.from_card(self.card.preprocessing)
-        self.mean, self.std = self.card.preprocessing.mean, self.card.preprocessing.std
         self._tree: ClassTree | None = None
         self._digest: str | None = None
+
+    def _check_card(self) -> None:
+        """Refuse a card this kind of model cannot run (one line)."""
 
     @property
     def temperature(self) -> float:
@@ -84,20 +94,46 @@ class Classifier:
             self._tree = class_tree(self.classes, self.card.lineage)
         return self._tree
 
-    def run(self, crops: np.ndarray, names: list[str] | None = None) -> dict[str, np.ndarray]:
-        """(n, size, size, 3) uint8 -> {output name: (n, ...) float32}: ``logits`` (the
-        primary head) plus every other exported output, or only those in ``names``."""
+    def _session_run(self, x: np.ndarray, names: list[str] | None) -> dict[str, np.ndarray]:
+        """``logits`` (the primary head) plus every other output, or those in ``names``."""
         wanted = [self.primary if n == "logits" else n for n in (names or self.outputs)]
         missing = [n for n in wanted if n not in self.outputs]
         if missing:
             raise InputError(f"the ONNX export has no output {missing[0]!r} (re-export the "
                              "model with this fieldguide to get embeddings)", path=self.path)
-        x = normalise(crops, self.mean, self.std)
         got = self.session.run(wanted, {self.input_name: x})
         out = {n: np.asarray(v, dtype=np.float32) for n, v in zip(wanted, got, strict=True)}
         if self.primary in out:
             out["logits"] = out[self.primary]
         return out
+
+    def identity(self) -> str:
+        """What outputs depend on: the ONNX file's content (resume and indexes refuse
+        results of another model)."""
+        if self._digest is None:
+            self._digest = file_sha256(self.path)
+        return self._digest
+
+
+class Classifier(OnnxModel):
+    """Every output of an artefact's ONNX export (the heads, ``embedding``, ``imagenet``) on
+    batches of uint8 crops; ``logits`` are the primary head's. A heads-only card (a model
+    trained on embeddings) is refused: its graph takes vectors, not pixels."""
+
+    def __init__(self, folder: str | Path, threads: int = 2, onnx: Path | None = None,
+                 spinning: bool = True) -> None:
+        super().__init__(folder, threads, onnx, spinning)
+        self.crop = Crop.from_card(self.card.preprocessing)
+        self.mean, self.std = self.card.preprocessing.mean, self.card.preprocessing.std
+
+    def _check_card(self) -> None:
+        if self.card.heads_only:
+            raise InputError(TAKES_EMBEDDINGS, path=self.folder, field="embeddings_from")
+
+    def run(self, crops: np.ndarray, names: list[str] | None = None) -> dict[str, np.ndarray]:
+        """(n, size, size, 3) uint8 -> {output name: (n, ...) float32}: ``logits`` (the
+        primary head) plus every other exported output, or only those in ``names``."""
+        return self._session_run(normalise(crops, self.mean, self.std), names)
 
     def logits(self, crops: np.ndarray) -> np.ndarray:
         """(n, size, size, 3) uint8 -> (n, K) float32 logits of the primary head."""
@@ -110,6 +146,4 @@ class Classifier:
     def identity(self) -> str:
         """What outputs depend on: the ONNX file's content and the crop (resume and indexes
         refuse results of another model)."""
-        if self._digest is None:
-            self._digest = file_sha256(self.path)
-        return f"{self._digest}|{self.crop}"
+        return f"{super().identity()}|{self.crop}"

@@ -5,8 +5,10 @@ occurrence geofence), the rejection, the walk-up rule and the scoring engine, lo
 :class:`Identifier` (from an :class:`IdentifyOptions` they fill alike) and answer through it,
 so an option that changes an answer changes it everywhere; nothing else opens a model, prior
 or rejection to identify photos. The model sits behind the narrow interface of
-:mod:`~fieldguide.identification.model` (where a model family will plug in); every decision
-is :func:`~fieldguide.identification.annotate.decide_batch`'s, through ``posterior``.
+:mod:`~fieldguide.identification.model` (where a model family will plug in): photos go
+through a photo model's runner (:meth:`Identifier.annotate`), embedding vectors through a
+heads-only model (:meth:`Identifier.annotate_embeddings`); every decision is
+:func:`~fieldguide.identification.annotate.decide_batch`'s, through ``posterior``.
 """
 
 from __future__ import annotations
@@ -19,10 +21,22 @@ from typing import Any
 import numpy as np
 
 from fieldguide.errors import InputError
-from fieldguide.identification.annotate import Annotation, Decided, annotate, decide_batch
-from fieldguide.identification.classifier import Classifier
+from fieldguide.identification.annotate import (
+    Annotation,
+    Decided,
+    annotate,
+    decide_batch,
+    tabulate,
+)
+from fieldguide.identification.classifier import (
+    TAKES_EMBEDDINGS,
+    TAKES_PHOTOS,
+    Classifier,
+    OnnxModel,
+)
 from fieldguide.identification.decision import RANKS, Decisions, Rule
-from fieldguide.identification.inputs import Photos, floats, read_table
+from fieldguide.identification.heads_only import HeadsOnlyModel
+from fieldguide.identification.inputs import Photos, embedded_listing, floats, read_table
 from fieldguide.identification.model import open_model
 from fieldguide.identification.posterior import Context, Geofence, Prior, Subtree, posterior
 from fieldguide.identification.protocols import Rejection, Rejector
@@ -124,7 +138,7 @@ def load_priors(prior: Path | None = None, occurrences: Path | None = None,
     return found
 
 
-def card_rejector(model: Classifier) -> Rejector | None:
+def card_rejector(model: OnnxModel) -> Rejector | None:
     """The rejection the model card carries (fitted by ``fieldguide reject fit``), if any."""
     if "rejection" not in model.card.extras:
         return None
@@ -154,7 +168,7 @@ class Answer:
 class Identifier:
     """A model with everything that decides on its outputs, loaded once (see the module)."""
 
-    def __init__(self, model: Classifier, *, rule: Rule | None = None,
+    def __init__(self, model: OnnxModel, *, rule: Rule | None = None,
                  priors: Sequence[Prior] = (), rejector: Rejector | None = None,
                  run: RunOptions | None = None, scorer: Scorer = run_outputs) -> None:
         self.model = model
@@ -184,6 +198,19 @@ class Identifier:
     def classes(self) -> list[str]:
         return self.model.classes
 
+    @property
+    def takes_embeddings(self) -> bool:
+        """Whether the model is heads-only (trained on embeddings, scores vectors)."""
+        return isinstance(self.model, HeadsOnlyModel)
+
+    @property
+    def pixels(self) -> Classifier:
+        """The model, as one that scores photos (a heads-only model is refused in one
+        line)."""
+        if not isinstance(self.model, Classifier):
+            raise InputError(TAKES_EMBEDDINGS, path=self.model.folder, field="embeddings_from")
+        return self.model
+
     def lineage(self, taxon: str) -> dict[str, str]:
         return dict(self.model.card.lineage.get(taxon, {}))
 
@@ -195,19 +222,40 @@ class Identifier:
     def score(self, photos: Photos, work: Path, outputs: Sequence[str] = ("logits",),
               progress: Progress | None = None) -> tuple[dict[str, np.ndarray], list[str], int]:
         """The outputs of a listing by the engine (resumable in ``work``)."""
-        return self.scorer(photos, self.model, work, self.run, outputs, progress)
+        return self.scorer(photos, self.pixels, work, self.run, outputs, progress)
 
     def annotate(self, photos: Photos, work: Path, *, top_k: int = 5,
                  progress: Progress | None = None) -> Annotation:
         """Batch identification of a listing (``fieldguide identify``; resumable)."""
-        return annotate(photos, self.model, work, rule=self.rule, top_k=top_k,
+        return annotate(photos, self.pixels, work, rule=self.rule, top_k=top_k,
                         options=self.run, priors=self.priors, rejector=self.rejector,
                         progress=progress, scorer=self.scorer)
+
+    def annotate_embeddings(self, source: str | Path, split: str | None = None, *,
+                            top_k: int = 5) -> Annotation:
+        """Batch identification of an embeddings Parquet file's or labelled store's rows (of
+        ``split`` only, when given) by a heads-only model: its outputs in place of the photo
+        runner's, then the same rejection, priors, combination and decisions as
+        :meth:`annotate`. Vectors of another width than the model's, NaN or infinite values,
+        a missing column or an empty split are refused in one line."""
+        from fieldguide.embeddings.external import read_embeddings
+
+        model = self.model
+        if not isinstance(model, HeadsOnlyModel):
+            raise InputError(TAKES_PHOTOS, path=source, field="embedding")
+        data = read_embeddings(source, model.width)
+        rows = data.rows(split) if split is not None else np.arange(len(data.vectors))
+        columns = {k: [v[i] for i in rows] for k, v in data.columns.items()}
+        photos = embedded_listing(columns, data.path)
+        outputs = model.run(data.vectors[rows], list(self.outputs()))
+        return tabulate(photos, outputs, [""] * len(rows), model, rule=self.rule,
+                        top_k=top_k, priors=self.priors, rejector=self.rejector,
+                        scored=len(rows))
 
     def score_crops(self, crops: Sequence[np.ndarray], outputs: Sequence[str]
                     ) -> dict[str, np.ndarray]:
         """The outputs of decoded crops in one model call (the service's micro-batch)."""
-        return score(list(crops), self.model, outputs)[0]
+        return score(list(crops), self.pixels, outputs)[0]
 
     def reject(self, outputs: dict[str, np.ndarray], ok: np.ndarray) -> Rejection | None:
         return self.rejector.reject(outputs, ok) if self.rejector else None

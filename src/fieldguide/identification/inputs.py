@@ -120,6 +120,19 @@ def from_columns(cols: dict[str, list[Any]], base: Path, where: Path) -> Photos:
                   _text(cols.get("url"), n))
 
 
+def embedded_listing(cols: dict[str, list[Any]], where: Path) -> Photos:
+    """The listing of an embeddings file's rows (its photos were embedded elsewhere, so they
+    have no path): photo_id, observation_id (default: photo_id), latitude, longitude,
+    observed_on and the label (``taxon``), as :func:`from_columns` reads them."""
+    ids = _text(cols["photo_id"], 0)
+    n = len(ids)
+    return Photos(ids, [""] * n, _text(cols.get("observation_id"), n, ids),
+                  floats(cols.get("latitude"), n, where, "latitude"),
+                  floats(cols.get("longitude"), n, where, "longitude"),
+                  _text(cols.get("label", cols.get("taxon")), n),
+                  day_of_year(cols.get("observed_on", cols.get("date")), n, where))
+
+
 def read_table(path: Path) -> dict[str, list[Any]]:
     import pyarrow.csv as pcsv
     import pyarrow.parquet as pq

@@ -29,7 +29,7 @@ import pyarrow as pa
 from fieldguide.errors import InputError
 from fieldguide.identification.classifier import Classifier
 from fieldguide.identification.inputs import Photos
-from fieldguide.identification.model import open_model
+from fieldguide.identification.model import open_photo_model
 from fieldguide.identification.runner import (
     Progress,
     RunOptions,
@@ -63,7 +63,7 @@ class ChunkScorer:
 
     def __init__(self, folder: str, onnx: str, threads: int, options: RunOptions,
                  outputs: Sequence[str]) -> None:
-        self.model = open_model(folder, threads, onnx)
+        self.model = open_photo_model(folder, threads, onnx)
         self.options, self.outputs = options, tuple(outputs)
         self.pool = ThreadPoolExecutor(options.decode_workers)
 

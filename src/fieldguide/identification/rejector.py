@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from fieldguide.errors import InputError
-from fieldguide.identification.classifier import Classifier
+from fieldguide.identification.classifier import OnnxModel
 from fieldguide.identification.ood_scores import SCORES, ScoreModel
 from fieldguide.identification.protocols import Rejection
 from fieldguide.identification.quality import QUALITY, QUALITY_RULES, quality_reasons
@@ -93,7 +93,7 @@ def save_rejector(folder: Path, rejector: FittedRejector, report: dict[str, Any]
     return folder / FILE
 
 
-def load_rejector(clf: Classifier) -> FittedRejector:
+def load_rejector(clf: OnnxModel) -> FittedRejector:
     """The rejection a model folder carries (its card's ``extras["rejection"]``)."""
     meta = clf.card.extras["rejection"]
     path = clf.folder / FILE

@@ -17,7 +17,7 @@ import numpy as np
 from fieldguide.errors import InputError
 from fieldguide.identification.classifier import Classifier
 from fieldguide.identification.inputs import Photos, read_photos
-from fieldguide.identification.model import open_model
+from fieldguide.identification.model import open_photo_model
 from fieldguide.identification.ood_scores import ScoreModel, available_scores
 from fieldguide.identification.rejector import FittedRejector, save_rejector
 from fieldguide.identification.runner import RunOptions, run_outputs
@@ -128,7 +128,7 @@ def fit_model_rejector(folder: Path, manifest: Path, *, false_rejection: float =
                        threads: int = 2) -> dict[str, Any]:
     """``fieldguide reject fit``: score the manifest's train and validation photos with the
     ONNX export, fit, and store the rejection in the model folder; returns the fit report."""
-    clf = open_model(folder, threads)
+    clf = open_photo_model(folder, threads)
     names = [n for n in ("embedding", "imagenet") if n in clf.outputs]
     work = folder / ".reject.parts"
     got = {}

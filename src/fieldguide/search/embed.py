@@ -23,7 +23,7 @@ from fieldguide.errors import InputError
 from fieldguide.identification.classifier import Classifier
 from fieldguide.identification.identifier import Identifier
 from fieldguide.identification.inputs import Photos
-from fieldguide.identification.model import open_model as open_folder
+from fieldguide.identification.model import open_photo_model as open_folder
 from fieldguide.identification.runner import Progress, RunOptions, Scorer, run_outputs
 from fieldguide.models.pixels import Source, load_crop
 from fieldguide.search.store import (
@@ -97,7 +97,7 @@ def build(model: str | Path | Identifier, photos: Photos, folder: str | Path, *,
         raise InputError("an index is already here (add to it with `fieldguide index add`)",
                          path=folder)
     identifier = _identifier(model, threads, options, scorer)
-    clf = identifier.model
+    clf = identifier.pixels
     identity = model_identity(clf)
     work = folder / ".parts-build"
     entries, failed, scored = _embed(photos, identifier, work, progress)

@@ -1,5 +1,5 @@
 """Run a model over photos or over one split of a manifest (what ``fieldguide evaluate`` and
-``compare`` score)."""
+``compare`` score), or a heads-only model over one split of an embeddings file or store."""
 
 from __future__ import annotations
 
@@ -74,14 +74,59 @@ class SplitPredictions:
     card: ModelCard
 
 
+def predict_embeddings(model_dir: Path, source: Path, split: str = "test",
+                       head: str | None = None) -> SplitPredictions:
+    """A heads-only model on one split of an embeddings Parquet file or labelled store,
+    scored by identification's heads-only model (its ONNX graph) and softmax; labels the
+    model does not know are refused by name, rows without a label left out."""
+    from fieldguide.embeddings.external import read_embeddings
+    from fieldguide.identification.heads_only import HeadsOnlyModel
+    from fieldguide.identification.posterior import softmax
+
+    model = HeadsOnlyModel(model_dir)
+    card = model.card
+    spec = card.head(head) if head else card.primary
+    data = read_embeddings(source, model.width)
+    if spec.column not in data.columns:
+        raise InputError(f"missing column '{spec.column}'", path=data.path, field=spec.column)
+    rows = data.rows(split)
+    labels = text_values([data.columns[spec.column][i] for i in rows])
+    index = {c: i for i, c in enumerate(spec.classes)}
+    keep = [(r, y) for r, y in zip(rows, labels, strict=True) if y is not None]
+    unknown = sorted({y for _, y in keep if y not in index})
+    if unknown:
+        raise InputError(f"class {unknown[0]!r} is not one the model knows", path=data.path,
+                         field=spec.column)
+    if not keep:
+        raise InputError(f"no labelled row in split {split!r}", path=data.path, field="split")
+    picked = np.array([r for r, _ in keep], dtype=np.int64)
+    logits = model.run(data.vectors[picked], [spec.name])[spec.name]
+    counts = card.train_counts.get(spec.name)
+    return SplitPredictions(softmax(logits).astype(np.float32),
+                            np.array([index[str(y)] for _, y in keep]), list(spec.classes),
+                            None if counts is None else np.asarray(counts),
+                            [data.photo_id[r] for r, _ in keep], data.skipped, card)
+
+
 def predict_split(model_dir: Path, manifest: Path, split: str = "test", head: str | None = None,
                   root: Path | None = None, workers: int = 1) -> SplitPredictions:
     """The model on a manifest's split; labels the model does not know are refused by name.
-    A probe on ONNX encoders (no PyTorch weights) is scored by ONNX Runtime."""
+    A probe on ONNX encoders (no PyTorch weights) is scored by ONNX Runtime; a heads-only
+    model scores an embeddings file or store (:func:`predict_embeddings`) and refuses a
+    manifest of photos, as a photo model refuses embeddings, in one line."""
+    from fieldguide.embeddings.external import is_embeddings
+    from fieldguide.identification.classifier import TAKES_EMBEDDINGS, TAKES_PHOTOS
+    from fieldguide.models.card import read_card
+
+    heads_only = read_card(Path(model_dir)).heads_only
+    if is_embeddings(manifest):
+        if not heads_only:
+            raise InputError(TAKES_PHOTOS, path=manifest, field="embedding")
+        return predict_embeddings(Path(model_dir), Path(manifest), split, head)
+    if heads_only:
+        raise InputError(TAKES_EMBEDDINGS, path=model_dir, field="embeddings_from")
     on_onnx = not (Path(model_dir) / "model.safetensors").is_file()
     if on_onnx:
-        from fieldguide.models.card import read_card
-
         model, card = None, read_card(model_dir)
     else:
         model, card = load_model(model_dir)
