@@ -69,7 +69,8 @@ class Service:
         # a server's decoding and HTTP threads need the cores ONNX Runtime would spin on
         self.identifier: Identifier = Identifier.from_paths(model,
                                                             replace(options, spinning=False))
-        self.identifier.pixels  # the service scores photos: a heads-only model is refused
+        # the service scores photos: a heads-only model is refused here, in one line
+        self.crop = self.identifier.pixels.crop
         self.limits = ImageLimits(max_bytes=settings.max_bytes, max_pixels=settings.max_pixels)
         self.index: Any = None
         self._rows: dict[str, int] | None = None
@@ -133,7 +134,7 @@ class Service:
     def decode(self, data: bytes | str) -> np.ndarray | str:
         from fieldguide.models.pixels import load_crop
 
-        return load_crop(data, self.identifier.pixels.crop, limits=self.limits)
+        return load_crop(data, self.crop, limits=self.limits)
 
     async def identify(self, sources: Sequence[bytes | str], names: Sequence[str], *,
                        context: Context | None, taxon: str | None, k: int,
