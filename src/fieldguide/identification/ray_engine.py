@@ -17,7 +17,7 @@ to a temporary name renamed into place). Ray is imported lazily: it is an option
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -156,11 +156,13 @@ class RayEngine:
                 raise InputError(f"{name} must be at least 1", field=f"--{name}")
 
     def start(self) -> Any:
-        """Ray, connected (an already started Ray is used as it is)."""
+        """Ray, connected (an already started Ray is used as it is); a local Ray started
+        here gets ``actors * threads`` CPUs, what the actor pool reserves."""
         ray = require_ray()
         if not ray.is_initialized():
-            ray.init(address=self.address, include_dashboard=False, log_to_driver=False,
-                     logging_level="ERROR")
+            ray.init(address=self.address,
+                     num_cpus=self.actors * self.threads if self.address is None else None,
+                     include_dashboard=False, log_to_driver=False, logging_level="ERROR")
         ctx = ray.data.DataContext.get_current()
         ctx.enable_progress_bars = False
         ctx.print_on_execution_start = False
@@ -172,48 +174,60 @@ class RayEngine:
                                                             int]:
         outputs = tuple(dict.fromkeys(outputs))
         claim(work, fingerprint(photos, model, options, outputs) + "|ray-shards")
-        todo = [(c, lo, hi) for c, lo, hi in chunks_of(len(photos), options.chunk_size)
+        todo = [(c, lo, photos.path[lo:hi])
+                for c, lo, hi in chunks_of(len(photos), options.chunk_size)
                 if read_shard(work, c, lo, hi, outputs) is None]
-        done = len(photos) - sum(hi - lo for _, lo, hi in todo)
-        scored = self._score(photos, model, work, options, outputs, todo,
-                             lambda k, rate: progress(done + k, rate) if progress else None)
-        return (*self.gather(work, len(photos), options.chunk_size, outputs), scored)
+        done = len(photos) - sum(len(paths) for _, _, paths in todo)
+        start, count = time.perf_counter(), 0
 
-    def _score(self, photos: Photos, model: Classifier, work: Path, options: RunOptions,
-               outputs: tuple[str, ...], todo: list[tuple[int, int, int]],
-               progress: Progress) -> int:
-        """Score the chunks in ``todo``, writing each one's shard as its last row arrives."""
+        def tick(k: int) -> None:
+            nonlocal count
+            count += k
+            if progress is not None:
+                progress(done + count, count / max(time.perf_counter() - start, 1e-9))
+
+        for c, rows in self.chunks(model, options, outputs, todo, tick, work):
+            write_shard(work, c, rows)
+        return (*self.gather(work, len(photos), options.chunk_size, outputs), count)
+
+    def chunks(self, model: Classifier, options: RunOptions, outputs: Sequence[str],
+               todo: Sequence[tuple[int, int, Sequence[str]]],
+               progress: Callable[[int], None] | None = None, where: Path | None = None
+               ) -> Iterator[tuple[int, pa.Table]]:
+        """Score chunks of photos on the actor pool: ``todo`` holds (chunk number, row
+        number of its first photo, its photo paths); each chunk is handed back whole, as its
+        last photo arrives (in any order), as one table of rows ``row``, ``error`` and each
+        output, in photo order. ``progress`` hears how many photos each batch brought;
+        ``where`` is the folder an incomplete run names. The
+        identify engine files the chunks as shards; the store's builder as store shards."""
         if not todo:
-            return 0
+            return
         ray = self.start()
-        blocks = [pa.table({"chunk": pa.array([c] * (hi - lo), pa.int64()),
-                            "row": pa.array(range(lo, hi), pa.int64()),
-                            "path": pa.array(photos.path[lo:hi], pa.string())})
-                  for c, lo, hi in todo]
-        size = {c: hi - lo for c, lo, hi in todo}
+        blocks = [pa.table({"chunk": pa.array([c] * len(paths), pa.int64()),
+                            "row": pa.array(range(lo, lo + len(paths)), pa.int64()),
+                            "path": pa.array(list(paths), pa.string())})
+                  for c, lo, paths in todo]
+        size = {c: len(paths) for c, _, paths in todo}
         scored = ray.data.from_arrow(blocks).map_batches(
             self.actor, batch_format="pyarrow", batch_size=options.batch_size,
             compute=ray.data.ActorPoolStrategy(size=self.actors), num_cpus=self.threads,
             fn_constructor_kwargs={"folder": str(model.folder), "onnx": str(model.path),
                                    "threads": self.threads, "options": options,
-                                   "outputs": outputs})
+                                   "outputs": tuple(outputs)})
         import pyarrow.compute as pc
 
         pending: dict[int, list[pa.Table]] = {}
-        start, count = time.perf_counter(), 0
         for batch in scored.iter_batches(batch_format="pyarrow", batch_size=None):
             for c in np.unique(batch.column("chunk").to_numpy()):
-                part = batch.filter(pc.equal(batch.column("chunk"), c))
                 got = pending.setdefault(int(c), [])
-                got.append(part)
+                got.append(batch.filter(pc.equal(batch.column("chunk"), c)))
                 if sum(t.num_rows for t in got) == size[int(c)]:
-                    write_shard(work, int(c), pa.concat_tables(pending.pop(int(c))))
-            count += batch.num_rows
-            progress(count, count / max(time.perf_counter() - start, 1e-9))
+                    yield int(c), pa.concat_tables(pending.pop(int(c))).sort_by("row")
+            if progress is not None:
+                progress(batch.num_rows)
         if pending:
             raise InputError(f"Ray returned {len(pending)} chunks incomplete; run again to "
-                             "rescore them", path=work)
-        return count
+                             "score them", path=where)
 
     @staticmethod
     def gather(work: Path, n: int, chunk_size: int,

@@ -1,18 +1,18 @@
-"""Photos into an index: one pass of the identification runner gives logits and embeddings
-(the same decoder, the same ONNX model, the same resumable part files as ``identify``).
+"""Photos into an index: their embeddings from the embedding store (``fieldguide.embeddings``,
+its one writer computes the photos it lacks), their logits from the identification runner
+(the same decoder, ONNX model and engine as ``identify``).
 
-The parts live in a hidden folder inside the index folder until the new generation is
-committed, so an interrupted ``index build`` or ``index add`` resumes by running the same
-command again, and a finished one leaves nothing behind.
-
-The embedding step over one chunk of photos is ``runner.score_chunk(paths, model, options,
-OUTPUTS)``; an engine that spreads chunks over workers writes their parts into the same
-folder (``runner.claim``/``chunks_of``/``write_part``) and ``build`` then only gathers them.
+The store is kept in the index folder (``embeddings/<encoder digest>/``), so ``index add``
+embeds only new photos and an interrupted build resumes shard by shard. The logits are
+computed by the runner, not through the heads from the stored vectors, so they are the very
+numbers ``identify`` gives (one more decoding pass over the photos); its part files live in a
+hidden folder until the new generation is committed, and a finished run leaves none behind.
 """
 
 from __future__ import annotations
 
 import shutil
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +24,7 @@ from fieldguide.identification.classifier import Classifier
 from fieldguide.identification.identifier import Identifier
 from fieldguide.identification.inputs import Photos
 from fieldguide.identification.model import open_photo_model as open_folder
+from fieldguide.identification.ray_engine import RayEngine
 from fieldguide.identification.runner import Progress, RunOptions, Scorer, run_outputs
 from fieldguide.models.pixels import Source, load_crop
 from fieldguide.search.store import (
@@ -37,13 +38,13 @@ from fieldguide.search.store import (
     write_index,
 )
 
-OUTPUTS = ("logits", "embedding")
+STORES = "embeddings"  # in an index folder: one embedding store per encoder identity
 
 
 @dataclass(frozen=True)
 class Indexed:
-    """What a build or add did: the index, how many photos were embedded in this call (a
-    resumed run counts only the rest) and the photos that failed, with the reason."""
+    """What a build or add did: the index, how many photos its store embedded in this call
+    (a resumed run counts only the rest) and the photos that failed, with the reason."""
 
     index: Index
     scored: int
@@ -64,18 +65,38 @@ def model_identity(model: Classifier) -> ModelIdentity:
                          int(width))
 
 
-def _embed(photos: Photos, identifier: Identifier, work: Path,
+def _embed(photos: Photos, identifier: Identifier, folder: Path, work: Path,
            progress: Progress | None) -> tuple[Entries, list[tuple[str, str]], int]:
-    """Score the photos' embeddings and logits with the identifier's engine (the local
-    runner, or the Ray engine's actor pool: the same resumable chunks either way)."""
-    arrays, errors, scored = identifier.score(photos, work, OUTPUTS, progress)
+    """The photos' embeddings through the index's store (computing those it lacks) and their
+    logits by the identifier's engine (the local runner, or the Ray engine's actor pool)."""
+    from fieldguide.embeddings.build import embed_photos, photo_keys
+    from fieldguide.embeddings.build import model_identity as encoder_identity
+
+    clf = identifier.pixels
+    ray = identifier.scorer if isinstance(identifier.scorer, RayEngine) else None
+    start, embedded = time.perf_counter(), 0
+
+    def tick(k: int) -> None:
+        nonlocal embedded
+        embedded += k
+        if progress is not None:
+            progress(embedded, embedded / max(time.perf_counter() - start, 1e-9))
+
+    store_folder = folder / STORES / encoder_identity(clf, identifier.run).digest
+    store = embed_photos(clf, photos, store_folder, identifier.run, ray=ray,
+                         chunk_size=identifier.run.chunk_size, ticks=tick)
+    arrays, errors, _ = identifier.score(photos, work, ("logits",), progress)
+    keys = photo_keys(photos)
+    vectors, found = store.gather(keys)
+    refused = store.failed()
+    errors = [e or ("" if f else refused.get(k, "not embedded"))
+              for e, f, k in zip(errors, found, keys, strict=True)]
     ok = [i for i, e in enumerate(errors) if not e]
     entries = Entries([photos.photo_id[i] for i in ok], [photos.observation_id[i] for i in ok],
                       [photos.path[i] or photos.url[i] for i in ok],
-                      [photos.label[i] for i in ok],
-                      arrays["embedding"][ok], arrays["logits"][ok])
+                      [photos.label[i] for i in ok], vectors[ok], arrays["logits"][ok])
     failed = [(photos.photo_id[i], e) for i, e in enumerate(errors) if e]
-    return entries, failed, scored
+    return entries, failed, embedded
 
 
 def _identifier(model: str | Path | Identifier, threads: int, options: RunOptions | None,
@@ -100,7 +121,7 @@ def build(model: str | Path | Identifier, photos: Photos, folder: str | Path, *,
     clf = identifier.pixels
     identity = model_identity(clf)
     work = folder / ".parts-build"
-    entries, failed, scored = _embed(photos, identifier, work, progress)
+    entries, failed, scored = _embed(photos, identifier, folder, work, progress)
     if not len(entries):
         raise InputError("no photo could be decoded; nothing to index", path=folder)
     index = write_index(folder, entries, model=identity, classes=clf.classes,
@@ -131,7 +152,7 @@ def add(folder: str | Path, photos: Photos, *, model: str | Path | None = None,
         return Indexed(index, 0, [])
     work = index.folder / ".parts-add"
     identifier = Identifier(clf, run=options, scorer=scorer)
-    entries, failed, scored = _embed(todo, identifier, work, progress)
+    entries, failed, scored = _embed(todo, identifier, index.folder, work, progress)
     if len(entries):
         index = append(index, entries, model_identity(clf))
     shutil.rmtree(work, ignore_errors=True)
