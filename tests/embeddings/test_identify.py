@@ -5,6 +5,7 @@ embeddings and a heads-only model refuses photos, each in one line, as do bad ve
 from __future__ import annotations
 
 import csv
+import json
 import subprocess
 from pathlib import Path
 
@@ -118,3 +119,47 @@ def test_bad_embeddings_are_refused_in_one_line(trained: tuple[Path, Path], tmp_
               str(source), *expected)
     assert not out.exists()
 
+
+
+def test_calibrate_embeddings_fits_the_temperature(trained: tuple[Path, Path],
+                                                  tmp_path: Path) -> None:
+    import shutil
+
+    from fieldguide.models.card import read_card
+
+    model, source = trained
+    copy = tmp_path / "model"
+    shutil.copytree(model, copy)
+    got = cli("calibrate", str(copy), str(source))
+    assert got.returncode == 0, got.stderr
+    assert "T = " in got.stdout and "on 6 photos" in got.stdout
+    card = read_card(copy)
+    assert card.temperature is not None and card.metrics["calibration"]["n"] == 6
+    _one_line(cli("calibrate", str(copy), str(write_photos(tmp_path / "p", 6))),
+              "this model takes embeddings, not photos")
+
+
+def test_reject_fit_reads_embeddings_from_a_store(tmp_path: Path) -> None:
+    """``reject fit --store`` takes the photos' embeddings from a store built by ``fieldguide
+    embed`` (and adds none: it holds them all): the same rejection as a fit on its own."""
+    import shutil
+
+    listing = write_photos(tmp_path / "photos", 60)
+    first = write_model(tmp_path / "a")
+    second = tmp_path / "b"
+    shutil.copytree(first, second)
+    store = tmp_path / "store"
+    assert cli("embed", str(first), str(listing), "-o", str(store)).returncode == 0
+    shards = sorted(p.name for p in (store / "shards").iterdir())
+    assert cli("reject", "fit", str(first), str(listing)).returncode == 0
+    got = cli("reject", "fit", str(second), str(listing), "--store", str(store))
+    assert got.returncode == 0, got.stderr
+    assert sorted(p.name for p in (store / "shards").iterdir()) == shards
+    assert not (first / ".reject.parts").exists() and not (second / ".reject.parts").exists()
+    with np.load(first / "rejection.npz") as a, np.load(second / "rejection.npz") as b:
+        assert a.files == b.files
+        for name in a.files:
+            np.testing.assert_array_equal(a[name], b[name])
+    card_a = json.loads((first / "model.json").read_text())["extras"]["rejection"]
+    card_b = json.loads((second / "model.json").read_text())["extras"]["rejection"]
+    assert card_a == card_b

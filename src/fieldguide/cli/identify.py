@@ -120,13 +120,20 @@ def calibrate(
         help="Fit on the output combined with this place-and-season prior (the one identify "
              "will use; the photos' latitude/longitude/observed_on are its context).")] = None,
 ) -> None:
-    """Fit the temperature on labelled photos (a validation split) and store it in model.json."""
+    """Fit the temperature on labelled photos (a validation split), or on their embeddings for
+    a model trained on embeddings, and store it in model.json."""
+    from fieldguide.embeddings import is_embeddings
     from fieldguide.identification import calibrate as run
+    from fieldguide.identification.calibration import calibrate_embeddings
     from fieldguide.identification.identifier import load_priors
     from fieldguide.identification.inputs import read_photos
 
-    photos = guarded(lambda: read_photos(source, split))
     loaded = guarded(lambda: load_priors(prior)[0]) if prior is not None else None
+    if is_embeddings(source):
+        typer.echo(guarded(lambda: calibrate_embeddings(
+            model, source, split or "val", threads=threads, prior=loaded)).text())
+        return
+    photos = guarded(lambda: read_photos(source, split))
     typer.echo(guarded(lambda: run(model, photos, threads=threads, prior=loaded)).text())
 
 

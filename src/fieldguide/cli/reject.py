@@ -26,6 +26,10 @@ def fit(
     train_split: Annotated[str, typer.Option(help="Photos the scores are fitted on.")] = "train",
     val_split: Annotated[str, typer.Option(help="Photos the threshold is chosen on.")] = "val",
     threads: Annotated[int, typer.Option(min=1)] = 2,
+    store: Annotated[Path | None, typer.Option(
+        help="An embedding store of this model (fieldguide embed) to read the photos' "
+             "embeddings from and add the missing ones to (default: a temporary one).")]
+    = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the fit report as JSON.")]
     = False,
 ) -> None:
@@ -35,5 +39,5 @@ def fit(
 
     report = guarded(lambda: fit_model_rejector(
         model, manifest, false_rejection=false_rejection, train_split=train_split,
-        val_split=val_split, threads=threads))
+        val_split=val_split, threads=threads, store=store))
     typer.echo(json.dumps(report, indent=2) if as_json else report_text(report))

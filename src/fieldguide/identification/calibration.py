@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 
 from fieldguide.errors import InputError
-from fieldguide.identification.classifier import Classifier
+from fieldguide.identification.classifier import Classifier, OnnxModel
 from fieldguide.identification.inputs import Photos
-from fieldguide.identification.posterior import Prior, softmax
+from fieldguide.identification.posterior import Context, Prior, softmax
 from fieldguide.identification.runner import RunOptions, decoded_batches, score
 from fieldguide.models.card import update_card
 
@@ -147,14 +147,46 @@ def calibrate(folder: Path, photos: Photos, options: RunOptions | None = None,
     """Fit T on labelled photos and store it in ``model.json`` (temperature slot, with the
     figures under ``metrics.calibration``). With ``prior``, T is fitted on the prior's
     combination of the tempered vision scores, the photos' places and dates as context."""
-    model = Classifier(folder, threads)
+    from fieldguide.identification.model import open_photo_model
+
+    model = open_photo_model(folder, threads)
     logits, y, ok = _labelled(photos, model, options or RunOptions())
+    return _fit(folder, model, logits, y, photos.context().take(np.flatnonzero(ok)), prior)
+
+
+def calibrate_embeddings(folder: Path, source: Path, split: str = "val", threads: int = 2,
+                         prior: Prior | None = None) -> CalibrationReport:
+    """:func:`calibrate` for a heads-only model, on one split of an embeddings Parquet file or
+    labelled store (its ``taxon`` column the labels; latitude, longitude and observed_on the
+    prior's context, where present)."""
+    from fieldguide.embeddings.external import read_embeddings
+    from fieldguide.identification.heads_only import HeadsOnlyModel
+    from fieldguide.identification.inputs import embedded_listing
+
+    model = HeadsOnlyModel(folder, threads)
+    data = read_embeddings(source, model.width)
+    rows = data.rows(split)
+    photos = embedded_listing({k: [v[i] for i in rows] for k, v in data.columns.items()},
+                              data.path)
+    index = {c: i for i, c in enumerate(model.classes)}
+    unknown = sorted({x for x in photos.label if x not in index})
+    if unknown:
+        raise InputError(f"label {unknown[0]!r} is not a class of the model", path=data.path,
+                         field="taxon")
+    logits = model.run(data.vectors[rows], ["logits"])["logits"]
+    y = np.array([index[x] for x in photos.label], dtype=np.int64)
+    return _fit(folder, model, logits, y, photos.context(), prior)
+
+
+def _fit(folder: Path, model: OnnxModel, logits: np.ndarray, y: np.ndarray, context: Context,
+         prior: Prior | None) -> CalibrationReport:
+    """Fit T (after ``prior``, with ``context`` per row, when given) and record it."""
     if len(y) == 0:
         raise InputError("no labelled photo decoded", path=folder)
     if prior is None:
         report = calibration_report(logits, y, fit_temperature(logits, y))
     else:
-        context, classes = photos.context().take(np.flatnonzero(ok)), model.classes
+        classes = model.classes
         report = prior_report(logits, y, lambda p: prior.apply(p, context, classes).probs,
                               prior.name)
     metrics = {**model.card.metrics, "calibration": asdict(report)}

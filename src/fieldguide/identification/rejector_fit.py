@@ -111,23 +111,37 @@ def fit_rejector(train: dict[str, np.ndarray], y_train: np.ndarray,
     return rejector, report
 
 
-def labelled_outputs(model: Classifier, photos: Photos, work: Path,
-                     names: Sequence[str]) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """Outputs and class indices of the labelled photos that decoded (known classes only)."""
-    outputs, errors, _ = run_outputs(photos, model, work, RunOptions(), ("logits", *names))
+def labelled_outputs(model: Classifier, photos: Photos, work: Path, names: Sequence[str],
+                     store: Path) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Outputs and class indices of the labelled photos that decoded (known classes only):
+    ``embedding`` from the embedding store ``store`` (its writer computes the photos it
+    lacks), the other outputs by the runner, as ``identify`` computes them."""
+    from fieldguide.embeddings.build import OUTPUT, embed_photos, photo_keys
+
+    options = RunOptions()
+    others = ("logits", *(n for n in names if n != OUTPUT))
+    outputs, errors, _ = run_outputs(photos, model, work, options, others)
     shutil.rmtree(work, ignore_errors=True)
+    if OUTPUT in names:
+        vectors, found = embed_photos(model, photos, store, options).gather(photo_keys(photos))
+        outputs[OUTPUT] = vectors
+        errors = [e or ("" if f else "not embedded") for e, f in zip(errors, found,
+                                                                       strict=True)]
     index = {c: i for i, c in enumerate(model.classes)}
     keep = np.array([not e and lab in index for e, lab in zip(errors, photos.label,
                                                                strict=True)], dtype=bool)
     y = np.array([index.get(lab, -1) for lab in photos.label])[keep]
-    return {k: v[keep] for k, v in outputs.items()}, y
+    return {k: outputs[k][keep] for k in ("logits", *names)}, y  # the scores' order
 
 
 def fit_model_rejector(folder: Path, manifest: Path, *, false_rejection: float = 0.05,
                        train_split: str = "train", val_split: str = "val",
-                       threads: int = 2) -> dict[str, Any]:
+                       threads: int = 2, store: Path | None = None) -> dict[str, Any]:
     """``fieldguide reject fit``: score the manifest's train and validation photos with the
-    ONNX export, fit, and store the rejection in the model folder; returns the fit report."""
+    ONNX export, fit, and store the rejection in the model folder; returns the fit report.
+    The photos' embeddings are read from (and missing ones written through) the embedding
+    store ``store`` (one built by ``fieldguide embed`` with this model, say), by default a
+    temporary one removed afterwards."""
     clf = open_photo_model(folder, threads)
     names = [n for n in ("embedding", "imagenet") if n in clf.outputs]
     work = folder / ".reject.parts"
@@ -136,7 +150,9 @@ def fit_model_rejector(folder: Path, manifest: Path, *, false_rejection: float =
         photos = read_photos(manifest, split)
         if not len(photos):
             raise InputError(f"no photo has split {split!r}", path=manifest, field="split")
-        got[split] = labelled_outputs(clf, photos, work / split, names)
+        got[split] = labelled_outputs(clf, photos, work / split, names,
+                                      store if store is not None else work / "store")
+    shutil.rmtree(work, ignore_errors=True)
     rejector, report = fit_rejector(*got[train_split], *got[val_split],
                                     false_rejection=false_rejection)
     save_rejector(clf.folder, rejector, report)
