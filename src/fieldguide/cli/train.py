@@ -77,7 +77,8 @@ def evaluate(
     model: Path, dataset: Path, output: OutOption, split: SplitOption = "test",
     head: HeadOption = None, root: RootOption = None, superclass_rank: SuperOption = None,
 ) -> None:
-    """Run MODEL on DATASET's test split (a manifest) and write the evaluation report."""
+    """Run MODEL on DATASET's test split (a manifest; for a model trained on embeddings, an
+    embeddings Parquet or labelled store) and write the evaluation report."""
     from fieldguide.evaluation import evaluate as score
     from fieldguide.evaluation import write_report
 
