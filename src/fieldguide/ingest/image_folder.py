@@ -173,7 +173,8 @@ def ingest_image_folder(
     report.rows_kept = len(rows)
     if report.rows_rejected > max_rejects:
         first = report.rejections[0]
-        raise InputError(f"{first.reason} [{report.rows_rejected:,} image(s) refused]", path=root)
+        reason = first.reason.replace("\r", "\\r").replace("\n", "\\n")  # names hold any byte
+        raise InputError(f"{reason} [{report.rows_rejected:,} image(s) refused]", path=root)
     key_table(con, plan, "fg_taxon_keys")
     if matched:
         report.notes.append(f"{len(matched):,} label(s) matched to the study's taxonomy")

@@ -117,12 +117,14 @@ def ingest_traits(
     checks = [
         Check(f"nullif({row_ident}, '') IS NULL", key, "'missing id'"),
         Check(
-            "rowid IN (SELECT rid FROM fg_trait_keys WHERE obs IS NULL AND photo IS NULL)",
+            "rowid IN (SELECT rid FROM fg_trait_keys WHERE ident IS NOT NULL AND obs IS NULL "
+            "AND photo IS NULL)",
             key,
             f"'no observation or photo ' || {row_ident} || ' in the study'",
         ),
         Check(
-            "rowid NOT IN (SELECT min(rid) FROM fg_trait_keys GROUP BY ident)",
+            "rowid NOT IN (SELECT min(rid) FROM fg_trait_keys GROUP BY ident) AND rowid IN "
+            "(SELECT rid FROM fg_trait_keys WHERE ident IS NOT NULL)",
             key,
             f"'duplicate id ' || {row_ident} || ' (also on an earlier line)'",
         ),
