@@ -1,6 +1,6 @@
 """Inputs the fuzzers found that once gave a traceback or a message of several lines, kept
-as plain tests. The last four are in the spec loaders (curation/spec.py, training/spec.py)
-and fail until those loaders refuse them as one line."""
+as plain tests. The last five fail until their readers refuse them as one line: four in the
+spec loaders (curation/spec.py, training/spec.py), one in taxonomy/io.py's taxa.csv reader."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 
 from fieldguide.curation import load_spec as load_dataset_spec
 from fieldguide.errors import InputError
-from fieldguide.ingest import ingest_gbif_csv, ingest_inat_csv, ingest_traits
+from fieldguide.ingest import ingest_gbif_csv, ingest_inat_csv, ingest_taxonomy, ingest_traits
 from fieldguide.store import Study
 from fieldguide.training.spec import load_spec as load_train_spec
 from tests.fuzz.conftest import fingerprint, ingested_or_refused
@@ -69,3 +69,13 @@ def test_training_spec_key_with_a_line_break_found(tmp_path: Path) -> None:
     path = tmp_path / "train.toml"
     path.write_text('name = "x"\n[data]\nmanifest = "m.csv"\n[model]\n"\\r" = false\n')
     ingested_or_refused(None, path, lambda: load_train_spec(path))  # "unknown key 'model.\r'"
+
+
+def test_inat_taxa_row_without_ancestry_found(study: Study, tmp_path: Path) -> None:
+    """iNaturalist's own taxa.csv starts with Life (48460), whose ancestry is empty:
+    ``zip([-1], [], strict=True)`` in taxonomy.io.read_inat_taxa_csv raises ValueError."""
+    path = tmp_path / "taxa.csv"
+    path.write_text("taxon_id\tancestry\trank_level\trank\tname\tactive\n"
+                    "48460\t\t100\tstateofmatter\tLife\ttrue\n"
+                    "1\t48460\t70\tkingdom\tAnimalia\ttrue\n")
+    ingested_or_refused(study, tmp_path, lambda: ingest_taxonomy(study, path, fmt="inat"))
