@@ -13,8 +13,9 @@ column's missing value never costs the row, and a required one (an observation i
 refused as missing, naming line and field. Left out on purpose: ``NaN``/``nan`` (a number
 that a computation failed to give: still refused where a number is needed, as a coordinate
 or accuracy that is not finite) and ``None`` (pandas alone reads it as missing, and it is a
-word a trait or label may hold). Every ingester reads cells through :func:`value_sql` (SQL)
-or :func:`is_missing` (Python), so this list is kept in one place.
+word a trait or label may hold). The iNaturalist CSV and open-data, DwC-A, GBIF CSV and
+multimedia, traits and image-folder sidecar ingesters read cells through :func:`value_sql`
+(SQL) or :func:`is_missing` (Python), so this list is kept in one place.
 """
 
 from __future__ import annotations
