@@ -55,7 +55,7 @@ class Preprocessing:
         except KeyError as exc:
             raise InputError("missing key", path=where, field=f"preprocessing.{exc.args[0]}") \
                 from None
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):  # OverflowError: int(1e309)
             raise InputError("size, crop_pct, mean and std must be numbers", path=where,
                              field="preprocessing") from None
         checks = [("size", 8 <= size <= 4096, "an integer in [8, 4096]"),
@@ -119,6 +119,14 @@ def log_membership(species: tuple[str, ...], lineage: dict[str, dict[str, str]],
                              "needs every class placed at that rank")
         log_m[i, index[group]] = 0.0
     return log_m
+
+
+def _finite(number: int | float) -> bool:
+    """math.isfinite that takes any JSON number (an int too large for a float is not)."""
+    try:
+        return math.isfinite(number)
+    except OverflowError:
+        return False
 
 
 def clean_lineage(lineage: dict[str, Any]) -> dict[str, str]:
@@ -215,13 +223,14 @@ class ModelCard:
         if len({h.name for h in heads}) != len(heads):
             raise InputError("two heads share a name", path=where, field="heads")
         primary = d.get("primary")
-        if primary is not None and primary not in {h.name for h in heads}:
+        if primary is not None and (not isinstance(primary, str)
+                                    or primary not in {h.name for h in heads}):
             raise InputError(f"primary head {primary!r} is not one of the heads", path=where,
                              field="primary")
         temperature = d.get("temperature")
         if temperature is not None and (
                 isinstance(temperature, bool) or not isinstance(temperature, int | float)
-                or not math.isfinite(temperature) or temperature <= 0):
+                or not _finite(temperature) or temperature <= 0):
                 raise InputError("must be a number > 0 (or null)", path=where,
                                  field="temperature")
         raw_lineage = d.get("lineage", d.get("taxonomy", {}))  # "taxonomy": cards before v0.2
@@ -248,7 +257,7 @@ class ModelCard:
                              field="embeddings_from")
         try:
             dropout = float(d.get("dropout", 0.0))
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):  # OverflowError: an int of 400 digits
             raise InputError("must be a number", path=where, field="dropout") from None
         card = cls(
             backbone=str(d.get("backbone") or ""), heads=heads,
@@ -279,6 +288,10 @@ def read_card(folder: str | Path) -> ModelCard:
         raise InputError(f"not UTF-8 (byte offset {exc.start})", path=path) from None
     except json.JSONDecodeError as exc:
         raise InputError(f"invalid JSON: {exc.msg}", path=path, line=exc.lineno) from None
+    except RecursionError:
+        raise InputError("invalid JSON: nested too deep", path=path) from None
+    except ValueError as exc:  # an integer of more than 4,300 digits
+        raise InputError(f"invalid JSON: {exc}", path=path) from None
     return ModelCard.from_dict(data, path)
 
 
