@@ -27,6 +27,7 @@ from fieldguide.identification.decision import (
     ClassTree,
     Decisions,
     Rule,
+    class_level_ranks,
     decide,
     haversine_km,
     rank_probabilities,
@@ -168,11 +169,12 @@ def posterior(logits: np.ndarray, tree: ClassTree, *, classes: Sequence[str],
                 nearby[rows] = out.expected_nearby
     safe = np.where(ok[:, None], probs, 0.0)
     per_rank = rank_probabilities(safe, tree)
-    d = decide(per_rank, tree.names, rule, tree.ranks)
+    walked = decide(per_rank, tree.names, rule, tree.ranks)
+    d = class_level_ranks(tree, walked, rule)
     rejected = np.zeros(n, dtype=bool) if rejected is None else np.asarray(rejected, bool)
     auto = d.auto_validated & ok & ~rejected
     if rule.require_nearby and nearby is not None:
-        auto &= _nearby_at_decision(nearby, tree, d)
+        auto &= _nearby_at_decision(nearby, tree, walked)
     decisions = Decisions([t if o else "" for t, o in zip(d.taxon, ok, strict=True)],
                           [r if o else "" for r, o in zip(d.rank, ok, strict=True)],
                           np.where(ok, d.probability, np.nan), auto)
