@@ -32,13 +32,14 @@ from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
 from fieldguide import __version__
+from fieldguide.taxonomy.ranks import MAIN_RANKS
 
 DWC = "http://rs.tdwg.org/dwc/terms/"
 DC = "http://purl.org/dc/terms/"
 OCCURRENCE = DWC + "Occurrence"
 IDENTIFICATION = DWC + "Identification"
 MULTIMEDIA = "http://rs.gbif.org/terms/1.0/Multimedia"
-LINEAGE = ("kingdom", "phylum", "class", "order", "family", "genus")
+LINEAGE = MAIN_RANKS[:-1]  # Darwin Core's higher-taxon terms: the main ranks above species
 _DC_TERMS = {"license", "rightsHolder", "identifier", "references", "format", "type",
              "creator", "title", "created"}
 

@@ -20,12 +20,12 @@ from typing import Any
 import numpy as np
 
 from fieldguide.errors import InputError
+from fieldguide.taxonomy.ranks import MAIN_RANKS
 
 FORMAT = "fieldguide-model/1"
 FILE = "model.json"
 HEAD_KINDS = ("species", "rank", "trait")
 #: The ranks a class's lineage may name, finest first (the walk-up's ranks).
-LINEAGE_RANKS = ("species", "genus", "family", "order", "class", "phylum", "kingdom")
 _INTERPOLATIONS = ("bicubic", "bilinear", "nearest")
 _EMPTY = {"", "none", "nan", "null"}
 
@@ -124,7 +124,7 @@ def log_membership(species: tuple[str, ...], lineage: dict[str, dict[str, str]],
 def clean_lineage(lineage: dict[str, Any]) -> dict[str, str]:
     """A class's {rank: name} without empty ranks: a missing rank is absent, never "None"."""
     return {r: str(v) for r, v in lineage.items()
-            if r in LINEAGE_RANKS and v is not None and str(v).strip().lower() not in _EMPTY}
+            if r in MAIN_RANKS and v is not None and str(v).strip().lower() not in _EMPTY}
 
 
 @dataclass

@@ -12,11 +12,11 @@ import numpy as np
 
 from fieldguide.errors import InputError
 from fieldguide.models.card import HeadSpec
+from fieldguide.taxonomy.ranks import MAIN_RANKS
 
 if TYPE_CHECKING:
     from fieldguide.training.spec import TrainSpec
 
-RANK_COLUMNS = ("kingdom", "phylum", "class", "order", "family", "genus", "species")
 
 
 @dataclass
@@ -114,7 +114,7 @@ def read_manifest(path: Path, label: str = "taxon", *, label_kind: str = "specie
                               tuple(classes)))
     taxonomy: dict[str, dict[str, str]] = {}
     if label_kind == "species":
-        lineage = [c for c in RANK_COLUMNS if c in cols and c != label]
+        lineage = [c for c in MAIN_RANKS if c in cols and c != label]
         for i, name in enumerate(labels):
             if name is not None and train[i]:
                 taxonomy.setdefault(name, {c: str(cols[c][i]) for c in lineage
