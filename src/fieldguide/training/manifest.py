@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from fieldguide.errors import InputError
+from fieldguide.inputs.tables import read_columns
 from fieldguide.models.card import HeadSpec
 from fieldguide.taxonomy.ranks import MAIN_RANKS
 
@@ -39,20 +40,6 @@ class Manifest:
         return np.bincount(y[y >= 0], minlength=len(self.heads[head].classes))
 
 
-def read_table(path: Path) -> dict[str, list[Any]]:
-    import pyarrow.csv as pcsv
-    import pyarrow.parquet as pq
-
-    if not path.is_file():
-        raise InputError("manifest not found", path=path)
-    if path.suffix == ".parquet":
-        table = pq.read_table(path)
-    else:
-        opts = pcsv.ConvertOptions(strings_can_be_null=True)
-        table = pcsv.read_csv(path, convert_options=opts)
-    return {name: table.column(name).to_pylist() for name in table.column_names}
-
-
 def local_paths(cols: dict[str, list[Any]], base: Path, where: Path) -> list[Path]:
     """The manifest's photo files; refused before any work when some photos are known only
     by URL (an export not fetched yet), naming the command that fetches them."""
@@ -79,7 +66,7 @@ def read_manifest(path: Path, label: str = "taxon", *, label_kind: str = "specie
     path when absent. Head classes are the labels seen in train, sorted.
     """
     path = Path(path)
-    cols = read_table(path)
+    cols = read_columns(path, what="manifest")
     for needed in ("path", "split", label, *(ranks or []), *(traits or [])):
         if needed not in cols:
             raise InputError(f"missing column '{needed}'", path=path, field=needed)
