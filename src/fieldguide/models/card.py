@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from fieldguide.errors import InputError
+from fieldguide.inputs.files import write_text_atomic
 from fieldguide.taxonomy.ranks import MAIN_RANKS
 
 FORMAT = "fieldguide-model/1"
@@ -267,13 +267,8 @@ def read_card(folder: str | Path) -> ModelCard:
 
 def write_card(card: ModelCard, folder: str | Path) -> Path:
     """(Re)write ``model.json`` atomically, so a crash never leaves half a card."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / FILE
-    tmp = folder / f".{FILE}.tmp"
-    tmp.write_text(json.dumps(card.to_dict(), indent=2, default=str) + "\n")
-    os.replace(tmp, path)
-    return path
+    return write_text_atomic(Path(folder) / FILE,
+                             json.dumps(card.to_dict(), indent=2, default=str) + "\n")
 
 
 def update_card(folder: str | Path, **changes: Any) -> ModelCard:

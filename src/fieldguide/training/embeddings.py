@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from fieldguide.inputs.files import atomic_path
 
 if TYPE_CHECKING:
     import torch
@@ -103,8 +104,6 @@ def cached_embeddings(paths: list[Path], cache_dir: Path, key: str, compute: Com
         feats[add], ok[add] = new_feats[new_ok], True
         all_ids = np.concatenate([old_ids, ids[add]])
         all_feats = np.concatenate([old_feats.reshape(-1, width), feats[add]])
-        file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = file.with_suffix(".tmp.npz")
-        np.savez(tmp, ids=all_ids, feats=all_feats)
-        os.replace(tmp, file)
+        with atomic_path(file) as tmp, tmp.open("wb") as fh:
+            np.savez(fh, ids=all_ids, feats=all_feats)
     return feats, ok
