@@ -86,3 +86,15 @@ def test_the_ai_worker_is_the_ai_side_file_and_moves_the_labels(
         _invoke(["aggregate", *args, "-o", str(out)])
         labels[name] = out.read_text()
     assert labels["folded"] == labels["side file"] != labels["no AI"]
+
+
+@pytest.mark.parametrize("method", ["plantnet", "majority"])
+def test_a_votes_csv_gives_the_same_labels_by_both_routes(
+    votes_dir: Path, tmp_path: Path, method: str
+) -> None:
+    votes = votes_dir / "labelme" / "normalized" / "votes.csv"
+    by_file, by_study = tmp_path / "by_file.csv", tmp_path / "by_study.csv"
+    _invoke(["aggregate", str(votes), "-m", method, "-o", str(by_file)])
+    _invoke(["ingest", "votes", str(votes), "-s", str(tmp_path / "study")])
+    _invoke(["aggregate", "-s", str(tmp_path / "study"), "-m", method, "-o", str(by_study)])
+    assert by_file.read_text() == by_study.read_text()
