@@ -9,7 +9,7 @@ and peerannot's ``answers.json`` ``{task: {worker: label}}`` (a worker named "AI
 the AI's vote, unless an AI answers file is given, which then wins). Side files:
 ``authors.txt`` (one author per line, task = line index), ``ai_answers.json`` ``{task: label}``,
 ``ai_scores.json`` ``{task: score}``, truth as ``truth.csv`` ``task,truth``, ``.npy`` or a
-one-per-line text file (-1 = unknown).
+one-per-line text file; -1 is an unknown author or truth.
 
 Bad input raises :class:`~fieldguide.errors.InputError` naming file, line and field; fixable
 oddities (duplicate votes, side-file tasks nobody voted on) are warned about with a count.
@@ -247,12 +247,14 @@ def _read_scores(path: Path) -> Pair:
 
 
 def _read_lines(path: Path, what: str) -> npt.NDArray[Any]:
-    from fieldguide.inputs import read_lines
+    from fieldguide.inputs import no_nul, read_lines
 
     lines = read_lines(path, what=f"{what} file")
     empty = [i for i, line in enumerate(lines) if not line.strip()]
     if empty:
         raise InputError(f"empty {what} line (task = line index)", path=path, line=empty[0] + 1)
+    for n, line in enumerate(lines, start=1):
+        no_nul(line, path, n)
     return ints_if_possible([line.strip() for line in lines])
 
 
@@ -261,7 +263,8 @@ def _read_authors(path: Path) -> Pair:
 
     nonempty_file(path, what="authors file")
     authors = _read_lines(path, "author")
-    return np.arange(len(authors)), authors
+    known = ~_is_unknown(authors)  # -1: the task's author is not known
+    return np.flatnonzero(known), authors[known]
 
 
 def _is_unknown(labels: npt.NDArray[Any]) -> npt.NDArray[np.bool_]:
