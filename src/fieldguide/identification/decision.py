@@ -14,8 +14,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from fieldguide.taxonomy.ranks import MAIN_RANKS_FINEST_FIRST
+
 #: Ranks from the finest to the coarsest; the classes themselves sit at ``species``.
-RANKS = ("species", "genus", "family", "order", "class", "phylum", "kingdom")
+RANKS = MAIN_RANKS_FINEST_FIRST
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ import numpy as np
 
 from fieldguide.errors import InputError
 from fieldguide.identification.posterior import Context
+from fieldguide.inputs.tables import read_columns
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp", ".gif"}
 
@@ -120,17 +121,7 @@ def from_columns(cols: dict[str, list[Any]], base: Path, where: Path) -> Photos:
                   _text(cols.get("url"), n))
 
 
-def read_table(path: Path) -> dict[str, list[Any]]:
-    import pyarrow.csv as pcsv
-    import pyarrow.parquet as pq
-
-    if path.suffix == ".parquet":
-        table = pq.read_table(path)
-    else:
-        opts = pcsv.ConvertOptions(strings_can_be_null=True, column_types={
-            "photo_id": "string", "observation_id": "string", "path": "string"})
-        table = pcsv.read_csv(path, convert_options=opts)
-    return {name: table.column(name).to_pylist() for name in table.column_names}
+read_table = read_columns  # the one table reader, fieldguide.inputs.tables
 
 
 def _folder(root: Path) -> Photos:

@@ -33,12 +33,12 @@ from fieldguide.ingest.taxa import (
 )
 from fieldguide.store import Study
 from fieldguide.store.sql import quote_ident
-from fieldguide.taxonomy import canonical_name
+from fieldguide.taxonomy import MAIN_RANKS, canonical_name
 
 KIND = "gbif-dwca"
 OCCURRENCE = "http://rs.tdwg.org/dwc/terms/Occurrence"
 MULTIMEDIA = "http://rs.gbif.org/terms/1.0/Multimedia"
-LINEAGE = ["kingdom", "phylum", "class", "order", "family", "genus"]
+LINEAGE = MAIN_RANKS[:-1]  # Darwin Core's higher-taxon terms: the main ranks above species
 USED_TERMS = {
     "eventDate",
     "scientificName",

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -20,12 +19,13 @@ from typing import Any
 import numpy as np
 
 from fieldguide.errors import InputError
+from fieldguide.inputs.files import write_text_atomic
+from fieldguide.taxonomy.ranks import MAIN_RANKS
 
 FORMAT = "fieldguide-model/1"
 FILE = "model.json"
 HEAD_KINDS = ("species", "rank", "trait")
 #: The ranks a class's lineage may name, finest first (the walk-up's ranks).
-LINEAGE_RANKS = ("species", "genus", "family", "order", "class", "phylum", "kingdom")
 _INTERPOLATIONS = ("bicubic", "bilinear", "nearest")
 _EMPTY = {"", "none", "nan", "null"}
 
@@ -132,7 +132,7 @@ def _finite(number: int | float) -> bool:
 def clean_lineage(lineage: dict[str, Any]) -> dict[str, str]:
     """A class's {rank: name} without empty ranks: a missing rank is absent, never "None"."""
     return {r: str(v) for r, v in lineage.items()
-            if r in LINEAGE_RANKS and v is not None and str(v).strip().lower() not in _EMPTY}
+            if r in MAIN_RANKS and v is not None and str(v).strip().lower() not in _EMPTY}
 
 
 @dataclass
@@ -297,13 +297,8 @@ def read_card(folder: str | Path) -> ModelCard:
 
 def write_card(card: ModelCard, folder: str | Path) -> Path:
     """(Re)write ``model.json`` atomically, so a crash never leaves half a card."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / FILE
-    tmp = folder / f".{FILE}.tmp"
-    tmp.write_text(json.dumps(card.to_dict(), indent=2, default=str) + "\n")
-    os.replace(tmp, path)
-    return path
+    return write_text_atomic(Path(folder) / FILE,
+                             json.dumps(card.to_dict(), indent=2, default=str) + "\n")
 
 
 def update_card(folder: str | Path, **changes: Any) -> ModelCard:

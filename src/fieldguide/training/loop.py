@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -17,6 +16,7 @@ from torch.utils.data import DataLoader, Subset, WeightedRandomSampler
 
 import fieldguide.training.setup as setup
 from fieldguide.embeddings.store import EncoderIdentity
+from fieldguide.inputs.files import atomic_path
 from fieldguide.models.artefact import ModelCard, save_model
 from fieldguide.models.heads import FieldguideNet, multi_head_loss
 from fieldguide.training.checkpoint import load_checkpoint, save_checkpoint, seed_everything
@@ -176,9 +176,8 @@ def train(spec: TrainSpec, out: Path | None = None, *, resume: bool = False,
             result.history.append(row)
             if val is not None and val > best:
                 best = val
-                tmp = best_file.with_suffix(".tmp")  # a kill mid-write leaves the old best
-                torch.save(model.state_dict(), tmp)
-                os.replace(tmp, best_file)
+                with atomic_path(best_file) as tmp:  # a kill mid-write leaves the old best
+                    torch.save(model.state_dict(), tmp)
             save_checkpoint(ckpt, model=model.state_dict(), optimizer=opt.state_dict(),
                             scheduler=sched.state_dict(), epoch=epoch, best=best,
                             history=result.history)
