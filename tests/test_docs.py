@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import shlex
 from pathlib import Path
+from typing import Any
 
 import pytest
 import typer
@@ -40,7 +41,7 @@ def readme_commands() -> list[str]:
 def command_path(words: list[str]) -> tuple[list[str], bool]:
     """The leading words of a command line that name (sub)commands of the real app, and
     whether they end on a group (which would only print its list of commands)."""
-    command = typer.main.get_command(app)
+    command: Any = typer.main.get_command(app)  # typer's click: groups have get_command
     path = []
     for word in words:
         # a group's commands may be made on demand (the ingest formats): ask, don't look
