@@ -14,8 +14,6 @@ from fieldguide.errors import InputError
 from fieldguide.identification.posterior import Context
 from fieldguide.inputs.tables import read_columns
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp", ".gif"}
-
 
 @dataclass
 class Photos:
@@ -125,7 +123,11 @@ read_table = read_columns  # the one table reader, fieldguide.inputs.tables
 
 
 def _folder(root: Path) -> Photos:
-    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    """Every file under ``root`` but hidden ones (names starting with "."), whatever its
+    suffix: a photo that cannot be read (a HEIC, a text file named .jpg, a truncated JPEG)
+    gets an error row, never silently no row."""
+    files = sorted(p for p in root.rglob("*") if p.is_file()
+                   and not any(part.startswith(".") for part in p.relative_to(root).parts))
     rel = [p.relative_to(root).as_posix() for p in files]
     return from_columns({"photo_id": rel, "path": rel}, root, root)
 
