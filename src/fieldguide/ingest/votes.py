@@ -76,7 +76,7 @@ def ingest_votes(
         if report.rows_read == 0:
             raise InputError("no votes: the file has a header only", path=path, line=2)
     checks = [
-        Check(f"nullif(trim({c}), '') IS NULL", c, f"'empty {c}'")
+        Check(f"{rowchecks.cell(c)} IS NULL", c, f"'empty {c}'")  # "NA" too: required
         for c in ("task", "worker", "label")
     ]
     checks += rowchecks.no_nul(["task", "worker", "label"])
