@@ -17,9 +17,9 @@ from typing import Any
 import duckdb
 
 from fieldguide.curation.manifest import write_manifest
-from fieldguide.curation.spec import RULES, DatasetSpec, Rule
+from fieldguide.curation.spec import RULES, DatasetSpec, Rule, check_against_study
 from fieldguide.curation.splits import assign_splits
-from fieldguide.curation.steps import DS, load_candidates, run_step
+from fieldguide.curation.steps import DS, load_candidates, run_step, study_facts
 from fieldguide.store import Study
 from fieldguide.store.sql import first_row
 
@@ -69,8 +69,10 @@ def _name(step: Rule) -> str:
 
 
 def select(study: Study, spec: DatasetSpec) -> list[StepRecord]:
-    """Run the steps and the split, leaving temp tables ``fg_ds`` and ``fg_split``."""
+    """Run the steps and the split, leaving temp tables ``fg_ds`` and ``fg_split``; a spec
+    naming what the study lacks is refused first (nothing is written)."""
     con = study.con
+    check_against_study(spec, study_facts(con))
     records: list[StepRecord] = []
     start = time.perf_counter()
     study_totals = _study_totals(con)
@@ -132,5 +134,6 @@ def build_dataset(study: Study, spec: DatasetSpec, out_dir: str | Path) -> Build
 
 def _spec_dict(spec: DatasetSpec) -> dict[str, Any]:
     out = dataclasses.asdict(spec)
+    del out["text"]
     out["steps"] = [{"rule": _name(s), **dataclasses.asdict(s)} for s in spec.steps]
     return out

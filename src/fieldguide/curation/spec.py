@@ -1,27 +1,72 @@
 """The dataset spec: one TOML file a person can read and diff, parsed into frozen dataclasses.
 
-Every key is checked before any work starts: an unknown key, a wrong type or an impossible rule
-(fractions over 1, a negative minimum) raises :class:`InputError` naming the key and its line.
-The ``[[step]]`` tables run in the order written; ``[split]`` and ``[output]`` come last.
+Every key is checked before any work starts, in two passes. Reading the file checks what needs
+no study: an unknown key, a wrong type, an impossible rule (fractions over 1, a negative
+minimum) or a rank that is not in :mod:`fieldguide.taxonomy.ranks`. Binding the spec to a study
+(:func:`check_against_study`, run by the build before anything is written) checks the names that
+only the study can confirm: sources, vote methods with labels, traits. Either pass raises one
+:class:`InputError` naming the file, the key and its line, with "did you mean" where a close
+name exists. The ``[[step]]`` tables run in the order written; ``[split]`` and ``[output]`` come
+last.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import tomllib
 import types
 import typing
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from fieldguide.errors import InputError
 from fieldguide.registry import Registry
+from fieldguide.taxonomy.ranks import MAIN_RANKS, RANK_LEVELS, normalise_rank
 
 if TYPE_CHECKING:
     import duckdb
 
 Problems = list[tuple[str, str]]
+
+
+def did_you_mean(name: str, known: Iterable[str]) -> str:
+    """``"did you mean 'x'? "`` for the closest of ``known``, else nothing."""
+    close = difflib.get_close_matches(name, sorted(known), n=2, cutoff=0.6)
+    return f"did you mean {' or '.join(repr(c) for c in close)}? " if close else ""
+
+
+def rank_problem(key: str, rank: str | None) -> Problems:
+    """A rank key's value must be a rank of the vocabulary, spelt as the study stores ranks
+    (taxa are matched by their ``rank`` column, so "Genus" or "galaxy" would match nothing)."""
+    if rank is None or rank in RANK_LEVELS:
+        return []
+    spelt = normalise_rank(rank)
+    hint = (f"did you mean {spelt!r}? " if spelt in RANK_LEVELS
+            else did_you_mean(rank.lower(), RANK_LEVELS))
+    return [(key, f"{key} = {rank!r} is not a rank ({hint}ranks: {', '.join(MAIN_RANKS)}, "
+                  "or one between them such as subfamily or tribe)")]
+
+
+@dataclass(frozen=True)
+class StudyFacts:
+    """The names a study holds that a spec may use, read once before a build
+    (:func:`fieldguide.curation.steps.study_facts`): the observations' sources, the vote
+    methods with labels, and the traits (the ``traits`` table's names, and ``life_stage``
+    when an observation has one)."""
+
+    sources: frozenset[str] = frozenset()
+    label_methods: frozenset[str] = frozenset()
+    traits: frozenset[str] = frozenset()
+
+
+def _absent(key: str, what: str, name: str, known: Iterable[str]) -> Problems:
+    names = sorted(known)
+    listed = ", ".join(names[:20]) + (", ..." if len(names) > 20 else "") if names else "none"
+    return [(key, f"the study has no {what} {name!r} ({did_you_mean(name, names)}"
+                  f"it has: {listed})")]
 
 
 @dataclass(frozen=True)
@@ -44,6 +89,10 @@ class Rule:
                 bad.append((f.name, f"{f.name} = {value} must not be negative"))
         return bad
 
+    def study_problems(self, facts: StudyFacts) -> Problems:
+        """(key, reason) for each name the study does not have; by default none is checked."""
+        return []
+
     def apply(self, con: duckdb.DuckDBPyConnection, seed: int) -> list[str]:
         """Keep what the rule keeps in ``fg_ds``; return notes for the report."""
         raise NotImplementedError
@@ -55,6 +104,16 @@ class Sources(Rule):
     folder, votes...): which of the pooled sources a dataset is built from."""
 
     keep: tuple[str, ...] = ()
+
+    def problems(self) -> Problems:
+        bad = super().problems()
+        if not self.keep:
+            bad.append(("keep", "sources needs the sources to keep, e.g. keep = [\"inaturalist\"]"))
+        return bad
+
+    def study_problems(self, facts: StudyFacts) -> Problems:
+        return [p for name in self.keep if name not in facts.sources
+                for p in _absent("keep", "source", name, facts.sources)]
 
     def apply(self, con: duckdb.DuckDBPyConnection, seed: int) -> list[str]:
         from fieldguide.curation import steps
@@ -69,6 +128,13 @@ class Licences(Rule):
     can only be built from photos whose licence allows it."""
 
     keep: tuple[str, ...] = ()
+
+    def problems(self) -> Problems:
+        bad = super().problems()
+        if not self.keep:
+            bad.append(("keep", "licences needs the licence codes to keep, e.g. keep = "
+                                "[\"cc0\", \"cc-by\"]"))
+        return bad
 
     def apply(self, con: duckdb.DuckDBPyConnection, seed: int) -> list[str]:
         from fieldguide.curation import steps
@@ -89,6 +155,11 @@ class Validated(Rule):
         if (self.method is None) == (not self.quality_grade):
             bad.append(("method", "validated needs exactly one of method, quality_grade"))
         return bad
+
+    def study_problems(self, facts: StudyFacts) -> Problems:
+        if self.method is None or self.method in facts.label_methods:
+            return []
+        return _absent("method", "labels by method", self.method, facts.label_methods)
 
     def apply(self, con: duckdb.DuckDBPyConnection, seed: int) -> list[str]:
         from fieldguide.curation import steps
@@ -115,6 +186,9 @@ class Taxonomy(Rule):
     rank: str | None = "species"
     merge_names: bool = True
 
+    def problems(self) -> Problems:
+        return super().problems() + rank_problem("rank", self.rank)
+
     def apply(self, con: duckdb.DuckDBPyConnection, seed: int) -> list[str]:
         from fieldguide.curation import steps
 
@@ -131,6 +205,9 @@ class SelectTaxa(Rule):
     min_observers: int = 0
     rare: Literal["drop", "rollup"] = "drop"
     rollup_rank: str = "genus"
+
+    def problems(self) -> Problems:
+        return super().problems() + rank_problem("rollup_rank", self.rollup_rank)
 
     def apply(self, con: duckdb.DuckDBPyConnection, seed: int) -> list[str]:
         from fieldguide.curation import steps
@@ -168,6 +245,8 @@ class PhotosPerTaxon(Rule):
         bad = super().problems()
         if self.max < 1:
             bad.append(("max", f"max = {self.max}: keep at least one photo"))
+        if not 0 < self.cell_degrees <= 180:
+            bad.append(("cell_degrees", f"cell_degrees = {self.cell_degrees} must be in (0, 180]"))
         return bad
 
     def apply(self, con: duckdb.DuckDBPyConnection, seed: int) -> list[str]:
@@ -213,7 +292,9 @@ class GenusSubsample(Rule):
             bad.append(("genera", "genus_subsample needs exactly one of genera, fraction"))
         elif self.fraction is not None and not 0 < self.fraction <= 1:
             bad.append(("fraction", "fraction must be in (0, 1]"))
-        return bad
+        elif self.genera is not None and self.genera < 1:
+            bad.append(("genera", f"genera = {self.genera}: keep at least one"))
+        return bad + rank_problem("rank", self.rank)
 
     def apply(self, con: duckdb.DuckDBPyConnection, seed: int) -> list[str]:
         from fieldguide.curation import steps
@@ -235,6 +316,8 @@ class Duplicates(Rule):
         bad = super().problems()
         if self.max_distance > 16:
             bad.append(("max_distance", "max_distance over 16 bits of 64 is not 'near'"))
+        if not (self.exact or self.near):
+            bad.append(("near", "duplicates with exact = false and near = false finds nothing"))
         return bad
 
     def apply(self, con: duckdb.DuckDBPyConnection, seed: int) -> list[str]:
@@ -258,6 +341,11 @@ class TraitLabelled(Rule):
             bad.append(("trait", "trait_labelled needs the trait to keep, e.g. trait = "
                                  "\"open_flowers\""))
         return bad
+
+    def study_problems(self, facts: StudyFacts) -> Problems:
+        if self.trait in facts.traits:
+            return []
+        return _absent("trait", "trait", self.trait, facts.traits)
 
     def apply(self, con: duckdb.DuckDBPyConnection, seed: int) -> list[str]:
         from fieldguide.curation import steps
@@ -328,6 +416,8 @@ class DatasetSpec:
     split: Split = field(default_factory=Split)
     output: Output = field(default_factory=Output)
     source: str | None = None
+    #: the file's text, kept to find the line of a key the study refuses (not in the log)
+    text: str = field(default="", repr=False, compare=False)
 
 
 def load_spec(path: str | Path) -> DatasetSpec:
@@ -380,6 +470,7 @@ def parse_spec(data: dict[str, Any], *, text: str = "", source: str | None = Non
         split=split,
         output=output,
         source=source,
+        text=text,
     )
     for key, reason, section in _impossible(spec):
         raise fail(key, reason, section)
@@ -450,9 +541,45 @@ def _impossible(spec: DatasetSpec) -> list[tuple[str, str, str | None]]:
     for fmt in spec.output.formats:
         if fmt not in ("parquet", "csv"):
             bad.append(("formats", f"[output] format {fmt!r}: use parquet and/or csv", "[output]"))
+    for key, reason in rank_problem("superclass_rank", spec.output.superclass_rank):
+        bad.append((key, f"[output] {reason}", "[output]"))
+    traits = spec.output.traits
+    for i, trait in enumerate(traits):
+        if not trait.strip():
+            bad.append(("traits", "[output] a trait name is empty", "[output]"))
+        elif trait in traits[:i]:
+            bad.append(("traits", f"[output] trait {trait!r} is listed twice", "[output]"))
     for i, step in enumerate(spec.steps):
         bad += [(key, reason, f"[[step]]#{i}") for key, reason in step.problems()]
     return bad
+
+
+def check_against_study(spec: DatasetSpec, facts: StudyFacts) -> None:
+    """Refuse, before any work, a spec naming what the study does not have: a source, a vote
+    method without labels, a trait (steps' and ``[output] traits``; ``phenology2`` needs the
+    trait ``open_flowers``, ``phenology4`` any of the phenology traits). One line, with the
+    spec file and the key's line."""
+    from fieldguide.curation.manifest import DERIVED, PHENOLOGY_TRAITS
+
+    bad: list[tuple[str, str, str | None]] = []
+    for i, step in enumerate(spec.steps):
+        where = f"step {i + 1} ({RULES.name_of(type(step))})"
+        bad += [(key, f"{where}: {reason}", f"[[step]]#{i}")
+                for key, reason in step.study_problems(facts)]
+    needs = {d: {"open_flowers"} if d == "phenology2" else set(PHENOLOGY_TRAITS)
+             for d in DERIVED}
+    available = facts.traits | {d for d in DERIVED if facts.traits & needs[d]}
+    for trait in spec.output.traits:
+        if trait in DERIVED and trait not in available:
+            bad.append(("traits", f"[output] trait {trait!r} is derived from "
+                                  f"{' or '.join(sorted(needs[trait]))}, which the study has "
+                                  "no labels for", "[output]"))
+        elif trait not in available:
+            bad += [(key, f"[output] {reason}", "[output]")
+                    for key, reason in _absent("traits", "trait", trait, available)]
+    for key, reason, section in bad:
+        raise InputError(reason, path=spec.source, line=_line_of(spec.text, key, section),
+                         field=key)
 
 
 def guarded_rule(name: str) -> type[Rule]:

@@ -136,10 +136,10 @@ def train(spec: TrainSpec, out: Path | None = None, *, resume: bool = False,
     """Run a spec end to end; ``resume`` continues from ``<out>/checkpoints/last.pt``."""
     torch.set_num_threads(spec.run.threads)
     folder = run_folder(spec, out)
-    folder.mkdir(parents=True, exist_ok=True)
     data = load_data(spec)
     seed_everything(spec.seed)
     model, card = setup.make_model(spec, data)
+    folder.mkdir(parents=True, exist_ok=True)  # only once the data and weights have been read
     prep = card.preprocessing.to_dict()
     device = setup.pick_device(spec)
     result = TrainResult(folder, None)
