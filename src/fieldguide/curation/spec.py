@@ -74,7 +74,8 @@ class Rule:
     """Base of a ``[[step]]`` rule: a frozen dataclass whose fields are the step's keys
     (bool, int, float, str, a tuple of str or a Literal; the spec reader checks the types).
 
-    A rule says what no data could satisfy in :meth:`problems` (checked before any work) and
+    A rule says what no data could satisfy in :meth:`problems` (checked on reading), what the
+    study must hold for it in :meth:`study_problems` (checked when the build starts) and
     does its work in :meth:`apply`, as SQL over the working table ``fg_ds`` of
     :mod:`fieldguide.curation.steps` (one row per candidate photo), returning notes for the
     report. A new rule is one such class plus one line in :data:`RULES`.
