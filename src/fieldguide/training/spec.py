@@ -165,10 +165,13 @@ def _coerce(value: Any, kind: Any, key: str, path: Path | None) -> Any:
 def _within(low: float, high: float | None, *, open_low: bool = False,
             open_high: bool = False) -> Callable[[Any], str | None]:
     """A range check: the reason a number is outside [low, high] (ends open on request)."""
+    def num(x: float) -> str:
+        return str(int(x)) if x == int(x) else f"{x:g}"
+
     if high is None:
-        shown = f"{'>' if open_low else '>='} {low:g}"
+        shown = f"{'>' if open_low else '>='} {num(low)}"
     else:
-        shown = f"in {'(' if open_low else '['}{low:g}, {high:g}{')' if open_high else ']'}"
+        shown = f"in {'(' if open_low else '['}{num(low)}, {num(high)}{')' if open_high else ']'}"
 
     def check(value: Any) -> str | None:
         below = value <= low if open_low else value < low
