@@ -123,8 +123,7 @@ ALLOWED: dict[tuple[str, str], str] = {
     **{(_SP, e): "number" for e in (
         "seed", "counts", "split.test_observers", "split.val_max_photos", "split.val_fraction")},
     **{(_ST, e): "number" for e in (
-        "step.min_photos", "step.min_observations", "step.min_observers", "step.max", "cell",
-        "seed", "step.cutoff_year", "fraction", "last", "int(keep)")},
+        "cell", "seed", "fraction", "last", "int(keep)")},
     **{(_ST, e): "code" for e in ("group", "cap", "observation")},
     **{(_SY, e): "number (test data generator: its own int arguments)" for e in (
         "families", "genera", "taxa", "observers", "observations", "first_species", "p",

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from fieldguide.curation.rules import DERIVED_TRAITS
 from fieldguide.errors import InputError
 from fieldguide.registry import Registry
 from fieldguide.taxonomy.ranks import MAIN_RANKS, RANK_LEVELS, normalise_rank
@@ -117,9 +118,9 @@ class Sources(Rule):
                 for p in _absent("keep", "source", name, facts.sources)]
 
     def apply(self, con: duckdb.DuckDBPyConnection, seed: int) -> list[str]:
-        from fieldguide.curation import steps
+        import fieldguide.curation.steps as steps
 
-        return steps.sources(con, self)
+        return steps.sources(con, self.keep)
 
 
 @dataclass(frozen=True)
@@ -138,9 +139,9 @@ class Licences(Rule):
         return bad
 
     def apply(self, con: duckdb.DuckDBPyConnection, seed: int) -> list[str]:
-        from fieldguide.curation import steps
+        import fieldguide.curation.steps as steps
 
-        return steps.licences(con, self)
+        return steps.licences(con, self.keep)
 
 
 @dataclass(frozen=True)
@@ -163,9 +164,9 @@ class Validated(Rule):
         return _absent("method", "labels by method", self.method, facts.label_methods)
 
     def apply(self, con: duckdb.DuckDBPyConnection, seed: int) -> list[str]:
-        from fieldguide.curation import steps
+        import fieldguide.curation.steps as steps
 
-        return steps.validated(con, self)
+        return steps.validated(con, self.method, self.quality_grade)
 
 
 @dataclass(frozen=True)
@@ -173,9 +174,9 @@ class ExcludeHybrids(Rule):
     """Drop observations of hybrid taxa (iNaturalist export rule, seed 001)."""
 
     def apply(self, con: duckdb.DuckDBPyConnection, seed: int) -> list[str]:
-        from fieldguide.curation import steps
+        import fieldguide.curation.steps as steps
 
-        return steps.exclude_hybrids(con, self)
+        return steps.exclude_hybrids(con)
 
 
 @dataclass(frozen=True)
@@ -191,9 +192,9 @@ class Taxonomy(Rule):
         return super().problems() + rank_problem("rank", self.rank)
 
     def apply(self, con: duckdb.DuckDBPyConnection, seed: int) -> list[str]:
-        from fieldguide.curation import steps
+        import fieldguide.curation.steps as steps
 
-        return steps.taxonomy(con, self)
+        return steps.taxonomy(con, self.rank, self.merge_names)
 
 
 @dataclass(frozen=True)
@@ -211,9 +212,10 @@ class SelectTaxa(Rule):
         return super().problems() + rank_problem("rollup_rank", self.rollup_rank)
 
     def apply(self, con: duckdb.DuckDBPyConnection, seed: int) -> list[str]:
-        from fieldguide.curation import steps
+        import fieldguide.curation.steps as steps
 
-        return steps.select_taxa(con, self)
+        return steps.select_taxa(con, self.min_photos, self.min_observations,
+                                 self.min_observers, self.rare, self.rollup_rank)
 
 
 @dataclass(frozen=True)
@@ -229,9 +231,9 @@ class PhotosPerObservation(Rule):
         return bad
 
     def apply(self, con: duckdb.DuckDBPyConnection, seed: int) -> list[str]:
-        from fieldguide.curation import steps
+        import fieldguide.curation.steps as steps
 
-        return steps.photos_per_observation(con, self)
+        return steps.photos_per_observation(con, self.max)
 
 
 @dataclass(frozen=True)
@@ -251,9 +253,9 @@ class PhotosPerTaxon(Rule):
         return bad
 
     def apply(self, con: duckdb.DuckDBPyConnection, seed: int) -> list[str]:
-        from fieldguide.curation import steps
+        import fieldguide.curation.steps as steps
 
-        return steps.photos_per_taxon(con, self, seed)
+        return steps.photos_per_taxon(con, self.max, self.cell_degrees, seed)
 
 
 @dataclass(frozen=True)
@@ -273,9 +275,10 @@ class Temporal(Rule):
         return bad
 
     def apply(self, con: duckdb.DuckDBPyConnection, seed: int) -> list[str]:
-        from fieldguide.curation import steps
+        import fieldguide.curation.steps as steps
 
-        return steps.temporal(con, self, seed)
+        return steps.temporal(con, self.cutoff_year, self.later_fraction,
+                              self.cap_last_year, self.per_taxon, seed)
 
 
 @dataclass(frozen=True)
@@ -298,9 +301,9 @@ class GenusSubsample(Rule):
         return bad + rank_problem("rank", self.rank)
 
     def apply(self, con: duckdb.DuckDBPyConnection, seed: int) -> list[str]:
-        from fieldguide.curation import steps
+        import fieldguide.curation.steps as steps
 
-        return steps.genus_subsample(con, self, seed)
+        return steps.genus_subsample(con, self.genera, self.fraction, self.rank, seed)
 
 
 @dataclass(frozen=True)
@@ -324,7 +327,9 @@ class Duplicates(Rule):
     def apply(self, con: duckdb.DuckDBPyConnection, seed: int) -> list[str]:
         from fieldguide.curation.dedup import find_duplicates
 
-        return find_duplicates(con, self).notes()
+        return find_duplicates(con, exact=self.exact, near=self.near,
+                               max_distance=self.max_distance, drop=self.drop,
+                               missing=self.missing).notes()
 
 
 @dataclass(frozen=True)
@@ -349,9 +354,9 @@ class TraitLabelled(Rule):
         return _absent("trait", "trait", self.trait, facts.traits)
 
     def apply(self, con: duckdb.DuckDBPyConnection, seed: int) -> list[str]:
-        from fieldguide.curation import steps
+        import fieldguide.curation.steps as steps
 
-        return steps.trait_labelled(con, self)
+        return steps.trait_labelled(con, self.trait, self.values)
 
 
 _S = "fieldguide.curation.spec"
@@ -439,7 +444,8 @@ def parse_spec(data: dict[str, Any], *, text: str = "", source: str | None = Non
     """A spec from parsed TOML; ``text`` is only used to find line numbers for errors."""
 
     def fail(key: str, reason: str, section: str | None = None) -> InputError:
-        return InputError(reason, path=source, line=_line_of(text, key, section), field=key)
+        shown = key if key.isprintable() else repr(key)[1:-1]  # a key with a line break
+        return InputError(reason, path=source, line=_line_of(text, key, section), field=shown)
 
     allowed = {"name", "seed", "description", "step", "split", "output"}
     for key in data:
@@ -560,20 +566,17 @@ def check_against_study(spec: DatasetSpec, facts: StudyFacts) -> None:
     method without labels, a trait (steps' and ``[output] traits``; ``phenology2`` needs the
     trait ``open_flowers``, ``phenology4`` any of the phenology traits). One line, with the
     spec file and the key's line."""
-    from fieldguide.curation.manifest import DERIVED, PHENOLOGY_TRAITS
-
     bad: list[tuple[str, str, str | None]] = []
     for i, step in enumerate(spec.steps):
         where = f"step {i + 1} ({RULES.name_of(type(step))})"
         bad += [(key, f"{where}: {reason}", f"[[step]]#{i}")
                 for key, reason in step.study_problems(facts)]
-    needs = {d: {"open_flowers"} if d == "phenology2" else set(PHENOLOGY_TRAITS)
-             for d in DERIVED}
-    available = facts.traits | {d for d in DERIVED if facts.traits & needs[d]}
+    available = facts.traits | {d for d, reads in DERIVED_TRAITS.items()
+                                if facts.traits & set(reads)}
     for trait in spec.output.traits:
-        if trait in DERIVED and trait not in available:
+        if trait in DERIVED_TRAITS and trait not in available:
             bad.append(("traits", f"[output] trait {trait!r} is derived from "
-                                  f"{' or '.join(sorted(needs[trait]))}, which the study has "
+                                  f"{' or '.join(DERIVED_TRAITS[trait])}, which the study has "
                                   "no labels for", "[output]"))
         elif trait not in available:
             bad += [(key, f"[output] {reason}", "[output]")

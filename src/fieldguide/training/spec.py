@@ -243,7 +243,9 @@ LIMITS: dict[str, Callable[[Any], str | None]] = {
 def _fill(target: Any, table: dict[str, Any], prefix: str, path: Path | None) -> None:
     hints = typing.get_type_hints(type(target))
     for key, value in table.items():
-        dotted = f"{prefix}{key}"
+        # a key is the file's text: one with a line break or a control character is shown
+        # escaped, so the refusal stays one line
+        dotted = f"{prefix}{key if key.isprintable() else repr(key)[1:-1]}"
         if key not in hints or key == "base":
             raise InputError(f"unknown key '{dotted}'", path=path, field=dotted)
         if dataclasses.is_dataclass(hints[key]):
