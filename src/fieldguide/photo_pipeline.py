@@ -170,6 +170,7 @@ def _identify(run: PhotoRun) -> str:
         model.tree(),
         identifier.rule,
         model.temperature,
+        rejected=None if result.posterior is None else result.posterior.rejected,
     )
     text = f"{result.photos.num_rows} photos -> {per_photo}, {per_observation}"
     if "rejected" in result.photos.column_names:

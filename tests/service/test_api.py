@@ -37,7 +37,7 @@ async def test_identify_fields(client: httpx.AsyncClient) -> None:
     assert len(body["results"]) == 2
     top = body["results"][0]
     assert top["taxon"] == "red"
-    assert top["rank"] == "species"
+    assert top["rank"] is None  # its lineage names no rank for "red" itself (issue #21)
     assert top["lineage"] == {"genus": "Warm", "family": "Colour"}
     assert top["score"] == pytest.approx(top["vision_score"])
     assert top["prior_score"] is None and top["expected_nearby"] is None

@@ -169,7 +169,10 @@ def _labelled(result: Annotation, identifier: Identifier) -> None:
     from fieldguide.identification.risk import score_labelled
 
     model = identifier.model
+    post = result.posterior
     run = score_labelled(result.probs, result.photos.column("label").to_pylist(),
-                         model.classes, model.tree(), identifier.rule, model.temperature)
+                         model.classes, model.tree(), identifier.rule, model.temperature,
+                         rejected=None if post is None else post.rejected,
+                         nearby=None if post is None else post.expected_nearby)
     if run is not None:
         typer.echo(run.text())

@@ -1,22 +1,31 @@
 """The dataset spec: one TOML file a person can read and diff, parsed into frozen dataclasses.
 
-Every key is checked before any work starts: an unknown key, a wrong type or an impossible rule
-(fractions over 1, a negative minimum) raises :class:`InputError` naming the key and its line.
-The ``[[step]]`` tables run in the order written; ``[split]`` and ``[output]`` come last.
+Every key is checked before any work starts, in two passes. Reading the file checks what needs
+no study: an unknown key, a wrong type, an impossible rule (fractions over 1, a negative
+minimum) or a rank that is not in :mod:`fieldguide.taxonomy.ranks`. Binding the spec to a study
+(:func:`check_against_study`, run by the build before anything is written) checks the names that
+only the study can confirm: sources, vote methods with labels, traits. Either pass raises one
+:class:`InputError` naming the file, the key and its line, with "did you mean" where a close
+name exists. The ``[[step]]`` tables run in the order written; ``[split]`` and ``[output]`` come
+last.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import tomllib
 import types
 import typing
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from fieldguide.curation.rules import DERIVED_TRAITS
 from fieldguide.errors import InputError
 from fieldguide.registry import Registry
+from fieldguide.taxonomy.ranks import MAIN_RANKS, RANK_LEVELS, normalise_rank
 
 if TYPE_CHECKING:
     import duckdb
@@ -24,12 +33,50 @@ if TYPE_CHECKING:
 Problems = list[tuple[str, str]]
 
 
+def did_you_mean(name: str, known: Iterable[str]) -> str:
+    """``"did you mean 'x'? "`` for the closest of ``known``, else nothing."""
+    close = difflib.get_close_matches(name, sorted(known), n=2, cutoff=0.6)
+    return f"did you mean {' or '.join(repr(c) for c in close)}? " if close else ""
+
+
+def rank_problem(key: str, rank: str | None) -> Problems:
+    """A rank key's value must be a rank of the vocabulary, spelt as the study stores ranks
+    (taxa are matched by their ``rank`` column, so "Genus" or "galaxy" would match nothing)."""
+    if rank is None or rank in RANK_LEVELS:
+        return []
+    spelt = normalise_rank(rank)
+    hint = (f"did you mean {spelt!r}? " if spelt in RANK_LEVELS
+            else did_you_mean(rank.lower(), RANK_LEVELS))
+    return [(key, f"{key} = {rank!r} is not a rank ({hint}ranks: {', '.join(MAIN_RANKS)}, "
+                  "or one between them such as subfamily or tribe)")]
+
+
+@dataclass(frozen=True)
+class StudyFacts:
+    """The names a study holds that a spec may use, read once before a build
+    (:func:`fieldguide.curation.steps.study_facts`): the observations' sources, the vote
+    methods with labels, and the traits (the ``traits`` table's names, and ``life_stage``
+    when an observation has one)."""
+
+    sources: frozenset[str] = frozenset()
+    label_methods: frozenset[str] = frozenset()
+    traits: frozenset[str] = frozenset()
+
+
+def _absent(key: str, what: str, name: str, known: Iterable[str]) -> Problems:
+    names = sorted(known)
+    listed = ", ".join(names[:20]) + (", ..." if len(names) > 20 else "") if names else "none"
+    return [(key, f"the study has no {what} {name!r} ({did_you_mean(name, names)}"
+                  f"it has: {listed})")]
+
+
 @dataclass(frozen=True)
 class Rule:
     """Base of a ``[[step]]`` rule: a frozen dataclass whose fields are the step's keys
     (bool, int, float, str, a tuple of str or a Literal; the spec reader checks the types).
 
-    A rule says what no data could satisfy in :meth:`problems` (checked before any work) and
+    A rule says what no data could satisfy in :meth:`problems` (checked on reading), what the
+    study must hold for it in :meth:`study_problems` (checked when the build starts) and
     does its work in :meth:`apply`, as SQL over the working table ``fg_ds`` of
     :mod:`fieldguide.curation.steps` (one row per candidate photo), returning notes for the
     report. A new rule is one such class plus one line in :data:`RULES`.
@@ -44,6 +91,10 @@ class Rule:
                 bad.append((f.name, f"{f.name} = {value} must not be negative"))
         return bad
 
+    def study_problems(self, facts: StudyFacts) -> Problems:
+        """(key, reason) for each name the study does not have; by default none is checked."""
+        return []
+
     def apply(self, con: duckdb.DuckDBPyConnection, seed: int) -> list[str]:
         """Keep what the rule keeps in ``fg_ds``; return notes for the report."""
         raise NotImplementedError
@@ -56,10 +107,20 @@ class Sources(Rule):
 
     keep: tuple[str, ...] = ()
 
-    def apply(self, con: duckdb.DuckDBPyConnection, seed: int) -> list[str]:
-        from fieldguide.curation import steps
+    def problems(self) -> Problems:
+        bad = super().problems()
+        if not self.keep:
+            bad.append(("keep", "sources needs the sources to keep, e.g. keep = [\"inaturalist\"]"))
+        return bad
 
-        return steps.sources(con, self)
+    def study_problems(self, facts: StudyFacts) -> Problems:
+        return [p for name in self.keep if name not in facts.sources
+                for p in _absent("keep", "source", name, facts.sources)]
+
+    def apply(self, con: duckdb.DuckDBPyConnection, seed: int) -> list[str]:
+        import fieldguide.curation.steps as steps
+
+        return steps.sources(con, self.keep)
 
 
 @dataclass(frozen=True)
@@ -70,10 +131,17 @@ class Licences(Rule):
 
     keep: tuple[str, ...] = ()
 
-    def apply(self, con: duckdb.DuckDBPyConnection, seed: int) -> list[str]:
-        from fieldguide.curation import steps
+    def problems(self) -> Problems:
+        bad = super().problems()
+        if not self.keep:
+            bad.append(("keep", "licences needs the licence codes to keep, e.g. keep = "
+                                "[\"cc0\", \"cc-by\"]"))
+        return bad
 
-        return steps.licences(con, self)
+    def apply(self, con: duckdb.DuckDBPyConnection, seed: int) -> list[str]:
+        import fieldguide.curation.steps as steps
+
+        return steps.licences(con, self.keep)
 
 
 @dataclass(frozen=True)
@@ -90,10 +158,15 @@ class Validated(Rule):
             bad.append(("method", "validated needs exactly one of method, quality_grade"))
         return bad
 
-    def apply(self, con: duckdb.DuckDBPyConnection, seed: int) -> list[str]:
-        from fieldguide.curation import steps
+    def study_problems(self, facts: StudyFacts) -> Problems:
+        if self.method is None or self.method in facts.label_methods:
+            return []
+        return _absent("method", "labels by method", self.method, facts.label_methods)
 
-        return steps.validated(con, self)
+    def apply(self, con: duckdb.DuckDBPyConnection, seed: int) -> list[str]:
+        import fieldguide.curation.steps as steps
+
+        return steps.validated(con, self.method, self.quality_grade)
 
 
 @dataclass(frozen=True)
@@ -101,9 +174,9 @@ class ExcludeHybrids(Rule):
     """Drop observations of hybrid taxa (iNaturalist export rule, seed 001)."""
 
     def apply(self, con: duckdb.DuckDBPyConnection, seed: int) -> list[str]:
-        from fieldguide.curation import steps
+        import fieldguide.curation.steps as steps
 
-        return steps.exclude_hybrids(con, self)
+        return steps.exclude_hybrids(con)
 
 
 @dataclass(frozen=True)
@@ -115,10 +188,13 @@ class Taxonomy(Rule):
     rank: str | None = "species"
     merge_names: bool = True
 
-    def apply(self, con: duckdb.DuckDBPyConnection, seed: int) -> list[str]:
-        from fieldguide.curation import steps
+    def problems(self) -> Problems:
+        return super().problems() + rank_problem("rank", self.rank)
 
-        return steps.taxonomy(con, self)
+    def apply(self, con: duckdb.DuckDBPyConnection, seed: int) -> list[str]:
+        import fieldguide.curation.steps as steps
+
+        return steps.taxonomy(con, self.rank, self.merge_names)
 
 
 @dataclass(frozen=True)
@@ -132,10 +208,14 @@ class SelectTaxa(Rule):
     rare: Literal["drop", "rollup"] = "drop"
     rollup_rank: str = "genus"
 
-    def apply(self, con: duckdb.DuckDBPyConnection, seed: int) -> list[str]:
-        from fieldguide.curation import steps
+    def problems(self) -> Problems:
+        return super().problems() + rank_problem("rollup_rank", self.rollup_rank)
 
-        return steps.select_taxa(con, self)
+    def apply(self, con: duckdb.DuckDBPyConnection, seed: int) -> list[str]:
+        import fieldguide.curation.steps as steps
+
+        return steps.select_taxa(con, self.min_photos, self.min_observations,
+                                 self.min_observers, self.rare, self.rollup_rank)
 
 
 @dataclass(frozen=True)
@@ -151,9 +231,9 @@ class PhotosPerObservation(Rule):
         return bad
 
     def apply(self, con: duckdb.DuckDBPyConnection, seed: int) -> list[str]:
-        from fieldguide.curation import steps
+        import fieldguide.curation.steps as steps
 
-        return steps.photos_per_observation(con, self)
+        return steps.photos_per_observation(con, self.max)
 
 
 @dataclass(frozen=True)
@@ -168,12 +248,14 @@ class PhotosPerTaxon(Rule):
         bad = super().problems()
         if self.max < 1:
             bad.append(("max", f"max = {self.max}: keep at least one photo"))
+        if not 0 < self.cell_degrees <= 180:
+            bad.append(("cell_degrees", f"cell_degrees = {self.cell_degrees} must be in (0, 180]"))
         return bad
 
     def apply(self, con: duckdb.DuckDBPyConnection, seed: int) -> list[str]:
-        from fieldguide.curation import steps
+        import fieldguide.curation.steps as steps
 
-        return steps.photos_per_taxon(con, self, seed)
+        return steps.photos_per_taxon(con, self.max, self.cell_degrees, seed)
 
 
 @dataclass(frozen=True)
@@ -193,9 +275,10 @@ class Temporal(Rule):
         return bad
 
     def apply(self, con: duckdb.DuckDBPyConnection, seed: int) -> list[str]:
-        from fieldguide.curation import steps
+        import fieldguide.curation.steps as steps
 
-        return steps.temporal(con, self, seed)
+        return steps.temporal(con, self.cutoff_year, self.later_fraction,
+                              self.cap_last_year, self.per_taxon, seed)
 
 
 @dataclass(frozen=True)
@@ -213,12 +296,14 @@ class GenusSubsample(Rule):
             bad.append(("genera", "genus_subsample needs exactly one of genera, fraction"))
         elif self.fraction is not None and not 0 < self.fraction <= 1:
             bad.append(("fraction", "fraction must be in (0, 1]"))
-        return bad
+        elif self.genera is not None and self.genera < 1:
+            bad.append(("genera", f"genera = {self.genera}: keep at least one"))
+        return bad + rank_problem("rank", self.rank)
 
     def apply(self, con: duckdb.DuckDBPyConnection, seed: int) -> list[str]:
-        from fieldguide.curation import steps
+        import fieldguide.curation.steps as steps
 
-        return steps.genus_subsample(con, self, seed)
+        return steps.genus_subsample(con, self.genera, self.fraction, self.rank, seed)
 
 
 @dataclass(frozen=True)
@@ -235,12 +320,16 @@ class Duplicates(Rule):
         bad = super().problems()
         if self.max_distance > 16:
             bad.append(("max_distance", "max_distance over 16 bits of 64 is not 'near'"))
+        if not (self.exact or self.near):
+            bad.append(("near", "duplicates with exact = false and near = false finds nothing"))
         return bad
 
     def apply(self, con: duckdb.DuckDBPyConnection, seed: int) -> list[str]:
         from fieldguide.curation.dedup import find_duplicates
 
-        return find_duplicates(con, self).notes()
+        return find_duplicates(con, exact=self.exact, near=self.near,
+                               max_distance=self.max_distance, drop=self.drop,
+                               missing=self.missing).notes()
 
 
 @dataclass(frozen=True)
@@ -259,10 +348,15 @@ class TraitLabelled(Rule):
                                  "\"open_flowers\""))
         return bad
 
-    def apply(self, con: duckdb.DuckDBPyConnection, seed: int) -> list[str]:
-        from fieldguide.curation import steps
+    def study_problems(self, facts: StudyFacts) -> Problems:
+        if self.trait in facts.traits:
+            return []
+        return _absent("trait", "trait", self.trait, facts.traits)
 
-        return steps.trait_labelled(con, self)
+    def apply(self, con: duckdb.DuckDBPyConnection, seed: int) -> list[str]:
+        import fieldguide.curation.steps as steps
+
+        return steps.trait_labelled(con, self.trait, self.values)
 
 
 _S = "fieldguide.curation.spec"
@@ -328,6 +422,8 @@ class DatasetSpec:
     split: Split = field(default_factory=Split)
     output: Output = field(default_factory=Output)
     source: str | None = None
+    #: the file's text, kept to find the line of a key the study refuses (not in the log)
+    text: str = field(default="", repr=False, compare=False)
 
 
 def load_spec(path: str | Path) -> DatasetSpec:
@@ -348,7 +444,8 @@ def parse_spec(data: dict[str, Any], *, text: str = "", source: str | None = Non
     """A spec from parsed TOML; ``text`` is only used to find line numbers for errors."""
 
     def fail(key: str, reason: str, section: str | None = None) -> InputError:
-        return InputError(reason, path=source, line=_line_of(text, key, section), field=key)
+        shown = key if key.isprintable() else repr(key)[1:-1]  # a key with a line break
+        return InputError(reason, path=source, line=_line_of(text, key, section), field=shown)
 
     allowed = {"name", "seed", "description", "step", "split", "output"}
     for key in data:
@@ -380,6 +477,7 @@ def parse_spec(data: dict[str, Any], *, text: str = "", source: str | None = Non
         split=split,
         output=output,
         source=source,
+        text=text,
     )
     for key, reason, section in _impossible(spec):
         raise fail(key, reason, section)
@@ -450,9 +548,42 @@ def _impossible(spec: DatasetSpec) -> list[tuple[str, str, str | None]]:
     for fmt in spec.output.formats:
         if fmt not in ("parquet", "csv"):
             bad.append(("formats", f"[output] format {fmt!r}: use parquet and/or csv", "[output]"))
+    for key, reason in rank_problem("superclass_rank", spec.output.superclass_rank):
+        bad.append((key, f"[output] {reason}", "[output]"))
+    traits = spec.output.traits
+    for i, trait in enumerate(traits):
+        if not trait.strip():
+            bad.append(("traits", "[output] a trait name is empty", "[output]"))
+        elif trait in traits[:i]:
+            bad.append(("traits", f"[output] trait {trait!r} is listed twice", "[output]"))
     for i, step in enumerate(spec.steps):
         bad += [(key, reason, f"[[step]]#{i}") for key, reason in step.problems()]
     return bad
+
+
+def check_against_study(spec: DatasetSpec, facts: StudyFacts) -> None:
+    """Refuse, before any work, a spec naming what the study does not have: a source, a vote
+    method without labels, a trait (steps' and ``[output] traits``; ``phenology2`` needs the
+    trait ``open_flowers``, ``phenology4`` any of the phenology traits). One line, with the
+    spec file and the key's line."""
+    bad: list[tuple[str, str, str | None]] = []
+    for i, step in enumerate(spec.steps):
+        where = f"step {i + 1} ({RULES.name_of(type(step))})"
+        bad += [(key, f"{where}: {reason}", f"[[step]]#{i}")
+                for key, reason in step.study_problems(facts)]
+    available = facts.traits | {d for d, reads in DERIVED_TRAITS.items()
+                                if facts.traits & set(reads)}
+    for trait in spec.output.traits:
+        if trait in DERIVED_TRAITS and trait not in available:
+            bad.append(("traits", f"[output] trait {trait!r} is derived from "
+                                  f"{' or '.join(DERIVED_TRAITS[trait])}, which the study has "
+                                  "no labels for", "[output]"))
+        elif trait not in available:
+            bad += [(key, f"[output] {reason}", "[output]")
+                    for key, reason in _absent("traits", "trait", trait, available)]
+    for key, reason, section in bad:
+        raise InputError(reason, path=spec.source, line=_line_of(spec.text, key, section),
+                         field=key)
 
 
 def guarded_rule(name: str) -> type[Rule]:

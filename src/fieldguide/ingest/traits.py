@@ -4,7 +4,8 @@ Made for annotation sessions such as Taylor et al. 2019's ImageAnt files (``file
 ``<observation id>.jpg``, ``open_flowers`` and ``flowers`` in {1, 0, U}) and for any table
 keyed by observation id, an iNaturalist export included (``--key id``): the key column names
 an observation id or a photo id, with any file extension stripped; each trait column becomes
-rows ``(observation, photo, trait, value)``. Empty cells are "not annotated" and write nothing.
+rows ``(observation, photo, trait, value)``. Empty cells, and the other spellings of a missing
+value (``NA``...: ``ingest.rowchecks.MISSING_VALUES``), are "not annotated" and write nothing.
 
 ``columns`` renames source columns to the study's trait names (ImageAnt's ``flowers`` means
 flower buds: ``{"open_flowers": "open_flowers", "flowers": "flower_buds"}``). ``value_maps``
@@ -30,6 +31,7 @@ from fieldguide.ingest.commit import already_imported, apply_checks, count_rows,
 from fieldguide.ingest.csvfile import Check, sql_literal
 from fieldguide.ingest.format import FORCE, MAX_REJECTS, IngestFormat, Param
 from fieldguide.ingest.report import IngestReport
+from fieldguide.ingest.rowchecks import value_sql
 from fieldguide.store import Study
 
 KIND = "traits"
@@ -104,7 +106,7 @@ def ingest_traits(
     report = IngestReport(kind=KIND, path=path)
     report.rows_read = csvfile.stage(con, path, "fg_stage", header)
     _code_table(con, mapping, maps, values)
-    ident = f"regexp_replace(trim(s.{quote_ident(key)}), '\\.[A-Za-z0-9]+$', '')"
+    ident = f"regexp_replace({value_sql('s.' + quote_ident(key))}, '\\.[A-Za-z0-9]+$', '')"
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE fg_trait_keys AS
         SELECT s.rowid AS rid, {ident} AS ident, o.observation_id AS obs, p.photo_id AS photo,
@@ -116,12 +118,14 @@ def ingest_traits(
     checks = [
         Check(f"nullif({row_ident}, '') IS NULL", key, "'missing id'"),
         Check(
-            "rowid IN (SELECT rid FROM fg_trait_keys WHERE obs IS NULL AND photo IS NULL)",
+            "rowid IN (SELECT rid FROM fg_trait_keys WHERE ident IS NOT NULL AND obs IS NULL "
+            "AND photo IS NULL)",
             key,
             f"'no observation or photo ' || {row_ident} || ' in the study'",
         ),
         Check(
-            "rowid NOT IN (SELECT min(rid) FROM fg_trait_keys GROUP BY ident)",
+            "rowid NOT IN (SELECT min(rid) FROM fg_trait_keys GROUP BY ident) AND rowid IN "
+            "(SELECT rid FROM fg_trait_keys WHERE ident IS NOT NULL)",
             key,
             f"'duplicate id ' || {row_ident} || ' (also on an earlier line)'",
         ),
@@ -130,6 +134,7 @@ def ingest_traits(
         if source not in maps and values is None:
             continue
         cell = f"trim({quote_ident(source)})"
+        value = value_sql(quote_ident(source))
         if source in maps:
             known = ", ".join(maps[source])
             reason = (f"{sql_literal('no mapping for value ')} || {cell} || "
@@ -138,7 +143,7 @@ def ingest_traits(
             codes = ", ".join(values or ())
             reason = f"{sql_literal(f'not one of {codes}: ')} || {cell}"
         checks.append(Check(
-            f"nullif({cell}, '') IS NOT NULL AND {cell} NOT IN "
+            f"{value} IS NOT NULL AND {cell} NOT IN "
             f"(SELECT raw FROM fg_trait_codes WHERE col = {index})",
             source,
             reason,
@@ -147,7 +152,7 @@ def ingest_traits(
 
     def write(con: duckdb.DuckDBPyConnection, import_id: int) -> None:
         for index, (source, trait) in enumerate(mapping.items()):
-            cell = f"trim(s.{quote_ident(source)})"
+            cell = value_sql(f"s.{quote_ident(source)}")
             value = f"coalesce(c.code, {cell})"
             con.execute(f"""
                 INSERT INTO traits BY NAME
@@ -155,7 +160,7 @@ def ingest_traits(
                        ? AS trait, {value} AS value, ? AS annotator, ? AS import_id
                 FROM fg_stage s JOIN fg_trait_keys k ON k.rid = s.rowid
                 LEFT JOIN fg_trait_codes c ON c.col = ? AND c.raw = {cell}
-                WHERE nullif({cell}, '') IS NOT NULL
+                WHERE {cell} IS NOT NULL
                   AND s.rowid NOT IN (SELECT rid FROM {bad})""",
                 [trait, annotator, import_id, index])
         report.counts = count_rows(con, import_id, ["traits"])

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -31,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from fieldguide.errors import InputError
+from fieldguide.inputs.files import atomic_path
 from fieldguide.models.card import ModelCard, Preprocessing, log_membership
 from fieldguide.models.pixels import Crop, load_crop, normalise
 from fieldguide.models.registry import backbone_info, canonical, weights_id
@@ -117,20 +117,18 @@ def encoder_graph(name: str, weights: str | Path | None, folder: Path) -> Path:
     path = Path(folder) / f"{name}-{encoder_id(name, weights)}.onnx"
     if path.is_file():
         return path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    if backbone_info(name).onnx is not None:
-        import onnx
+    with atomic_path(path) as tmp:
+        if backbone_info(name).onnx is not None:
+            import onnx
 
-        onnx.save(_cut_shipped(name), str(tmp))
-    else:
-        try:
-            from fieldguide.models.onnx import export_encoder
-        except ImportError as exc:
-            raise InputError(f"the {name} encoder is exported from PyTorch once: install the "
-                             "training extra (pip install 'fieldguide[train]')") from exc
-        export_encoder(name, weights, backbone_info(name).preprocessing.size, tmp)
-    os.replace(tmp, path)
+            onnx.save(_cut_shipped(name), str(tmp))
+        else:
+            try:
+                from fieldguide.models.onnx import export_encoder
+            except ImportError as exc:
+                raise InputError(f"the {name} encoder is exported from PyTorch once: install "
+                                 "the training extra (pip install 'fieldguide[train]')") from exc
+            export_encoder(name, weights, backbone_info(name).preprocessing.size, tmp)
     return path
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -144,22 +145,41 @@ def weights_id(name: str, weights: str | Path | None) -> str:
 
 
 def read_state_dict(path: Path) -> dict[str, Any]:
-    """Tensors only: ``.safetensors`` or a pickle read with ``weights_only=True`` (no code run)."""
+    """Tensors only: ``.safetensors`` or a pickle read with ``weights_only=True`` (no code run).
+    A file that is neither (a pickle of other objects, a damaged or foreign file) is refused
+    in one line naming it; PyTorch's own explanation runs to a page."""
     import torch
 
     if not path.is_file():
         raise InputError("weight file not found", path=path)
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
 
-        return dict(load_file(str(path)))
-    obj = torch.load(path, map_location="cpu", weights_only=True)
+            return dict(load_file(str(path)))
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch.load fails with UnpicklingError, KeyError, RuntimeError...
+        raise InputError(f"not a tensors-only weights file: {_why_unreadable(exc)}",
+                         path=path) from None
     for key in ("state_dict", "model", "model_state_dict"):
         if isinstance(obj, dict) and isinstance(obj.get(key), dict):
             obj = obj[key]
     if not isinstance(obj, dict):
         raise InputError("not a state dict", path=path)
     return {k.removeprefix("module."): v for k, v in obj.items()}
+
+
+def _why_unreadable(exc: Exception) -> str:
+    """The gist of a failed load in a few words: the class a pickle asked for, else the
+    error's first line (colour codes and PyTorch's advice left out)."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc))
+    found = re.search(r"Unsupported global: GLOBAL (\S+)", text)
+    if found:
+        return (f"it holds a {found.group(1)} object, which loading with weights_only=True "
+                "refuses to build (save a state dict of tensors, or .safetensors)")
+    found = re.search(r"WeightsUnpickler error: ([^\n]+)", text)
+    first = found.group(1) if found else (text.strip().splitlines() or [""])[0]
+    return f"{type(exc).__name__}: {first[:160]}" if first else type(exc).__name__
 
 
 def _match(model: nn.Module, state: dict[str, Any], path: Path) -> dict[str, Any]:

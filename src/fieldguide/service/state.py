@@ -109,10 +109,8 @@ class Service:
         return self.identifier.lineage(taxon)
 
     def rank_of(self, j: int) -> str | None:
-        """The rank the decision core places class ``j`` at (its own name there), if any."""
-        tree, name = self.identifier.model.tree(), self.classes[j]
-        return next((r for r in tree.ranks if tree.member[r][j] >= 0
-                     and tree.names[r][tree.member[r][j]] == name), None)
+        """Class ``j``'s own rank (as the decision core reports it), None where it has none."""
+        return self.identifier.model.tree().class_rank[j] or None
 
     def _run_batch(self, crops: np.ndarray) -> dict[str, np.ndarray]:
         """One model call for the gathered photos, and their rejection scored together (its

@@ -13,7 +13,6 @@ identification scores exactly what the probe was fitted on.
 from __future__ import annotations
 
 import json
-import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -23,6 +22,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from fieldguide.embeddings.store import EncoderIdentity
+from fieldguide.inputs.files import atomic_path
 from fieldguide.models.card import ModelCard, Preprocessing, log_membership, write_card
 from fieldguide.models.encoders import Embedder, branch, compose, encoder_id
 from fieldguide.models.registry import backbone_info, canonical
@@ -94,9 +94,8 @@ def train_on_encoders(spec: TrainSpec, out: Path | None = None) -> TrainResult:
     _check(model, card, [data.paths[i] for i in check], feats[check], fit, primary)
     import onnx
 
-    tmp = model_dir / ".model.onnx.tmp"
-    onnx.save(model, str(tmp))
-    os.replace(tmp, model_dir / "model.onnx")
+    with atomic_path(model_dir / "model.onnx") as tmp:
+        onnx.save(model, str(tmp))
     write_card(card, model_dir)
     write_history(folder, history)
     metrics = {k: v for k, v in card.metrics.items() if k != "history"}

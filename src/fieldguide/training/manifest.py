@@ -11,12 +11,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from fieldguide.errors import InputError
+from fieldguide.inputs.tables import read_columns
 from fieldguide.models.card import HeadSpec
+from fieldguide.taxonomy.ranks import MAIN_RANKS
 
 if TYPE_CHECKING:
     from fieldguide.training.spec import TrainSpec
 
-RANK_COLUMNS = ("kingdom", "phylum", "class", "order", "family", "genus", "species")
 
 
 @dataclass
@@ -37,20 +38,6 @@ class Manifest:
         """Training photos per class of one head (imbalance, priors, reports)."""
         y = self.targets[self.select(split), head]
         return np.bincount(y[y >= 0], minlength=len(self.heads[head].classes))
-
-
-def read_table(path: Path) -> dict[str, list[Any]]:
-    import pyarrow.csv as pcsv
-    import pyarrow.parquet as pq
-
-    if not path.is_file():
-        raise InputError("manifest not found", path=path)
-    if path.suffix == ".parquet":
-        table = pq.read_table(path)
-    else:
-        opts = pcsv.ConvertOptions(strings_can_be_null=True)
-        table = pcsv.read_csv(path, convert_options=opts)
-    return {name: table.column(name).to_pylist() for name in table.column_names}
 
 
 def local_paths(cols: dict[str, list[Any]], base: Path, where: Path) -> list[Path]:
@@ -79,7 +66,7 @@ def read_manifest(path: Path, label: str = "taxon", *, label_kind: str = "specie
     path when absent. Head classes are the labels seen in train, sorted.
     """
     path = Path(path)
-    cols = read_table(path)
+    cols = read_columns(path, what="manifest")
     if "path" not in cols:
         raise InputError("missing column 'path'", path=path, field="path")
     labelled_columns(cols, path, label, ranks, traits)
@@ -133,7 +120,7 @@ def labelled(cols: dict[str, list[Any]], path: Path, paths: list[Path] | None,
                               tuple(classes)))
     taxonomy: dict[str, dict[str, str]] = {}
     if label_kind == "species":
-        lineage = [c for c in RANK_COLUMNS if c in cols and c != label]
+        lineage = [c for c in MAIN_RANKS if c in cols and c != label]
         for i, name in enumerate(labels):
             if name is not None and train[i]:
                 taxonomy.setdefault(name, {c: str(cols[c][i]) for c in lineage

@@ -48,6 +48,8 @@ class Aggregator(ABC):
     """Base class: subclasses implement :meth:`fit` and set the result attributes."""
 
     name: ClassVar[str] = ""
+    # Whether the strategy can weigh an AI vote (``ai=`` mode): the CLI asks, not decides.
+    takes_ai: ClassVar[bool] = False
 
     labels_: IntArray
     conf_: FloatArray
