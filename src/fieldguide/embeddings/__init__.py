@@ -4,7 +4,8 @@
   memory-mapped, keyed by the encoder's identity (:class:`EncoderIdentity`) and by photo
   (:func:`photo_key`); :func:`extend` is its one writer, resumable after a kill.
 - :func:`build_store` (``build.py``): a model's ``embedding`` output into a store, scored here
-  or by Ray actors (``fieldguide embed``).
+  or by Ray actors (``fieldguide embed``); :func:`embed_photos`, the same step for an opened
+  model (``index build``/``add`` and ``reject fit`` read their embeddings through it).
 - :func:`read_embeddings` (``external.py``): the import format (``docs/embeddings.md``) or a
   labelled store, checked; :func:`heads_only_outputs` runs a heads-only model on it, and
   :func:`is_embeddings` tells such an input from a photo listing.
@@ -18,7 +19,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from fieldguide.embeddings.build import build_store, model_identity
+    from fieldguide.embeddings.build import build_store, embed_photos, model_identity
     from fieldguide.embeddings.external import (
         LabelledEmbeddings,
         heads_only_outputs,
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
 
 _WHERE = {
     "EmbeddingStore": "store", "EncoderIdentity": "store", "StoreWriter": "store",
-    "extend": "store", "photo_key": "store", "build_store": "build",
+    "extend": "store", "photo_key": "store", "build_store": "build", "embed_photos": "build",
     "model_identity": "build", "LabelledEmbeddings": "external",
     "heads_only_outputs": "external", "is_embeddings": "external",
     "read_embeddings": "external",
@@ -48,6 +49,7 @@ __all__ = [
     "LabelledEmbeddings",
     "StoreWriter",
     "build_store",
+    "embed_photos",
     "extend",
     "heads_only_outputs",
     "is_embeddings",

@@ -4,8 +4,9 @@ auto-validation and int8 quantisation.
 
 Every front end (the CLI, the web service, the main job, the index) builds one
 :class:`Identifier` and goes photos -> pixels (``fieldguide.models.pixels``) -> outputs
-(the model) -> :func:`posterior` -> rows. NumPy, Pillow and ONNX Runtime only: nothing here
-imports torch.
+(the model) -> :func:`posterior` -> rows; a model trained on embeddings
+(:class:`HeadsOnlyModel`) takes embedding vectors in place of pixels. NumPy, Pillow and ONNX
+Runtime only: nothing here imports torch.
 """
 
 from fieldguide.identification.annotate import (
@@ -31,6 +32,7 @@ from fieldguide.identification.decision import (
     decide,
     rank_probabilities,
 )
+from fieldguide.identification.heads_only import HeadsOnlyModel
 from fieldguide.identification.identifier import Answer, Identifier, IdentifyOptions
 from fieldguide.identification.inputs import Photos, read_photos
 from fieldguide.identification.posterior import (
@@ -56,6 +58,7 @@ __all__ = [
     "Context",
     "Decisions",
     "Geofence",
+    "HeadsOnlyModel",
     "Identifier",
     "IdentifyOptions",
     "Photos",
