@@ -83,6 +83,11 @@ class ProbeSpec:
     max_iter: int = 300
     warm_start: bool = False  # partial/full: start the heads from the linear probe
     cache: str = ""  # embedding cache folder (default: <out>/../.embeddings)
+    # auto: full-batch L-BFGS on small problems, mini-batch Adam past photos x classes of
+    # fieldguide.training.probe.LBFGS_LIMIT; epochs and device serve the mini-batch fit
+    optimiser: str = "auto"  # auto | lbfgs | adam
+    epochs: int = 10
+    device: str = "cpu"  # cpu (NumPy) | cuda | torch-cpu | auto (CUDA when there is one)
 
 
 @dataclass
@@ -126,6 +131,8 @@ CHOICES = {
     "imbalance.sampling": ("uniform", "class-balanced", "sqrt"),
     "imbalance.loss_weights": ("none", "inverse", "effective"),
     "run.device": ("auto", "cpu", "cuda"),
+    "probe.optimiser": ("auto", "lbfgs", "adam"),
+    "probe.device": ("auto", "cpu", "cuda", "torch-cpu"),
 }
 
 
@@ -188,6 +195,8 @@ def parse_spec(table: dict[str, Any], path: Path | None = None) -> TrainSpec:
         raise InputError("a manifest is required", path=path, field="data.manifest")
     if spec.optim.batch_size < 1 or spec.optim.epochs < 0:
         raise InputError("batch_size must be >= 1 and epochs >= 0", path=path, field="optim")
+    if spec.probe.epochs < 1:
+        raise InputError("probe epochs must be >= 1", path=path, field="probe.epochs")
     if spec.data.ranks and spec.data.label_kind != "species":
         raise InputError("rank heads need a species label", path=path, field="data.ranks")
     _check_backbones(spec, path)
