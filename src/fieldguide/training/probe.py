@@ -4,9 +4,10 @@ L2), seconds on a CPU for a few dozen classes, hence monthly retraining.
 Two optimisers minimise the same loss. Full-batch L-BFGS is exact and quick on small problems
 (the main job's 12 flowers); past ``LBFGS_LIMIT`` photos x classes its dense float64 arrays
 outgrow memory and its gradient tolerance, so ``optimiser="auto"`` switches to the streaming
-mini-batch fit of ``fieldguide.training.headfit`` (float32, shard by shard, early stopping on
-the validation split). Either way a fit that learned nothing raises :class:`NotLearned`
-instead of returning weights that a caller would write as a model.
+mini-batch fit of ``fieldguide.training.headfit`` (SGD with momentum, or Adam on request;
+float32, shard by shard, early stopping on the validation split). Either way a fit that
+learned nothing raises :class:`NotLearned` instead of returning weights that a caller would
+write as a model.
 
 The fit is a pure function of arrays (NumPy and SciPy, no torch), so a probe on an encoder
 that exists only as ONNX trains without PyTorch, and a PyTorch model's heads are the same fit
@@ -18,7 +19,7 @@ through log-membership matrices, logit adjustment added to a head's logits while
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -53,7 +54,7 @@ class ProbeFit:
     history: list[dict[str, float]] = field(default_factory=list)  # mini-batch: per epoch
 
 
-OPTIMISERS = ("auto", "lbfgs", "adam")
+OPTIMISERS = ("auto", "lbfgs", "sgd", "adam")
 #: ``auto`` fits by L-BFGS up to this many photos x classes (32 MB per dense float64 array).
 LBFGS_LIMIT = 2_000_000
 #: SciPy's projected-gradient tolerance suits a few classes; the per-weight gradient of the
@@ -107,12 +108,12 @@ def fit_linear_heads(feats: Features, targets: np.ndarray, heads: list[HeadSpec]
     rows = sum(len(s) for s in shards)
     classes = sum(len(h.classes) for h in heads if h.kind != "rank")
     if optimiser == "auto":
-        optimiser = "lbfgs" if rows * classes <= LBFGS_LIMIT else "adam"
-    if optimiser == "adam":
+        optimiser = "lbfgs" if rows * classes <= LBFGS_LIMIT else "sgd"
+    if optimiser != "lbfgs":
         found = fit_streaming(shards, targets, heads, membership, l2=l2,
                               class_weights=class_weights, adjust=adjust, val=val,
-                              options=options)
-        fit = ProbeFit(found.heads, found.loss, found.epochs, "adam", found.history)
+                              options=replace(options or StreamOptions(), method=optimiser))
+        fit = ProbeFit(found.heads, found.loss, found.epochs, optimiser, found.history)
     else:
         x = shards[0] if len(shards) == 1 else np.concatenate(shards)
         fit = _fit_lbfgs(x, targets, heads, membership, l2=l2, max_iter=max_iter,

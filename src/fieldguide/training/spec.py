@@ -83,9 +83,9 @@ class ProbeSpec:
     max_iter: int = 300
     warm_start: bool = False  # partial/full: start the heads from the linear probe
     cache: str = ""  # embedding cache folder (default: <out>/../.embeddings)
-    # auto: full-batch L-BFGS on small problems, mini-batch Adam past photos x classes of
+    # auto: full-batch L-BFGS on small problems, mini-batch SGD past photos x classes of
     # fieldguide.training.probe.LBFGS_LIMIT; epochs and device serve the mini-batch fit
-    optimiser: str = "auto"  # auto | lbfgs | adam
+    optimiser: str = "auto"  # auto | lbfgs | sgd | adam
     epochs: int = 10
     device: str = "cpu"  # cpu (NumPy) | cuda | torch-cpu | auto (CUDA when there is one)
 
@@ -131,7 +131,7 @@ CHOICES = {
     "imbalance.sampling": ("uniform", "class-balanced", "sqrt"),
     "imbalance.loss_weights": ("none", "inverse", "effective"),
     "run.device": ("auto", "cpu", "cuda"),
-    "probe.optimiser": ("auto", "lbfgs", "adam"),
+    "probe.optimiser": ("auto", "lbfgs", "sgd", "adam"),
     "probe.device": ("auto", "cpu", "cuda", "torch-cpu"),
 }
 
