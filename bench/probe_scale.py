@@ -5,8 +5,9 @@ Species are clustered in genera (a genus centre plus a species offset plus photo
 shard by shard into a temporary folder as ``.npy`` files read back memory-mapped, so neither
 the generator nor the fit holds the whole set. Each size runs in its own child process (peak
 RSS is that process's ``ru_maxrss``): the fit of ``fieldguide.training.probe`` (mini-batch
-Adam) and, where they fit in memory and time, scikit-learn's LogisticRegression and
-SGDClassifier on the same rows with the same L2 (C = 1 / (2 l2 n)). Also printed: the
+SGD) and, where they fit in memory and time, scikit-learn's LogisticRegression and
+SGDClassifier on the same rows with the same L2 (C = 1 / (2 l2 n)); the fit's peak RSS is read
+as soon as it returns (generation + fit, not the scoring). Also printed: the
 machine's float32 GEMM rate on the fit's shapes and the fit's share of it.
 
     .venv/bin/python bench/probe_scale.py --quick
@@ -75,7 +76,8 @@ def generate(folder: Path, n: int, k: int, seed: int = 0) -> tuple[list[Path], P
 
 def scores(z: np.ndarray, y: np.ndarray, k: int) -> dict[str, float]:
     """Top-1, top-5 and average recall (mean per-class recall over classes in y)."""
-    top5 = np.argpartition(-z, min(5, z.shape[1]) - 1, axis=1)[:, :5]
+    top5 = np.concatenate([np.argpartition(-z[a:a + 4096], min(5, z.shape[1]) - 1,
+                                           axis=1)[:, :5] for a in range(0, len(z), 4096)])
     pred = z.argmax(axis=1)
     present = np.unique(y)
     recall = np.bincount(y[pred == y], minlength=k)[present] / np.bincount(y, minlength=k)[present]
@@ -117,8 +119,9 @@ def run_ours(n: int, k: int, epochs: int, l2: float, budget: float) -> dict[str,
         fit = fit_streaming(shards, y[:, None], head, {}, l2=l2, val=(val_x, val_y[:, None]),
                             options=StreamOptions(epochs=epochs, batch_size=BATCH,
                                                   max_seconds=budget))
-        best = fit.best_epoch
         took = time.perf_counter() - t1
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6  # generation + fit
+        best = fit.best_epoch
         w, b = fit.heads["taxon"]
         test_y = np.load(str(test).replace(".npy", "-labels.npy"))
         got = scores(predict(w, b, np.load(test)), test_y, k)
@@ -129,8 +132,7 @@ def run_ours(n: int, k: int, epochs: int, l2: float, budget: float) -> dict[str,
             "epochs_trained": trained / n, "rows_per_s": trained / sum(epoch_s),
             "epoch_s": float(np.median(epoch_s)), "best_epoch": best,
             "to_best_s": sum(epoch_s[:best]),
-            "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6, **got,
-            "history": fit.history}
+            "peak_rss_gb": peak, **got, "history": fit.history}
 
 
 def run_sklearn(n: int, k: int, which: str, l2: float) -> dict[str, object]:
@@ -223,13 +225,13 @@ def main() -> None:
         o = row["ours"]
         assert isinstance(o, dict)
         if "fit_s" in o:
-            print(f"| {row['size']} | fieldguide (Adam) | {o['epochs_trained']:.2f} "
+            print(f"| {row['size']} | fieldguide (SGD) | {o['epochs_trained']:.2f} "
                   f"({o['best_epoch']}) | "
                   f"{o['epoch_s']:.1f} | {o['fit_s']:.1f} | {o['to_best_s']:.1f} | "
                   f"{o['peak_rss_gb']:.2f} | {o['top1']:.4f} | {o['top5']:.4f} | "
                   f"{o['avg_recall']:.4f} | {row['gemm_gflops']:.0f} | {o['gemm_share']:.0%} |")
         else:
-            print(f"| {row['size']} | fieldguide (Adam) | skipped: {o.get('skipped')} |")
+            print(f"| {row['size']} | fieldguide (SGD) | skipped: {o.get('skipped')} |")
         for which, label in (("logreg", "LogisticRegression"), ("sgd", "SGDClassifier")):
             s = row[which]
             assert isinstance(s, dict)
