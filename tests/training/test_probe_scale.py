@@ -122,7 +122,7 @@ def test_minibatch_loss_and_gradient_are_the_torch_loss() -> None:
     weights = {"taxon": np.array([1.0, 2.0, 0.5], np.float32)}
     adjust = {"taxon": np.log(np.array([0.5, 0.3, 0.2])).astype(np.float32)}
     membership = {"genus": model.rank_genus.numpy()}
-    problem = _Problem(heads, y, membership, weights, adjust, 0.0, np.zeros(6), np.ones(6))
+    problem = _Problem(heads, membership, weights, adjust, 0.0, np.zeros(6), np.ones(6))
     params = {n: [layer.weight.detach().numpy().copy(), layer.bias.detach().numpy().copy()]
               for n, layer in model.linear.items()}
     loss, grads, _ = _numpy_batch(problem, params, x, y, grad=True)

@@ -4,10 +4,10 @@ Full-batch L-BFGS (``fieldguide.training.probe``) holds several (photos, classes
 arrays at once and stops by a gradient tolerance that the mean loss meets at once when there
 are a thousand classes (its per-weight gradient shrinks like 1/classes). This fit reads the
 features block by block (one array or a list of row shards, e.g. memory-mapped ``.npy``
-files), works on one mini-batch at a time in float32 and keeps only the weights, Adam's two
-moments and one batch's logits in memory. The loss is the probe's: per-head (class-weighted)
-cross-entropy, logit adjustment while fitting, rank heads tied to the species head through
-log-membership matrices, L2 on the weights.
+files), works on one mini-batch at a time in float32 and keeps only the weights, the
+optimiser's state, one block of rows and one batch's logits in memory. The loss is the
+probe's: per-head (class-weighted) cross-entropy, logit adjustment while fitting, rank
+heads tied to the species head through log-membership matrices, L2 on the weights.
 
 Why SGD with momentum by default: on standardised features its rate needs no tuning (1 / width
 bounds the loss's curvature), and its steps shrink with the gradient. Adam (also here) takes
@@ -56,12 +56,11 @@ class StreamOptions:
     # 0: sgd 1 / width (standardised rows have squared norm ~ width, which bounds the
     # loss's curvature), adam 1e-3
     lr: float = 0.0
-    patience: int = 2  # epochs without a better validation loss before stopping
+    patience: int = 2  # epochs without a better validation score before stopping
     block_rows: int = 65_536  # rows read from a shard at once, shuffled within the block
     device: str = "cpu"  # cpu (NumPy) | cuda | torch-cpu | auto
     seed: int = 0
     max_seconds: float = 0.0  # a time budget for training (0: none); ends an epoch early
-    on_epoch: Any = None  # called with each epoch's row of ``history``
 
 
 @dataclass
@@ -135,7 +134,6 @@ class _Problem:
     """What every step needs besides the weights: heads, labels and the loss terms."""
 
     heads: list[HeadSpec]
-    targets: np.ndarray
     membership: dict[str, np.ndarray]
     weights: dict[str, np.ndarray]
     shift: dict[str, np.ndarray]
@@ -525,7 +523,7 @@ def fit_streaming(feats: Features, targets: np.ndarray, heads: list[HeadSpec],
     if len(targets) != rows:
         raise ValueError("targets need one row per feature row")
     mean, scale, sums, counts = _statistics(shards, targets, heads, opts.block_rows)
-    p = _Problem(heads, targets, membership,
+    p = _Problem(heads, membership,
                  {k: np.asarray(v, np.float32) for k, v in (class_weights or {}).items()
                   if v is not None},
                  {k: np.asarray(v, np.float32) for k, v in (adjust or {}).items()},
@@ -570,8 +568,6 @@ def fit_streaming(feats: Features, targets: np.ndarray, heads: list[HeadSpec],
             split = "val"
         score = _score(row, split)
         history.append(row)
-        if opts.on_epoch is not None:
-            opts.on_epoch(row)
         if _better(score, best_score):
             best_score, best_state, bad, best_epoch = score, engine.state(), 0, epoch
         else:
