@@ -99,11 +99,8 @@ def measure(model_dir: Path, listing: Path, far: list[str], work: Path) -> dict[
     """AUROC of every score and the combination, rates at the fitted threshold."""
     from fieldguide.identification import Classifier, RunOptions, run_outputs
     from fieldguide.identification.inputs import read_photos
-    from fieldguide.identification.reject import (
-        auroc,
-        fit_model_rejector,
-        load_rejector,
-    )
+    from fieldguide.identification.rejector import load_rejector
+    from fieldguide.identification.rejector_fit import auroc, fit_model_rejector
 
     report = fit_model_rejector(model_dir, listing)
     clf = Classifier(model_dir)

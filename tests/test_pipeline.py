@@ -52,3 +52,21 @@ def test_photo_steps_run_on_the_onnx_only_backbone(tmp_path: Path, shared_data: 
         with pytest.raises(InputError, match="probe on dinov2-s14, not lite0"):
             dict(photo_steps(photos, other))["train: linear probe on lite0 (shipped weights)"](
                 study)
+        _report_agrees_with_rows(run.lines, run.identified)
+
+
+def _report_agrees_with_rows(lines: list[str], identified: Path) -> None:
+    """The report's risk-coverage row at identify's threshold (0.90) says what the written
+    rows say: the share auto-validated (rejected photos never are) and their precision."""
+    import csv
+
+    table = next(line for line in lines if line.startswith("- identification of the test"))
+    row = next(r for r in table.splitlines() if r.startswith("| 0.90 |"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    with identified.open(encoding="utf-8") as f:
+        rows = [r for r in csv.DictReader(f) if r["label"] and not r["error"]]
+    auto = [r for r in rows if r["auto_validated"] == "true"]
+    assert not any(r["rejected"] == "true" for r in auto)
+    assert cells[1] == f"{len(auto) / len(rows):.1%}"
+    right = sum(r["taxon"] == r["label"] for r in auto)
+    assert cells[2] == (f"{right / len(auto):.2%}" if auto else "nan%")

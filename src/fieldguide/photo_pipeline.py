@@ -143,7 +143,7 @@ def _calibrate(run: PhotoRun) -> str:
 
 
 def _reject(run: PhotoRun) -> str:
-    from fieldguide.identification.reject import fit_model_rejector, report_text
+    from fieldguide.identification.rejector_fit import fit_model_rejector, report_text
     from fieldguide.models.card import read_card
 
     if "rejection" in read_card(run.model).extras:
@@ -154,24 +154,23 @@ def _reject(run: PhotoRun) -> str:
 
 
 def _identify(run: PhotoRun) -> str:
-    from fieldguide.identification import Classifier, Rule, annotate, finish, read_photos
-    from fieldguide.identification.reject import load_rejector
+    from fieldguide.identification import Identifier, IdentifyOptions, finish, read_photos
     from fieldguide.identification.risk import score_labelled
 
-    model = Classifier(run.model, 2)
-    rule = Rule(0.9, "species", "family", "species")
+    # identify's defaults: threshold 0.9 from species up to family, the card's rejection
+    identifier = Identifier.from_paths(run.model, IdentifyOptions(threads=2))
+    model = identifier.model
     work = run.identified.with_name(".test.parts")
-    rejector = load_rejector(model) if "rejection" in model.card.extras else None
-    result = annotate(read_photos(run.manifest, "test"), model, work, rule=rule,
-                      rejector=rejector)
+    result = identifier.annotate(read_photos(run.manifest, "test"), work)
     per_photo, per_observation = finish(result, run.identified, work)
     scored = score_labelled(
         result.probs,
         result.photos.column("label").to_pylist(),
         model.classes,
         model.tree(),
-        rule,
+        identifier.rule,
         model.temperature,
+        rejected=None if result.posterior is None else result.posterior.rejected,
     )
     text = f"{result.photos.num_rows} photos -> {per_photo}, {per_observation}"
     if "rejected" in result.photos.column_names:

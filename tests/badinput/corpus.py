@@ -104,6 +104,7 @@ SLOTS: dict[str, list[str]] = {
     "ingest-dwca": ["ingest", "dwca", "{f}"],
     "taxonomy-match": ["taxonomy", "match", "{f}", "-o", "{out}/m.csv"],
     "dataset-build": ["dataset", "build", "{f}", "-o", "{out}/ds"],
+    "train": ["train", "{f}", "-o", "{out}/run"],
 }
 # Combinations whose refusal is not a file error of that file (the slot reads no file when the
 # path is a folder, etc.) are listed here with what the error says instead.

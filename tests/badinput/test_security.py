@@ -105,6 +105,15 @@ ALLOWED: dict[tuple[str, str], str] = {
         "observer", "login_join", "pairs", "cell", 'rowchecks.date_sql("observed_on")',
         "observed_at", "captive", '_taxon_key_sql(columns, "s.")', "_taxon_key_sql(columns)",
         "', '.join(values)")},
+    # rowchecks' missing-value fragment (value_sql / date_sql) over a quoted column or
+    # csvfile.col's NULL: quote_ident and the module's constant list of missing spellings.
+    ("src/fieldguide/ingest/csvfile.py", "_one_line(c.reason)"): "code (c.reason in replace)",
+    **{("src/fieldguide/ingest/dwca.py", e): "code" for e in (
+        'rowchecks.date_sql("eventDate")', "verbatim")},
+    **{("src/fieldguide/ingest/gbif_csv.py", e): "code" for e in (
+        'rowchecks.date_sql("eventDate")', "rowchecks.value_sql(lat)",
+        "rowchecks.value_sql(lon)", 'value("recordedBy")', 'value("lifeStage")',
+        'value("stateProvince")')},
     ("src/fieldguide/curation/summary.py", "pick"): "code (the rank itself is bound)",
     **{(_MA, e): "code (trait names through the module's quoting helpers)" for e in (
         "ranks", "pivot", "names", "merged", "rank_cols", "extra", "joins")},
@@ -114,8 +123,7 @@ ALLOWED: dict[tuple[str, str], str] = {
     **{(_SP, e): "number" for e in (
         "seed", "counts", "split.test_observers", "split.val_max_photos", "split.val_fraction")},
     **{(_ST, e): "number" for e in (
-        "step.min_photos", "step.min_observations", "step.min_observers", "step.max", "cell",
-        "seed", "step.cutoff_year", "fraction", "last", "int(keep)")},
+        "cell", "seed", "fraction", "last", "int(keep)")},
     **{(_ST, e): "code" for e in ("group", "cap", "observation")},
     **{(_SY, e): "number (test data generator: its own int arguments)" for e in (
         "families", "genera", "taxa", "observers", "observations", "first_species", "p",

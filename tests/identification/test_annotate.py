@@ -136,3 +136,22 @@ def test_study_input_reads_photos_with_locations(tmp_path: Path) -> None:
     photos = read_photos(tmp_path / "study")
     assert photos.photo_id == ["p1", "p0"] and photos.path == [path, path]
     assert photos.latitude.tolist() == [52.0, 52.0] and photos.observation_id == ["o1", "o1"]
+
+
+def test_a_folder_keeps_every_file_with_an_error_row_for_what_cannot_be_read(
+        tmp_path: Path, tiny_model: Path) -> None:
+    """`identify FOLDER` lists a HEIC photo and a stray file too, each with its error row,
+    instead of leaving them out (issue #24); hidden files are not photos."""
+    folder = tmp_path / "img"
+    write_photos(folder, 2)
+    (folder / "IMG_0001.HEIC").write_bytes(b"\0\0\0\x18ftypheic\0\0\0\0mif1heic" + b"\0" * 64)
+    (folder / "notes.txt").write_text("not a photo\n")
+    (folder / ".DS_Store").write_bytes(b"\0" * 16)
+    out = tmp_path / "o.csv"
+    res = CliRunner().invoke(app, ["identify", str(tiny_model), str(folder), "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    with out.open() as f:
+        rows = {r["photo_id"]: r for r in csv.DictReader(f)}
+    assert sorted(rows) == ["IMG_0001.HEIC", "notes.txt", "p0000.jpg", "p0001.jpg"]
+    assert "HEIC" in rows["IMG_0001.HEIC"]["error"] and rows["notes.txt"]["error"]
+    assert not rows["p0000.jpg"]["error"] and rows["p0000.jpg"]["taxon_1"]

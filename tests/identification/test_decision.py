@@ -127,3 +127,22 @@ def test_geofence_keeps_only_nearby_taxa() -> None:
     assert fenced.tolist()[0] == [0.25, 0, 0, 0]  # not renormalised
     d = decide(rank_probabilities(fenced, TREE), TREE.names, Rule(threshold=0.2), RANKS)
     assert d.taxon == ["a", "c", "a"]
+
+
+def test_a_class_decision_reports_the_class_own_rank() -> None:
+    """A species class reports "species", a folder label with no rank reports none, and a
+    class that is a genus reports "genus" and is not auto-validated at species (issue #21)."""
+    from fieldguide.identification.decision import class_level_ranks
+
+    classes = ["Bellis perennis", "bluebell", "Quercus"]
+    lineage = {"Bellis perennis": {"species": "Bellis perennis", "genus": "Bellis"},
+               "bluebell": {"genus": "Hyacinthoides"},
+               "Quercus": {"genus": "Quercus", "family": "Fagaceae"}}
+    tree = class_tree(classes, lineage)
+    assert tree.class_rank == ("species", "", "genus")
+    rule = Rule(0.5, "species", "family", "species")
+    d = class_level_ranks(tree, decide(rank_probabilities(np.eye(3), tree), tree.names, rule,
+                                       tree.ranks), rule)
+    assert d.taxon == classes
+    assert d.rank == ["species", "", "genus"]
+    assert d.auto_validated.tolist() == [True, True, False]

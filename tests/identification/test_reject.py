@@ -14,7 +14,8 @@ from tests.search.conftest import COLOURS, write_tiny_model
 from typer.testing import CliRunner
 
 from fieldguide.cli.main import app
-from fieldguide.identification.reject import auroc, energy_score, msp_score
+from fieldguide.identification.ood_scores import energy_score, msp_score
+from fieldguide.identification.rejector_fit import auroc
 from fieldguide.models.card import read_card
 
 

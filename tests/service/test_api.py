@@ -37,7 +37,7 @@ async def test_identify_fields(client: httpx.AsyncClient) -> None:
     assert len(body["results"]) == 2
     top = body["results"][0]
     assert top["taxon"] == "red"
-    assert top["rank"] == "species"
+    assert top["rank"] is None  # its lineage names no rank for "red" itself (issue #21)
     assert top["lineage"] == {"genus": "Warm", "family": "Colour"}
     assert top["score"] == pytest.approx(top["vision_score"])
     assert top["prior_score"] is None and top["expected_nearby"] is None
@@ -179,7 +179,7 @@ def test_service_never_imports_torch(tiny_model: Path) -> None:
 
 
 class _RejectAll:
-    """A Rejector (annotate's protocol) that rejects every photo: checks the wiring only;
+    """A Rejector (identification.protocols) that rejects every photo: checks the wiring only;
     a fitted rejection is tested in tests/service/test_index_and_rejection.py."""
 
     outputs = ("logits",)
@@ -187,7 +187,7 @@ class _RejectAll:
     def reject(self, outputs: dict[str, Any], ok: Any) -> Any:
         import numpy as np
 
-        from fieldguide.identification.annotate import Rejection
+        from fieldguide.identification.protocols import Rejection
 
         n = len(ok)
         return Rejection(np.ones(n), np.ones(n, dtype=bool), ["unknown taxon"] * n)

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from fieldguide.identification.reject import fit_model_rejector
+from fieldguide.identification.rejector_fit import fit_model_rejector
 from fieldguide.search import build, read_source
 from fieldguide.service import Settings, create_app
 from tests.identification.test_reject import colour_manifest

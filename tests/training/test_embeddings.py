@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from fieldguide.embeddings import EmbeddingStore, EncoderIdentity
 from fieldguide.models.heads import FieldguideNet, HeadSpec
 from fieldguide.models.registry import create_backbone
 from fieldguide.training import embeddings
@@ -31,7 +32,7 @@ def test_cache_embeds_each_photo_once(tmp_path: Path, photos: Path,
 
     monkeypatch.setattr(embeddings, "_embed", counting)
     cache = tmp_path / "cache"
-    key = embeddings.cache_key("test_efficientnet", "random", PREP)
+    key = EncoderIdentity.of("test_efficientnet", "random", PREP)
     first, ok = embeddings.embed_photos(net, paths[:3], PREP, cache, key, workers=0)
     assert ok.all() and first.shape == (3, 256)
     again, _ = embeddings.embed_photos(net, paths, PREP, cache, key, workers=0)
@@ -41,4 +42,9 @@ def test_cache_embeds_each_photo_once(tmp_path: Path, photos: Path,
     _, ok = embeddings.embed_photos(net, [*paths, tmp_path / "broken.jpg"], PREP, cache, key,
                                     workers=0)
     assert ok.tolist() == [True] * 5 + [False] and calls[-1] == 1
-    assert key != embeddings.cache_key("test_efficientnet", "other-weights", PREP)
+    _, ok = embeddings.embed_photos(net, [*paths, tmp_path / "broken.jpg"], PREP, cache, key,
+                                    workers=0)
+    assert ok.tolist() == [True] * 5 + [False] and len(calls) == 3  # failed: not retried
+    store = EmbeddingStore.open(cache / key.digest, key)
+    assert len(store) == 5 and list(store.failed().values()) == ["could not be read as an image"]
+    assert key != EncoderIdentity.of("test_efficientnet", "other-weights", PREP)

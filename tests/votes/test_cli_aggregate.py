@@ -78,3 +78,17 @@ def test_peerannot_compat_flag(votes_dir: Path, tmp_path: Path) -> None:
     assert runs[1] == expected.read_text()
     wrong = CliRunner().invoke(app, [*base, "-m", "majority", "--peerannot-compat"])
     assert wrong.exit_code == 2 and "needs --method plantnet" in wrong.output
+
+
+def test_which_methods_take_an_ai_vote_is_the_strategies_answer(
+    votes_dir: Path, tmp_path: Path
+) -> None:
+    from fieldguide.votes import REGISTRY
+
+    takes_ai = {name for name in REGISTRY if type(create(name)).takes_ai}
+    assert takes_ai == {"plantnet", "weighted"}
+    d = votes_dir / "labelme" / "normalized"
+    result = CliRunner().invoke(app, ["aggregate", str(d / "votes.csv"), "-m", "majority",
+                                      "--ai-mode", "fixed", "-o", str(tmp_path / "l.csv")])
+    assert result.exit_code != 0
+    assert "--ai-mode needs --method plantnet or weighted" in result.output

@@ -3,7 +3,8 @@
 Heavy imports (NumPy, the strategies) happen inside the command so the CLI starts fast. The
 choices of ``--method``, ``--compare`` and ``--ai-mode`` are the votes package's own (its
 registry and AI modes), checked by the option parser when a value is given, so an unknown
-name is refused before any file is read and a new strategy needs no CLI change.
+name is refused before any file is read and a new strategy needs no CLI change; which
+strategies weigh an AI vote is each strategy's ``takes_ai``.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import typer
 
 from fieldguide.cli.common import DEFAULT_STUDY, fail, guarded, open_study
 
-AI_CAPABLE = ("plantnet", "weighted")
 # Unlike other commands, no default folder: aggregating a votes FILE is a calculation, and
 # writes into a study only when one is named (without FILE, the study defaults to ./study).
 OptionalStudy = Annotated[Path | None, typer.Option(
@@ -40,6 +40,13 @@ def _ai_mode(value: str) -> str:
     if value not in AI_MODES:
         raise typer.BadParameter(f"unknown AI mode {value!r}; known: {', '.join(AI_MODES)}")
     return value
+
+
+def _ai_capable() -> list[str]:
+    """The registered strategies that weigh an AI vote (each strategy says so itself)."""
+    from fieldguide.votes import REGISTRY, create
+
+    return [name for name in sorted(REGISTRY) if type(create(name)).takes_ai]
 
 
 def aggregate(
@@ -80,8 +87,8 @@ def aggregate(
     from fieldguide.votes.io import LoadWarning, read_truth, read_votes
     from fieldguide.votes.study import label_table, save_labels, votes_from_study
 
-    if ai_mode is not None and method not in AI_CAPABLE:
-        raise fail(f"--ai-mode needs --method {' or '.join(AI_CAPABLE)}")
+    if ai_mode is not None and not type(create(method)).takes_ai:
+        raise fail(f"--ai-mode needs --method {' or '.join(_ai_capable())}")
     if peerannot_compat and method != "plantnet":
         raise fail("--peerannot-compat needs --method plantnet")
     if peerannot_compat and ai_mode in ("worker", "invalidating"):

@@ -8,11 +8,12 @@ from typing import Annotated
 import typer
 
 from fieldguide.cli.common import DEFAULT_STUDY, StudyOption, guarded, open_study
+from fieldguide.cli.plugins import listing
 
 dataset_app = typer.Typer(no_args_is_help=True, help="Training sets: build and report.")
 
 
-@dataset_app.command("build")
+@dataset_app.command("build", cls=listing("fieldguide.curation.spec:RULES", "Rules"))
 def build(
     spec: Path,
     output: Annotated[Path, typer.Option("--output", "-o", help="Folder for the dataset.")],

@@ -13,15 +13,7 @@ import typer
 from fieldguide.cli.common import guarded
 
 if TYPE_CHECKING:
-    from fieldguide.identification import (
-        Annotation,
-        Classifier,
-        Geofence,
-        Prior,
-        Rejector,
-        Rule,
-    )
-    from fieldguide.identification.annotate import Scorer
+    from fieldguide.identification import Annotation, Identifier
 
 ModelArg = Annotated[Path, typer.Argument(help="Model artefact folder (model.json, model.onnx).")]
 InputArg = Annotated[Path, typer.Argument(
@@ -75,7 +67,7 @@ def identify(
     actors: ActorsOpt = 2,
 ) -> None:
     """Identify photos (resumable: rerun the same command after a crash)."""
-    from fieldguide.identification import Classifier, RunOptions, annotate, finish
+    from fieldguide.identification import Identifier, IdentifyOptions, finish
     from fieldguide.identification.inputs import read_photos
 
     photos = guarded(lambda: read_photos(source, split))
@@ -83,18 +75,17 @@ def identify(
         typer.secho(f"{photos.url_only} of {len(photos)} photos are known only by URL: they "
                     "get an error row (run `fieldguide photos fetch` first)", err=True,
                     fg=typer.colors.YELLOW)
-    clf = guarded(lambda: Classifier(model, threads, onnx))
-    rule = guarded(lambda: _rule(threshold, finest, coarsest, validate_rank, require_nearby))
-    options = guarded(lambda: RunOptions(batch_size, chunk_size, threads,
-                                         draft=not full_decode))
-    priors = guarded(lambda: _priors(prior, occurrences, radius_km))
-    rejector = guarded(lambda: None if no_reject else _rejector(clf))
-    scorer = guarded(lambda: scorer_for(engine, address, actors, threads))
+    options = IdentifyOptions(
+        threshold=threshold, finest=finest, coarsest=coarsest, validate_rank=validate_rank,
+        require_nearby=require_nearby, prior=prior, occurrences=occurrences,
+        radius_km=radius_km, no_reject=no_reject, onnx=onnx, threads=threads,
+        batch_size=batch_size, chunk_size=chunk_size, full_decode=full_decode, engine=engine,
+        address=address, actors=actors)
+    identifier = guarded(lambda: Identifier.from_paths(model, options))
     work = output.with_name(f".{output.name}.parts")
     with _bar(len(photos)) as progress:
-        result = guarded(lambda: annotate(photos, clf, work, rule=rule, top_k=top_k,
-                                          options=options, priors=priors, rejector=rejector,
-                                          progress=progress, scorer=scorer))
+        result = guarded(lambda: identifier.annotate(photos, work, top_k=top_k,
+                                                     progress=progress))
     files = guarded(lambda: finish(result, output, work))
     errors = result.photos.column("error").null_count
     typer.echo(f"{len(photos)} photos ({len(photos) - errors} failed), "
@@ -103,61 +94,7 @@ def identify(
         rejected = sum(bool(x) for x in result.photos.column("rejected").to_pylist())
         typer.echo(f"rejected as unknown or unusable: {rejected} of {len(photos)} photos")
     if "label" in result.photos.column_names:
-        _labelled(result, clf, rule)
-
-
-def scorer_for(engine: str, address: str | None, actors: int, threads: int) -> Scorer:
-    """The scoring step: the local runner, or Ray's actor pool (checked to be installed)."""
-    from fieldguide.errors import InputError
-    from fieldguide.identification import run_outputs
-
-    if engine == "local":
-        return run_outputs
-    if engine != "ray":
-        raise InputError(f"unknown engine {engine!r} (local or ray)", field="--engine")
-    from fieldguide.identification.ray_engine import RayEngine, require_ray
-
-    require_ray()
-    return RayEngine(address, actors, threads)
-
-
-def _rule(threshold: float, finest: str, coarsest: str, validate_rank: str,
-          require_nearby: bool) -> Rule:
-    from fieldguide.errors import InputError
-    from fieldguide.identification import Rule
-    from fieldguide.identification.decision import RANKS
-
-    for name, rank in (("finest", finest), ("coarsest", coarsest),
-                       ("validate-rank", validate_rank)):
-        if rank not in RANKS:
-            raise InputError(f"unknown rank {rank!r} (one of {', '.join(RANKS)})",
-                             field=f"--{name}")
-    if RANKS.index(finest) > RANKS.index(coarsest):
-        raise InputError(f"finest rank {finest!r} is coarser than {coarsest!r}",
-                         field="--finest")
-    return Rule(threshold, finest, coarsest, validate_rank, require_nearby)
-
-
-def _priors(prior: Path | None, occurrences: Path | None, radius_km: float) -> list[Prior]:
-    """The priors in the order they apply: the place-and-season prior, then the geofence."""
-    found: list[Prior] = []
-    if prior is not None:
-        from fieldguide.priors import load_prior
-
-        found.append(load_prior(prior))
-    if occurrences is not None:
-        found.append(_occurrences(occurrences, radius_km))
-    return found
-
-
-def _rejector(clf: Classifier) -> Rejector | None:
-    """The rejection the model card carries (fitted by `fieldguide reject fit`), if any."""
-    if "rejection" not in clf.card.extras:
-        return None
-    from fieldguide.identification.reject import load_rejector
-
-    rejector: Rejector = load_rejector(clf)
-    return rejector
+        _labelled(result, identifier)
 
 
 def calibrate(
@@ -171,10 +108,11 @@ def calibrate(
 ) -> None:
     """Fit the temperature on labelled photos (a validation split) and store it in model.json."""
     from fieldguide.identification import calibrate as run
+    from fieldguide.identification.identifier import load_priors
     from fieldguide.identification.inputs import read_photos
 
     photos = guarded(lambda: read_photos(source, split))
-    loaded = guarded(lambda: _priors(prior, None, 1.0)[0]) if prior is not None else None
+    loaded = guarded(lambda: load_priors(prior)[0]) if prior is not None else None
     typer.echo(guarded(lambda: run(model, photos, threads=threads, prior=loaded)).text())
 
 
@@ -193,25 +131,6 @@ def quantise(
     typer.echo(f"wrote {guarded(lambda: run(model, method, paths))}")
 
 
-def _occurrences(path: Path, radius_km: float) -> Geofence:
-    from fieldguide.errors import InputError
-    from fieldguide.identification import Geofence
-    from fieldguide.identification.inputs import floats, read_table
-
-    cols = read_table(path)
-    for needed in ("taxon", "latitude", "longitude"):
-        if needed not in cols:
-            raise InputError(f"missing column {needed!r}", path=path, field=needed)
-    n = len(cols["taxon"])
-    lat, lon = (floats(cols[c], n, path, c) for c in ("latitude", "longitude"))
-    for c, values, top in (("latitude", lat, 90), ("longitude", lon, 180)):
-        bad = [i for i, v in enumerate(values) if abs(v) > top]
-        if bad:
-            raise InputError(f"{values[bad[0]]} is outside [-{top}, {top}]", path=path,
-                             line=bad[0] + 2, field=c)
-    return Geofence([str(t) for t in cols["taxon"]], lat, lon, radius_km)
-
-
 @contextmanager
 def _bar(total: int) -> Iterator[Callable[[int, float], None]]:
     """A progress bar showing photos done and images/s."""
@@ -224,11 +143,15 @@ def _bar(total: int) -> Iterator[Callable[[int, float], None]]:
         yield lambda done, rate: bar.update(task, completed=done, rate=rate)
 
 
-def _labelled(result: Annotation, model: Classifier, rule: Rule) -> None:
+def _labelled(result: Annotation, identifier: Identifier) -> None:
     """With labels in the input: accuracy, calibration and the risk-coverage table."""
     from fieldguide.identification.risk import score_labelled
 
+    model = identifier.model
+    post = result.posterior
     run = score_labelled(result.probs, result.photos.column("label").to_pylist(),
-                         model.classes, model.tree(), rule, model.temperature)
+                         model.classes, model.tree(), identifier.rule, model.temperature,
+                         rejected=None if post is None else post.rejected,
+                         nearby=None if post is None else post.expected_nearby)
     if run is not None:
         typer.echo(run.text())

@@ -17,11 +17,13 @@ from fieldguide.cli.common import (
     open_study,
 )
 from fieldguide.cli.dataset import dataset_app
+from fieldguide.cli.embed import embed
 from fieldguide.cli.export import export_app
 from fieldguide.cli.humans import humans
 from fieldguide.cli.identify import calibrate, identify, quantise
 from fieldguide.cli.ingest import ingest_app
 from fieldguide.cli.photos import photos_app
+from fieldguide.cli.plugins import listing
 from fieldguide.cli.prior import prior_app
 from fieldguide.cli.reject import reject_app
 from fieldguide.cli.search import candidates, index_app, similar
@@ -55,9 +57,10 @@ app.add_typer(photos_app, name="photos")
 taxonomy_app = typer.Typer(no_args_is_help=True, help="Taxon names and trees.")
 app.add_typer(taxonomy_app, name="taxonomy")
 # The stages in pipeline order; each command module keeps its heavy imports inside.
-app.command("aggregate")(aggregate)
+app.command("aggregate", cls=listing("fieldguide.votes.base:REGISTRY", "Methods"))(aggregate)
 app.add_typer(dataset_app, name="dataset")
-app.command("train")(train)
+app.command("embed")(embed)
+app.command("train", cls=listing("fieldguide.models.registry:BACKBONES", "Backbones"))(train)
 app.command("evaluate")(evaluate)
 app.command("compare")(compare)
 app.command("humans")(humans)

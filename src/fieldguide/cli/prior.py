@@ -9,26 +9,31 @@ from typing import Annotated
 import typer
 
 from fieldguide.cli.common import DEFAULT_STUDY, StudyOption, guarded, open_study
+from fieldguide.cli.plugins import listing, registry
 
 prior_app = typer.Typer(no_args_is_help=True,
                         help="Place-and-season priors: p(taxon | where, when).")
 
 
-@prior_app.command("build")
+PRIORS = "fieldguide.priors.prior:PRIORS"
+
+
+@prior_app.command("build", cls=listing(PRIORS, "Methods"))
 def build(
     output: Annotated[Path, typer.Option("--output", "-o", help="Folder for the prior.")],
     study: StudyOption = DEFAULT_STUDY,
-    method: Annotated[str, typer.Option(help="counts (H3 cells x day windows) or sinr "
-                                        "(a presence-only network; needs torch).")] = "counts",
+    method: Annotated[str, typer.Option(help="A prior method (listed below).")] = "counts",
     rank: Annotated[str, typer.Option(help="Taxa of the prior (records roll up to it).")]
     = "species",
-    epochs: Annotated[int, typer.Option(help="sinr only: training epochs.")] = 30,
+    epochs: Annotated[int | None, typer.Option(
+        help="Training epochs, for methods that train (sinr: 30 when not given).")] = None,
 ) -> None:
     """Learn p(taxon | place, day of year) from the study's observations (records without
     coordinates give only a season, without a date only a place; see docs/priors.md)."""
     from fieldguide.priors import build_prior
 
-    options = {"epochs": epochs} if method == "sinr" else {}
+    guarded(lambda: registry(PRIORS).check(method))
+    options = {"epochs": epochs} if epochs is not None else {}
     with open_study(study, create=False, read_only=True) as s:
         _, summary = guarded(lambda: build_prior(s, output, method=method, rank=rank,
                                                  **options))

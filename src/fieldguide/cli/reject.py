@@ -31,7 +31,7 @@ def fit(
 ) -> None:
     """Fit the scores and their combiner (held-out classes as pseudo-unknowns; no outside
     data) and the threshold for the stated false rejection (docs/identification.md)."""
-    from fieldguide.identification.reject import fit_model_rejector, report_text
+    from fieldguide.identification.rejector_fit import fit_model_rejector, report_text
 
     report = guarded(lambda: fit_model_rejector(
         model, manifest, false_rejection=false_rejection, train_split=train_split,

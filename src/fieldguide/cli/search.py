@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from fieldguide.cli.common import fail, guarded
-from fieldguide.cli.identify import ActorsOpt, AddressOpt, EngineOpt, scorer_for
+from fieldguide.cli.identify import ActorsOpt, AddressOpt, EngineOpt
 
 if TYPE_CHECKING:
     from fieldguide.identification import RunOptions
@@ -61,13 +61,15 @@ def index_build(
     actors: ActorsOpt = 2,
 ) -> None:
     """Embed photos with a model into a new index (resumable: rerun the same command)."""
+    from fieldguide.identification import Identifier, IdentifyOptions
     from fieldguide.search import build, read_source
 
     photos = guarded(lambda: read_source(source, split))
-    options = _options(batch_size, chunk_size, threads)
-    scorer = guarded(lambda: scorer_for(engine, address, actors, threads))
-    _report("built", guarded(lambda: build(model, photos, output, kind=kind, options=options,
-                                           threads=threads, scorer=scorer)))
+    # an index holds the model's outputs only: its rejection is not needed
+    options = IdentifyOptions(threads=threads, batch_size=batch_size, chunk_size=chunk_size,
+                              engine=engine, address=address, actors=actors, no_reject=True)
+    identifier = guarded(lambda: Identifier.from_paths(model, options))
+    _report("built", guarded(lambda: build(identifier, photos, output, kind=kind)))
 
 
 @index_app.command("add")
@@ -84,6 +86,7 @@ def index_add(
     actors: ActorsOpt = 2,
 ) -> None:
     """Embed the photos not yet in the index and add them (resumable)."""
+    from fieldguide.identification.ray_engine import scorer_for
     from fieldguide.search import add, read_source
 
     photos = guarded(lambda: read_source(source, split))

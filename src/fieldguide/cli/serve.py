@@ -14,6 +14,18 @@ def serve(
     model: Annotated[Path, typer.Argument(help="A model folder (model.json + model.onnx).")],
     prior: Annotated[Path | None, typer.Option(
         help="A place-and-season prior (fieldguide prior build).")] = None,
+    occurrences: Annotated[Path | None, typer.Option(
+        help="CSV taxon,latitude,longitude of known records: accept only taxa nearby "
+             "(as identify --occurrences).")] = None,
+    radius_km: Annotated[float, typer.Option(min=0.001, help="Geofence radius.")] = 50.0,
+    threshold: Annotated[float, typer.Option(
+        min=0.0, max=1.0, help="Walk up until a taxon reaches this.")] = 0.9,
+    finest: Annotated[str, typer.Option(help="Rank the walk starts at.")] = "species",
+    coarsest: Annotated[str, typer.Option(help="Rank the walk stops at.")] = "family",
+    validate_rank: Annotated[str, typer.Option(
+        help="Decisions at this rank or finer are auto-validated.")] = "species",
+    require_nearby: Annotated[bool, typer.Option(
+        help="Auto-validate only taxa the prior expects nearby.")] = False,
     index: Annotated[Path | None, typer.Option(
         help="A search index (fieldguide index build): similar photos and candidates.")] = None,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
@@ -26,25 +38,28 @@ def serve(
         "--allow-hosts", help="Let POST /v1/identify/batch fetch http(s) URLs on this host "
         "(repeat for several; none without).")] = None,
 ) -> None:
-    """Serve identification over HTTP, the model (and prior, index) loaded once."""
-    import json
+    """Serve identification over HTTP, the model (and priors, index) loaded once; the
+    answer-changing options are identify's."""
     import os
 
     import uvicorn
 
-    from fieldguide.service.app import Settings, create_app, log_to_stderr
+    from fieldguide.identification import IdentifyOptions
+    from fieldguide.service.app import ENVIRONMENT, create_app, environment_json, log_to_stderr
+    from fieldguide.service.state import Settings
 
+    options = IdentifyOptions(threshold=threshold, finest=finest, coarsest=coarsest,
+                              validate_rank=validate_rank, require_nearby=require_nearby,
+                              prior=prior, occurrences=occurrences, radius_km=radius_km)
+    guarded(options.rule)  # a bad rank fails here, before any worker starts
+    settings = Settings(allow_paths=allow_paths,
+                        allow_hosts=tuple(h.lower() for h in allow_hosts or ()))
     if workers == 1:
         log_to_stderr()
-        settings = Settings(allow_paths=allow_paths,
-                            allow_hosts=tuple(h.lower() for h in allow_hosts or ()))
-        app = guarded(lambda: create_app(model, prior, index, settings))
+        app = guarded(lambda: create_app(model, index=index, settings=settings,
+                                         options=options))
         uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
         return
-    os.environ["FIELDGUIDE_SERVE"] = json.dumps({
-        "model": str(model), "prior": str(prior) if prior else None,
-        "index": str(index) if index else None,
-        "allow_paths": str(allow_paths) if allow_paths else None,
-        "allow_hosts": [h.lower() for h in allow_hosts or ()]})
+    os.environ[ENVIRONMENT] = environment_json(model, index, settings, options)
     uvicorn.run("fieldguide.service.app:from_environment", factory=True, host=host, port=port,
                 workers=workers, log_level="info", access_log=False)

@@ -16,13 +16,12 @@ from typing import Any
 
 import duckdb
 
-from fieldguide.curation.dedup import find_duplicates
 from fieldguide.curation.manifest import write_manifest
-from fieldguide.curation.spec import RULES, DatasetSpec, Duplicates, Step
+from fieldguide.curation.spec import RULES, DatasetSpec, Rule, StudyFacts, check_against_study
 from fieldguide.curation.splits import assign_splits
 from fieldguide.curation.steps import DS, load_candidates, run_step
 from fieldguide.store import Study
-from fieldguide.store.sql import first_row
+from fieldguide.store.sql import first_row, scalar
 
 
 @dataclass
@@ -65,13 +64,31 @@ def _counts(con: duckdb.DuckDBPyConnection) -> tuple[int, int, int]:
     return int(row[0]), int(row[1]), int(row[2])
 
 
-def _name(step: Step) -> str:
-    return next(name for name, cls in RULES.items() if isinstance(step, cls))
+def _name(step: Rule) -> str:
+    return RULES.name_of(type(step))
+
+
+def study_facts(con: duckdb.DuckDBPyConnection) -> StudyFacts:
+    """The sources, vote methods with labels and traits the study holds, for
+    :func:`fieldguide.curation.spec.check_against_study` (three small DISTINCT scans)."""
+
+    def names(sql: str) -> frozenset[str]:
+        return frozenset(str(r[0]) for r in con.execute(sql).fetchall() if r[0] is not None)
+
+    traits = names("SELECT DISTINCT trait FROM traits")
+    if scalar(con, "SELECT count(*) FROM (SELECT 1 FROM observations "
+                   "WHERE life_stage IS NOT NULL LIMIT 1)"):
+        traits |= {"life_stage"}
+    return StudyFacts(sources=names("SELECT DISTINCT source FROM observations"),
+                      label_methods=names("SELECT DISTINCT method FROM labels"),
+                      traits=traits)
 
 
 def select(study: Study, spec: DatasetSpec) -> list[StepRecord]:
-    """Run the steps and the split, leaving temp tables ``fg_ds`` and ``fg_split``."""
+    """Run the steps and the split, leaving temp tables ``fg_ds`` and ``fg_split``; a spec
+    naming what the study lacks is refused first (nothing is written)."""
     con = study.con
+    check_against_study(spec, study_facts(con))
     records: list[StepRecord] = []
     start = time.perf_counter()
     study_totals = _study_totals(con)
@@ -83,10 +100,7 @@ def select(study: Study, spec: DatasetSpec) -> list[StepRecord]:
         ["photos of observations with a taxon"]))
     for step in spec.steps:
         start = time.perf_counter()
-        if isinstance(step, Duplicates):
-            notes = find_duplicates(con, step).notes()
-        else:
-            notes = run_step(con, step, spec.seed)
+        notes = run_step(con, step, spec.seed)
         after = _counts(con)
         records.append(StepRecord(
             _name(step), dataclasses.asdict(step), before[0], after[0], before[1], after[1],
@@ -136,5 +150,6 @@ def build_dataset(study: Study, spec: DatasetSpec, out_dir: str | Path) -> Build
 
 def _spec_dict(spec: DatasetSpec) -> dict[str, Any]:
     out = dataclasses.asdict(spec)
+    del out["text"]
     out["steps"] = [{"rule": _name(s), **dataclasses.asdict(s)} for s in spec.steps]
     return out

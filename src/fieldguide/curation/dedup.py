@@ -18,7 +18,6 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from fieldguide.curation.spec import Duplicates
 from fieldguide.curation.steps import DS, delete
 from fieldguide.errors import InputError
 
@@ -76,9 +75,13 @@ class DuplicateReport:
         return out
 
 
-def find_duplicates(con: duckdb.DuckDBPyConnection, step: Duplicates) -> DuplicateReport:
-    """Hash local files in ``fg_ds``, report duplicates, drop all but the first of each group
-    (by photo id) when ``step.drop``."""
+def find_duplicates(con: duckdb.DuckDBPyConnection, *, exact: bool = True, near: bool = True,
+                    max_distance: int = 4, drop: bool = True,
+                    missing: str = "report") -> DuplicateReport:
+    """Hash local files in ``fg_ds``, report duplicates (``exact``: same bytes; ``near``: dHash
+    within ``max_distance`` bits), drop all but the first of each group (by photo id) when
+    ``drop``; a listed file that is absent is reported, dropped or an error (``missing``), as
+    the ``duplicates`` rule of :mod:`fieldguide.curation.spec` says."""
     report = DuplicateReport()
     rows = con.execute(
         f"SELECT d.photo_id, d.observation_id, p.path FROM {DS} d JOIN photos p USING (photo_id)"
@@ -93,19 +96,19 @@ def find_duplicates(con: duckdb.DuckDBPyConnection, step: Duplicates) -> Duplica
             present.append((photo_id, obs, path))
         else:
             report.missing.append(path)
-    if report.missing and step.missing == "error":
+    if report.missing and missing == "error":
         raise InputError("photo file not found", path=report.missing[0])
-    drop: set[str] = set()
-    if step.exact:
+    dropped: set[str] = set()
+    if exact:
         by_digest: dict[str, list[str]] = defaultdict(list)
         for photo_id, _, path in present:
             by_digest[hashlib.sha256(Path(path).read_bytes()).hexdigest()].append(photo_id)
         report.exact_groups = [g for g in by_digest.values() if len(g) > 1]
-        drop.update(p for g in report.exact_groups for p in g[1:])
-    if step.near:
-        kept = [r for r in present if r[0] not in drop]
+        dropped.update(p for g in report.exact_groups for p in g[1:])
+    if near:
+        kept = [r for r in present if r[0] not in dropped]
         hashes = [dhash(path) for _, _, path in kept]
-        for i, j in near_pairs(hashes, step.max_distance):
+        for i, j in near_pairs(hashes, max_distance):
             a, b = kept[i], kept[j]
             distance = (hashes[i] ^ hashes[j]).bit_count()
             report.near_pairs.append((a[0], b[0], distance))
@@ -113,15 +116,15 @@ def find_duplicates(con: duckdb.DuckDBPyConnection, step: Duplicates) -> Duplica
                 report.within_observation += 1
             else:
                 report.across_observations += 1
-            drop.add(b[0])
-    if not step.drop:
-        drop = set()
-    if step.missing == "drop":
-        missing = set(report.missing)
-        drop.update(p for p, _, path in rows if path in missing)
-    report.dropped = len(drop)
-    if drop:
-        con.register("fg_drop", pa.table({"photo_id": pa.array(sorted(drop), pa.string())}))
+            dropped.add(b[0])
+    if not drop:
+        dropped = set()
+    if missing == "drop":
+        absent = set(report.missing)
+        dropped.update(p for p, _, path in rows if path in absent)
+    report.dropped = len(dropped)
+    if dropped:
+        con.register("fg_drop", pa.table({"photo_id": pa.array(sorted(dropped), pa.string())}))
         try:
             delete(con, "photo_id IN (SELECT photo_id FROM fg_drop)")
         finally:

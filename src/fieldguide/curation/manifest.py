@@ -14,13 +14,12 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from fieldguide.curation.rules import phenology2, phenology4
+from fieldguide.curation.rules import DERIVED_TRAITS, PHENOLOGY_TRAITS, phenology2, phenology4
 from fieldguide.curation.statistics import ICONIC_TAXA
 from fieldguide.curation.steps import DS
+from fieldguide.taxonomy.ranks import MAIN_RANKS as RANKS
 
-RANKS = ("kingdom", "phylum", "class", "order", "family", "genus", "species")
-PHENOLOGY_TRAITS = ("open_flowers", "flower_buds", "fruits")
-DERIVED = {"phenology2", "phenology4"}
+DERIVED = set(DERIVED_TRAITS)
 OBSERVATION_COLUMNS = {"life_stage"}
 
 

@@ -17,6 +17,7 @@ from fieldguide.curation.statistics import (
 )
 from fieldguide.errors import InputError
 from fieldguide.store.sql import quote_ident
+from fieldguide.taxonomy.ranks import MAIN_RANKS
 
 SIZE_EDGES = [1, 5, 10, 20, 50, 100, 200, 500, 1000, 5000]
 
@@ -126,7 +127,7 @@ def _coverage(
 
 def _traits(con: duckdb.DuckDBPyConnection) -> list[str]:
     base = {"photo_id", "path", "url", "observation_id", "observer", "taxon_id", "class_index",
-            "taxon", "kingdom", "phylum", "class", "order", "family", "genus", "species",
+            "taxon", *MAIN_RANKS,
             "split", "observed_on", "latitude", "longitude"}
     cols = [r[0] for r in con.execute("DESCRIBE m").fetchall() if r[0] not in base]
     lines: list[str] = []

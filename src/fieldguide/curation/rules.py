@@ -102,6 +102,13 @@ def temporal_quotas(
 
 
 PRESENT, ABSENT, UNKNOWN = "1", "0", "U"
+#: The stored traits the phenology stages are derived from (ImageAnt / Taylor 2019 scoring).
+PHENOLOGY_TRAITS = ("open_flowers", "flower_buds", "fruits")
+#: Each derived trait and the stored traits it reads: a study needs labels for one of them.
+DERIVED_TRAITS: dict[str, tuple[str, ...]] = {
+    "phenology2": ("open_flowers",),
+    "phenology4": PHENOLOGY_TRAITS,
+}
 
 
 def phenology2(open_flowers: str | None) -> str | None:

@@ -1,29 +1,20 @@
 """The selection steps as SQL over the working table ``fg_ds`` (one row per candidate photo).
 
 Each step replaces ``fg_ds`` with what it keeps and returns notes for the report; no Python
-loops over rows, so the same code serves 960 photos and 25 million.
+loops over rows, so the same code serves 960 photos and 25 million. The rules of
+:mod:`fieldguide.curation.spec` call these from their ``apply`` with their values (not
+themselves, so this module needs nothing of the spec's and the two import one way only); a
+plug-in rule may use :func:`delete` and :func:`replace` the same way. Spec values reach the SQL
+as bound parameters, or as numbers the rule has already checked.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 import duckdb
 
-from fieldguide.curation.spec import (
-    ExcludeHybrids,
-    GenusSubsample,
-    Licences,
-    PhotosPerObservation,
-    PhotosPerTaxon,
-    SelectTaxa,
-    Sources,
-    Step,
-    Taxonomy,
-    Temporal,
-    TraitLabelled,
-    Validated,
-)
 from fieldguide.store.sql import scalar
 
 DS = "fg_ds"
@@ -47,7 +38,8 @@ def load_candidates(con: duckdb.DuckDBPyConnection) -> None:
     """)
 
 
-def replace(con: duckdb.DuckDBPyConnection, select: str, params: list[Any] | None = None) -> None:
+def replace(con: duckdb.DuckDBPyConnection, select: str,
+            params: list[Any] | dict[str, Any] | None = None) -> None:
     """Rewrite the working table (for steps that change values or rank rows); values from the
     spec travel as ``params``, never as SQL text."""
     con.execute(f"CREATE OR REPLACE TEMP TABLE {DS} AS {select}", params)
@@ -59,54 +51,53 @@ def delete(con: duckdb.DuckDBPyConnection, condition: str,
     con.execute(f"DELETE FROM {DS} WHERE {condition}", params)
 
 
+class Step(Protocol):
+    """What :func:`run_step` needs of a rule (:class:`fieldguide.curation.spec.Rule`)."""
+
+    def apply(self, con: duckdb.DuckDBPyConnection, seed: int) -> list[str]: ...
+
+
 def run_step(con: duckdb.DuckDBPyConnection, step: Step, seed: int) -> list[str]:
-    """Apply one SQL step (duplicates are handled in ``dedup``); return report notes."""
-    if isinstance(step, Sources):
-        delete(con, "observation_id NOT IN (SELECT observation_id FROM observations "
-                    "WHERE source IN (SELECT unnest(?::VARCHAR[])))", [list(step.keep)])
-        return []
-    if isinstance(step, Licences):
-        codes = [k.strip().lower() for k in step.keep]
-        con.execute(f"""DELETE FROM {DS} WHERE photo_id NOT IN (
-            SELECT p.photo_id FROM photos p JOIN observations o USING (observation_id)
-            WHERE lower(trim(coalesce(p.license, o.license))) IN (SELECT unnest(?::VARCHAR[])))""",
-                    [codes])
-        return []
-    if isinstance(step, Validated):
-        return _validated(con, step)
-    if isinstance(step, ExcludeHybrids):
-        delete(con, "taxon_id IN (SELECT taxon_id FROM taxa WHERE is_hybrid)")
-        return []
-    if isinstance(step, Taxonomy):
-        return _taxonomy(con, step)
-    if isinstance(step, SelectTaxa):
-        return _select_taxa(con, step)
-    if isinstance(step, PhotosPerObservation):
-        delete(con, f"k > {step.max}")
-        return []
-    if isinstance(step, PhotosPerTaxon):
-        _photos_per_taxon(con, step, seed)
-        return []
-    if isinstance(step, Temporal):
-        return _temporal(con, step, seed)
-    if isinstance(step, GenusSubsample):
-        return _genus_subsample(con, step, seed)
-    if isinstance(step, TraitLabelled):
-        return _trait_labelled(con, step)
-    raise TypeError(f"not a SQL step: {step!r}")
+    """Apply one rule (its own :meth:`~fieldguide.curation.spec.Rule.apply`); report notes."""
+    return step.apply(con, seed)
 
 
-def _validated(con: duckdb.DuckDBPyConnection, step: Validated) -> list[str]:
-    if step.method is not None:
-        if not scalar(con, "SELECT count(*) FROM labels WHERE method = ?", [step.method]):
-            return [f"no labels by method {step.method!r} in the study: nothing is validated"]
+def sources(con: duckdb.DuckDBPyConnection, keep: Sequence[str]) -> list[str]:
+    delete(con, "observation_id NOT IN (SELECT observation_id FROM observations "
+                "WHERE source IN (SELECT unnest(?::VARCHAR[])))", [list(keep)])
+    return []
+
+
+def licences(con: duckdb.DuckDBPyConnection, keep: Sequence[str]) -> list[str]:
+    codes = [k.strip().lower() for k in keep]
+    con.execute(f"""DELETE FROM {DS} WHERE photo_id NOT IN (
+        SELECT p.photo_id FROM photos p JOIN observations o USING (observation_id)
+        WHERE lower(trim(coalesce(p.license, o.license))) IN (SELECT unnest(?::VARCHAR[])))""",
+                [codes])
+    return []
+
+
+def exclude_hybrids(con: duckdb.DuckDBPyConnection) -> list[str]:
+    delete(con, "taxon_id IN (SELECT taxon_id FROM taxa WHERE is_hybrid)")
+    return []
+
+
+def photos_per_observation(con: duckdb.DuckDBPyConnection, most: int) -> list[str]:
+    delete(con, "k > ?", [most])
+    return []
+
+
+def validated(con: duckdb.DuckDBPyConnection, method: str | None,
+              quality_grade: Sequence[str]) -> list[str]:
+    if method is not None:
+        # a method without labels in the study was refused before any step ran
         replace(con, f"""
             SELECT d.* REPLACE (l.taxon_id AS taxon_id) FROM {DS} d
             JOIN labels l ON l.observation_id = d.observation_id
-             AND l.method = ? AND l.validated AND l.taxon_id IS NOT NULL""", [step.method])
-        return [f"taxon from the {step.method!r} label of each observation"]
+             AND l.method = ? AND l.validated AND l.taxon_id IS NOT NULL""", [method])
+        return [f"taxon from the {method!r} label of each observation"]
     delete(con, "NOT coalesce(quality_grade IN (SELECT unnest(?::VARCHAR[])), false)",
-           [list(step.quality_grade)])
+           [list(quality_grade)])
     return []
 
 
@@ -126,13 +117,13 @@ def ancestor_map(con: duckdb.DuckDBPyConnection, name: str, rank: str) -> None:
     """, [rank])
 
 
-def _taxonomy(con: duckdb.DuckDBPyConnection, step: Taxonomy) -> list[str]:
+def taxonomy(con: duckdb.DuckDBPyConnection, rank: str | None, merge_names: bool) -> list[str]:
     notes = []
     con.execute("""
         CREATE OR REPLACE TEMP TABLE fg_names AS
         SELECT t.taxon_id, min(s.taxon_id) AS target FROM taxa t
         JOIN synonyms s ON s.name = t.name AND s.taxon_id <> t.taxon_id GROUP BY t.taxon_id""")
-    if step.merge_names:
+    if merge_names:
         con.execute("""
             INSERT INTO fg_names
             SELECT taxon_id, min(taxon_id) OVER (PARTITION BY name, coalesce(rank, '')) AS target
@@ -144,8 +135,8 @@ def _taxonomy(con: duckdb.DuckDBPyConnection, step: Taxonomy) -> list[str]:
         replace(con, f"SELECT d.* REPLACE (coalesce(n.target, d.taxon_id) AS taxon_id) "
                      f"FROM {DS} d LEFT JOIN fg_names n USING (taxon_id)")
     notes.append(f"{moved:,} photo(s) moved from a synonym or duplicate name to one taxon")
-    if step.rank:
-        ancestor_map(con, "fg_rankmap", step.rank)
+    if rank:
+        ancestor_map(con, "fg_rankmap", rank)
         con.execute(f"""
             INSERT INTO fg_rankmap SELECT DISTINCT d.taxon_id, d.taxon_id FROM {DS} d
             JOIN taxa t USING (taxon_id) WHERE t.rank IS NULL
@@ -156,47 +147,50 @@ def _taxonomy(con: duckdb.DuckDBPyConnection, step: Taxonomy) -> list[str]:
         if finer or coarse:
             replace(con, f"SELECT d.* REPLACE (m.target AS taxon_id) FROM {DS} d "
                          "JOIN fg_rankmap m USING (taxon_id)")
-        notes.append(f"{finer:,} taxa below {step.rank} merged into their {step.rank}; "
-                     f"{coarse:,} photo(s) identified only above {step.rank} dropped; "
+        notes.append(f"{finer:,} taxa below {rank} merged into their {rank}; "
+                     f"{coarse:,} photo(s) identified only above {rank} dropped; "
                      "taxa without a rank kept as they are")
     return notes
 
 
-def _taxon_counts(con: duckdb.DuckDBPyConnection, step: SelectTaxa) -> None:
+def _taxon_counts(con: duckdb.DuckDBPyConnection, photos: int, observations: int,
+                  observers: int) -> None:
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE fg_counts AS
-        SELECT taxon_id, count(*) >= {step.min_photos}
-               AND count(DISTINCT observation_id) >= {step.min_observations}
-               AND count(DISTINCT observer) >= {step.min_observers} AS ok
-        FROM {DS} GROUP BY taxon_id""")
+        SELECT taxon_id, count(*) >= ? AND count(DISTINCT observation_id) >= ?
+               AND count(DISTINCT observer) >= ? AS ok
+        FROM {DS} GROUP BY taxon_id""", [photos, observations, observers])
 
 
-def _select_taxa(con: duckdb.DuckDBPyConnection, step: SelectTaxa) -> list[str]:
-    _taxon_counts(con, step)
+def select_taxa(con: duckdb.DuckDBPyConnection, min_photos: int, min_observations: int,
+                min_observers: int, rare: str, rollup_rank: str) -> list[str]:
+    thresholds = (min_photos, min_observations, min_observers)
+    _taxon_counts(con, *thresholds)
     notes = []
-    if step.rare == "rollup":
-        ancestor_map(con, "fg_rollmap", step.rollup_rank)
+    if rare == "rollup":
+        ancestor_map(con, "fg_rollmap", rollup_rank)
         rolled = scalar(con, "SELECT count(*) FROM fg_counts JOIN fg_rollmap USING (taxon_id) "
                              "WHERE NOT ok AND target <> taxon_id")
         replace(con, f"SELECT d.* REPLACE (CASE WHEN c.ok THEN d.taxon_id ELSE "
                      f"coalesce(m.target, d.taxon_id) END AS taxon_id) FROM {DS} d "
                      "JOIN fg_counts c USING (taxon_id) LEFT JOIN fg_rollmap m USING (taxon_id)")
-        notes.append(f"{rolled:,} rare taxa rolled up to their {step.rollup_rank}")
-        _taxon_counts(con, step)
+        notes.append(f"{rolled:,} rare taxa rolled up to their {rollup_rank}")
+        _taxon_counts(con, *thresholds)
     dropped = scalar(con, "SELECT count(*) FROM fg_counts WHERE NOT ok")
     delete(con, "taxon_id IN (SELECT taxon_id FROM fg_counts WHERE NOT ok)")
     notes.append(f"{dropped:,} taxa below the thresholds dropped")
     return notes
 
 
-def _photos_per_taxon(con: duckdb.DuckDBPyConnection, step: PhotosPerTaxon, seed: int) -> None:
+def photos_per_taxon(con: duckdb.DuckDBPyConnection, most: int, cell_degrees: float,
+                     seed: int) -> list[str]:
     """Rank the photos of taxa over the cap by (photo's rank in its observation, the
     observation's rank within its observer, its rank within its place cell and year, seeded
     hash) and keep the first ``max``; taxa under the cap are kept whole without ranking."""
-    cell = max(step.cell_degrees, 1e-9)
+    cell = max(float(cell_degrees), 1e-9)
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE fg_big AS
-        SELECT taxon_id FROM {DS} GROUP BY taxon_id HAVING count(*) > {step.max}""")
+        SELECT taxon_id FROM {DS} GROUP BY taxon_id HAVING count(*) > ?""", [most])
     replace(con, f"""
         WITH obs AS (
             SELECT observation_id, any_value(taxon_id) AS taxon_id,
@@ -213,19 +207,21 @@ def _photos_per_taxon(con: duckdb.DuckDBPyConnection, step: PhotosPerTaxon, seed
         capped AS (
             SELECT d.* FROM {DS} d JOIN ranked r USING (observation_id)
             QUALIFY row_number() OVER (PARTITION BY d.taxon_id
-                ORDER BY d.k, r.r_observer, r.r_spread, r.h, d.photo_id) <= {step.max})
+                ORDER BY d.k, r.r_observer, r.r_spread, r.h, d.photo_id) <= $most)
         SELECT * FROM {DS} WHERE taxon_id NOT IN (SELECT taxon_id FROM fg_big)
-        UNION ALL SELECT * FROM capped""")
+        UNION ALL SELECT * FROM capped""", {"most": most})
+    return []
 
 
-def _temporal(con: duckdb.DuckDBPyConnection, step: Temporal, seed: int) -> list[str]:
+def temporal(con: duckdb.DuckDBPyConnection, cutoff_year: int, later_fraction: float,
+             cap_last_year: bool, per_taxon: bool, seed: int) -> list[str]:
     """Mirrors ``rules.temporal_quotas`` per taxon (or over all taxa), sampling observations."""
     last = scalar(con, f"SELECT max(year) FROM {DS}")
     if last is None:
         return ["no dated photos: nothing to de-bias"]
-    group = "taxon_id" if step.per_taxon else "NULL::BIGINT"
-    fraction = step.later_fraction
-    cap = "true" if step.cap_last_year else "false"
+    group = "taxon_id" if per_taxon else "NULL::BIGINT"
+    fraction = float(later_fraction)
+    cap = "true" if cap_last_year else "false"
     undated = scalar(con, f"SELECT count(*) FROM {DS} WHERE year IS NULL")
     replace(con, f"""
         WITH obs AS (
@@ -233,10 +229,10 @@ def _temporal(con: duckdb.DuckDBPyConnection, step: Temporal, seed: int) -> list
             FROM {DS} WHERE year IS NOT NULL GROUP BY observation_id),
         per_year AS (SELECT g, year, count(*) AS n FROM obs GROUP BY ALL),
         sampled AS (
-            SELECT g, year, n, CASE WHEN year < {step.cutoff_year} THEN n
+            SELECT g, year, n, CASE WHEN year < $cutoff THEN n
                 ELSE least(n, floor({fraction} * n + 0.5)) END AS q FROM per_year),
         quotas AS (
-            SELECT g, year, CASE WHEN {cap} AND year = {last} AND year >= {step.cutoff_year}
+            SELECT g, year, CASE WHEN {cap} AND year = {last} AND year >= $cutoff
                    AND lag(q) OVER w IS NOT NULL THEN least(n, lag(q) OVER w) ELSE q END AS q
             FROM sampled WINDOW w AS (PARTITION BY g ORDER BY year)),
         kept AS (
@@ -244,14 +240,16 @@ def _temporal(con: duckdb.DuckDBPyConnection, step: Temporal, seed: int) -> list
               ON o.year = quotas.year AND o.g IS NOT DISTINCT FROM quotas.g
             QUALIFY row_number() OVER (PARTITION BY o.g, o.year
                                        ORDER BY hash({seed}, o.observation_id)) <= quotas.q)
-        SELECT * FROM {DS} WHERE year IS NULL OR observation_id IN (SELECT * FROM kept)""")
+        SELECT * FROM {DS} WHERE year IS NULL OR observation_id IN (SELECT * FROM kept)""",
+            {"cutoff": cutoff_year})
     return [f"latest year {last}; {undated:,} undated photo(s) kept as they are"]
 
 
-def _trait_labelled(con: duckdb.DuckDBPyConnection, step: TraitLabelled) -> list[str]:
+def trait_labelled(con: duckdb.DuckDBPyConnection, trait: str,
+                   values: Sequence[str]) -> list[str]:
     """Photo-level values over observation-level ones (``max`` over annotators, as in the
     manifest); the trait name and values are bound, never spliced into the SQL."""
-    if step.trait == "life_stage":
+    if trait == "life_stage":
         observation = ("SELECT observation_id, life_stage AS v FROM observations "
                        "WHERE ?::VARCHAR IS NOT NULL")
     else:
@@ -266,18 +264,19 @@ def _trait_labelled(con: duckdb.DuckDBPyConnection, step: TraitLabelled) -> list
         LEFT JOIN o USING (observation_id)
         WHERE coalesce(p.v, o.v) IS NOT NULL
           AND (len(?::VARCHAR[]) = 0 OR list_contains(?::VARCHAR[], coalesce(p.v, o.v)))""",
-        [step.trait, step.trait, list(step.values), list(step.values)])
+        [trait, trait, list(values), list(values)])
     before = scalar(con, f"SELECT count(*) FROM {DS}")
     delete(con, "photo_id NOT IN (SELECT photo_id FROM fg_trait_kept)")
     dropped = before - scalar(con, f"SELECT count(*) FROM {DS}")
-    which = f" one of {', '.join(step.values)}" if step.values else ""
-    return [f"{dropped:,} photo(s) without a {step.trait!r} label{which} dropped"]
+    which = f" one of {', '.join(values)}" if values else ""
+    return [f"{dropped:,} photo(s) without a {trait!r} label{which} dropped"]
 
 
-def _genus_subsample(con: duckdb.DuckDBPyConnection, step: GenusSubsample, seed: int) -> list[str]:
-    ancestor_map(con, "fg_genus", step.rank)
+def genus_subsample(con: duckdb.DuckDBPyConnection, genera: int | None, fraction: float | None,
+                    rank: str, seed: int) -> list[str]:
+    ancestor_map(con, "fg_genus", rank)
     total = scalar(con, "SELECT count(DISTINCT target) FROM fg_genus")
-    keep = step.genera if step.genera is not None else round((step.fraction or 0) * total)
+    keep = genera if genera is not None else round((fraction or 0) * total)
     orphans = scalar(con, f"SELECT count(DISTINCT taxon_id) FROM {DS} WHERE taxon_id NOT IN "
                           "(SELECT taxon_id FROM fg_genus)")
     con.execute(f"""
@@ -286,5 +285,5 @@ def _genus_subsample(con: duckdb.DuckDBPyConnection, step: GenusSubsample, seed:
             SELECT target FROM (SELECT DISTINCT target FROM fg_genus)
             ORDER BY hash({seed}, target) LIMIT {int(keep)})""")
     delete(con, "taxon_id NOT IN (SELECT taxon_id FROM fg_genus_kept)")
-    return [f"{min(keep, total):,} of {total:,} {step.rank} kept with all their taxa; "
-            f"{orphans:,} taxa without a {step.rank} dropped"]
+    return [f"{min(keep, total):,} of {total:,} {rank} kept with all their taxa; "
+            f"{orphans:,} taxa without a {rank} dropped"]

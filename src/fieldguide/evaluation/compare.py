@@ -10,8 +10,8 @@ from typing import Any
 
 import numpy as np
 
+import fieldguide.evaluation.plots as plots
 from fieldguide.errors import InputError
-from fieldguide.evaluation import plots
 from fieldguide.evaluation.document import Document
 from fieldguide.evaluation.metrics import predict
 from fieldguide.evaluation.result import EvaluationResult, evaluate

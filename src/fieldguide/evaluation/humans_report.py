@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fieldguide.evaluation import plots
+import fieldguide.evaluation.plots as plots
 from fieldguide.evaluation.document import Cell, Document
 from fieldguide.evaluation.humans import HumansResult
 from fieldguide.evaluation.stats import TTestResult

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fieldguide.evaluation import plots
+import fieldguide.evaluation.plots as plots
 from fieldguide.evaluation.breakdowns import group_confusion, most_confused
 from fieldguide.evaluation.document import Document
 from fieldguide.evaluation.result import EvaluationResult

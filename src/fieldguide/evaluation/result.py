@@ -10,8 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from fieldguide.evaluation import breakdowns as bd
-from fieldguide.evaluation import metrics as m
+import fieldguide.evaluation.breakdowns as bd
+import fieldguide.evaluation.metrics as m
 from fieldguide.evaluation.checks import check_counts, check_labels, check_names, check_probs
 
 

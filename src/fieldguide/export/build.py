@@ -18,6 +18,7 @@ import pyarrow as pa
 
 from fieldguide.errors import InputError
 from fieldguide.export.dwca import LINEAGE, Archive, associated_media
+from fieldguide.inputs.tables import read_table
 from fieldguide.store import Study
 
 
@@ -32,23 +33,6 @@ class Decision:
     date: datetime
     status: str
     remarks: str
-
-
-def read_table(path: Path) -> pa.Table:
-    """An identify output (.csv or .parquet) or a labels CSV."""
-    import pyarrow.csv as pcsv
-    import pyarrow.parquet as pq
-
-    if not path.is_file():
-        raise InputError("file not found", path=path)
-    try:
-        if path.suffix == ".parquet":
-            return pq.read_table(path)
-        return pcsv.read_csv(path, convert_options=pcsv.ConvertOptions(
-            column_types={"observation_id": pa.string(), "task": pa.string(),
-                          "photo_id": pa.string()}))
-    except (pa.ArrowInvalid, OSError) as exc:
-        raise InputError(f"unreadable table: {exc}", path=path) from None
 
 
 def _per_observation(path: Path) -> tuple[pa.Table, Path]:

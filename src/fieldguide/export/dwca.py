@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import zipfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -32,13 +31,15 @@ from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
 from fieldguide import __version__
+from fieldguide.inputs.files import atomic_path
+from fieldguide.taxonomy.ranks import MAIN_RANKS
 
 DWC = "http://rs.tdwg.org/dwc/terms/"
 DC = "http://purl.org/dc/terms/"
 OCCURRENCE = DWC + "Occurrence"
 IDENTIFICATION = DWC + "Identification"
 MULTIMEDIA = "http://rs.gbif.org/terms/1.0/Multimedia"
-LINEAGE = ("kingdom", "phylum", "class", "order", "family", "genus")
+LINEAGE = MAIN_RANKS[:-1]  # Darwin Core's higher-taxon terms: the main ranks above species
 _DC_TERMS = {"license", "rightsHolder", "identifier", "references", "format", "type",
              "creator", "title", "created"}
 
@@ -146,9 +147,8 @@ def write_archive(archive: Archive, out: Path, when: datetime | None = None) -> 
     when = when or datetime.now(UTC)
     with_media = bool(archive.media)
     with_history = bool(archive.identifications)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as z:
+    with atomic_path(out) as tmp, zipfile.ZipFile(tmp, "w",
+                                                  compression=zipfile.ZIP_DEFLATED) as z:
         z.writestr("meta.xml", meta_xml(with_media, with_history))
         z.writestr("eml.xml", eml_xml(archive, when))
         z.writestr("occurrence.txt", _table(archive.occurrences, OCCURRENCE_TERMS, "id"))
@@ -157,7 +157,6 @@ def write_archive(archive: Archive, out: Path, when: datetime | None = None) -> 
         if with_history:
             z.writestr("identification.txt",
                        _table(archive.identifications, IDENTIFICATION_TERMS, "coreid"))
-    os.replace(tmp, out)
     return out
 
 

@@ -2,17 +2,17 @@
 probabilities at every rank, priors from place and season, rejection, walk-up decisions,
 auto-validation and int8 quantisation.
 
-Every front end (the CLI, the web service, the Ray engine) goes photos -> pixels
-(``fieldguide.models.pixels``) -> outputs (:class:`Classifier`) -> :func:`posterior` -> rows.
-NumPy, Pillow and ONNX Runtime only: nothing here imports torch.
+Every front end (the CLI, the web service, the main job, the index) builds one
+:class:`Identifier` and goes photos -> pixels (``fieldguide.models.pixels``) -> outputs
+(the model) -> :func:`posterior` -> rows. NumPy, Pillow and ONNX Runtime only: nothing here
+imports torch.
 """
 
 from fieldguide.identification.annotate import (
     Annotation,
-    Rejection,
-    Rejector,
     annotate,
     combine_observations,
+    decide_batch,
     finish,
 )
 from fieldguide.identification.calibration import (
@@ -31,6 +31,7 @@ from fieldguide.identification.decision import (
     decide,
     rank_probabilities,
 )
+from fieldguide.identification.identifier import Answer, Identifier, IdentifyOptions
 from fieldguide.identification.inputs import Photos, read_photos
 from fieldguide.identification.posterior import (
     Context,
@@ -38,17 +39,51 @@ from fieldguide.identification.posterior import (
     Posterior,
     Prior,
     PriorOutput,
+    Subtree,
     posterior,
     softmax,
 )
+from fieldguide.identification.protocols import Rejection, Rejector
 from fieldguide.identification.risk import RiskRow, risk_coverage, risk_table, threshold_for
 from fieldguide.identification.runner import RunOptions, run_outputs
 
 __all__ = [
-    "Annotation", "CalibrationReport", "ClassTree", "Classifier", "Context", "Decisions",
-    "Geofence", "Photos", "Posterior", "Prior", "PriorOutput", "Rejection", "Rejector",
-    "RiskRow", "Rule", "RunOptions", "annotate", "calibrate", "class_tree",
-    "combine_observations", "decide", "ece", "finish", "fit_temperature", "nll", "posterior",
-    "rank_probabilities", "read_photos", "risk_coverage", "risk_table", "run_outputs",
-    "softmax", "threshold_for",
+    "Annotation",
+    "Answer",
+    "CalibrationReport",
+    "ClassTree",
+    "Classifier",
+    "Context",
+    "Decisions",
+    "Geofence",
+    "Identifier",
+    "IdentifyOptions",
+    "Photos",
+    "Posterior",
+    "Prior",
+    "PriorOutput",
+    "Rejection",
+    "Rejector",
+    "RiskRow",
+    "Rule",
+    "RunOptions",
+    "Subtree",
+    "annotate",
+    "calibrate",
+    "class_tree",
+    "combine_observations",
+    "decide",
+    "decide_batch",
+    "ece",
+    "finish",
+    "fit_temperature",
+    "nll",
+    "posterior",
+    "rank_probabilities",
+    "read_photos",
+    "risk_coverage",
+    "risk_table",
+    "run_outputs",
+    "softmax",
+    "threshold_for",
 ]

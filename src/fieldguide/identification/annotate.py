@@ -1,8 +1,9 @@
 """``fieldguide identify``: photos in, one row per photo and one per observation out, with the
 top-k taxa, calibrated probabilities, the priors' scores, rejection and the walk-up decision.
 
-``annotate`` is the runner (pixels -> outputs, resumable) + :func:`posterior` (the shared
-decision core) + tables; it decides nothing itself.
+``annotate`` is the runner (pixels -> outputs, resumable) + :func:`decide_batch` (the
+photos and their observations through :func:`posterior`, the shared decision core) + tables;
+the service answers one observation through the same :func:`decide_batch`.
 
 Several photos of one observation are combined by the mean of their log-probabilities
 (renormalised): a product of experts that treats the photos as independent evidence, so one
@@ -14,47 +15,23 @@ photo and once per observation, on the combined vision probabilities, never twic
 
 from __future__ import annotations
 
-import os
 import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
 from fieldguide.errors import InputError
 from fieldguide.identification.classifier import Classifier
-from fieldguide.identification.decision import Rule
+from fieldguide.identification.decision import ClassTree, Rule
 from fieldguide.identification.inputs import Photos
-from fieldguide.identification.posterior import Posterior, Prior, posterior, softmax
-from fieldguide.identification.runner import Progress, RunOptions, run_outputs
-
-#: The scoring step (``run_outputs``' signature): the local runner or ``RayEngine``.
-Scorer = Callable[[Photos, Classifier, Path, RunOptions, Sequence[str], Progress | None],
-                  tuple[dict[str, np.ndarray], list[str], int]]
-
-
-@dataclass
-class Rejection:
-    """Per row: an out-of-distribution score (higher = less like the training photos),
-    whether the photo is rejected and why ("" when kept)."""
-
-    ood_score: np.ndarray
-    rejected: np.ndarray
-    reason: list[str]
-
-
-class Rejector(Protocol):
-    """What ``annotate`` takes to reject unknown or unusable photos (see ``reject.py``)."""
-
-    @property
-    def outputs(self) -> tuple[str, ...]:
-        """The classifier outputs it needs, besides ``logits``."""
-        ...
-
-    def reject(self, outputs: dict[str, np.ndarray], ok: np.ndarray) -> Rejection: ...
+from fieldguide.identification.posterior import Context, Posterior, Prior, posterior, softmax
+from fieldguide.identification.protocols import Rejection, Rejector
+from fieldguide.identification.runner import Progress, RunOptions, Scorer, run_outputs
+from fieldguide.inputs.files import atomic_path
 
 
 @dataclass
@@ -140,6 +117,53 @@ def _observation_rejection(rej: Rejection, groups: Sequence[str], ids: Sequence[
                                                                         strict=True)])
 
 
+@dataclass
+class Decided:
+    """The photos' and their observations' posteriors (observations in first-seen order,
+    ``rows`` the first photo of each), the observations' combined log-probabilities and
+    context (what they were decided on), their number of photos combined, and the
+    rejections (None without a rejector)."""
+
+    photos: Posterior
+    observations: Posterior
+    ids: list[str]
+    rows: np.ndarray
+    combined: np.ndarray
+    context: Context
+    n_photos: np.ndarray
+    photo_rejection: Rejection | None
+    observation_rejection: Rejection | None
+
+
+def decide_batch(logits: np.ndarray, ok: np.ndarray, rejection: Rejection | None,
+                 groups: Sequence[str], context: Context, *, tree: ClassTree,
+                 classes: Sequence[str], temperature: float, priors: Sequence[Prior],
+                 rule: Rule) -> Decided:
+    """Per photo and per observation: calibrate, combine, apply the priors, decide. Pure
+    arrays in, decisions out: ``identify`` and the service both answer through it."""
+    rejected = rejection.rejected if rejection else np.zeros(len(logits), dtype=bool)
+    logits = logits.astype(np.float64)
+    per_photo = posterior(logits, tree, classes=classes, temperature=temperature,
+                          priors=priors, rule=rule, context=context, rejected=rejected)
+    usable = ok & ~rejected
+    vision = softmax(np.where(ok[:, None], logits, 0.0), temperature)
+    with np.errstate(divide="ignore"):
+        log_p = np.log(vision)
+    ids, from_usable, counts = combine_observations(log_p, groups, usable)
+    _, from_any, counts_any = combine_observations(log_p, groups, ok)
+    with np.errstate(divide="ignore"):
+        combined = np.log(np.where((counts > 0)[:, None], from_usable, from_any))
+    first = {o: i for i, o in reversed(list(enumerate(groups)))}
+    rows = np.array([first[o] for o in ids], dtype=np.int64)
+    obs_rej = _observation_rejection(rejection, groups, ids, ok) if rejection else None
+    obs_context = context.take(rows)
+    per_obs = posterior(combined, tree, classes=classes, temperature=1.0, priors=priors,
+                        rule=rule, context=obs_context,
+                        rejected=obs_rej.rejected if obs_rej else None)
+    return Decided(per_photo, per_obs, ids, rows, combined, obs_context,
+                   np.where(counts > 0, counts, counts_any), rejection, obs_rej)
+
+
 def annotate(photos: Photos, model: Classifier, work: Path, *, rule: Rule, top_k: int = 5,
              options: RunOptions | None = None, priors: Sequence[Prior] = (),
              rejector: Rejector | None = None,
@@ -150,40 +174,21 @@ def annotate(photos: Photos, model: Classifier, work: Path, *, rule: Rule, top_k
     outputs, errors, scored = scorer(photos, model, work, options, wanted, progress)
     ok = np.array([not e for e in errors], dtype=bool)
     rej = rejector.reject(outputs, ok) if rejector else None
-    rejected = rej.rejected if rej else np.zeros(len(photos), dtype=bool)
-    context = photos.context()
-    tree, classes = model.tree(), model.classes
-    logits = outputs["logits"].astype(np.float64)
-    per_photo_post = posterior(logits, tree, classes=classes, temperature=model.temperature,
-                               priors=priors, rule=rule, context=context, rejected=rejected)
-
-    usable = ok & ~rejected
-    vision = softmax(np.where(ok[:, None], logits, 0.0), model.temperature)
-    with np.errstate(divide="ignore"):
-        log_p = np.log(vision)
-    groups = photos.observation_id
-    ids, from_usable, counts = combine_observations(log_p, groups, usable)
-    _, from_any, counts_any = combine_observations(log_p, groups, ok)
-    with np.errstate(divide="ignore"):
-        combined = np.log(np.where((counts > 0)[:, None], from_usable, from_any))
-    first = {o: i for i, o in reversed(list(enumerate(groups)))}
-    rows = np.array([first[o] for o in ids], dtype=np.int64)
-    obs_rej = _observation_rejection(rej, groups, ids, ok) if rej else None
-    obs_post = posterior(combined, tree, classes=classes, temperature=1.0, priors=priors,
-                         rule=rule, context=context.take(rows),
-                         rejected=obs_rej.rejected if obs_rej else None)
-
+    got = decide_batch(outputs["logits"], ok, rej, photos.observation_id, photos.context(),
+                       tree=model.tree(), classes=model.classes,
+                       temperature=model.temperature, priors=priors, rule=rule)
+    classes = model.classes
     per_photo: dict[str, Any] = {
         "photo_id": photos.photo_id, "observation_id": photos.observation_id,
         "path": photos.path, "error": [e or None for e in errors]}
     if any(photos.label):
         per_photo["label"] = [x or None for x in photos.label]
-    per_photo |= columns(per_photo_post, classes, top_k) | _rejection_columns(rej)
-    per_obs: dict[str, Any] = {"observation_id": ids,
-                               "n_photos": np.where(counts > 0, counts, counts_any)}
-    per_obs |= columns(obs_post, classes, top_k) | _rejection_columns(obs_rej)
-    return Annotation(pa.table(per_photo), pa.table(per_obs), per_photo_post.probs, scored,
-                      per_photo_post)
+    per_photo |= columns(got.photos, classes, top_k) | _rejection_columns(rej)
+    per_obs: dict[str, Any] = {"observation_id": got.ids, "n_photos": got.n_photos}
+    per_obs |= columns(got.observations, classes, top_k) | _rejection_columns(
+        got.observation_rejection)
+    return Annotation(pa.table(per_photo), pa.table(per_obs), got.photos.probs, scored,
+                      got.photos)
 
 
 def observations_path(out: Path) -> Path:
@@ -200,12 +205,11 @@ def write_table(table: pa.Table, out: Path) -> Path:
     if out.is_dir():
         raise InputError("the output is a folder; give a file name", path=out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    if out.suffix == ".parquet":
-        pq.write_table(table, tmp)
-    else:
-        pcsv.write_csv(table, tmp)
-    os.replace(tmp, out)
+    with atomic_path(out) as tmp:
+        if out.suffix == ".parquet":
+            pq.write_table(table, tmp)
+        else:
+            pcsv.write_csv(table, tmp)
     return out
 
 

@@ -10,23 +10,15 @@ encoder graphs that have no heads yet).
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import numpy as np
 
 from fieldguide.errors import InputError
 from fieldguide.identification.decision import ClassTree, class_tree
+from fieldguide.inputs.files import file_sha256
 from fieldguide.models.card import ModelCard, read_card
 from fieldguide.models.pixels import Crop, normalise
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 class Classifier:
@@ -119,5 +111,5 @@ class Classifier:
         """What outputs depend on: the ONNX file's content and the crop (resume and indexes
         refuse results of another model)."""
         if self._digest is None:
-            self._digest = _sha256(self.path)
+            self._digest = file_sha256(self.path)
         return f"{self._digest}|{self.crop}"

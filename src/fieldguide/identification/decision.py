@@ -14,8 +14,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from fieldguide.taxonomy.ranks import MAIN_RANKS_FINEST_FIRST
+
 #: Ranks from the finest to the coarsest; the classes themselves sit at ``species``.
-RANKS = ("species", "genus", "family", "order", "class", "phylum", "kingdom")
+RANKS = MAIN_RANKS_FINEST_FIRST
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,10 @@ class ClassTree:
 
     names: dict[str, tuple[str, ...]]
     member: dict[str, np.ndarray]
+    #: Each class's own rank: the rank its lineage names the class itself at ("" when none
+    #: does, e.g. a folder label such as "bluebell"). The walk-up starts at the classes (the
+    #: ``species`` level), but a decision there reports this rank, never one the class lacks.
+    class_rank: tuple[str, ...] = ()
 
     @property
     def ranks(self) -> tuple[str, ...]:
@@ -66,7 +72,30 @@ def class_tree(classes: Sequence[str], taxonomy: Mapping[str, Mapping[str, str]]
         index = {n: j for j, n in enumerate(uniq)}
         names[rank] = uniq
         member[rank] = np.array([index[lab] if lab else -1 for lab in labels], dtype=np.int64)
-    return ClassTree(names, member)
+    own = tuple(next((r for r in ranks if taxonomy.get(c, {}).get(r) == c), "")
+                for c in classes)
+    return ClassTree(names, member, own)
+
+
+def class_level_ranks(tree: ClassTree, d: Decisions, rule: Rule) -> Decisions:
+    """``d`` with decisions at the class level reporting each class's own rank ("" where it
+    has none), and auto-validated only where that rank is at ``rule.validate_rank`` or finer
+    (a class without a rank is the finest the model names, so it counts as the class level).
+    """
+    if not tree.class_rank or "species" not in tree.names:
+        return d
+    own = {tree.names["species"][tree.member["species"][i]]: r
+           for i, r in enumerate(tree.class_rank)}
+    ranks = tuple(tree.names)
+    deepest = ranks.index(rule.validate_rank) if rule.validate_rank in ranks else -1
+    rank = list(d.rank)
+    auto = d.auto_validated.copy()
+    for i, (t, r) in enumerate(zip(d.taxon, d.rank, strict=True)):
+        if r == "species" and t in own:
+            rank[i] = own[t]
+            if own[t] in ranks:
+                auto[i] &= ranks.index(own[t]) <= deepest
+    return Decisions(list(d.taxon), rank, d.probability, auto)
 
 
 def rank_probabilities(probs: np.ndarray, tree: ClassTree) -> dict[str, np.ndarray]:

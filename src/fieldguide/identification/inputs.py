@@ -12,8 +12,7 @@ import numpy as np
 
 from fieldguide.errors import InputError
 from fieldguide.identification.posterior import Context
-
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp", ".gif"}
+from fieldguide.inputs.tables import read_columns
 
 
 @dataclass
@@ -120,21 +119,15 @@ def from_columns(cols: dict[str, list[Any]], base: Path, where: Path) -> Photos:
                   _text(cols.get("url"), n))
 
 
-def read_table(path: Path) -> dict[str, list[Any]]:
-    import pyarrow.csv as pcsv
-    import pyarrow.parquet as pq
-
-    if path.suffix == ".parquet":
-        table = pq.read_table(path)
-    else:
-        opts = pcsv.ConvertOptions(strings_can_be_null=True, column_types={
-            "photo_id": "string", "observation_id": "string", "path": "string"})
-        table = pcsv.read_csv(path, convert_options=opts)
-    return {name: table.column(name).to_pylist() for name in table.column_names}
+read_table = read_columns  # the one table reader, fieldguide.inputs.tables
 
 
 def _folder(root: Path) -> Photos:
-    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    """Every file under ``root`` but hidden ones (names starting with "."), whatever its
+    suffix: a photo that cannot be read (a HEIC, a text file named .jpg, a truncated JPEG)
+    gets an error row, never silently no row."""
+    files = sorted(p for p in root.rglob("*") if p.is_file()
+                   and not any(part.startswith(".") for part in p.relative_to(root).parts))
     rel = [p.relative_to(root).as_posix() for p in files]
     return from_columns({"photo_id": rel, "path": rel}, root, root)
 

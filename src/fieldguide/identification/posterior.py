@@ -27,6 +27,7 @@ from fieldguide.identification.decision import (
     ClassTree,
     Decisions,
     Rule,
+    class_level_ranks,
     decide,
     haversine_km,
     rank_probabilities,
@@ -166,19 +167,28 @@ def posterior(logits: np.ndarray, tree: ClassTree, *, classes: Sequence[str],
             if out.expected_nearby is not None:
                 nearby = np.ones(np.shape(logits), dtype=bool)
                 nearby[rows] = out.expected_nearby
-    safe = np.where(ok[:, None], probs, 0.0)
-    per_rank = rank_probabilities(safe, tree)
-    d = decide(per_rank, tree.names, rule, tree.ranks)
     rejected = np.zeros(n, dtype=bool) if rejected is None else np.asarray(rejected, bool)
-    auto = d.auto_validated & ok & ~rejected
-    if rule.require_nearby and nearby is not None:
-        auto &= _nearby_at_decision(nearby, tree, d)
-    decisions = Decisions([t if o else "" for t, o in zip(d.taxon, ok, strict=True)],
-                          [r if o else "" for r, o in zip(d.rank, ok, strict=True)],
-                          np.where(ok, d.probability, np.nan), auto)
+    per_rank = rank_probabilities(np.where(ok[:, None], probs, 0.0), tree)
+    decisions = decide_rows(per_rank, tree, rule, ok, rejected, nearby)
     for rank in per_rank:
         per_rank[rank][~ok] = np.nan
     return Posterior(vision, probs, per_rank, decisions, score, nearby, rejected)
+
+
+def decide_rows(per_rank: dict[str, np.ndarray], tree: ClassTree, rule: Rule, ok: np.ndarray,
+                rejected: np.ndarray, nearby: np.ndarray | None = None) -> Decisions:
+    """The decisions ``identify`` writes, from probabilities at every rank: the walk-up, each
+    class's own rank, never auto-validating a rejected or failed row (nor, with
+    ``rule.require_nearby``, a taxon not expected nearby). Risk-coverage tables call this too,
+    so a table and the rows it summarises cannot disagree."""
+    walked = decide(per_rank, tree.names, rule, tree.ranks)
+    d = class_level_ranks(tree, walked, rule)
+    auto = d.auto_validated & ok & ~rejected
+    if rule.require_nearby and nearby is not None:
+        auto &= _nearby_at_decision(nearby, tree, walked)
+    return Decisions([t if o else "" for t, o in zip(d.taxon, ok, strict=True)],
+                     [r if o else "" for r, o in zip(d.rank, ok, strict=True)],
+                     np.where(ok, d.probability, np.nan), auto)
 
 
 class Geofence:
@@ -220,3 +230,19 @@ class Geofence:
     def apply(self, probs: np.ndarray, context: Context, classes: Sequence[str]) -> PriorOutput:
         allowed = self.nearby(context, classes)
         return PriorOutput(np.where(allowed, probs, 0.0), None, allowed)
+
+
+class Subtree:
+    """A taxon filter as a prior (the service's ``taxon`` field, like iNaturalist's
+    ``taxon_id``): classes outside the subtree get probability 0, the rest are renormalised.
+    ``keep`` marks the classes inside."""
+
+    name = "taxon filter"
+
+    def __init__(self, keep: np.ndarray) -> None:
+        self.keep = np.asarray(keep, dtype=bool)
+
+    def apply(self, probs: np.ndarray, context: Context, classes: Sequence[str]) -> PriorOutput:
+        kept = np.where(self.keep[None, :], probs, 0.0)
+        total = kept.sum(axis=1, keepdims=True)
+        return PriorOutput(np.divide(kept, total, out=np.zeros_like(kept), where=total > 0))

@@ -16,7 +16,6 @@ to a temporary name renamed into place). Ray is imported lazily: it is an option
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -30,15 +29,19 @@ import pyarrow as pa
 from fieldguide.errors import InputError
 from fieldguide.identification.classifier import Classifier
 from fieldguide.identification.inputs import Photos
+from fieldguide.identification.model import open_model
 from fieldguide.identification.runner import (
     Progress,
     RunOptions,
+    Scorer,
     chunks_of,
     claim,
     fingerprint,
     gather,
+    run_outputs,
     score_chunk,
 )
+from fieldguide.inputs.files import atomic_path
 
 INSTALL = "the Ray engine needs Ray: pip install 'fieldguide[ray]'"
 
@@ -54,12 +57,13 @@ def require_ray() -> Any:
 
 
 class ChunkScorer:
-    """One Ray actor: its own ONNX session and decoding threads, built once, then a batch of
-    photo rows in, one result row per photo out (outputs as fixed-width float32 lists)."""
+    """One Ray actor: its own ONNX session (opened like the driver's ``Identifier`` opens its
+    model) and decoding threads, built once, then a batch of photo rows in, one result row per
+    photo out (outputs as fixed-width float32 lists)."""
 
     def __init__(self, folder: str, onnx: str, threads: int, options: RunOptions,
                  outputs: Sequence[str]) -> None:
-        self.model = Classifier(folder, threads, Path(onnx))
+        self.model = open_model(folder, threads, onnx)
         self.options, self.outputs = options, tuple(outputs)
         self.pool = ThreadPoolExecutor(options.decode_workers)
 
@@ -87,9 +91,8 @@ def shard_path(work: Path, chunk: int) -> Path:
 def write_shard(work: Path, chunk: int, rows: pa.Table) -> None:
     import pyarrow.parquet as pq
 
-    tmp = work / f".shard-{chunk:06d}.tmp.parquet"
-    pq.write_table(rows.sort_by("row"), tmp)
-    os.replace(tmp, shard_path(work, chunk))
+    with atomic_path(shard_path(work, chunk)) as tmp:
+        pq.write_table(rows.sort_by("row"), tmp)
 
 
 def read_shard(work: Path, chunk: int, lo: int, hi: int,
@@ -119,6 +122,18 @@ def read_shard(work: Path, chunk: int, lo: int, hi: int,
         return None
     arrays["errors"] = np.array(errors, dtype=str)
     return arrays
+
+
+def scorer_for(engine: str, address: str | None = None, actors: int = 2,
+               threads: int = 1) -> Scorer:
+    """The scoring step by name: the local runner, or Ray's actor pool (checked to be
+    installed)."""
+    if engine == "local":
+        return run_outputs
+    if engine != "ray":
+        raise InputError(f"unknown engine {engine!r} (local or ray)", field="--engine")
+    require_ray()
+    return RayEngine(address, actors, threads)
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from fieldguide.identification.decision import ClassTree, Rule, decide, rank_probabilities
+from fieldguide.identification.decision import ClassTree, Rule, rank_probabilities
+from fieldguide.identification.posterior import decide_rows
 
 
 @dataclass(frozen=True)
@@ -26,16 +27,24 @@ def _share(mask: np.ndarray, of: np.ndarray) -> float:
 
 
 def risk_coverage(probs: np.ndarray, y: np.ndarray, tree: ClassTree, rule: Rule,
-                  thresholds: Sequence[float]) -> list[RiskRow]:
-    """One row per threshold, the rest of ``rule`` (rank range, validate rank) unchanged."""
+                  thresholds: Sequence[float], *, rejected: np.ndarray | None = None,
+                  nearby: np.ndarray | None = None) -> list[RiskRow]:
+    """One row per threshold, the rest of ``rule`` (rank range, validate rank) unchanged.
+    Each row counts the decisions ``identify`` would write at that threshold
+    (:func:`decide_rows`): a ``rejected`` photo is never auto-validated, so a platform picking
+    its threshold from this table gets the coverage its rows will show."""
     per_rank = rank_probabilities(probs, tree)
+    ok = np.ones(len(probs), dtype=bool)
+    rejected = np.zeros(len(probs), dtype=bool) if rejected is None else rejected
+    # a decision is right when it names the true class or its taxon at the rank reached
+    taxa_of = [{tree.names[r][tree.member[r][c]] for r in tree.ranks if tree.member[r][c] >= 0}
+               for c in range(len(tree.member[tree.ranks[0]]))]
     rows = []
     for t in thresholds:
-        d = decide(per_rank, tree.names, replace(rule, threshold=t), tree.ranks)
-        right = np.array([bool(r) and tree.member[r][c] >= 0
-                          and tree.names[r][tree.member[r][c]] == name
-                          for name, r, c in zip(d.taxon, d.rank, y, strict=True)])
-        decided = np.array([bool(r) for r in d.rank])
+        d = decide_rows(per_rank, tree, replace(rule, threshold=t), ok, rejected, nearby)
+        right = np.array([bool(name) and name in taxa_of[c]
+                          for name, c in zip(d.taxon, y, strict=True)])
+        decided = np.array([bool(name) for name in d.taxon])
         rows.append(RiskRow(float(t), float(d.auto_validated.mean()),
                             _share(d.auto_validated, right), float(decided.mean()),
                             _share(decided, right)))
@@ -78,9 +87,12 @@ class LabelledRun:
 
 def score_labelled(probs: np.ndarray, labels: Sequence[str], classes: Sequence[str],
                    tree: ClassTree, rule: Rule, temperature: float,
-                   thresholds: Sequence[float] = THRESHOLDS) -> LabelledRun | None:
+                   thresholds: Sequence[float] = THRESHOLDS, *,
+                   rejected: np.ndarray | None = None,
+                   nearby: np.ndarray | None = None) -> LabelledRun | None:
     """Accuracy, calibration error and the risk-coverage table of an annotated batch (photos
-    with an unknown label or that failed to decode are left out); None if none is left."""
+    with an unknown label or that failed to decode are left out); None if none is left.
+    ``rejected`` and ``nearby`` are the batch's, so the table counts the written decisions."""
     from fieldguide.identification.calibration import ece
 
     index = {c: i for i, c in enumerate(classes)}
@@ -90,4 +102,7 @@ def score_labelled(probs: np.ndarray, labels: Sequence[str], classes: Sequence[s
     y = np.array([index.get(lab, 0) for lab in labels])[keep]
     kept = probs[keep]
     return LabelledRun(int(keep.sum()), float(np.mean(kept.argmax(1) == y)), ece(kept, y),
-                       temperature, risk_coverage(kept, y, tree, rule, thresholds))
+                       temperature, risk_coverage(
+                           kept, y, tree, rule, thresholds,
+                           rejected=None if rejected is None else np.asarray(rejected)[keep],
+                           nearby=None if nearby is None else np.asarray(nearby)[keep]))

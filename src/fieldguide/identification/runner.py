@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
 import zipfile
 from collections import deque
@@ -30,6 +29,8 @@ import numpy as np
 from fieldguide.errors import InputError
 from fieldguide.identification.classifier import Classifier
 from fieldguide.identification.inputs import Photos
+from fieldguide.identification.quality import QUALITY, QUALITY_COLUMNS, photo_quality, shortest_side
+from fieldguide.inputs.files import atomic_path, write_text_atomic
 from fieldguide.models.pixels import load_crop
 
 Progress = Callable[[int, float], None]  # (photos done so far, images/s of this run)
@@ -74,9 +75,7 @@ def score(batch: Crops, model: Classifier, outputs: Sequence[str] = ("logits",),
           paths: Sequence[str] = ()) -> tuple[dict[str, np.ndarray], list[str]]:
     """The requested outputs (NaN rows for photos that failed) and error reasons ("" when
     fine). The pseudo-output ``quality`` is computed from the crops (and the ``paths``'
-    headers), not by the model (see ``reject.py``)."""
-    from fieldguide.identification.reject import QUALITY, photo_quality, shortest_side
-
+    headers), not by the model (see ``quality.py``)."""
     good = [i for i, b in enumerate(batch) if not isinstance(b, str)]
     names = [n for n in outputs if n != QUALITY]
     stack = np.stack([batch[i] for i in good]) if good else None
@@ -95,8 +94,6 @@ def score(batch: Crops, model: Classifier, outputs: Sequence[str] = ("logits",),
 
 def _width(model: Classifier, name: str) -> int:
     """An output's width from the graph (for a batch where nothing decoded)."""
-    from fieldguide.identification.reject import QUALITY, QUALITY_COLUMNS
-
     if name == QUALITY:
         return len(QUALITY_COLUMNS)
     onnx_name = model.primary if name == "logits" else name
@@ -149,9 +146,7 @@ def claim(work: Path, fingerprint: str) -> None:
             raise InputError("parts of another run (other photos, model or options) are here; "
                              "delete the folder to start again", path=work)
         return
-    tmp = work / "run.json.tmp"
-    tmp.write_text(json.dumps({"fingerprint": fingerprint}))
-    os.replace(tmp, meta)
+    write_text_atomic(meta, json.dumps({"fingerprint": fingerprint}))
 
 
 def part_path(work: Path, chunk: int) -> Path:
@@ -159,9 +154,8 @@ def part_path(work: Path, chunk: int) -> Path:
 
 
 def write_part(work: Path, chunk: int, arrays: dict[str, np.ndarray]) -> None:
-    tmp = work / f".part-{chunk:06d}.tmp.npz"
-    np.savez(tmp, **arrays)  # type: ignore[arg-type]
-    os.replace(tmp, part_path(work, chunk))
+    with atomic_path(part_path(work, chunk)) as tmp, tmp.open("wb") as fh:
+        np.savez(fh, **arrays)  # type: ignore[arg-type]
 
 
 def read_part(work: Path, chunk: int, n: int,
@@ -213,6 +207,11 @@ def run_outputs(photos: Photos, model: Classifier, work: Path, options: RunOptio
             write_part(work, c, score_chunk(photos.path[lo:hi], model, options, outputs, pool,
                                             tick))
     return (*gather(work, len(photos), options.chunk_size, outputs), scored)
+
+
+#: The scoring step (:func:`run_outputs`' signature): the local runner or ``RayEngine``.
+Scorer = Callable[[Photos, Classifier, Path, RunOptions, Sequence[str], Progress | None],
+                  tuple[dict[str, np.ndarray], list[str], int]]
 
 
 def gather(work: Path, n: int, chunk_size: int, outputs: Sequence[str],

@@ -122,17 +122,20 @@ def stage(
                                                       f"{table}_rejects_scan"))
     con.execute(f"DROP TABLE IF EXISTS {rejects}")
     con.execute(f"DROP TABLE IF EXISTS {scan}")
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE {target} AS SELECT {select} "
-        f"FROM read_csv(?, columns={col_spec}, header=?, skip=?, delim=?, quote=?, escape=?, "
-        "auto_detect=false, strict_mode=true, null_padding=false, store_rejects=true, "
-        f"rejects_table={quote_literal(f'{table}_rejects')}, "
-        f"rejects_scan={quote_literal(f'{table}_rejects_scan')}, encoding=?, "
-        "max_line_size=?, buffer_size=?)",
-        [str(path), bool(dialect.header_lines), max(dialect.header_lines - 1, 0),
-         dialect.delimiter, dialect.quote, dialect.quote, DUCKDB_ENCODINGS[encoding],
-         MAX_LINE_BYTES, MAX_LINE_BYTES],
-    )
+    try:
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {target} AS SELECT {select} "
+            f"FROM read_csv(?, columns={col_spec}, header=?, skip=?, delim=?, quote=?, "
+            "escape=?, auto_detect=false, strict_mode=true, null_padding=false, "
+            f"store_rejects=true, rejects_table={quote_literal(f'{table}_rejects')}, "
+            f"rejects_scan={quote_literal(f'{table}_rejects_scan')}, encoding=?, "
+            "max_line_size=?, buffer_size=?)",
+            [str(path), bool(dialect.header_lines), max(dialect.header_lines - 1, 0),
+             dialect.delimiter, dialect.quote, dialect.quote, DUCKDB_ENCODINGS[encoding],
+             MAX_LINE_BYTES, MAX_LINE_BYTES],
+        )
+    except duckdb.InvalidInputException as exc:
+        raise _unreadable(path, exc) from None
     errors = con.execute(
         f"SELECT line, any_value(column_name), any_value(error_type), "
         f"any_value(error_message) FROM {rejects} GROUP BY line ORDER BY line"
@@ -160,6 +163,24 @@ def stage(
         con.executemany(f"INSERT INTO {errors_table} VALUES (?, ?, ?)", rows)
     row = first_row(con.execute(f"SELECT count(*) FROM {target}"))
     return (int(row[0]) if row else 0) + len(rows)
+
+
+def _unreadable(path: Path, exc: duckdb.Error) -> InputError:
+    """The reader gave up on the whole file (no record it could set aside). The cause met so
+    far is mixed line endings (CRLF lines among LF ones, or a lone CR): name the first line
+    whose ending differs from the header's."""
+    with path.open("rb") as f:
+        first = f.readline(MAX_LINE_BYTES)
+        crlf = first.endswith(b"\r\n")
+        for number, line in enumerate(iter(lambda: f.readline(MAX_LINE_BYTES), b""), start=2):
+            body = line[:-2] if line.endswith(b"\r\n") else line.rstrip(b"\n")
+            if b"\r" in body or (line.endswith(b"\n") and line.endswith(b"\r\n") != crlf):
+                return InputError(
+                    "mixed line endings (CRLF and LF, or a lone CR) from here on; re-save the "
+                    "file with one kind of line ending", path=path, line=number)
+    lines = str(exc).splitlines()
+    return InputError(f"unreadable as a delimited file: {lines[0] if lines else exc!r}",
+                      path=path)
 
 
 def _reason(kind: str, message: str) -> str:
@@ -234,7 +255,8 @@ def find_bad_rows(con: duckdb.DuckDBPyConnection, table: str, checks: Sequence[C
     """Create temp table ``{table}_bad(rowid, field, reason)``: one row per failed check."""
     bad = f"{table}_bad"
     parts = [
-        f"SELECT rowid AS rid, {quote_literal(c.field)} AS field, {c.reason} AS reason "
+        f"SELECT rowid AS rid, {quote_literal(c.field)} AS field, {_one_line(c.reason)} "
+        "AS reason "
         f"FROM {quote_ident(table)} WHERE {c.condition}"
         for c in checks
     ]
@@ -245,6 +267,13 @@ def find_bad_rows(con: duckdb.DuckDBPyConnection, table: str, checks: Sequence[C
     )
     con.execute(f"CREATE OR REPLACE TEMP TABLE {quote_ident(bad)} AS {query}")
     return bad
+
+
+def _one_line(reason: str) -> str:
+    """A check's reason as one line whatever file text it quotes (a line break in a value
+    is shown as ``\\n``), and never NULL (a reason built from a value that is missing)."""
+    return (f"replace(replace(coalesce({reason}, 'refused'), chr(13), '\\r'), "
+            "chr(10), '\\n')")
 
 
 def rejections(

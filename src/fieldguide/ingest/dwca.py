@@ -15,10 +15,12 @@ from xml.etree.ElementTree import ParseError
 
 import duckdb
 
+import fieldguide.ingest.csvfile as csvfile
+import fieldguide.ingest.rowchecks as rowchecks
 from fieldguide.errors import InputError
-from fieldguide.ingest import csvfile, rowchecks
 from fieldguide.ingest.commit import already_imported, apply_checks, count_rows, write_import
 from fieldguide.ingest.csvfile import Check, Dialect
+from fieldguide.ingest.format import FORCE, MAX_REJECTS, TAXA, IngestFormat
 from fieldguide.ingest.gbif_media import stage_media, write_media
 from fieldguide.ingest.report import IngestReport
 from fieldguide.ingest.taxa import (
@@ -31,12 +33,12 @@ from fieldguide.ingest.taxa import (
 )
 from fieldguide.store import Study
 from fieldguide.store.sql import quote_ident
-from fieldguide.taxonomy import canonical_name
+from fieldguide.taxonomy import MAIN_RANKS, canonical_name
 
 KIND = "gbif-dwca"
 OCCURRENCE = "http://rs.tdwg.org/dwc/terms/Occurrence"
 MULTIMEDIA = "http://rs.gbif.org/terms/1.0/Multimedia"
-LINEAGE = ["kingdom", "phylum", "class", "order", "family", "genus"]
+LINEAGE = MAIN_RANKS[:-1]  # Darwin Core's higher-taxon terms: the main ranks above species
 USED_TERMS = {
     "eventDate",
     "scientificName",
@@ -201,12 +203,12 @@ def _ingest_folder(
     used = {id_col, *USED_TERMS}
     report.rows_read = csvfile.stage(con, core_path, "fg_stage", columns, dialect, keep=used)
 
-    def col(name: str) -> str:
-        return csvfile.col(name, columns)
+    def col(name: str) -> str:  # the cell's value, NULL when missing or the column absent
+        return rowchecks.value_sql(csvfile.col(name, columns))
 
     oid = f"trim({quote_ident(id_col)})"
     checks = [
-        Check(f"nullif({oid}, '') IS NULL", id_col, "'missing occurrence id'"),
+        Check(f"{rowchecks.cell(id_col)} IS NULL", id_col, "'missing occurrence id'"),
         Check(
             f"rowid NOT IN (SELECT min(rowid) FROM fg_stage GROUP BY {oid})",
             id_col,
@@ -222,19 +224,17 @@ def _ingest_folder(
         if name in columns:
             checks.append(
                 Check(
-                    f"nullif(trim({quote_ident(name)}), '') IS NOT NULL AND "
-                    f"(try_cast({quote_ident(name)} AS DOUBLE) IS NULL OR "
-                    f"abs(try_cast({quote_ident(name)} AS DOUBLE)) > {limit:d})",
+                    f"{col(name)} IS NOT NULL AND "
+                    f"(try_cast({col(name)} AS DOUBLE) IS NULL OR "
+                    f"abs(try_cast({col(name)} AS DOUBLE)) > {limit:d})",
                     name,
                     f"'not a coordinate: ' || {quote_ident(name)}",
                 )
             )
     checks += rowchecks.no_nul([id_col, "scientificName"])
     checks.append(rowchecks.dates("eventDate")[1])  # the future only: partial dates are valid
-    taxon_key = (
-        f"coalesce(nullif(trim({col('acceptedTaxonKey')}), ''), "
-        f"nullif(trim({col('taxonKey')}), ''), trim(\"scientificName\"))"
-    )
+    taxon_key = (f"coalesce({col('acceptedTaxonKey')}, {col('taxonKey')}, "
+                 f"{col('scientificName')})")
     plan = plan_taxa(con, _taxon_requests(con, columns, taxon_key), source="gbif", mode=taxa)
     key_table(con, plan, "fg_taxon_keys")
     checks += unknown_taxon_checks(con, plan, taxon_key, "scientificName")
@@ -248,20 +248,20 @@ def _ingest_folder(
         con.execute(f"""
             INSERT INTO observations BY NAME
             SELECT {oid} AS observation_id, 'gbif' AS source,
-                   nullif(trim({col("recordedBy")}), '') AS observer,
-                   try_cast(left(trim("eventDate"), 10) AS DATE) AS observed_on,
-                   CASE WHEN length(trim("eventDate")) > 10
-                        THEN try_cast(trim("eventDate") AS TIMESTAMPTZ) END AS observed_at,
+                   {col("recordedBy")} AS observer,
+                   {rowchecks.date_sql("eventDate")} AS observed_on,
+                   CASE WHEN length({col("eventDate")}) > 10
+                        THEN try_cast({col("eventDate")} AS TIMESTAMPTZ) END AS observed_at,
                    try_cast({col("decimalLatitude")} AS DOUBLE) AS latitude,
                    try_cast({col("decimalLongitude")} AS DOUBLE) AS longitude,
                    try_cast({col("coordinateUncertaintyInMeters")} AS DOUBLE)
                        AS positional_accuracy,
                    k.taxon_id,
-                   coalesce(nullif(trim({col("verbatimScientificName")}), ''),
-                            nullif(trim("scientificName"), '')) AS verbatim_name,
-                   nullif(trim({col("license")}), '') AS license,
-                   nullif(lower(trim({col("lifeStage")})), '') AS life_stage,
-                   nullif(trim({col("locality")}), '') AS place, {import_id} AS import_id
+                   coalesce({col("verbatimScientificName")},
+                            {col("scientificName")}) AS verbatim_name,
+                   {col("license")} AS license,
+                   lower({col("lifeStage")}) AS life_stage,
+                   {col("locality")} AS place, {import_id} AS import_id
             FROM fg_stage s LEFT JOIN fg_taxon_keys k ON k.key = {taxon_key}
             WHERE s.rowid NOT IN (SELECT rid FROM {bad})
         """)
@@ -280,20 +280,16 @@ def _taxon_requests(
     taxon_key: str,
 ) -> list[TaxonRequest]:
     lineage_cols = [c for c in LINEAGE if c in columns]
-    name = (
-        'coalesce(nullif(trim("acceptedScientificName"), \'\'), trim("scientificName"))'
-        if "acceptedScientificName" in columns
-        else 'trim("scientificName")'
-    )
-    rank = 'lower(trim("taxonRank"))' if "taxonRank" in columns else "NULL"
-    source_key = (
-        f"coalesce(nullif(trim({_q('acceptedTaxonKey', columns)}), ''), "
-        f"nullif(trim({_q('taxonKey', columns)}), ''))"
-    )
+    def value(name: str) -> str:
+        return rowchecks.value_sql(_q(name, columns))
+
+    name = f"coalesce({value('acceptedScientificName')}, {value('scientificName')})"
+    rank = f"lower({value('taxonRank')})"
+    source_key = f"coalesce({value('acceptedTaxonKey')}, {value('taxonKey')})"
     rows = con.execute(
         f"SELECT DISTINCT {taxon_key}, {name}, {rank}, {source_key}"
-        + "".join(f", {quote_ident(c)}" for c in lineage_cols)
-        + " FROM fg_stage WHERE nullif(trim(\"scientificName\"), '') IS NOT NULL"
+        + "".join(f", {value(c)}" for c in lineage_cols)
+        + f" FROM fg_stage WHERE {value('scientificName')} IS NOT NULL"
     ).fetchall()
     out = []
     for key, full_name, taxon_rank, skey, *lineage in rows:
@@ -322,10 +318,12 @@ def _write_synonyms(
     """Keep verbatim names that GBIF resolved to another accepted name, as synonyms."""
     if "acceptedScientificName" not in columns:
         return
+    verbatim = rowchecks.value_sql('"scientificName"')
+    accepted = rowchecks.value_sql('"acceptedScientificName"')
     pairs = con.execute(
-        f'SELECT DISTINCT trim("scientificName"), k.taxon_id FROM fg_stage s '
+        f"SELECT DISTINCT {verbatim}, k.taxon_id FROM fg_stage s "
         f"JOIN fg_taxon_keys k ON k.key = {taxon_key} "
-        'WHERE trim("scientificName") <> trim("acceptedScientificName")'
+        f"WHERE {verbatim} <> {accepted}"
     ).fetchall()
     rows = [(canonical_name(n), t, "synonym", "gbif", import_id) for n, t in pairs]
     known = {
@@ -352,3 +350,6 @@ def _column_at(columns: list[str], index: Any, meta: Path) -> str:
     except (ValueError, IndexError):
         raise InputError(f"id index {index!r} names no declared field", path=meta,
                          field="index") from None
+
+
+FORMAT = IngestFormat(ingest_dwca, "archive", (TAXA, MAX_REJECTS, FORCE))

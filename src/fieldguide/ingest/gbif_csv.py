@@ -13,10 +13,12 @@ from pathlib import Path
 
 import duckdb
 
+import fieldguide.ingest.csvfile as csvfile
+import fieldguide.ingest.rowchecks as rowchecks
 from fieldguide.errors import InputError
-from fieldguide.ingest import csvfile, rowchecks
 from fieldguide.ingest.commit import already_imported, apply_checks, count_rows, write_import
 from fieldguide.ingest.csvfile import TSV_UNQUOTED, Check
+from fieldguide.ingest.format import ENCODING, FORCE, MAX_REJECTS, TAXA, IngestFormat, Param
 from fieldguide.ingest.gbif_media import stage_media, write_media
 from fieldguide.ingest.inat_csv import guess_rank
 from fieldguide.ingest.report import IngestReport
@@ -60,15 +62,18 @@ def ingest_gbif_csv(
     def col(*names: str) -> str:
         return next((quote_ident(n) for n in names if n in columns), "NULL")
 
+    def value(*names: str) -> str:  # the cell's value, NULL when missing or the column absent
+        return rowchecks.value_sql(col(*names))
+
     lat, lon = col("decimalLatitude", "lat"), col("decimalLongitude", "lng")
     checks = [
-        Check("nullif(trim(gbifID), '') IS NULL", "gbifID", "'missing gbifID'"),
+        Check(f"{rowchecks.cell('gbifID')} IS NULL", "gbifID", "'missing gbifID'"),
         Check("rowid NOT IN (SELECT min(rowid) FROM fg_stage GROUP BY trim(gbifID))", "gbifID",
               "'duplicate gbifID ' || trim(gbifID) || ' (also on an earlier line)'"),
         Check("trim(gbifID) IN (SELECT observation_id FROM observations)", "gbifID",
               "'occurrence ' || trim(gbifID) || ' is already in the study'"),
-        Check("nullif(trim(eventDate), '') IS NOT NULL AND "
-              "try_cast(left(trim(eventDate), 10) AS DATE) IS NULL",
+        Check(f"{rowchecks.cell('eventDate')} IS NOT NULL AND "
+              f"{rowchecks.date_sql('eventDate')} IS NULL",
               "eventDate", "'not a date: ' || eventDate"),
     ]
     if lat == "NULL" or lon == "NULL":
@@ -76,15 +81,16 @@ def ingest_gbif_csv(
         raise InputError(f"missing column {which}: occurrences need coordinates", path=path,
                          line=1, field=which.split()[0])
     for expr, name, limit in ((lat, "latitude", 90), (lon, "longitude", 180)):
+        v = rowchecks.value_sql(expr)
         checks.append(Check(
-            f"nullif(trim({expr}), '') IS NOT NULL AND (try_cast({expr} AS DOUBLE) IS NULL "
-            f"OR abs(try_cast({expr} AS DOUBLE)) > {limit:d})",
+            f"{v} IS NOT NULL AND (try_cast({v} AS DOUBLE) IS NULL "
+            f"OR abs(try_cast({v} AS DOUBLE)) > {limit:d})",
             expr[1:-1].replace('""', '"'), f"'not a {name}: ' || {expr}"))
     checks += rowchecks.no_nul(["gbifID", "scientificName"])
     checks.append(rowchecks.dates("eventDate")[1])  # the future; "not a date" is above
-    key = "trim(scientificName)"
+    key = rowchecks.cell("scientificName")
     names = [r[0] for r in con.execute(
-        f"SELECT DISTINCT {key} FROM fg_stage WHERE nullif({key}, '') IS NOT NULL").fetchall()]
+        f"SELECT DISTINCT {key} FROM fg_stage WHERE {key} IS NOT NULL").fetchall()]
     requests = []
     for raw in names:
         name = canonical_name(raw)
@@ -106,12 +112,13 @@ def ingest_gbif_csv(
         con.execute(f"""
             INSERT INTO observations BY NAME
             SELECT trim(s.gbifID) AS observation_id, 'gbif' AS source,
-                   nullif(trim({col("recordedBy")}), '') AS observer,
-                   try_cast(left(trim(s.eventDate), 10) AS DATE) AS observed_on,
-                   try_cast({lat} AS DOUBLE) AS latitude, try_cast({lon} AS DOUBLE) AS longitude,
-                   k.taxon_id, nullif(trim(s.scientificName), '') AS verbatim_name,
-                   nullif(lower(trim({col("lifeStage")})), '') AS life_stage,
-                   nullif(trim({col("stateProvince")}), '') AS place, {import_id} AS import_id
+                   {value("recordedBy")} AS observer,
+                   {rowchecks.date_sql("eventDate")} AS observed_on,
+                   try_cast({rowchecks.value_sql(lat)} AS DOUBLE) AS latitude,
+                   try_cast({rowchecks.value_sql(lon)} AS DOUBLE) AS longitude,
+                   k.taxon_id, {key} AS verbatim_name,
+                   lower({value("lifeStage")}) AS life_stage,
+                   {value("stateProvince")} AS place, {import_id} AS import_id
             FROM fg_stage s LEFT JOIN fg_taxon_keys k ON k.key = {key}
             WHERE s.rowid NOT IN (SELECT rid FROM {bad})""")
         if multimedia is not None:
@@ -120,3 +127,8 @@ def ingest_gbif_csv(
         report.counts["taxa created"] = len(plan.new_taxa)
 
     return write_import(study, report, write)
+
+
+FORMAT = IngestFormat(ingest_gbif_csv, "occurrences", (
+    Param("multimedia", "GBIF multimedia.txt (photo URLs, joined on gbifID).", kind="path"),
+    TAXA, MAX_REJECTS, FORCE, ENCODING))

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import duckdb
 
-from fieldguide.ingest import csvfile
+import fieldguide.ingest.csvfile as csvfile
 from fieldguide.ingest.csvfile import Dialect
+from fieldguide.ingest.rowchecks import value_sql
 from fieldguide.store.sql import first_row, quote_ident
 
 
@@ -33,21 +34,21 @@ def write_media(con: duckdb.DuckDBPyConnection, import_id: int) -> dict[str, int
     """Photos (StillImage rows) of the occurrences just written; others are counted only."""
     cols = {r[0] for r in con.execute("DESCRIBE fg_media").fetchall()}
 
-    def col(name: str) -> str:
-        return csvfile.col(name, cols)
+    def col(name: str) -> str:  # the cell's value, NULL when missing or the column absent
+        return value_sql(csvfile.col(name, cols))
 
     photo_id = (
         f"coalesce(nullif(regexp_extract({col('references')}, '/photos/([0-9]+)', 1), "
-        f"''), nullif(trim({col('identifier')}), ''))"
+        f"''), {col('identifier')})"
     )
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE fg_media_rows AS
         SELECT trim(fg_coreid) AS observation_id, {photo_id} AS photo_id,
                row_number() OVER (PARTITION BY trim(fg_coreid) ORDER BY rowid) AS position,
-               nullif(trim({col("identifier")}), '') AS url,
-               nullif(trim({col("license")}), '') AS license,
-               nullif(trim({col("creator")}), '') AS creator,
-               coalesce(nullif(trim({col("type")}), ''), 'StillImage') AS type
+               {col("identifier")} AS url,
+               {col("license")} AS license,
+               {col("creator")} AS creator,
+               coalesce({col("type")}, 'StillImage') AS type
         FROM fg_media
     """)
     con.execute(f"""

@@ -6,7 +6,11 @@ Labels are names: each folder name is read by :func:`~fieldguide.ingest.taxa.nam
 the genus, "Quercus robur subsp. robur" sits under Quercus robur; a common name such as
 "daisy" stays a label with no rank). When the study holds an ingested taxonomy, labels are
 matched to it first with :class:`~fieldguide.taxonomy.NameMatcher` (synonyms and misspellings
-included), so a folder class is the taxonomy's own taxon with its whole lineage.
+included), so a folder class is the taxonomy's own taxon with its whole lineage. A label is
+stored byte for byte as the folder is named (``observations.verbatim_name``); a label with
+quoted words (a cultivar ``Rosa 'Peace'``, ``Bellis "perennis"``) is never cut down to the
+part a name parser reads (the genus): it is its own class, named exactly as the folder, under
+that genus (see :func:`label_request`).
 
 Observations (which photos show one organism, so that splits keep them together):
 
@@ -14,8 +18,9 @@ Observations (which photos show one organism, so that splits keep them together)
   ``Quercus robur/tree-7/b.jpg`` are two photos of observation ``Quercus robur/tree-7``;
 * a sidecar ``observations.csv`` at the folder's root, with columns ``path`` (the photo's
   path relative to the root, ``/``-separated) and ``observation_id``, and optionally
-  ``observer``, ``latitude``, ``longitude`` and ``observed_on`` (an ISO date), groups photos
-  and gives their observations a context; it takes precedence over sub-folders;
+  ``observer``, ``latitude``, ``longitude`` and ``observed_on`` (an ISO date; empty, ``NA``
+  and the other ``ingest.rowchecks.MISSING_VALUES`` are no value), groups photos and gives
+  their observations a context; it takes precedence over sub-folders;
 * otherwise each photo is its own observation.
 
 An observation whose photos carry different labels or source splits is refused (one organism
@@ -40,9 +45,12 @@ import pyarrow as pa
 
 from fieldguide.errors import InputError
 from fieldguide.ingest.commit import already_imported, count_rows, write_import
+from fieldguide.ingest.format import FORCE, MAX_REJECTS, TAXA, IngestFormat
 from fieldguide.ingest.report import IngestReport, Rejection
 from fieldguide.ingest.taxa import (
     TaxonMode,
+    TaxonRequest,
+    has_quoted_words,
     key_table,
     match_to_taxonomy,
     name_request,
@@ -141,7 +149,7 @@ def ingest_image_folder(
     rows = _whole_observations(rows, report)
     con = study.con
     labels = sorted({str(r["label"]) for r in rows})
-    requests = [name_request(label, label) for label in labels]
+    requests = [label_request(label) for label in labels]
     matched = match_to_taxonomy(study, requests)
     plan = plan_taxa(
         con, [r for r in requests if r.key not in matched], source="folder", mode=taxa
@@ -166,7 +174,8 @@ def ingest_image_folder(
     report.rows_kept = len(rows)
     if report.rows_rejected > max_rejects:
         first = report.rejections[0]
-        raise InputError(f"{first.reason} [{report.rows_rejected:,} image(s) refused]", path=root)
+        reason = first.reason.replace("\r", "\\r").replace("\n", "\\n")  # names hold any byte
+        raise InputError(f"{reason} [{report.rows_rejected:,} image(s) refused]", path=root)
     key_table(con, plan, "fg_taxon_keys")
     if matched:
         report.notes.append(f"{len(matched):,} label(s) matched to the study's taxonomy")
@@ -222,6 +231,23 @@ _SCHEMA = pa.schema(
 )
 
 
+def label_request(label: str) -> TaxonRequest:
+    """The taxon a folder label asks for: :func:`~fieldguide.ingest.taxa.name_request`'s
+    reading, unless the label holds quoted words, which a name parser takes for authorship and
+    drops (``Bellis "perennis"`` would become the genus Bellis, merged with every other Bellis
+    folder). Such a label names its own class, exactly as written, under the genus the parse
+    found (``taxa.has_quoted_words``: an apostrophe inside a word, as in ``O'Brien's daisy``
+    or the author ``d'Urv.``, is no quote)."""
+    request = name_request(label, label)
+    if not has_quoted_words(label) or request.name == label:
+        return request
+    from fieldguide.taxonomy import parse_name
+
+    parsed = parse_name(" ".join(label.replace("_", " ").split()))
+    genus = parsed.genus if parsed.linnaean and parsed.genus and parsed.genus != label else None
+    return TaxonRequest(key=label, name=label, lineage=(("genus", genus),) if genus else ())
+
+
 def _image_header(file: Path) -> tuple[int, int] | str:
     """The image's (width, height) from its header, or why it is refused: not a regular file,
     over the byte, pixel or aspect limits of ``models.pixels``, or no image Pillow can read
@@ -271,7 +297,8 @@ def _read_sidecar(path: Path) -> dict[str, tuple[str, _Context]]:
     """``observations.csv``: photo path -> (observation id, context); {} when absent."""
     if not path.is_file():
         return {}
-    from fieldguide.ingest import csvfile
+    import fieldguide.ingest.csvfile as csvfile
+    from fieldguide.ingest.rowchecks import is_missing
 
     header = csvfile.read_header(path)
     csvfile.require_columns(path, header, ["path", "observation_id"])
@@ -303,7 +330,7 @@ def _read_sidecar(path: Path) -> dict[str, tuple[str, _Context]]:
             if photo in out:
                 raise fail(f"photo {photo!r} is listed twice", "path")
             out[photo] = (values["observation_id"], _Context(
-                observer=values.get("observer") or None,
+                observer=None if is_missing(values.get("observer")) else values["observer"],
                 latitude=_number(values.get("latitude", ""), 90, lambda r: fail(r, "latitude")),
                 longitude=_number(values.get("longitude", ""), 180,
                                   lambda r: fail(r, "longitude")),
@@ -315,7 +342,9 @@ def _read_sidecar(path: Path) -> dict[str, tuple[str, _Context]]:
 
 
 def _number(text: str, limit: float, fail: Callable[[str], InputError]) -> float | None:
-    if not text:
+    from fieldguide.ingest.rowchecks import is_missing
+
+    if is_missing(text):
         return None
     try:
         value = float(text)
@@ -327,7 +356,9 @@ def _number(text: str, limit: float, fail: Callable[[str], InputError]) -> float
 
 
 def _date(text: str, fail: Callable[[str], InputError]) -> dt.date | None:
-    if not text:
+    from fieldguide.ingest.rowchecks import is_missing
+
+    if is_missing(text):
         return None
     try:
         return dt.date.fromisoformat(text)
@@ -345,3 +376,6 @@ def _existing_ids(con: duckdb.DuckDBPyConnection, ids: list[str]) -> set[str]:
     finally:
         con.unregister("fg_ids")
     return {r[0] for r in found}
+
+
+FORMAT = IngestFormat(ingest_image_folder, "folder", (TAXA, MAX_REJECTS, FORCE))

@@ -37,9 +37,11 @@ from pathlib import Path
 
 import duckdb
 
-from fieldguide.ingest import csvfile, rowchecks
+import fieldguide.ingest.csvfile as csvfile
+import fieldguide.ingest.rowchecks as rowchecks
 from fieldguide.ingest.commit import already_imported, apply_checks, count_rows, write_import
 from fieldguide.ingest.csvfile import Check, Dialect
+from fieldguide.ingest.format import ENCODING, FORCE, MAX_REJECTS, TAXA, IngestFormat
 from fieldguide.ingest.report import IngestReport
 from fieldguide.ingest.taxa import (
     TaxonMode,
@@ -135,12 +137,12 @@ def ingest_inat_csv(
         con, path, "fg_stage", columns, dialect, keep=USED_COLUMNS | set(annotations)
     )
 
-    def col(name: str) -> str:
-        return csvfile.col(name, columns)
+    def col(name: str) -> str:  # the cell's value, NULL when missing or the column absent
+        return rowchecks.value_sql(csvfile.col(name, columns))
 
     observer, login_join = _observer_keys(con, columns)
     checks = [
-        Check("nullif(trim(id), '') IS NULL", "id", "'missing observation id'"),
+        Check(f"{rowchecks.cell('id')} IS NULL", "id", "'missing observation id'"),
         Check(
             "rowid NOT IN (SELECT min(rowid) FROM fg_stage GROUP BY trim(id))",
             "id",
@@ -181,7 +183,7 @@ def ingest_inat_csv(
                    try_cast({col("latitude")} AS DOUBLE) AS latitude,
                    try_cast({col("longitude")} AS DOUBLE) AS longitude,
                    try_cast({col("positional_accuracy")} AS DOUBLE) AS positional_accuracy,
-                   k.taxon_id, nullif(trim(s.scientific_name), '') AS verbatim_name,
+                   k.taxon_id, {col("scientific_name")} AS verbatim_name,
                    {col("quality_grade")} AS quality_grade, {col("license")} AS license,
                    {captive} AS captive,
                    {col("place_guess")} AS place, {import_id} AS import_id
@@ -194,18 +196,18 @@ def ingest_inat_csv(
             con.execute(f"""
                 INSERT INTO photos BY NAME
                 SELECT coalesce({PHOTO_ID}, trim(id) || '-1') AS photo_id,
-                       trim(id) AS observation_id, 1 AS position, image_url AS url,
+                       trim(id) AS observation_id, 1 AS position, {col("image_url")} AS url,
                        {col("license")} AS license, {import_id} AS import_id
-                FROM fg_stage WHERE nullif(trim(image_url), '') IS NOT NULL
+                FROM fg_stage WHERE {col("image_url")} IS NOT NULL
                   AND rowid NOT IN (SELECT rid FROM {bad})
             """)
         for column, trait in annotations.items():
-            cell = f"trim({quote_ident(column)})"
+            cell = rowchecks.cell(column)
             con.execute(f"""
                 INSERT INTO traits BY NAME
                 SELECT trim(id) AS observation_id, ? AS trait, {cell} AS value,
                        ? AS import_id FROM fg_stage
-                WHERE nullif({cell}, '') IS NOT NULL AND rowid NOT IN (SELECT rid FROM {bad})
+                WHERE {cell} IS NOT NULL AND rowid NOT IN (SELECT rid FROM {bad})
             """, [trait, import_id])
         report.counts = count_rows(con, import_id, ["observations", "photos"])
         report.counts["taxa created"] = len(plan.new_taxa)
@@ -217,8 +219,7 @@ def ingest_inat_csv(
 
 def _raw_observer(columns: Sequence[str]) -> str:
     """The row's own observer text, id first (NULL when the row names nobody)."""
-    parts = [f"nullif(trim({quote_ident(c)}), '')" for c in ("user_id", "user_login")
-             if c in columns]
+    parts = [rowchecks.cell(c) for c in ("user_id", "user_login") if c in columns]
     return f"coalesce({', '.join(parts)})" if len(parts) > 1 else parts[0]
 
 
@@ -227,7 +228,8 @@ def _observer_keys(con: duckdb.DuckDBPyConnection, columns: Sequence[str]) -> tu
     file's own rows; return the observer expression over ``fg_stage s`` and the join that
     it needs: the row's id, else its login's learned id, else the login (module docstring)."""
     pairs = (
-        "UNION ALL SELECT nullif(trim(user_login), ''), nullif(trim(user_id), '') FROM fg_stage"
+        f"UNION ALL SELECT {rowchecks.cell('user_login')}, {rowchecks.cell('user_id')} "
+        "FROM fg_stage"
         if "user_id" in columns and "user_login" in columns
         else ""
     )
@@ -237,9 +239,9 @@ def _observer_keys(con: duckdb.DuckDBPyConnection, columns: Sequence[str]) -> tu
             SELECT user_login, user_id FROM observers WHERE source = '{SOURCE}' {pairs})
         WHERE user_login IS NOT NULL AND user_id IS NOT NULL GROUP BY user_login""")
     if "user_login" not in columns:
-        return "nullif(trim(s.\"user_id\"), '')", ""
-    login = "nullif(trim(s.\"user_login\"), '')"
-    own_id = "nullif(trim(s.\"user_id\"), ''), " if "user_id" in columns else ""
+        return rowchecks.value_sql('s."user_id"'), ""
+    login = rowchecks.value_sql('s."user_login"')
+    own_id = rowchecks.value_sql('s."user_id"') + ", " if "user_id" in columns else ""
     return (
         f"coalesce({own_id}m.user_id, {login})",
         f"LEFT JOIN fg_login_ids m ON m.user_login = {login}",
@@ -286,9 +288,9 @@ def _value_checks(columns: Sequence[str], annotations: dict[str, str]) -> list[C
 
 def _taxon_key_sql(columns: Sequence[str], prefix: str = "") -> str:
     """The key that names a row's taxon: iNaturalist's taxon_id, else the name."""
-    name = f'trim({prefix}"scientific_name")'
+    name = rowchecks.value_sql(f'{prefix}"scientific_name"')
     if "taxon_id" in columns:
-        return f"coalesce(nullif(trim({prefix}\"taxon_id\"), ''), {name})"
+        return f"coalesce({rowchecks.value_sql(prefix + quote_ident('taxon_id'))}, {name})"
     return name
 
 
@@ -297,15 +299,11 @@ def _taxon_requests(con: duckdb.DuckDBPyConnection, columns: Sequence[str]) -> l
     a stray row (a plant's taxon with iconic taxon "Insecta") never decides the lineage and
     no run depends on the database's grouping order."""
     ranks = [(rank, c) for rank, c in RANK_COLUMNS if c in columns]
-    values = [
-        "trim(\"scientific_name\")",
-        "nullif(trim(\"taxon_id\"), '')" if "taxon_id" in columns else "NULL",
-        "nullif(trim(\"iconic_taxon_name\"), '')" if "iconic_taxon_name" in columns else "NULL",
-        *(f"nullif(trim({quote_ident(c)}), '')" for _, c in ranks),
-    ]
+    values = [rowchecks.value_sql(csvfile.col(c, columns))
+              for c in ("scientific_name", "taxon_id", "iconic_taxon_name", *(c for _, c in ranks))]
     rows = con.execute(
         f"SELECT {_taxon_key_sql(columns)} AS k, {', '.join(values)}, count(*) AS n "
-        "FROM fg_stage WHERE nullif(trim(scientific_name), '') IS NOT NULL GROUP BY ALL"
+        f"FROM fg_stage WHERE {rowchecks.cell('scientific_name')} IS NOT NULL GROUP BY ALL"
     ).fetchall()
     best: dict[str, tuple[int, tuple[str, ...]]] = {}
     for key, *vals, n in rows:
@@ -363,3 +361,6 @@ def guess_rank(name: str) -> str | None:
         return "species"
     marker = {"var.": "variety", "f.": "form", "subsp.": "subspecies"}
     return next((marker[m] for m in parsed.markers if m in marker), "subspecies")
+
+
+FORMAT = IngestFormat(ingest_inat_csv, "export", (TAXA, MAX_REJECTS, FORCE, ENCODING))

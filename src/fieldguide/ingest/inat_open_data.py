@@ -18,7 +18,9 @@ import duckdb
 
 from fieldguide.errors import InputError
 from fieldguide.ingest.commit import already_imported, check_rejects, count_rows, write_import
+from fieldguide.ingest.format import FORCE, MAX_REJECTS, IngestFormat, Param
 from fieldguide.ingest.report import IngestReport, Rejection
+from fieldguide.ingest.rowchecks import value_sql
 from fieldguide.photos.urls import OPEN_DATA_BASE_URL
 from fieldguide.store import Study
 from fieldguide.store.sql import scalar
@@ -112,8 +114,8 @@ def ingest_inat_open_data(study: Study, folder: str | Path, *,
         raise InputError(f"observation {dup[0][0]} appears twice, or is already in the study",
                          path=files["observations"], field="observation_uuid")
     report.rows_kept = report.rows_read - len(bad_obs)
-    observers = (f"SELECT observer_id, nullif(nullif(trim(name), ''), 'None') AS name, "
-                 f"login FROM {src['observers']}" if "observers" in src
+    observers = (f"SELECT observer_id, nullif({value_sql('name')}, 'None') AS name, "
+                 f"{value_sql('login')} AS login FROM {src['observers']}" if "observers" in src
                  else "SELECT NULL::VARCHAR AS observer_id, NULL::VARCHAR AS name, "
                       "NULL::VARCHAR AS login LIMIT 0")
     con.execute(f"CREATE OR REPLACE TEMP TABLE fg_od_people AS {observers}")
@@ -125,11 +127,12 @@ def ingest_inat_open_data(study: Study, folder: str | Path, *,
             INSERT INTO observations BY NAME
             SELECT o.observation_uuid AS observation_id, '{SOURCE}' AS source,
                    coalesce(p.login, o.observer_id) AS observer,
-                   try_cast(o.observed_on AS DATE) AS observed_on,
-                   try_cast(o.latitude AS DOUBLE) AS latitude,
-                   try_cast(o.longitude AS DOUBLE) AS longitude,
-                   try_cast(o.positional_accuracy AS DOUBLE) AS positional_accuracy,
-                   t.taxon_id, nullif(o.quality_grade, '') AS quality_grade,
+                   try_cast({value_sql("o.observed_on")} AS DATE) AS observed_on,
+                   try_cast({value_sql("o.latitude")} AS DOUBLE) AS latitude,
+                   try_cast({value_sql("o.longitude")} AS DOUBLE) AS longitude,
+                   try_cast({value_sql("o.positional_accuracy")} AS DOUBLE)
+                       AS positional_accuracy,
+                   t.taxon_id, {value_sql("o.quality_grade")} AS quality_grade,
                    {import_id} AS import_id
             FROM fg_od_obs o LEFT JOIN fg_od_people p USING (observer_id)
             LEFT JOIN (SELECT source_key, min(taxon_id) AS taxon_id FROM taxa
@@ -141,7 +144,7 @@ def ingest_inat_open_data(study: Study, folder: str | Path, *,
             SELECT ph.photo_id, ph.observation_uuid AS observation_id,
                    try_cast(ph.position AS INTEGER) + 1 AS position,
                    '{base}/photos/' || ph.photo_id || '/medium.' || lower(ph.extension) AS url,
-                   nullif(ph.license, '') AS license, {holder} AS creator,
+                   {value_sql("ph.license")} AS license, {holder} AS creator,
                    {holder} AS rights_holder,
                    '(c) ' || {holder} || CASE WHEN upper(ph.license) = 'CC0'
                         THEN ', no rights reserved (CC0)'
@@ -150,7 +153,7 @@ def ingest_inat_open_data(study: Study, folder: str | Path, *,
                    try_cast(ph.height AS INTEGER) AS height, {import_id} AS import_id
             FROM {src['photos']} ph JOIN fg_od_obs o USING (observation_uuid)
             LEFT JOIN fg_od_people pe ON pe.observer_id = ph.observer_id
-            WHERE nullif(ph.photo_id, '') IS NOT NULL
+            WHERE {value_sql("ph.photo_id")} IS NOT NULL
               AND ph.photo_id NOT IN (SELECT photo_id FROM photos)
         """)
         report.rejections += _rejections(con, "photos", files["photos"])
@@ -211,3 +214,8 @@ def _write_taxa(con: duckdb.DuckDBPyConnection, reader: str | None, import_id: i
     """)
     con.execute("DROP TABLE IF EXISTS fg_od_taxa")
     return int(scalar(con, "SELECT count(*) FROM taxa")) - before
+
+
+FORMAT = IngestFormat(ingest_inat_open_data, "folder", (
+    Param("base_url", "The photo bucket's base URL.", default=OPEN_DATA_BASE_URL),
+    MAX_REJECTS, FORCE))

@@ -75,11 +75,12 @@ class _Known:
         """The name's match key, memoised (lineages repeat the same higher taxa many times):
         its canonical name, except that qualified and indeterminate names ("Carex aff.
         nigra", "Quercus sp.") keep their spelling, so they never pose as the taxon they
-        mention (as in ``NameMatcher``); names already in canonical form, as iNaturalist and
-        GBIF's lineage columns give them, skip the parser."""
+        mention (as in ``NameMatcher``), and so do names with quoted words (a cultivar
+        "Rosa 'Peace'" is not the genus Rosa); names already in canonical form, as iNaturalist
+        and GBIF's lineage columns give them, skip the parser."""
         found = self._canonical.get(name)
         if found is None:
-            plain = _PLAIN_NAME.fullmatch(name) is not None
+            plain = _PLAIN_NAME.fullmatch(name) is not None or has_quoted_words(name)
             found = self._canonical[name] = name if plain else match_key(name)
         return found
 
@@ -166,6 +167,19 @@ def _give_rank(row: dict[str, object] | None, rank: str | None) -> None:
     request names it with (the genus of "Quercus buckleyi")."""
     if row is not None and row["rank"] is None and rank is not None:
         row.update(rank=rank, rank_level=rank_level(rank))
+
+
+_QUOTES = "\"'\u2018\u2019\u201c\u201d"
+
+
+def has_quoted_words(text: str) -> bool:
+    """Whether ``text`` quotes a word (``Rosa 'Peace'``, ``Bellis "perennis"``): a word that
+    starts or ends with a quote mark, or holds a double one. A name parser reads such words as
+    authorship and drops them; an apostrophe inside a word (``O'Brien``, ``d'Urv.``) is none."""
+    for word in text.replace("_", " ").split():
+        if word[:1] in _QUOTES or word[-1:] in _QUOTES or any(q in word for q in '"\u201c\u201d'):
+            return True
+    return False
 
 
 def name_request(key: str, label: str) -> TaxonRequest:

@@ -16,6 +16,7 @@ import pyarrow as pa
 
 from fieldguide.errors import InputError
 from fieldguide.ingest.commit import already_imported, write_import
+from fieldguide.ingest.format import FORCE, IngestFormat, Param
 from fieldguide.ingest.report import IngestReport
 from fieldguide.ingest.taxa import maybe_hybrid
 from fieldguide.store import Study
@@ -127,3 +128,10 @@ def _insert(con: duckdb.DuckDBPyConnection, table: str, rows: pa.Table) -> None:
         con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM fg_rows")
     finally:
         con.unregister("fg_rows")
+
+
+FORMAT = IngestFormat(ingest_taxonomy, "path", (
+    Param("fmt", "interim (Open Tree: taxonomy.tsv + synonyms.tsv) or inat (taxa.csv).",
+          default="interim", flags=("--format",), choices=("interim", "inat")),
+    Param("source", "Name of the source (default: the folder's name)."),
+    FORCE))

@@ -4,7 +4,8 @@ Made for annotation sessions such as Taylor et al. 2019's ImageAnt files (``file
 ``<observation id>.jpg``, ``open_flowers`` and ``flowers`` in {1, 0, U}) and for any table
 keyed by observation id, an iNaturalist export included (``--key id``): the key column names
 an observation id or a photo id, with any file extension stripped; each trait column becomes
-rows ``(observation, photo, trait, value)``. Empty cells are "not annotated" and write nothing.
+rows ``(observation, photo, trait, value)``. Empty cells, and the other spellings of a missing
+value (``NA``...: ``ingest.rowchecks.MISSING_VALUES``), are "not annotated" and write nothing.
 
 ``columns`` renames source columns to the study's trait names (ImageAnt's ``flowers`` means
 flower buds: ``{"open_flowers": "open_flowers", "flowers": "flower_buds"}``). ``value_maps``
@@ -24,11 +25,13 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+import fieldguide.ingest.csvfile as csvfile
 from fieldguide.errors import InputError
-from fieldguide.ingest import csvfile
 from fieldguide.ingest.commit import already_imported, apply_checks, count_rows, write_import
 from fieldguide.ingest.csvfile import Check, sql_literal
+from fieldguide.ingest.format import FORCE, MAX_REJECTS, IngestFormat, Param
 from fieldguide.ingest.report import IngestReport
+from fieldguide.ingest.rowchecks import value_sql
 from fieldguide.store import Study
 
 KIND = "traits"
@@ -103,7 +106,7 @@ def ingest_traits(
     report = IngestReport(kind=KIND, path=path)
     report.rows_read = csvfile.stage(con, path, "fg_stage", header)
     _code_table(con, mapping, maps, values)
-    ident = f"regexp_replace(trim(s.{quote_ident(key)}), '\\.[A-Za-z0-9]+$', '')"
+    ident = f"regexp_replace({value_sql('s.' + quote_ident(key))}, '\\.[A-Za-z0-9]+$', '')"
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE fg_trait_keys AS
         SELECT s.rowid AS rid, {ident} AS ident, o.observation_id AS obs, p.photo_id AS photo,
@@ -115,12 +118,14 @@ def ingest_traits(
     checks = [
         Check(f"nullif({row_ident}, '') IS NULL", key, "'missing id'"),
         Check(
-            "rowid IN (SELECT rid FROM fg_trait_keys WHERE obs IS NULL AND photo IS NULL)",
+            "rowid IN (SELECT rid FROM fg_trait_keys WHERE ident IS NOT NULL AND obs IS NULL "
+            "AND photo IS NULL)",
             key,
             f"'no observation or photo ' || {row_ident} || ' in the study'",
         ),
         Check(
-            "rowid NOT IN (SELECT min(rid) FROM fg_trait_keys GROUP BY ident)",
+            "rowid NOT IN (SELECT min(rid) FROM fg_trait_keys GROUP BY ident) AND rowid IN "
+            "(SELECT rid FROM fg_trait_keys WHERE ident IS NOT NULL)",
             key,
             f"'duplicate id ' || {row_ident} || ' (also on an earlier line)'",
         ),
@@ -129,6 +134,7 @@ def ingest_traits(
         if source not in maps and values is None:
             continue
         cell = f"trim({quote_ident(source)})"
+        value = value_sql(quote_ident(source))
         if source in maps:
             known = ", ".join(maps[source])
             reason = (f"{sql_literal('no mapping for value ')} || {cell} || "
@@ -137,7 +143,7 @@ def ingest_traits(
             codes = ", ".join(values or ())
             reason = f"{sql_literal(f'not one of {codes}: ')} || {cell}"
         checks.append(Check(
-            f"nullif({cell}, '') IS NOT NULL AND {cell} NOT IN "
+            f"{value} IS NOT NULL AND {cell} NOT IN "
             f"(SELECT raw FROM fg_trait_codes WHERE col = {index})",
             source,
             reason,
@@ -146,7 +152,7 @@ def ingest_traits(
 
     def write(con: duckdb.DuckDBPyConnection, import_id: int) -> None:
         for index, (source, trait) in enumerate(mapping.items()):
-            cell = f"trim(s.{quote_ident(source)})"
+            cell = value_sql(f"s.{quote_ident(source)}")
             value = f"coalesce(c.code, {cell})"
             con.execute(f"""
                 INSERT INTO traits BY NAME
@@ -154,7 +160,7 @@ def ingest_traits(
                        ? AS trait, {value} AS value, ? AS annotator, ? AS import_id
                 FROM fg_stage s JOIN fg_trait_keys k ON k.rid = s.rowid
                 LEFT JOIN fg_trait_codes c ON c.col = ? AND c.raw = {cell}
-                WHERE nullif({cell}, '') IS NOT NULL
+                WHERE {cell} IS NOT NULL
                   AND s.rowid NOT IN (SELECT rid FROM {bad})""",
                 [trait, annotator, import_id, index])
         report.counts = count_rows(con, import_id, ["traits"])
@@ -188,3 +194,75 @@ def _code_table(
                     "SELECT * FROM fg_trait_codes_view")
     finally:
         con.unregister("fg_trait_codes_view")
+
+
+def ingest_trait_options(
+    study: Study,
+    table: str | Path,
+    *,
+    key: str = "file",
+    trait: Sequence[str] | None = None,
+    value_map: Sequence[str] | None = None,
+    annotator: str | None = None,
+    max_rejects: int = 0,
+    force: bool = False,
+) -> IngestReport:
+    """:func:`ingest_traits` with its columns and maps written as the command line writes
+    them (``TRAIT=COLUMN``, ``COLUMN:VALUE=CODE``); without ``trait``, every column but the
+    key is a trait of codes 1, 0, U."""
+    columns = trait_columns(trait or [])
+    maps = value_maps(value_map or [], columns)
+    return ingest_traits(study, table, key=key, columns=columns,
+                         values=None if columns is not None else PRESENCE_VALUES,
+                         value_maps=maps, annotator=annotator, max_rejects=max_rejects,
+                         force=force)
+
+
+def trait_columns(specs: Sequence[str]) -> dict[str, str] | None:
+    """``TRAIT=COLUMN`` texts -> {column: trait} (None when none given)."""
+    if not specs:
+        return None
+    out: dict[str, str] = {}
+    for spec in specs:
+        name, eq, column = spec.partition("=")
+        if not eq or not name.strip() or not column.strip():
+            raise InputError(f"{spec!r}: write TRAIT=COLUMN", field="--trait")
+        if column.strip() in out:
+            raise InputError(f"column {column.strip()!r} named twice", field="--trait")
+        out[column.strip()] = name.strip()
+    return out
+
+
+def value_maps(specs: Sequence[str], columns: Mapping[str, str] | None
+               ) -> dict[str, dict[str, str]]:
+    """``COLUMN:VALUE=CODE`` texts -> {column: {value: code}}. The column is split off at
+    the last ':' before the first '=' (so ``field:Flowering:yes=1`` works); a name that is a
+    trait of ``columns``, not a column, means that trait's column."""
+    by_trait = {t: c for c, t in (columns or {}).items()}
+    out: dict[str, dict[str, str]] = {}
+    for spec in specs:
+        left, eq, code = spec.partition("=")
+        column, colon, raw = left.rpartition(":")
+        if not eq or not colon or not column.strip() or not raw.strip():
+            raise InputError(f"{spec!r}: write COLUMN:VALUE=CODE", field="--map")
+        column = column.strip()
+        if columns is not None and column not in columns:
+            if column not in by_trait:
+                raise InputError(f"{spec!r}: {column!r} is neither a --trait column nor a "
+                                 "trait", field="--map")
+            column = by_trait[column]
+        out.setdefault(column, {})[raw.strip()] = code.strip()
+    return out
+
+
+FORMAT = IngestFormat(ingest_trait_options, "table", (
+    Param("key", "Column naming the observation or photo (an id, or '<id>.jpg').",
+          default="file"),
+    Param("trait", "TRAIT=COLUMN: read COLUMN as trait TRAIT (repeatable). Given: only these "
+          "columns are read and their values kept as written unless mapped. Not given: every "
+          "column but the key is a trait of codes 1, 0, U.", kind="texts"),
+    Param("value_map", "COLUMN:VALUE=CODE: write VALUE of COLUMN (or of the trait so named) as "
+          "CODE (repeatable); a column with a map refuses values it does not list.",
+          kind="texts", flags=("--map",)),
+    Param("annotator", "Who annotated."),
+    MAX_REJECTS, FORCE))

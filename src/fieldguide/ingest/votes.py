@@ -2,21 +2,26 @@
 with optional Pl@ntNet-style side files: authors (one author per task, task = line index),
 AI answers and AI scores ({task: label} / {task: score}) and ground truth.
 
+The JSON and side-file formats are read by :mod:`fieldguide.votes.io` (their one reader, also
+behind ``fieldguide aggregate FILE``): a worker named "AI" in answers.json is the AI's vote,
+stored as a prediction, not a person's identification. A CSV is staged by the ingest's CSV
+reader (encodings, per-row rejects) with the same columns.
+
 Tasks become observations (stubs when the study does not have them yet). A worker's repeated
 vote on one task is kept as history: only the last one is current, as on iNaturalist.
 """
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any, Literal
 
 import duckdb
 import pyarrow as pa
 
+import fieldguide.ingest.csvfile as csvfile
+import fieldguide.ingest.rowchecks as rowchecks
 from fieldguide.errors import InputError
-from fieldguide.ingest import csvfile, rowchecks
 from fieldguide.ingest.commit import already_imported, apply_checks, write_import
 from fieldguide.ingest.csvfile import Check
 from fieldguide.ingest.report import IngestReport
@@ -29,6 +34,7 @@ from fieldguide.ingest.taxa import (
 )
 from fieldguide.store import Study
 from fieldguide.store.sql import first_row
+from fieldguide.votes.io import Pair, read_answers_json, read_side_files, read_truth_pairs
 
 KIND = "votes"
 # ignore: labels are opaque codes; extend: labels are taxon names, new ones become taxa;
@@ -59,8 +65,9 @@ def ingest_votes(
     report = IngestReport(kind=KIND, path=path)
     table_dialect = csvfile.Dialect(encoding=encoding)
     dialect: csvfile.Dialect | None = table_dialect
+    ai_in_answers = None
     if path.suffix.lower() == ".json":
-        report.rows_read = _stage_answers_json(con, path)
+        report.rows_read, ai_in_answers = _stage_answers_json(con, path)
         dialect = None
     else:
         columns = csvfile.read_header(path, table_dialect)
@@ -69,7 +76,7 @@ def ingest_votes(
         if report.rows_read == 0:
             raise InputError("no votes: the file has a header only", path=path, line=2)
     checks = [
-        Check(f"nullif(trim({c}), '') IS NULL", c, f"'empty {c}'")
+        Check(f"{rowchecks.cell(c)} IS NULL", c, f"'empty {c}'")  # "NA" too: required
         for c in ("task", "worker", "label")
     ]
     checks += rowchecks.no_nul(["task", "worker", "label"])
@@ -88,7 +95,7 @@ def ingest_votes(
         key_table(con, plan, "fg_taxon_keys")
         checks += unknown_taxon_checks(con, plan, "trim(label)", "label")
     bad = apply_checks(con, path, report, checks, max_rejects, dialect)
-    side = _read_side_files(authors, ai_answers, ai_scores, truth)
+    side = _read_side_files(authors, ai_answers, ai_scores, truth, ai_in_answers)
 
     def write(con: duckdb.DuckDBPyConnection, import_id: int) -> None:
         if plan is not None:
@@ -141,48 +148,23 @@ def ingest_votes(
     return write_import(study, report, write)
 
 
-def _stage_answers_json(con: duckdb.DuckDBPyConnection, path: Path) -> int:
-    """peerannot's {task: {worker: label}} into ``fg_stage(task, worker, label)``."""
-    from fieldguide.inputs import expect_nested_mapping
-
-    data = expect_nested_mapping(_load_json(path), path, "{task: {worker: label}}")
-    tasks: list[str] = []
-    workers: list[str] = []
-    labels: list[str] = []
-    for task, answers in data.items():
-        if not isinstance(answers, dict):
-            raise InputError(
-                f"task {task!r}: expected an object {{worker: label}}", path=path, field=str(task)
-            )
-        for worker, label in answers.items():
-            tasks.append(str(task))
-            workers.append(str(worker))
-            labels.append("" if label is None else str(label))
-    if not tasks:
-        raise InputError("no votes in the file", path=path)
-    table = pa.table({"task": tasks, "worker": workers, "label": labels})
+def _stage_answers_json(con: duckdb.DuckDBPyConnection, path: Path) -> tuple[int, Pair | None]:
+    """peerannot's {task: {worker: label}}, read by the votes package's reader, into
+    ``fg_stage(task, worker, label)``; returns the rows staged and the "AI" worker's answers."""
+    task, worker, label, ai = read_answers_json(path)
+    table = pa.table({"task": _strings(task), "worker": _strings(worker),
+                      "label": _strings(label)})
     con.register("fg_json_view", table)
     try:
         con.execute("CREATE OR REPLACE TEMP TABLE fg_stage AS SELECT * FROM fg_json_view")
     finally:
         con.unregister("fg_json_view")
-    return len(tasks)
+    return table.num_rows, ai
 
 
-def _load_json(path: Path) -> Any:
-    from fieldguide.inputs import read_json
-
-    return read_json(path)
-
-
-def _read_lines(path: Path) -> list[str]:
-    from fieldguide.inputs import read_lines
-
-    lines = read_lines(path)
-    for n, line in enumerate(lines, start=1):
-        if "\x00" in line:
-            raise InputError("NUL byte in the text", path=path, line=n)
-    return lines
+def _strings(values: Any) -> pa.Array:
+    """Stored ids and labels are text; a JSON null becomes empty (refused by the row checks)."""
+    return pa.array(["" if v is None else str(v) for v in values.tolist()], pa.string())
 
 
 def _read_side_files(
@@ -190,59 +172,27 @@ def _read_side_files(
     ai_answers: str | Path | None,
     ai_scores: str | Path | None,
     truth: str | Path | None,
+    ai_in_answers: Pair | None,
 ) -> dict[str, list[tuple[str, Any]]]:
-    """Read and check the optional per-task files before anything is written."""
+    """Read and check the optional per-task files (by the votes package's readers, so the
+    study holds what ``fieldguide aggregate FILE`` would use) before anything is written."""
+    author_pairs, ai_pairs, score_pairs = read_side_files(
+        authors, ai_answers, ai_scores, ai_in_answers=ai_in_answers
+    )
     side: dict[str, list[tuple[str, Any]]] = {}
-    if authors is not None:
-        from fieldguide.inputs import nonempty_file
-
-        nonempty_file(authors, what="authors file")
-        side["authors"] = [
-            (str(i), a.strip())
-            for i, a in enumerate(_read_lines(Path(authors)))
-            if a.strip() and a.strip() != "-1"
-        ]
-    if ai_answers is not None:
-        data = _mapping(Path(ai_answers), "{task: label}", "AI answer")
-        side["ai"] = [(str(k), str(v)) for k, v in data.items()]
-    if ai_scores is not None:
-        scores = _mapping(Path(ai_scores), "{task: score}", "AI score")
-        checked = []
-        for task, value in scores.items():
-            if (isinstance(value, bool) or not isinstance(value, int | float)
-                    or math.isnan(value) or not 0 <= value <= 1):
-                raise InputError(
-                    f"AI score {value!r} is not a probability in [0, 1]",
-                    path=ai_scores,
-                    field=f"task {task}",
-                )
-            checked.append((str(task), float(value)))
-        side["scores"] = checked
+    if author_pairs is not None:
+        side["authors"] = _rows(author_pairs, str)
+    if ai_pairs is not None:
+        side["ai"] = _rows(ai_pairs, str)
+    if score_pairs is not None:
+        side["scores"] = _rows(score_pairs, float)
     if truth is not None:
-        from fieldguide.inputs import nonempty_file
-
-        side["truth"] = _read_truth(nonempty_file(truth, what="truth file"))
+        side["truth"] = _rows(read_truth_pairs(truth), str)
     return side
 
 
-def _mapping(path: Path, shape: str, what: str) -> dict[str, Any]:
-    from fieldguide.inputs import expect_mapping, expect_scalars
-
-    return expect_scalars(expect_mapping(_load_json(path), path, shape), path, what)
-
-
-def _read_truth(path: Path) -> list[tuple[str, Any]]:
-    """``task,truth`` CSV, or one label per line (task = line index, -1 = unknown)."""
-    lines = _read_lines(path)
-    if lines and lines[0].replace(" ", "") == "task,truth":
-        out = []
-        for n, line in enumerate(lines[1:], start=2):
-            parts = line.split(",")
-            if len(parts) != 2:
-                raise InputError("expected 'task,truth'", path=path, line=n)
-            out.append((parts[0].strip(), parts[1].strip()))
-        return out
-    return [(str(i), v.strip()) for i, v in enumerate(lines) if v.strip() not in ("", "-1")]
+def _rows(pair: Pair, value: Any) -> list[tuple[str, Any]]:
+    return [(str(t), value(v)) for t, v in zip(pair[0].tolist(), pair[1].tolist(), strict=True)]
 
 
 def _write_side(

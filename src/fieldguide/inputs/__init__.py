@@ -1,7 +1,8 @@
 """The validation layer every command reads its inputs through: files (regular, sized),
-text (UTF-8 or an explicit encoding, bad bytes located), archives (names kept inside, bombs
-refused), JSON (shapes checked). Each refusal is an :class:`~fieldguide.errors.InputError`
-naming file, line and field; see docs/reliability.md for what each input kind accepts."""
+text (UTF-8 or an explicit encoding, bad bytes located), tables (CSV or Parquet, one reader),
+archives (names kept inside, bombs refused), JSON (shapes checked). Each refusal is an
+:class:`~fieldguide.errors.InputError` naming file, line and field; see docs/reliability.md
+for what each input kind accepts."""
 
 from fieldguide.inputs.archive import LIMITS, ArchiveLimits, ZipReader, inside, safe_member_name
 from fieldguide.inputs.files import (
@@ -19,6 +20,7 @@ from fieldguide.inputs.jsonfile import (
     expect_scalars,
     read_json,
 )
+from fieldguide.inputs.tables import read_columns, read_table
 from fieldguide.inputs.text import (
     check_encoding,
     decode,
@@ -45,8 +47,10 @@ __all__ = [
     "output_file",
     "output_folder",
     "read_bytes",
+    "read_columns",
     "read_json",
     "read_lines",
+    "read_table",
     "read_text",
     "regular_file",
     "safe_member_name",

@@ -118,7 +118,7 @@ def output_folder(path: str | Path) -> Path:
 
 
 @contextmanager
-def atomic_path(path: str | Path) -> Iterator[Path]:
+def atomic_path(path: str | Path, *, scratch: str | Path | None = None) -> Iterator[Path]:
     """A temporary name beside ``path`` to write to; renamed onto ``path`` when the block
     ends without an exception, removed otherwise. A reader (or a run resumed after a kill)
     sees the old file or the whole new one, never half a file. The one way fieldguide
@@ -126,9 +126,12 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
 
         with atomic_path(out) as tmp, tmp.open("wb") as fh:
             np.save(fh, array)   # a handle: np.save would add ".npy" to a bare name
+
+    ``scratch``: a folder on the same file system to hold the temporary file instead, for a
+    writer that clears its own scratch folder of what a killed run left (the photo store).
     """
     p = output_file(path)
-    tmp = p.with_name(f".{p.name}.{os.getpid()}.tmp")
+    tmp = (p.parent if scratch is None else Path(scratch)) / f".{p.name}.{os.getpid()}.tmp"
     try:
         yield tmp
         os.replace(tmp, p)

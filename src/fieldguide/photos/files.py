@@ -20,6 +20,7 @@ from pathlib import Path
 from PIL import Image, UnidentifiedImageError
 
 from fieldguide.errors import InputError
+from fieldguide.inputs.files import atomic_path, file_sha256
 from fieldguide.models.pixels import LIMITS, open_image
 
 EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "GIF": "gif", "WEBP": "webp", "TIFF": "tif",
@@ -85,9 +86,8 @@ def keep(body: bytes, photo_id: str, root: Path, max_bytes: int) -> Kept:
     name = f"{stem(photo_id)}.{EXTENSIONS.get(fmt, fmt.lower())}"
     final = root / shard(photo_id) / name
     final.parent.mkdir(exist_ok=True)
-    tmp = root / ".tmp" / f"{name}.{os.getpid()}.part"
-    tmp.write_bytes(body)
-    os.replace(tmp, final)
+    with atomic_path(final, scratch=root / ".tmp") as tmp:
+        tmp.write_bytes(body)
     return Kept(final, len(body), hashlib.sha256(body).hexdigest(), width, height)
 
 
@@ -98,16 +98,12 @@ def describe(path: Path, max_bytes: int) -> Kept:
     return Kept(path, len(body), hashlib.sha256(body).hexdigest(), width, height)
 
 
-def file_sha256(path: Path) -> str | None:
+def sha256_if_present(path: Path) -> str | None:
     """The hash of a kept file, or None when it is gone."""
-    h = hashlib.sha256()
     try:
-        with path.open("rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
+        return file_sha256(path)
     except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
         return None
-    return h.hexdigest()
 
 
 def prepare(root: Path) -> None:

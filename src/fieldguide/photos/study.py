@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pyarrow as pa
 
+import fieldguide.photos.files as files
 from fieldguide.errors import InputError
-from fieldguide.photos import files
 from fieldguide.photos.client import FetchOptions, Job, Outcome, fetch_many
 from fieldguide.photos.urls import SIZES, with_size
 from fieldguide.store import Study
@@ -169,7 +169,8 @@ def _verify(study: Study, report: FetchReport) -> None:
     rows = study.con.execute(f"SELECT photo_id, path, sha256 FROM photos JOIN {_SCOPE} "
                              "USING (photo_id) WHERE fetch_status = 'fetched'").fetchall()
     with ThreadPoolExecutor(4) as pool:
-        hashes = list(pool.map(lambda r: files.file_sha256(Path(r[1])) if r[1] else None, rows))
+        hashes = list(pool.map(
+            lambda r: files.sha256_if_present(Path(r[1])) if r[1] else None, rows))
     bad = []
     for (photo_id, path, expected), got in zip(rows, hashes, strict=True):
         if got is not None and got == expected:

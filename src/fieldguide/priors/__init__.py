@@ -1,7 +1,8 @@
 """Place-and-season priors: p(taxon | where, when) learned from a study's observations.
 
 ``build_prior`` reads the study (see :mod:`~fieldguide.priors.observations` for what is
-skipped and why), fits a ``counts`` or ``sinr`` prior and saves it as a folder;
+skipped and why), fits a prior of a method registered in :data:`PRIORS` (``counts``,
+``sinr``, or a plug-in's) and saves it as a folder;
 ``load_prior`` reads it back without torch, as an object the posterior takes
 (``name``, ``apply(probs, context, classes) -> PriorOutput``).
 """
@@ -14,16 +15,16 @@ from typing import Any
 from fieldguide.identification.posterior import Context, PriorOutput
 from fieldguide.priors.evaluate import Scores, evaluate_prior
 from fieldguide.priors.observations import Observations, read_csv, read_study, split_by_observer
-from fieldguide.priors.prior import FLOOR, Prior, clean_context
-from fieldguide.priors.store import METHODS, load_prior, save_prior
+from fieldguide.priors.prior import FLOOR, PRIORS, PlaceSeasonPrior, clean_context
+from fieldguide.priors.store import load_prior, save_prior
 from fieldguide.store import Study
 
 __all__ = [
     "FLOOR",
-    "METHODS",
+    "PRIORS",
     "Context",
     "Observations",
-    "Prior",
+    "PlaceSeasonPrior",
     "PriorOutput",
     "Scores",
     "build_prior",
@@ -38,24 +39,14 @@ __all__ = [
 ]
 
 
-def fit_prior(obs: Observations, method: str = "counts", **options: Any) -> Prior:
-    """A prior of ``method`` fitted on ``obs`` (options go to the method's builder)."""
-    if method == "counts":
-        from fieldguide.priors.counts import build_counts
-
-        return build_counts(obs, **options)
-    if method == "sinr":
-        from fieldguide.priors.sinr_train import train_sinr
-
-        return train_sinr(obs, **options)
-    from fieldguide.errors import InputError
-
-    raise InputError(f"unknown prior method {method!r}; known: {', '.join(METHODS)}",
-                     field="method")
+def fit_prior(obs: Observations, method: str = "counts",
+              **options: Any) -> PlaceSeasonPrior:
+    """A prior of ``method`` fitted on ``obs`` (options go to the method's ``fit``)."""
+    return PRIORS[method].fit(obs, **options)
 
 
 def build_prior(study: Study, output: str | Path, *, method: str = "counts",
-                rank: str = "species", **options: Any) -> tuple[Prior, dict[str, Any]]:
+                rank: str = "species", **options: Any) -> tuple[PlaceSeasonPrior, dict[str, Any]]:
     """Fit a prior on the study's records at ``rank`` and save it in ``output``. Returns the
     prior and the build summary stored in prior.json (records used, skipped by reason)."""
     obs = read_study(study, rank)

@@ -36,7 +36,7 @@ from fieldguide.priors.cells import (
     valid_coordinates,
 )
 from fieldguide.priors.observations import Observations
-from fieldguide.priors.prior import Combine, Prior
+from fieldguide.priors.prior import Combine, PlaceSeasonPrior
 from fieldguide.priors.sparse import SparseCounts
 from fieldguide.priors.thresholds import calibrate
 
@@ -48,10 +48,8 @@ WINDOW_DAYS = 45.0
 _KERNEL = ((-1, 0.25), (0, 0.5), (1, 0.25))
 
 
-class CountsPrior(Prior):
+class CountsPrior(PlaceSeasonPrior):
     """A built counts prior (see module doc); make one with :func:`build_counts`."""
-
-    method = "counts"
 
     def __init__(self, params: dict[str, Any], arrays: dict[str, NDArray[Any]],
                  names: list[str], *, combine: Combine = "inat",
@@ -80,6 +78,21 @@ class CountsPrior(Prior):
         self._bits: tuple[bytes, NDArray[np.uint64], NDArray[np.uint64]] | None = None
         self._reach: dict[int, NDArray[np.uint64]] = {}
         self._seasonal: tuple[bytes, NDArray[np.float64]] | None = None
+
+    @classmethod
+    def fit(cls, obs: Observations, **options: Any) -> CountsPrior:
+        """Count ``obs`` (options: those of :func:`build_counts`)."""
+        return build_counts(obs, **options)
+
+    @classmethod
+    def restore(cls, params: dict[str, Any], arrays: dict[str, NDArray[Any]],
+                names: list[str], *, combine: Combine = "inat",
+                nearby: str | None = None) -> CountsPrior:
+        if nearby not in (None, "radius", "threshold"):
+            raise InputError(f"nearby must be 'radius' or 'threshold', not {nearby!r}",
+                             field="nearby")
+        return cls(params, arrays, names, combine=combine,
+                   nearby=nearby)  # type: ignore[arg-type]
 
     # -- global terms ----------------------------------------------------------------------
     def frequency(self, cols: NDArray[np.int64]) -> NDArray[np.float64]:

@@ -17,7 +17,7 @@ from numpy.typing import NDArray
 
 from fieldguide.identification.posterior import Context
 from fieldguide.priors.observations import Observations
-from fieldguide.priors.prior import CHUNK, Prior
+from fieldguide.priors.prior import CHUNK, PlaceSeasonPrior
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,7 @@ class Scores:
         return asdict(self)
 
 
-def evaluate_prior(prior: Prior, obs: Observations) -> list[Scores]:
+def evaluate_prior(prior: PlaceSeasonPrior, obs: Observations) -> list[Scores]:
     """Baseline, place, and place-and-season scores of ``prior`` on ``obs`` (taxa indexed as
     the prior's). Records without coordinates count only in the place-and-season row when
     the prior has a season-only estimate; the baseline is on the same records as each row."""
@@ -51,7 +51,7 @@ def evaluate_prior(prior: Prior, obs: Observations) -> list[Scores]:
     return out
 
 
-def _probabilities(prior: Prior, ctx: Context, cols: NDArray[np.int64], *, season: bool
+def _probabilities(prior: PlaceSeasonPrior, ctx: Context, cols: NDArray[np.int64], *, season: bool
                    ) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
     probs = np.zeros((len(ctx), len(cols)))
     used = np.zeros(len(ctx), dtype=bool)

@@ -21,7 +21,7 @@ expected known taxon"), and are never expected nearby.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal, Self
 
 import numpy as np
 from numpy.typing import NDArray
@@ -29,16 +29,25 @@ from numpy.typing import NDArray
 from fieldguide.errors import InputError
 from fieldguide.identification.posterior import Context, PriorOutput
 from fieldguide.priors.cells import valid_coordinates
+from fieldguide.registry import Registry
+
+if TYPE_CHECKING:
+    from fieldguide.priors.observations import Observations
 
 Combine = Literal["inat", "bayes"]
 FLOOR = 0.005  #: iNaturalist's clamp on the geo score
 CHUNK = 4096   #: photos scored at once (bounds memory at CHUNK x K floats per array)
 
 
-class Prior:
-    """Base of the counts and SINR priors (see module doc). ``names`` are the prior's taxa."""
+class PlaceSeasonPrior:
+    """Base of every place-and-season prior method (see module doc); ``names`` are the
+    prior's taxa. A method is a subclass registered in :data:`PRIORS` that implements
+    :meth:`fit` (learn from observations), :meth:`restore` (from saved ``params`` and
+    ``arrays``), :meth:`frequency` and :meth:`evaluate`. ``params`` (JSON values) and
+    ``arrays`` (NumPy arrays) are all that is saved, so loading runs no code from the file."""
 
-    method = "base"
+    params: dict[str, Any]
+    arrays: dict[str, NDArray[Any]]
 
     def __init__(self, names: Sequence[str], *, rank: str, thresholds: NDArray[np.float32],
                  floor: float = FLOOR, combine: Combine = "inat") -> None:
@@ -53,8 +62,27 @@ class Prior:
         self._index = {n: i for i, n in enumerate(self.names)}
 
     @property
+    def method(self) -> str:
+        """The name this prior's class is registered under in :data:`PRIORS`."""
+        return PRIORS.name_of(type(self))
+
+    @property
     def name(self) -> str:
         return f"{self.method}-prior"
+
+    # -- building and loading, per method --------------------------------------------------
+    @classmethod
+    def fit(cls, obs: Observations, **options: Any) -> Self:
+        """Learn the prior from ``obs`` (the method's own keyword options)."""
+        raise NotImplementedError
+
+    @classmethod
+    def restore(cls, params: dict[str, Any], arrays: dict[str, NDArray[Any]],
+                names: list[str], *, combine: Combine = "inat",
+                nearby: str | None = None) -> Self:
+        """The prior saved as ``params`` and ``arrays`` (``nearby``: the rule that says a
+        taxon is expected nearby, for methods that have more than one)."""
+        raise NotImplementedError
 
     def columns(self, classes: Sequence[str]) -> NDArray[np.int64]:
         """The prior's taxon index of each class name (-1 where the prior does not know it)."""
@@ -118,6 +146,15 @@ class Prior:
                 near[start + np.flatnonzero(located)] = self.nearby(
                     _rows(sub, located), cols, sc[located])
         return PriorOutput(combined, score, near)
+
+
+#: Prior methods by name (plug-ins: entry point group ``fieldguide.priors``).
+PRIORS: Registry[type[PlaceSeasonPrior]] = Registry("priors", "prior method", [
+    ("counts", "fieldguide.priors.counts:CountsPrior",
+     "Smoothed counts per H3 cell and day window at several resolutions."),
+    ("sinr", "fieldguide.priors.sinr:SinrPrior",
+     "SINR: a presence-only network of place and season (training needs torch)."),
+], field="method")
 
 
 def clean_context(context: Context) -> Context:

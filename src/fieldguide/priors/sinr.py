@@ -11,32 +11,22 @@ scores renormalised over the wanted taxa. A photo without coordinates skips this
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from fieldguide.identification.posterior import Context
 from fieldguide.priors.cells import valid_coordinates
-from fieldguide.priors.prior import Combine, Prior
+from fieldguide.priors.prior import Combine, PlaceSeasonPrior
+from fieldguide.priors.sinr_features import features
+
+if TYPE_CHECKING:
+    from fieldguide.priors.observations import Observations
 
 
-def features(lat: NDArray[np.float64], lon: NDArray[np.float64],
-             doy: NDArray[np.float64] | None) -> NDArray[np.float32]:
-    """Network input per point (doy None: a model without the season term)."""
-    x, y = np.pi * lon / 180.0, np.pi * lat / 90.0
-    cols = [np.sin(x), np.cos(x), np.sin(y), np.cos(y)]
-    if doy is not None:
-        known = ~np.isnan(doy)
-        t = 2 * np.pi * np.where(known, doy, 0) / 366.0
-        cols += [np.where(known, np.sin(t), 0.0), np.where(known, np.cos(t), 0.0)]
-    return np.stack(cols, axis=1).astype(np.float32)
-
-
-class SinrPrior(Prior):
+class SinrPrior(PlaceSeasonPrior):
     """A trained SINR network's weights (see module doc)."""
-
-    method = "sinr"
 
     def __init__(self, params: dict[str, Any], arrays: dict[str, NDArray[Any]],
                  names: list[str], *, combine: Combine = "inat") -> None:
@@ -47,6 +37,34 @@ class SinrPrior(Prior):
         self.season = bool(params["season"])
         self.blocks = int(params["blocks"])
         self.taxon_count = arrays["taxon_count"].astype(np.float64)
+
+    @classmethod
+    def fit(cls, obs: Observations, **options: Any) -> SinrPrior:
+        """Train the network on ``obs`` (torch; options: those of
+        :func:`fieldguide.priors.sinr_train.train_sinr`)."""
+        from fieldguide.priors.cells import latlng_cells
+        from fieldguide.priors.sinr_train import train_sinr
+        from fieldguide.priors.sparse import SparseCounts
+        from fieldguide.priors.thresholds import calibrate
+
+        params, arrays = train_sinr(obs, **options)
+        prior = cls(params, arrays, obs.names)
+        # Thresholds calibrated on the training records' cells, as the counts prior's are.
+        located = valid_coordinates(obs.lat, obs.lon)
+        cells = latlng_cells(obs.lat[located], obs.lon[located], 4).astype(np.int64)
+        table = SparseCounts.build(cells, obs.taxon[located], len(obs.names))
+        arrays["thresholds"] = calibrate(table, len(obs.names), prior.pair_scores,
+                                         min_effort=int(params["min_effort"]),
+                                         seed=int(options.get("seed", 0)))
+        prior.thresholds = arrays["thresholds"]
+        return prior
+
+    @classmethod
+    def restore(cls, params: dict[str, Any], arrays: dict[str, NDArray[Any]],
+                names: list[str], *, combine: Combine = "inat",
+                nearby: str | None = None) -> SinrPrior:
+        """``nearby`` is ignored: a SINR prior has one rule (its calibrated thresholds)."""
+        return cls(params, arrays, names, combine=combine)
 
     def frequency(self, cols: NDArray[np.int64]) -> NDArray[np.float64]:
         p0 = (self.taxon_count + 1) / (self.taxon_count.sum() + len(self.taxon_count))

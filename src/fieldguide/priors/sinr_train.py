@@ -16,18 +16,18 @@ import numpy as np
 from numpy.typing import NDArray
 
 from fieldguide.errors import InputError
-from fieldguide.priors.cells import latlng_cells, valid_coordinates
+from fieldguide.priors.cells import valid_coordinates
 from fieldguide.priors.observations import Observations
-from fieldguide.priors.sinr import SinrPrior, features
-from fieldguide.priors.sparse import SparseCounts
-from fieldguide.priors.thresholds import calibrate
+from fieldguide.priors.sinr_features import features
 
 
 def train_sinr(obs: Observations, *, season: bool = True, hidden: int = 256, blocks: int = 4,
                epochs: int = 30, batch_size: int = 2048, lr: float = 5e-4,
                pos_weight: float = 2048.0, hide_day: float = 0.2, floor: float = 0.005,
-               min_effort: int = 5, seed: int = 0, device: str | None = None) -> SinrPrior:
-    """Fit the network on ``obs``' located records and return it as a NumPy prior."""
+               min_effort: int = 5, seed: int = 0, device: str | None = None
+               ) -> tuple[dict[str, Any], dict[str, NDArray[Any]]]:
+    """Fit the network on ``obs``' located records; its parameters and NumPy weights (the
+    thresholds left at 0: :meth:`SinrPrior.fit` calibrates them)."""
     import torch
 
     located = np.flatnonzero(valid_coordinates(obs.lat, obs.lon))
@@ -75,13 +75,7 @@ def train_sinr(obs: Observations, *, season: bool = True, hidden: int = 256, blo
         "blocks": blocks, "epochs": epochs, "pos_weight": pos_weight, "hide_day": hide_day,
         "floor": floor, "min_effort": min_effort, "threshold_resolution": 4,
     }
-    prior = SinrPrior(params, arrays, obs.names)
-    cells = latlng_cells(lat, lon, 4).astype(np.int64)
-    table = SparseCounts.build(cells, obs.taxon[located], n_taxa)
-    arrays["thresholds"] = calibrate(table, n_taxa, prior.pair_scores, min_effort=min_effort,
-                                     seed=seed)
-    prior.thresholds = arrays["thresholds"]
-    return prior
+    return params, arrays
 
 
 def _Net(torch: Any, n_in: int, hidden: int, blocks: int, n_out: int) -> Any:

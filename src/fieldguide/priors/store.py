@@ -18,15 +18,15 @@ import numpy as np
 from numpy.typing import NDArray
 
 from fieldguide.errors import InputError
-from fieldguide.priors.prior import Combine, Prior
+from fieldguide.priors.prior import PRIORS, Combine, PlaceSeasonPrior
 
 FORMAT = "fieldguide-prior"
 VERSION = 1
-METHODS = ("counts", "sinr")
 
 
-def save_prior(prior: Prior, folder: str | Path, build: dict[str, Any] | None = None) -> Path:
-    """Write ``prior`` (a counts or SINR prior) into ``folder``; returns prior.json's path."""
+def save_prior(prior: PlaceSeasonPrior, folder: str | Path,
+               build: dict[str, Any] | None = None) -> Path:
+    """Write ``prior`` (of any registered method) into ``folder``; returns prior.json's path."""
     params, arrays = _state(prior)
     root = Path(folder)
     root.mkdir(parents=True, exist_ok=True)
@@ -59,14 +59,13 @@ def read_prior_json(folder: str | Path) -> dict[str, Any]:
     if int(doc.get("version", 0)) > VERSION:
         raise InputError(f"prior format v{doc['version']} is newer than this fieldguide",
                          path=path, field="version")
-    if doc.get("method") not in METHODS:
-        raise InputError(f"unknown prior method {doc.get('method')!r}", path=path,
-                         field="method")
+    if doc.get("method") not in PRIORS:
+        raise InputError(PRIORS.unknown(doc.get("method")).reason, path=path, field="method")
     return doc
 
 
 def load_prior(folder: str | Path, *, combine: Combine = "inat",
-               nearby: str | None = None) -> Prior:
+               nearby: str | None = None) -> PlaceSeasonPrior:
     """The prior saved in ``folder``, ready for ``apply`` (torch-free)."""
     doc = read_prior_json(folder)
     npz = Path(folder) / str(doc["arrays"]["file"])
@@ -78,20 +77,13 @@ def load_prior(folder: str | Path, *, combine: Combine = "inat",
         arrays: dict[str, NDArray[Any]] = {k: data[k] for k in data.files}
     names = [str(n) for n in doc["taxa"]]
     params = dict(doc["params"], rank=doc["rank"])
-    if doc["method"] == "counts":
-        from fieldguide.priors.counts import CountsPrior
-
-        return CountsPrior(params, arrays, names, combine=combine,
-                           nearby=nearby)  # type: ignore[arg-type]
-    from fieldguide.priors.sinr import SinrPrior
-
-    return SinrPrior(params, arrays, names, combine=combine)
+    return PRIORS[doc["method"]].restore(params, arrays, names, combine=combine, nearby=nearby)
 
 
-def _state(prior: Prior) -> tuple[dict[str, Any], dict[str, NDArray[Any]]]:
-    params = dict(prior.params)  # type: ignore[attr-defined]
+def _state(prior: PlaceSeasonPrior) -> tuple[dict[str, Any], dict[str, NDArray[Any]]]:
+    params = dict(prior.params)
     params.pop("rank", None)
-    return params, dict(prior.arrays)  # type: ignore[attr-defined]
+    return params, dict(prior.arrays)
 
 
 def _sha256(path: Path) -> str:

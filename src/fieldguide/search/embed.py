@@ -16,18 +16,16 @@ import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from fieldguide.errors import InputError
 from fieldguide.identification.classifier import Classifier
+from fieldguide.identification.identifier import Identifier
 from fieldguide.identification.inputs import Photos
-from fieldguide.identification.runner import Progress, RunOptions, run_outputs
+from fieldguide.identification.model import open_model as open_folder
+from fieldguide.identification.runner import Progress, RunOptions, Scorer, run_outputs
 from fieldguide.models.pixels import Source, load_crop
-
-if TYPE_CHECKING:
-    from fieldguide.identification.annotate import Scorer
 from fieldguide.search.store import (
     INFO,
     Entries,
@@ -66,12 +64,11 @@ def model_identity(model: Classifier) -> ModelIdentity:
                          int(width))
 
 
-def _embed(photos: Photos, model: Classifier, work: Path, options: RunOptions,
-           progress: Progress | None,
-           scorer: Scorer = run_outputs) -> tuple[Entries, list[tuple[str, str]], int]:
-    """Score the photos' embeddings and logits with ``scorer`` (the local runner, or the Ray
-    engine's actor pool: the same resumable chunks either way)."""
-    arrays, errors, scored = scorer(photos, model, work, options, OUTPUTS, progress)
+def _embed(photos: Photos, identifier: Identifier, work: Path,
+           progress: Progress | None) -> tuple[Entries, list[tuple[str, str]], int]:
+    """Score the photos' embeddings and logits with the identifier's engine (the local
+    runner, or the Ray engine's actor pool: the same resumable chunks either way)."""
+    arrays, errors, scored = identifier.score(photos, work, OUTPUTS, progress)
     ok = [i for i, e in enumerate(errors) if not e]
     entries = Entries([photos.photo_id[i] for i in ok], [photos.observation_id[i] for i in ok],
                       [photos.path[i] or photos.url[i] for i in ok],
@@ -81,24 +78,34 @@ def _embed(photos: Photos, model: Classifier, work: Path, options: RunOptions,
     return entries, failed, scored
 
 
-def build(model: str | Path, photos: Photos, folder: str | Path, *, kind: str = "auto",
-          options: RunOptions | None = None, threads: int = 2,
+def _identifier(model: str | Path | Identifier, threads: int, options: RunOptions | None,
+                scorer: Scorer) -> Identifier:
+    """The identifier that scores the photos (built here from a model folder when not
+    given); an index needs the model's outputs only, never its priors or rejection."""
+    if isinstance(model, Identifier):
+        return model
+    return Identifier(open_folder(model, threads), run=options, scorer=scorer)
+
+
+def build(model: str | Path | Identifier, photos: Photos, folder: str | Path, *,
+          kind: str = "auto", options: RunOptions | None = None, threads: int = 2,
           progress: Progress | None = None, scorer: Scorer = run_outputs) -> Indexed:
-    """Embed ``photos`` with the model and write a new index folder (resumable)."""
+    """Embed ``photos`` with the model (a folder, or an :class:`Identifier` built by the
+    caller, whose engine and run options then apply) into a new index folder (resumable)."""
     folder = Path(folder)
     if (folder / INFO).exists():
         raise InputError("an index is already here (add to it with `fieldguide index add`)",
                          path=folder)
-    clf = Classifier(Path(model), threads)
+    identifier = _identifier(model, threads, options, scorer)
+    clf = identifier.model
     identity = model_identity(clf)
     work = folder / ".parts-build"
-    entries, failed, scored = _embed(photos, clf, work, options or RunOptions(), progress,
-                                     scorer)
+    entries, failed, scored = _embed(photos, identifier, work, progress)
     if not len(entries):
         raise InputError("no photo could be decoded; nothing to index", path=folder)
     index = write_index(folder, entries, model=identity, classes=clf.classes,
                         lineage=clf.card.lineage, temperature=clf.card.temperature,
-                        model_path=str(Path(model).resolve()), kind=kind)
+                        model_path=str(clf.folder.resolve()), kind=kind)
     shutil.rmtree(work, ignore_errors=True)
     return Indexed(index, scored, failed)
 
@@ -107,7 +114,7 @@ def open_model(index: Index, model: str | Path | None = None, threads: int = 2) 
     """The model an index was built with (its recorded folder unless another is named),
     refused when it is not the very same model."""
     folder = Path(model) if model is not None else Path(index.layout.model_path)
-    clf = Classifier(folder, threads)
+    clf = open_folder(folder, threads)
     index.layout.model.require_same(model_identity(clf), index.folder)
     return clf
 
@@ -123,8 +130,8 @@ def add(folder: str | Path, photos: Photos, *, model: str | Path | None = None,
     if not len(todo):
         return Indexed(index, 0, [])
     work = index.folder / ".parts-add"
-    entries, failed, scored = _embed(todo, clf, work, options or RunOptions(), progress,
-                                     scorer)
+    identifier = Identifier(clf, run=options, scorer=scorer)
+    entries, failed, scored = _embed(todo, identifier, work, progress)
     if len(entries):
         index = append(index, entries, model_identity(clf))
     shutil.rmtree(work, ignore_errors=True)

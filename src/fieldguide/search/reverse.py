@@ -12,7 +12,6 @@ one chunked scan of the logits, whatever the number of classes.
 from __future__ import annotations
 
 import csv
-import os
 from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ import numpy as np
 from fieldguide.errors import InputError
 from fieldguide.identification.decision import class_tree, rank_probabilities
 from fieldguide.identification.posterior import softmax
+from fieldguide.inputs.files import atomic_path
 from fieldguide.search.query import search_rows
 from fieldguide.search.store import Index
 
@@ -157,11 +157,8 @@ def read_reviewed(path: str | Path) -> set[str]:
 def write_candidates(rows: list[dict[str, Any]], path: str | Path) -> Path:
     """The review list as CSV, written atomically."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as fh:
+    with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(COLUMNS))
         writer.writeheader()
         writer.writerows(rows)
-    os.replace(tmp, path)
     return path

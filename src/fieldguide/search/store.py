@@ -19,10 +19,8 @@ them, so a million-vector index opens in milliseconds.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +29,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from fieldguide.errors import InputError
+from fieldguide.inputs.files import file_sha256 as file_sha256  # for search.embed
+from fieldguide.inputs.files import write_text_atomic
 from fieldguide.search.taxa import Taxa
 
 if TYPE_CHECKING:
@@ -69,14 +69,6 @@ class ModelIdentity:
                 f"{other.name} {other.version} (sha256 {other.onnx_sha256[:12]}, width "
                 f"{other.width}): embeddings of two models are not comparable; build a new "
                 "index", path=where, field="model")
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(1 << 20):
-            h.update(block)
-    return h.hexdigest()
 
 
 @dataclass
@@ -320,9 +312,7 @@ def _commit(folder: Path, layout: Layout, index: faiss.Index, meta: pa.Table,
         start += len(chunk)
     out.flush()
     del out
-    tmp = folder / f".{INFO}.tmp"
-    tmp.write_text(json.dumps(layout.to_dict(), indent=1) + "\n")
-    os.replace(tmp, folder / INFO)
+    write_text_atomic(folder / INFO, json.dumps(layout.to_dict(), indent=1) + "\n")
     keep = {layout.file(p) for p in ("index", "meta", "logits")}
     for old in folder.glob("*.*.*"):
         if old.name not in keep and old.name.split(".")[0] in ("index", "meta", "logits"):

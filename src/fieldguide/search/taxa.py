@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from fieldguide.errors import InputError
-from fieldguide.models.card import LINEAGE_RANKS
+from fieldguide.taxonomy.ranks import MAIN_RANKS_FINEST_FIRST
 
 
 @dataclass(frozen=True)
@@ -36,12 +36,13 @@ class Taxa:
         for c in classes:
             chain = {"species": c, **{r: n for r, n in lineage.get(c, {}).items()
                                       if r != "species"}}
-            for i, r in enumerate(LINEAGE_RANKS):
+            for i, r in enumerate(MAIN_RANKS_FINEST_FIRST):
                 name = chain.get(r)
                 if name is None or name in rank:
                     continue  # a name at two ranks keeps its finest
                 rank[name] = r
-                ancestors[name] = {a: chain[a] for a in LINEAGE_RANKS[i + 1:] if a in chain}
+                coarser = MAIN_RANKS_FINEST_FIRST[i + 1:]
+                ancestors[name] = {a: chain[a] for a in coarser if a in chain}
         return cls(tuple(classes), rank, ancestors)
 
     def resolve(self, name: str) -> tuple[str, str]:

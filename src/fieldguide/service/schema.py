@@ -7,7 +7,8 @@ from pydantic import BaseModel, Field
 
 class Result(BaseModel):
     taxon: str = Field(description="The class (taxon name) of the model.")
-    rank: str = "species"
+    rank: str | None = Field("species", description="The rank the class sits at (null when "
+                             "the model places it at none).")
     lineage: dict[str, str]
     score: float = Field(description="Calibrated combined probability (vision x prior).")
     vision_score: float = Field(description="Calibrated probability from the photos alone.")
@@ -16,6 +17,10 @@ class Result(BaseModel):
 
 
 class Decision(BaseModel):
+    """A walk-up decision of the decision core, as ``fieldguide identify`` writes it per
+    observation (taxon, rank, probability, auto_validated); ``rank`` is null when no taxon
+    clears the threshold, and ``probability`` is then the best one at the coarsest rank."""
+
     taxon: str | None
     rank: str | None
     probability: float | None
@@ -38,9 +43,11 @@ class ModelInfo(BaseModel):
 
 class Identification(BaseModel):
     results: list[Result]
-    decision: Decision
-    common_ancestor: Decision = Field(description="The walk-up: the finest taxon that clears "
-                                      "the threshold, at any rank.")
+    decision: Decision = Field(description="The walk-up from the rule's finest to its "
+                               "coarsest rank: identify's per-observation decision.")
+    common_ancestor: Decision = Field(description="The same walk-up carried on to the "
+                                      "coarsest rank the model knows: the finest taxon that "
+                                      "clears the threshold, at any rank.")
     rejected: bool = Field(description="Not like the training photos (e.g. not a plant); the "
                            "answer is still 200, unlike Pl@ntNet's 404.")
     reject_reason: str | None = None

@@ -9,7 +9,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import os
 import re
 import time
 from collections.abc import Iterator
@@ -22,6 +21,7 @@ import duckdb
 import pyarrow as pa
 
 from fieldguide.errors import InputError
+from fieldguide.inputs.files import atomic_path, file_sha256
 from fieldguide.store.schema import MIGRATIONS, SCHEMA_VERSION, TABLES
 from fieldguide.store.sql import first_row, quote_ident, quote_literal
 
@@ -128,7 +128,7 @@ class Study:
                 import_id,
                 kind,
                 str(path),
-                file_sha256(path),
+                source_digest(path),
                 datetime.now(),
                 read,
                 kept,
@@ -140,7 +140,7 @@ class Study:
 
     def was_imported(self, kind: str, path: str | Path) -> bool:
         """True when this exact file content was ingested before (so a rerun can skip it)."""
-        digest = file_sha256(path)
+        digest = source_digest(path)
         if digest is None:
             return False
         row = first_row(
@@ -170,20 +170,13 @@ class Study:
 
     def export_parquet(self, name: str, path: str | Path) -> Path:
         """Write table ``name`` to a Parquet file, atomically (a temporary file, then rename)."""
-        from fieldguide.inputs import output_file
-
         if name not in TABLES:
             raise KeyError(f"unknown table {name!r}")
-        target = output_file(path)
-        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-        try:
+        with atomic_path(path) as tmp:
             self.con.execute(
                 f"COPY {quote_ident(name)} TO {quote_literal(str(tmp))} (FORMAT parquet)"
             )
-            os.replace(tmp, target)
-        finally:
-            tmp.unlink(missing_ok=True)
-        return target
+        return Path(path)
 
     def import_parquet(self, name: str, path: str | Path) -> int:
         """Append a Parquet file with the table's columns (by name) in one transaction."""
@@ -254,7 +247,7 @@ def _connect(db: Path, read_only: bool, wait: float) -> duckdb.DuckDBPyConnectio
             raise InputError(f"cannot open the study: {_first_line(exc)}", path=db) from None
 
 
-def file_sha256(path: str | Path) -> str | None:
+def source_digest(path: str | Path) -> str | None:
     """Content hash of a file, or of a folder's listing (names, sizes, times), so a re-ingest
     of the same data is spotted. None when the path does not exist. Remembered per
     (path, size, mtime): an import asks twice, and big exports take a while to hash."""
@@ -270,17 +263,14 @@ def file_sha256(path: str | Path) -> str | None:
 @functools.lru_cache(maxsize=64)
 def _digest(path: str, size: int, mtime_ns: int) -> str:
     p = Path(path)
+    if not p.is_dir():
+        return file_sha256(p)
     h = hashlib.sha256()
-    if p.is_dir():
-        for child in sorted(p.rglob("*")):
-            if child.is_file():
-                stat = child.stat()
-                h.update(f"{child.relative_to(p).as_posix()}\0{stat.st_size}\0"
-                         f"{stat.st_mtime_ns}\n".encode())
-        return h.hexdigest()
-    with p.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
+    for child in sorted(p.rglob("*")):
+        if child.is_file():
+            stat = child.stat()
+            h.update(f"{child.relative_to(p).as_posix()}\0{stat.st_size}\0"
+                     f"{stat.st_mtime_ns}\n".encode())
     return h.hexdigest()
 
 

@@ -178,7 +178,7 @@ def read_inat_taxa_csv(path: str | Path) -> Taxonomy:
             tid = _as_int(row["taxon_id"] or "", path, lineno, "taxon_id")
             steps = (row["ancestry"] or "").split("/")
             chain = [_as_int(a, path, lineno, "ancestry") for a in steps if a]
-            for up, down in zip([-1, *chain[:-1]], chain, strict=True):
+            for up, down in zip([-1, *chain], chain, strict=False):  # Life has no ancestry
                 placeholders.setdefault(down, up)
             parent = chain[-1] if chain else -1
             known[tid] = (parent, row["name"] or "", row["rank"] or None,

@@ -14,8 +14,8 @@ from typing import Any, NamedTuple
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+import fieldguide.taxonomy._arrays as _arrays
 from fieldguide.errors import InputError
-from fieldguide.taxonomy import _arrays
 from fieldguide.taxonomy.names import canonical_name, match_key
 from fieldguide.taxonomy.ranks import MAIN_RANKS, RANK_LEVELS, normalise_rank, rank_level
 

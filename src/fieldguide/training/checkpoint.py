@@ -4,13 +4,14 @@ uses ``weights_only=True``."""
 
 from __future__ import annotations
 
-import os
 import random
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+
+from fieldguide.inputs.files import atomic_path
 
 
 def rng_state() -> dict[str, Any]:
@@ -44,10 +45,8 @@ def seed_everything(seed: int) -> None:
 
 def save_checkpoint(path: Path, **state: Any) -> None:
     """Write atomically: a kill during the save leaves the previous checkpoint intact."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    torch.save({**state, "rng": rng_state()}, tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        torch.save({**state, "rng": rng_state()}, tmp)
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:

@@ -1,21 +1,22 @@
-"""Frozen-backbone embeddings, computed once and cached on disk.
+"""Frozen-backbone embeddings for the linear probe, through the embedding store.
 
-The cache key is backbone + weights identity + preprocessing; inside it each photo is keyed by
-its path, mtime and size, so a monthly update embeds only the new or changed photos. The cache
-itself is torch-free: PyTorch models and ONNX encoders (``fieldguide.models.encoders``) fill
-it through the same :func:`cached_embeddings`.
+Each encoder's vectors live in one store (``fieldguide.embeddings``) under the probe's cache
+folder, named by the encoder's identity (backbone + weights identity + preprocessing); inside
+it each photo is keyed by its path, mtime and size, so a monthly update embeds only the new or
+changed photos, and a run killed while embedding redoes at most one shard. The store is
+torch-free: PyTorch models (here) and ONNX encoders (``fieldguide.models.encoders``) fill it
+through its one writer.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from fieldguide.embeddings.store import EncoderIdentity, errors_from_mask, extend, photo_key
 
 if TYPE_CHECKING:
     import torch
@@ -26,17 +27,17 @@ if TYPE_CHECKING:
 Compute = Callable[[list[Path]], tuple[np.ndarray, np.ndarray]]
 
 
-def cache_key(backbone: str, weights: str, prep: dict[str, Any]) -> str:
-    text = json.dumps({"backbone": backbone, "weights": weights, "prep": prep}, sort_keys=True)
-    return hashlib.sha1(text.encode()).hexdigest()[:20]
+def cached_embeddings(paths: Sequence[Path], cache_dir: Path, identity: EncoderIdentity,
+                      compute: Compute) -> tuple[np.ndarray, np.ndarray]:
+    """Features (n, d) of the photos and the mask of those that have one: the store
+    ``cache_dir/<identity digest>`` embeds only the photos it lacks (a photo that cannot be
+    decoded is recorded as failed and not tried again until its file changes)."""
+    def store_compute(todo: list[str]) -> tuple[np.ndarray, list[str]]:
+        feats, ok = compute([Path(p) for p in todo])
+        return feats, errors_from_mask(ok)
 
-
-def _photo_key(path: Path) -> str:
-    try:
-        st = path.stat()
-    except OSError:
-        return f"{path.resolve()}|missing"
-    return f"{path.resolve()}|{st.st_mtime_ns}|{st.st_size}"
+    store = extend(Path(cache_dir) / identity.digest, identity, list(paths), store_compute)
+    return store.gather([photo_key(p) for p in paths])
 
 
 def _embed(model: FieldguideNet, paths: list[Path], prep: dict[str, Any], batch_size: int,
@@ -65,46 +66,12 @@ def _embed(model: FieldguideNet, paths: list[Path], prep: dict[str, Any], batch_
 
 
 def embed_photos(model: FieldguideNet, paths: list[Path], prep: dict[str, Any], cache_dir: Path,
-                 key: str, *, batch_size: int = 32, workers: int = 1,
+                 identity: EncoderIdentity, *, batch_size: int = 32, workers: int = 1,
                  device: torch.device | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """A PyTorch model's features through the cache."""
+    """A PyTorch model's features through its store."""
     def compute(todo: list[Path]) -> tuple[np.ndarray, np.ndarray]:
         import torch
 
         return _embed(model, todo, prep, batch_size, workers, device or torch.device("cpu"))
 
-    return cached_embeddings(paths, cache_dir, key, compute)
-
-
-def cached_embeddings(paths: list[Path], cache_dir: Path, key: str, compute: Compute
-                      ) -> tuple[np.ndarray, np.ndarray]:
-    """Features (n, d) and a mask of photos that decoded; only photos the cache lacks are
-    computed, and unreadable ones are not cached."""
-    file = Path(cache_dir) / f"{key}.npz"
-    ids = np.array([_photo_key(p) for p in paths])
-    known: dict[str, int] = {}
-    old_ids, old_feats = np.array([], dtype=str), np.zeros((0, 0), dtype=np.float32)
-    if file.is_file():
-        with np.load(file) as z:
-            old_ids, old_feats = z["ids"], z["feats"]
-        known = {k: i for i, k in enumerate(old_ids.tolist())}
-    missing = [i for i, k in enumerate(ids.tolist()) if k not in known]
-    new_feats, new_ok = compute([paths[i] for i in missing]) if missing else (
-        np.zeros((0, 0), np.float32), np.zeros(0, bool))
-    width = old_feats.shape[1] if len(old_ids) else new_feats.shape[1]
-    feats = np.zeros((len(paths), width), dtype=np.float32)
-    ok = np.zeros(len(paths), dtype=bool)
-    for i, k in enumerate(ids.tolist()):
-        if k in known:
-            feats[i], ok[i] = old_feats[known[k]], True
-    rows = np.asarray(missing, dtype=np.int64)
-    add = rows[new_ok] if len(rows) else rows
-    if len(add):
-        feats[add], ok[add] = new_feats[new_ok], True
-        all_ids = np.concatenate([old_ids, ids[add]])
-        all_feats = np.concatenate([old_feats.reshape(-1, width), feats[add]])
-        file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = file.with_suffix(".tmp.npz")
-        np.savez(tmp, ids=all_ids, feats=all_feats)
-        os.replace(tmp, file)
-    return feats, ok
+    return cached_embeddings(paths, cache_dir, identity, compute)

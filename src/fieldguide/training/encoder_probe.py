@@ -2,17 +2,17 @@
 concatenated embeddings of several (``backbone = ["lite2", "dinov2-s14"]``).
 
 No PyTorch is needed for an ONNX-only encoder (a timm encoder in a concatenation is exported
-from PyTorch once, then cached). Each encoder's embeddings are cached by
-``fieldguide.training.embeddings``; the heads are the same fit as every probe
-(``fieldguide.training.probe``); the artefact is ``model.json`` + one ``model.onnx`` joining
-the branches and the heads, checked against the cached embeddings before it is written, so
+from PyTorch once, then cached). Each encoder's embeddings are kept in its own store
+(``fieldguide.embeddings``, through ``fieldguide.training.embeddings``); the heads are the
+same fit as every probe (``fieldguide.training.probe``); the artefact is
+``model.json`` + one ``model.onnx`` joining the branches and the heads, checked against the
+stored embeddings before it is written, so
 identification scores exactly what the probe was fitted on.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -21,10 +21,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from fieldguide.embeddings.store import EncoderIdentity
+from fieldguide.inputs.files import atomic_path
 from fieldguide.models.card import ModelCard, Preprocessing, log_membership, write_card
 from fieldguide.models.encoders import Embedder, branch, compose, encoder_id
 from fieldguide.models.registry import backbone_info, canonical
-from fieldguide.training.embeddings import cache_key, cached_embeddings
+from fieldguide.training.embeddings import cached_embeddings
 from fieldguide.training.imbalance import imbalance_terms
 from fieldguide.training.manifest import load_data
 from fieldguide.training.probe import ProbeFit, fit_linear_heads, head_logits, stream_options
@@ -38,7 +40,7 @@ WEIGHTS = "imagenet"  # the shipped weights (ImageNet for the Lite nets, DINOv2'
 
 
 def train_on_encoders(spec: TrainSpec, out: Path | None = None) -> TrainResult:
-    """Embed (cached), fit the heads, write and check the artefact."""
+    """Embed (through the stores), fit the heads, write and check the artefact."""
     folder = run_folder(spec, out)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "spec.json").write_text(json.dumps(spec.to_dict(), indent=2) + "\n")
@@ -96,9 +98,8 @@ def train_on_encoders(spec: TrainSpec, out: Path | None = None) -> TrainResult:
     _check(model, card, [data.paths[i] for i in check], feats[check], fit, primary)
     import onnx
 
-    tmp = model_dir / ".model.onnx.tmp"
-    onnx.save(model, str(tmp))
-    os.replace(tmp, model_dir / "model.onnx")
+    with atomic_path(model_dir / "model.onnx") as tmp:
+        onnx.save(model, str(tmp))
     write_card(card, model_dir)
     write_history(folder, history)
     metrics = {k: v for k, v in card.metrics.items() if k != "history"}
@@ -109,14 +110,15 @@ def train_on_encoders(spec: TrainSpec, out: Path | None = None) -> TrainResult:
 def embed_with_encoders(names: list[str], prep: Preprocessing, paths: list[Path], cache: Path,
                         threads: int = 2) -> tuple[list[onnx.ModelProto], list[np.ndarray],
                                                    np.ndarray]:
-    """Each encoder's branch graph and (cached) features of the photos, fed from the crop
+    """Each encoder's branch graph and (stored) features of the photos, fed from the crop
     ``prep``, and the mask of photos every encoder could read."""
     graphs = [branch(n, WEIGHTS, prep, cache / "encoders") for n in names]
     parts, ok = [], np.ones(len(paths), dtype=bool)
     for name, graph in zip(names, graphs, strict=True):
         embedder = Embedder(graph, prep, threads)
-        key = cache_key(name, encoder_id(name, WEIGHTS), {"input": prep.to_dict()})
-        feats, ok_one = cached_embeddings(paths, cache, key, embedder.embed_paths)
+        identity = EncoderIdentity.of(name, encoder_id(name, WEIGHTS),
+                                      {"input": prep.to_dict()})
+        feats, ok_one = cached_embeddings(paths, cache, identity, embedder.embed_paths)
         parts.append(feats)
         ok &= ok_one
     return graphs, parts, ok
@@ -124,7 +126,7 @@ def embed_with_encoders(names: list[str], prep: Preprocessing, paths: list[Path]
 
 def _check(model: onnx.ModelProto, card: ModelCard, paths: list[Path], feats: np.ndarray,
            fit: ProbeFit, primary: str, atol: float = 1e-3) -> None:
-    """The joined graph must give the cached embeddings and the fitted logits."""
+    """The joined graph must give the stored embeddings and the fitted logits."""
     embedder = Embedder(model, card.preprocessing)
     with ThreadPoolExecutor(2) as pool:
         crops = embedder.crops(paths, pool)
@@ -138,5 +140,5 @@ def _check(model: onnx.ModelProto, card: ModelCard, paths: list[Path], feats: np
         diff = float(np.abs(g - w).max())
         if diff > atol * max(float(np.abs(w).max()), 1.0):
             raise RuntimeError(f"model.onnx gives other {name} values than the probe was "
-                               f"fitted on ({diff:.2e}); delete the embedding cache and train "
-                               "again")
+                               f"fitted on ({diff:.2e}); delete the embedding stores "
+                               "(probe.cache) and train again")

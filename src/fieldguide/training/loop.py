@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -15,12 +14,14 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Subset, WeightedRandomSampler
 
+import fieldguide.training.setup as setup
+from fieldguide.embeddings.store import EncoderIdentity
+from fieldguide.inputs.files import atomic_path
 from fieldguide.models.artefact import ModelCard, save_model
 from fieldguide.models.heads import FieldguideNet, multi_head_loss
-from fieldguide.training import setup
 from fieldguide.training.checkpoint import load_checkpoint, save_checkpoint, seed_everything
 from fieldguide.training.data import Normaliser, PhotoDataset, collate, train_transform
-from fieldguide.training.embeddings import cache_key, embed_photos
+from fieldguide.training.embeddings import embed_photos
 from fieldguide.training.imbalance import imbalance_terms, sample_weights
 from fieldguide.training.manifest import Manifest, load_data
 from fieldguide.training.predict import predict
@@ -36,10 +37,10 @@ def _top1(probs: np.ndarray, y: np.ndarray) -> float:
 
 def _probe(spec: TrainSpec, model: FieldguideNet, card: ModelCard, data: Manifest,
            out: Path, device: torch.device) -> tuple[dict[str, float], int]:
-    """Fit the heads on cached embeddings; score val/test on the same embeddings."""
+    """Fit the heads on the backbone's stored embeddings; score val/test on the same."""
     cache = spec.resolve(spec.probe.cache) if spec.probe.cache else out.parent / ".embeddings"
-    key = cache_key(card.backbone, card.weights, card.preprocessing.to_dict())
-    feats, ok = embed_photos(model, data.paths, card.preprocessing.to_dict(), cache, key,
+    identity = EncoderIdentity.of(card.backbone, card.weights, card.preprocessing.to_dict())
+    feats, ok = embed_photos(model, data.paths, card.preprocessing.to_dict(), cache, identity,
                              batch_size=64, workers=spec.data.workers, device=device)
     model.cpu()
     train = data.select("train")
@@ -139,10 +140,10 @@ def train(spec: TrainSpec, out: Path | None = None, *, resume: bool = False,
     """Run a spec end to end; ``resume`` continues from ``<out>/checkpoints/last.pt``."""
     torch.set_num_threads(spec.run.threads)
     folder = run_folder(spec, out)
-    folder.mkdir(parents=True, exist_ok=True)
     data = load_data(spec)
     seed_everything(spec.seed)
     model, card = setup.make_model(spec, data)
+    folder.mkdir(parents=True, exist_ok=True)  # only once the data and weights have been read
     prep = card.preprocessing.to_dict()
     device = setup.pick_device(spec)
     result = TrainResult(folder, None)
@@ -179,9 +180,8 @@ def train(spec: TrainSpec, out: Path | None = None, *, resume: bool = False,
             result.history.append(row)
             if val is not None and val > best:
                 best = val
-                tmp = best_file.with_suffix(".tmp")  # a kill mid-write leaves the old best
-                torch.save(model.state_dict(), tmp)
-                os.replace(tmp, best_file)
+                with atomic_path(best_file) as tmp:  # a kill mid-write leaves the old best
+                    torch.save(model.state_dict(), tmp)
             save_checkpoint(ckpt, model=model.state_dict(), optimizer=opt.state_dict(),
                             scheduler=sched.state_dict(), epoch=epoch, best=best,
                             history=result.history)

@@ -11,12 +11,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from fieldguide.errors import InputError
+from fieldguide.inputs.tables import read_columns
 from fieldguide.models.card import HeadSpec
+from fieldguide.taxonomy.ranks import MAIN_RANKS
 
 if TYPE_CHECKING:
     from fieldguide.training.spec import TrainSpec
 
-RANK_COLUMNS = ("kingdom", "phylum", "class", "order", "family", "genus", "species")
 
 
 @dataclass
@@ -24,7 +25,7 @@ class Manifest:
     """The photos of a dataset and their labels per head (-1: not scored)."""
 
     photo_ids: list[str]
-    paths: list[Path]
+    paths: list[Path]  # empty for embeddings computed elsewhere (no photo files)
     splits: np.ndarray
     heads: list[HeadSpec]
     targets: np.ndarray  # (n, heads) int64 class indices, -1 where unlabelled
@@ -37,20 +38,6 @@ class Manifest:
         """Training photos per class of one head (imbalance, priors, reports)."""
         y = self.targets[self.select(split), head]
         return np.bincount(y[y >= 0], minlength=len(self.heads[head].classes))
-
-
-def read_table(path: Path) -> dict[str, list[Any]]:
-    import pyarrow.csv as pcsv
-    import pyarrow.parquet as pq
-
-    if not path.is_file():
-        raise InputError("manifest not found", path=path)
-    if path.suffix == ".parquet":
-        table = pq.read_table(path)
-    else:
-        opts = pcsv.ConvertOptions(strings_can_be_null=True)
-        table = pcsv.read_csv(path, convert_options=opts)
-    return {name: table.column(name).to_pylist() for name in table.column_names}
 
 
 def local_paths(cols: dict[str, list[Any]], base: Path, where: Path) -> list[Path]:
@@ -79,18 +66,37 @@ def read_manifest(path: Path, label: str = "taxon", *, label_kind: str = "specie
     path when absent. Head classes are the labels seen in train, sorted.
     """
     path = Path(path)
-    cols = read_table(path)
-    for needed in ("path", "split", label, *(ranks or []), *(traits or [])):
-        if needed not in cols:
-            raise InputError(f"missing column '{needed}'", path=path, field=needed)
+    cols = read_columns(path, what="manifest")
+    if "path" not in cols:
+        raise InputError("missing column 'path'", path=path, field="path")
+    labelled_columns(cols, path, label, ranks, traits)
     base = root if root is not None else path.parent
     paths = local_paths(cols, base, path)
-    photo_ids = [str(v) for v in cols.get("photo_id", cols["path"])]
+    return labelled(cols, path, paths, label, label_kind=label_kind, ranks=ranks,
+                    traits=traits, max_per_class=max_per_class)
+
+
+def labelled_columns(cols: dict[str, list[Any]], path: Path, label: str,
+                     ranks: list[str] | None, traits: list[str] | None) -> None:
+    """Refuse a table without its ``split`` column or one of the label columns."""
+    for needed in ("split", label, *(ranks or []), *(traits or [])):
+        if needed not in cols:
+            raise InputError(f"missing column '{needed}'", path=path, field=needed)
+
+
+def labelled(cols: dict[str, list[Any]], path: Path, paths: list[Path] | None,
+             label: str = "taxon", *, label_kind: str = "species",
+             ranks: list[str] | None = None, traits: list[str] | None = None,
+             max_per_class: int = 0) -> Manifest:
+    """The heads, targets and lineage of a table's label columns (a manifest's, or an
+    embeddings file's, whose photos have no ``paths``: its Manifest's are empty)."""
+    labelled_columns(cols, path, label, ranks, traits)
+    photo_ids = [str(v) for v in cols.get("photo_id", cols.get("path", []))]
     splits = np.array([str(s) for s in cols["split"]])
     if not (splits == "train").any():
         raise InputError("no photo has split 'train'", path=path, field="split")
     labels = text_values(cols[label])
-    keep = np.ones(len(paths), dtype=bool)
+    keep = np.ones(len(photo_ids), dtype=bool)
     if max_per_class > 0:
         seen: dict[tuple[str, str | None], int] = {}
         for i, (s, y) in enumerate(zip(splits, labels, strict=True)):
@@ -114,15 +120,15 @@ def read_manifest(path: Path, label: str = "taxon", *, label_kind: str = "specie
                               tuple(classes)))
     taxonomy: dict[str, dict[str, str]] = {}
     if label_kind == "species":
-        lineage = [c for c in RANK_COLUMNS if c in cols and c != label]
+        lineage = [c for c in MAIN_RANKS if c in cols and c != label]
         for i, name in enumerate(labels):
             if name is not None and train[i]:
                 taxonomy.setdefault(name, {c: str(cols[c][i]) for c in lineage
                                            if text_values([cols[c][i]])[0] is not None})
     targets = np.asarray(columns, dtype=np.int64).T
     idx = np.flatnonzero(keep)
-    return Manifest([photo_ids[i] for i in idx], [paths[i] for i in idx], splits[idx], heads,
-                    targets[idx], taxonomy)
+    return Manifest([photo_ids[i] for i in idx], [paths[i] for i in idx] if paths else [],
+                    splits[idx], heads, targets[idx], taxonomy)
 
 
 def load_data(spec: TrainSpec) -> Manifest:

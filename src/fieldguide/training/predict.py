@@ -12,10 +12,11 @@ import torch
 from torch.utils.data import DataLoader
 
 from fieldguide.errors import InputError
+from fieldguide.inputs.tables import read_columns
 from fieldguide.models.artefact import ModelCard, load_model
 from fieldguide.models.heads import FieldguideNet
 from fieldguide.training.data import Normaliser, PhotoDataset, collate, eval_transform
-from fieldguide.training.manifest import local_paths, read_table, text_values
+from fieldguide.training.manifest import local_paths, text_values
 
 
 @torch.no_grad()
@@ -86,7 +87,7 @@ def predict_split(model_dir: Path, manifest: Path, split: str = "test", head: st
     else:
         model, card = load_model(model_dir)
     spec = card.head(head) if head else card.primary
-    cols = read_table(Path(manifest))
+    cols = read_columns(manifest, what="manifest")
     for needed in ("path", "split", spec.column):
         if needed not in cols:
             raise InputError(f"missing column '{needed}'", path=manifest, field=needed)

@@ -1,20 +1,25 @@
 """The training spec: a TOML file parsed into dataclasses, every key checked before any work.
 
 ``preset = "reeb2022"`` (or ``"inat2017"``) starts from a published recipe; the tables below it
-override single values. Relative paths are read from the spec file's folder.
+override single values. Relative paths are read from the spec file's folder. Each value is
+checked for its type, its choices and its range (:data:`LIMITS`) as it is read, so a bad value
+is one line naming the file, the key and its line, never a traceback from deep in a run.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import tomllib
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from fieldguide.errors import InputError
+from fieldguide.taxonomy.ranks import MAIN_RANKS, RANK_LEVELS
 
 MODES = ("linear-probe", "partial", "full")
 
@@ -22,6 +27,9 @@ MODES = ("linear-probe", "partial", "full")
 @dataclass
 class DataSpec:
     manifest: str = ""
+    # instead of a manifest: vectors computed before (an embeddings Parquet file in the import
+    # format, or a store folder with its labels); the run fits a heads-only model
+    embeddings: str = ""
     root: str = ""  # image folder for relative paths (default: the manifest's folder)
     label: str = "taxon"  # the primary head's column (a taxon or a trait such as phenology4)
     label_kind: str = "species"  # species | trait
@@ -161,10 +169,91 @@ def _coerce(value: Any, kind: Any, key: str, path: Path | None) -> Any:
     return value
 
 
+def _within(low: float, high: float | None, *, open_low: bool = False,
+            open_high: bool = False) -> Callable[[Any], str | None]:
+    """A range check: the reason a number is outside [low, high] (ends open on request)."""
+    def num(x: float) -> str:
+        return str(int(x)) if x == int(x) else f"{x:g}"
+
+    if high is None:
+        shown = f"{'>' if open_low else '>='} {num(low)}"
+    else:
+        shown = f"in {'(' if open_low else '['}{num(low)}, {num(high)}{')' if open_high else ']'}"
+
+    def check(value: Any) -> str | None:
+        below = value <= low if open_low else value < low
+        above = high is not None and (value >= high if open_high else value > high)
+        return f"must be {shown}, got {value!r}" if below or above else None
+
+    return check
+
+
+def _ratio(value: list[float]) -> str | None:
+    if len(value) != 2 or not 0 < value[0] <= value[1]:
+        return f"{value!r}: write [low, high] with 0 < low <= high (e.g. [0.75, 1.333])"
+    return None
+
+
+def _ranks(value: list[str]) -> str | None:
+    for rank in value:
+        if rank not in RANK_LEVELS:
+            close = difflib.get_close_matches(rank.lower(), RANK_LEVELS, n=1, cutoff=0.6)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            return f"{rank!r} is not a rank ({hint}ranks: {', '.join(MAIN_RANKS)}, ...)"
+    if len(set(value)) != len(value):
+        return "a rank is listed twice"
+    return None
+
+
+def _named(value: str | list[str]) -> str | None:
+    names = value if isinstance(value, list) else [value]
+    return "a name is empty" if any(not n.strip() for n in names) else None
+
+
+#: The range of each value that has one, by dotted key: a function giving the reason a value
+#: is refused, or None. Checked as each value is read, so presets are held to the same limits.
+LIMITS: dict[str, Callable[[Any], str | None]] = {
+    "name": _named,
+    "seed": _within(0, 2**32 - 1),
+    "data.label": _named,
+    "data.ranks": _ranks,
+    "data.traits": _named,
+    "data.val_split": _named,
+    "data.test_split": _named,
+    "data.workers": _within(0, None),
+    "data.max_per_class": _within(0, None),
+    "model.image_size": _within(0, 4096),
+    "model.dropout": _within(0, 1, open_high=True),
+    "model.partial_blocks": _within(1, None),
+    "augment.scale_min": _within(0, 1, open_low=True),
+    "augment.ratio": _ratio,
+    "augment.color_jitter": _within(0, None),
+    "optim.lr": _within(0, None, open_low=True),
+    "optim.momentum": _within(0, 1, open_high=True),
+    "optim.alpha": _within(0, 1, open_high=True),
+    "optim.eps": _within(0, None, open_low=True),
+    "optim.weight_decay": _within(0, None),
+    "optim.batch_size": _within(1, None),
+    "optim.epochs": _within(1, None),
+    "optim.step_epochs": _within(1, None),
+    "optim.gamma": _within(0, 1, open_low=True),
+    "optim.label_smoothing": _within(0, 1, open_high=True),
+    "imbalance.beta": _within(0, 1, open_high=True),
+    "imbalance.logit_adjust": _within(0, None),
+    "probe.l2": _within(0, None),
+    "probe.max_iter": _within(1, None),
+    "probe.epochs": _within(1, None),
+    "run.threads": _within(1, None),
+    "run.stop_after_epoch": _within(0, None),
+}
+
+
 def _fill(target: Any, table: dict[str, Any], prefix: str, path: Path | None) -> None:
     hints = typing.get_type_hints(type(target))
     for key, value in table.items():
-        dotted = f"{prefix}{key}"
+        # a key is the file's text: one with a line break or a control character is shown
+        # escaped, so the refusal stays one line
+        dotted = f"{prefix}{key if key.isprintable() else repr(key)[1:-1]}"
         if key not in hints or key == "base":
             raise InputError(f"unknown key '{dotted}'", path=path, field=dotted)
         if dataclasses.is_dataclass(hints[key]):
@@ -176,6 +265,9 @@ def _fill(target: Any, table: dict[str, Any], prefix: str, path: Path | None) ->
         if dotted in CHOICES and value not in CHOICES[dotted]:
             raise InputError(f"{value!r} is not one of {', '.join(CHOICES[dotted])}",
                              path=path, field=dotted)
+        reason = LIMITS[dotted](value) if dotted in LIMITS else None
+        if reason is not None:
+            raise InputError(reason, path=path, field=dotted)
         setattr(target, key, value)
 
 
@@ -191,17 +283,29 @@ def parse_spec(table: dict[str, Any], path: Path | None = None) -> TrainSpec:
                              path=path, field="preset")
         _fill(spec, PRESETS[preset], "", path)
     _fill(spec, table, "", path)
-    if not spec.data.manifest:
-        raise InputError("a manifest is required", path=path, field="data.manifest")
+    _check_data(spec, path)
     if spec.optim.batch_size < 1 or spec.optim.epochs < 0:
         raise InputError("batch_size must be >= 1 and epochs >= 0", path=path, field="optim")
-    if spec.probe.epochs < 1:
-        raise InputError("probe epochs must be >= 1", path=path, field="probe.epochs")
     if spec.data.ranks and spec.data.label_kind != "species":
         raise InputError("rank heads need a species label", path=path, field="data.ranks")
-    _check_backbones(spec, path)
+    if not spec.data.embeddings:
+        _check_backbones(spec, path)
     spec.base = str(path.parent.resolve()) if path is not None else ""
     return spec
+
+
+def _check_data(spec: TrainSpec, path: Path | None) -> None:
+    """Exactly one of ``manifest`` (photos) and ``embeddings`` (vectors, heads only)."""
+    d = spec.data
+    if d.manifest and d.embeddings:
+        raise InputError("name a manifest or embeddings, not both", path=path,
+                         field="data.embeddings")
+    if not d.manifest and not d.embeddings:
+        raise InputError("a manifest is required (or embeddings: vectors computed before)",
+                         path=path, field="data.manifest")
+    if d.embeddings and (spec.mode != "linear-probe" or spec.probe.warm_start):
+        raise InputError("embeddings train the heads only: set mode = \"linear-probe\"",
+                         path=path, field="mode")
 
 
 def backbones(spec: TrainSpec) -> list[str]:
@@ -240,12 +344,39 @@ def _check_backbones(spec: TrainSpec, path: Path | None) -> None:
 
 
 def load_spec(path: Path) -> TrainSpec:
-    """Read and check a TOML training spec."""
+    """Read and check a TOML training spec (read through ``fieldguide.inputs``: a regular
+    file, UTF-8, the first bad byte located); a refused value names its line."""
+    from fieldguide.inputs import read_text
+
+    path = Path(path)
+    text = read_text(path, what="training spec", max_bytes=2**20)
     try:
-        table = tomllib.loads(Path(path).read_text())
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise InputError(str(exc), path=path) from None
-    return parse_spec(table, Path(path))
+        table = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(f"not valid TOML: {exc}", path=path) from None
+    try:
+        return parse_spec(table, path)
+    except InputError as exc:
+        if exc.line is not None or exc.field is None:
+            raise
+        raise InputError(exc.reason, path=exc.path, line=_line_of(text, exc.field),
+                         field=exc.field) from None
+
+
+def _line_of(text: str, dotted: str) -> int | None:
+    """The line that sets ``dotted`` (``probe.l2``): ``l2 =`` under ``[probe]``, or
+    ``probe.l2 =`` above the tables; tomllib keeps no positions."""
+    table = ""
+    for number, line in enumerate(text.splitlines(), start=1):
+        stripped = line.split("#", 1)[0].strip()
+        if stripped.startswith("["):
+            table = stripped.strip("[] ")
+            continue
+        key, equals, _ = stripped.partition("=")
+        key = key.replace(" ", "").replace('"', "")
+        if equals and (f"{table}.{key}" if table else key) == dotted:
+            return number
+    return None
 
 
 def run_folder(spec: TrainSpec, out: Path | None) -> Path:

@@ -1,10 +1,15 @@
 """Read votes, authors, AI votes and ground truth from the files crowdsourcing tools write.
 
+This module is the one owner of the vote-file formats: ``fieldguide aggregate FILE`` builds a
+:class:`VoteTable` from what it reads, and ``fieldguide ingest votes`` stages the same records
+into a study, so a file means the same by either route.
+
 Two vote layouts: CSV ``task,worker,label`` (read with pyarrow, so 9M votes load in seconds)
 and peerannot's ``answers.json`` ``{task: {worker: label}}`` (a worker named "AI" is read as
-the AI's vote). Side files: ``authors.txt`` (one author per line, task = line index),
-``ai_answers.json`` ``{task: label}``, ``ai_scores.json`` ``{task: score}``, truth as
-``truth.csv`` ``task,truth`` or a one-per-line text file (-1 = unknown).
+the AI's vote, unless an AI answers file is given, which then wins). Side files:
+``authors.txt`` (one author per line, task = line index), ``ai_answers.json`` ``{task: label}``,
+``ai_scores.json`` ``{task: score}``, truth as ``truth.csv`` ``task,truth``, ``.npy`` or a
+one-per-line text file; -1 is an unknown author or truth.
 
 Bad input raises :class:`~fieldguide.errors.InputError` naming file, line and field; fixable
 oddities (duplicate votes, side-file tasks nobody voted on) are warned about with a count.
@@ -14,6 +19,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +31,63 @@ from fieldguide.votes.table import IntArray, VoteTable, lookup
 
 Pair = tuple[npt.NDArray[Any], npt.NDArray[Any]]
 
+AI_WORKER = "AI"
+"""The worker name that marks the AI's answer inside a peerannot ``answers.json``."""
+
 
 class LoadWarning(UserWarning):
     """Input that was repaired or partly skipped while loading (the message gives a count)."""
+
+
+@dataclass(frozen=True)
+class VoteRecords:
+    """The human votes of a vote file and its side files, as read, before any coding.
+
+    ``authors``, ``ai_labels`` and ``ai_scores`` are ``(task names, values)`` pairs or None.
+    """
+
+    task: npt.NDArray[Any]
+    worker: npt.NDArray[Any]
+    label: npt.NDArray[Any]
+    authors: Pair | None = None
+    ai_labels: Pair | None = None
+    ai_scores: Pair | None = None
+
+
+def read_vote_records(
+    path: str | Path,
+    *,
+    authors: str | Path | None = None,
+    ai: str | Path | None = None,
+    ai_scores: str | Path | None = None,
+) -> VoteRecords:
+    """Read a vote file (CSV or answers.json) and its optional side files, all checked."""
+    from fieldguide.inputs import regular_file
+
+    path = regular_file(path, what="vote file")
+    if path.suffix.lower() == ".json":
+        task, worker, label, ai_in_answers = read_answers_json(path)
+    else:
+        task, worker, label = _read_votes_csv(path)
+        ai_in_answers = None
+    return VoteRecords(task, worker, label,
+                       *read_side_files(authors, ai, ai_scores, ai_in_answers=ai_in_answers))
+
+
+def read_side_files(
+    authors: str | Path | None,
+    ai: str | Path | None,
+    ai_scores: str | Path | None,
+    *,
+    ai_in_answers: Pair | None = None,
+) -> tuple[Pair | None, Pair | None, Pair | None]:
+    """Authors, AI labels and AI scores as pairs; an AI answers file wins over the "AI"
+    worker of an answers.json (``ai_in_answers``)."""
+    return (
+        None if authors is None else _read_authors(Path(authors)),
+        ai_in_answers if ai is None else _read_task_json(Path(ai), "label"),
+        None if ai_scores is None else _read_scores(Path(ai_scores)),
+    )
 
 
 def read_votes(
@@ -39,21 +99,13 @@ def read_votes(
     label_space: Sequence[Any] | None = None,
 ) -> VoteTable:
     """Load votes (CSV or answers.json) and the optional side files into a :class:`VoteTable`."""
-    from fieldguide.inputs import regular_file
-
-    path = regular_file(path, what="vote file")
-    if path.suffix.lower() == ".json":
-        task, worker, label, ai_in_answers = _read_answers_json(path)
-    else:
-        task, worker, label = _read_votes_csv(path)
-        ai_in_answers = None
-    side: dict[str, Pair | None] = {
-        "authors": None if authors is None else _read_authors(Path(authors)),
-        "ai_labels": ai_in_answers if ai is None else _read_task_json(Path(ai), "label"),
-        "ai_scores": None if ai_scores is None else _read_scores(Path(ai_scores)),
-    }
+    records = read_vote_records(path, authors=authors, ai=ai, ai_scores=ai_scores)
+    path = Path(path)
+    side = {"authors": records.authors, "ai_labels": records.ai_labels,
+            "ai_scores": records.ai_scores}
     try:
-        votes = VoteTable.from_records(task, worker, label, label_space=label_space, **side)
+        votes = VoteTable.from_records(records.task, records.worker, records.label,
+                                       label_space=label_space, **side)
     except InputError as exc:
         raise InputError(exc.reason, path=path, field=exc.field) from None
     if votes.n_duplicates_dropped:
@@ -76,9 +128,19 @@ def read_truth(path: str | Path, votes: VoteTable) -> IntArray:
     A known truth that no vote and no AI ever gave is coded -2: it counts as known (and as
     missed) in evaluation, since no strategy can return it.
     """
-    from fieldguide.inputs import regular_file
+    tasks, labels = read_truth_pairs(path)
+    pos = lookup(votes.task_names, tasks)
+    code = lookup(votes.label_names, labels)
+    truth = np.full(votes.n_tasks, -1, dtype=np.int64)
+    truth[pos[pos >= 0]] = np.where(code[pos >= 0] >= 0, code[pos >= 0], -2)
+    return truth
 
-    path = regular_file(path, what="truth file")
+
+def read_truth_pairs(path: str | Path) -> Pair:
+    """The known ground truth of a truth file as (task names, labels); unknown ones dropped."""
+    from fieldguide.inputs import nonempty_file
+
+    path = nonempty_file(path, what="truth file")
     if path.suffix.lower() == ".csv":
         cols = _read_csv_columns(path, ("task", "truth"))
         tasks, labels = cols["task"], cols["truth"]
@@ -89,12 +151,7 @@ def read_truth(path: str | Path, votes: VoteTable) -> IntArray:
         labels = _read_lines(path, "truth")
         tasks = np.arange(len(labels))
     known = ~_is_unknown(labels)
-    tasks, labels = tasks[known], labels[known]
-    pos = lookup(votes.task_names, tasks)
-    code = lookup(votes.label_names, labels)
-    truth = np.full(votes.n_tasks, -1, dtype=np.int64)
-    truth[pos[pos >= 0]] = np.where(code[pos >= 0] >= 0, code[pos >= 0], -2)
-    return truth
+    return tasks[known], labels[known]
 
 
 def _read_csv_columns(path: Path, names: tuple[str, ...]) -> dict[str, npt.NDArray[Any]]:
@@ -147,14 +204,16 @@ def ints_if_possible(values: list[Any] | npt.NDArray[Any]) -> npt.NDArray[Any]:
     return arr
 
 
-def _read_answers_json(path: Path) -> tuple[npt.NDArray[Any], npt.NDArray[Any],
-                                            npt.NDArray[Any], Pair | None]:
+def read_answers_json(path: Path) -> tuple[npt.NDArray[Any], npt.NDArray[Any],
+                                           npt.NDArray[Any], Pair | None]:
+    """peerannot's ``{task: {worker: label}}``: human (task, worker, label) columns and the
+    "AI" worker's answers as a (task names, labels) pair, or None when it has none."""
     from fieldguide.inputs import expect_nested_mapping
 
     answers = expect_nested_mapping(_load_json(path), path, "{task: {worker: label}}")
     rows = [(t, w, lab) for t, by_worker in answers.items() for w, lab in by_worker.items()]
-    ai_rows = [r for r in rows if r[1] == "AI"]
-    rows = [r for r in rows if r[1] != "AI"]
+    ai_rows = [r for r in rows if r[1] == AI_WORKER]
+    rows = [r for r in rows if r[1] != AI_WORKER]
     if not rows:
         raise InputError("no votes", path=path)
     task, worker, label = (list(c) for c in zip(*rows, strict=True))
@@ -181,18 +240,21 @@ def _read_scores(path: Path) -> Pair:
     bad = np.flatnonzero(~((scores >= 0) & (scores <= 1)))  # NaN fails both comparisons
     if len(bad):
         i = int(bad[0])
-        raise InputError(f"{len(bad)} AI score(s) not in [0, 1], first for task "
-                         f"'{tasks[i]}': {raw[i]} (entry {i + 1})", path=path, field="score")
+        raise InputError(f"AI score {raw[i]} of task {tasks[i]} not in [0, 1] ({len(bad)} "
+                         f"such; the first is entry {i + 1}, task '{tasks[i]}')",
+                         path=path, field="score")
     return tasks, scores
 
 
 def _read_lines(path: Path, what: str) -> npt.NDArray[Any]:
-    from fieldguide.inputs import read_lines
+    from fieldguide.inputs import no_nul, read_lines
 
     lines = read_lines(path, what=f"{what} file")
     empty = [i for i, line in enumerate(lines) if not line.strip()]
     if empty:
         raise InputError(f"empty {what} line (task = line index)", path=path, line=empty[0] + 1)
+    for n, line in enumerate(lines, start=1):
+        no_nul(line, path, n)
     return ints_if_possible([line.strip() for line in lines])
 
 
@@ -201,7 +263,8 @@ def _read_authors(path: Path) -> Pair:
 
     nonempty_file(path, what="authors file")
     authors = _read_lines(path, "author")
-    return np.arange(len(authors)), authors
+    known = ~_is_unknown(authors)  # -1: the task's author is not known
+    return np.flatnonzero(known), authors[known]
 
 
 def _is_unknown(labels: npt.NDArray[Any]) -> npt.NDArray[np.bool_]:

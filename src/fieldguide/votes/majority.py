@@ -87,6 +87,7 @@ class WeightedMajorityVote(Aggregator):
     """
 
     name = "weighted"
+    takes_ai = True
 
     def __init__(
         self,

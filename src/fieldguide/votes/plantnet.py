@@ -31,6 +31,7 @@ class PlantNet(Aggregator):
     """Pl@ntNet's iterative weighted vote; ``n_species_`` and ``n_iter_`` are set by fit."""
 
     name = "plantnet"
+    takes_ai = True
 
     def __init__(
         self,

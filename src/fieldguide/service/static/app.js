@@ -65,11 +65,16 @@ form.addEventListener("submit", async (e) => {
   show(body);
 });
 
+// "taxon (rank, 93.1%)"; the rank only where the decision core gives one
+function named(x) {
+  return x.taxon + " (" + (x.rank ? x.rank + ", " : "") + pct(x.probability) + ")";
+}
+
 function show(body) {
   const d = body.decision, a = body.common_ancestor;
-  $("decision").textContent = (d.taxon ? d.taxon + " (" + pct(d.probability) + ")" : "undecided") +
+  $("decision").textContent = (d.taxon ? named(d) : "undecided") +
     (d.auto_validated ? ": auto-validated" : ": needs review") +
-    (a.taxon ? "; surest taxon: " + a.taxon + " (" + a.rank + ", " + pct(a.probability) + ")" : "");
+    (a.taxon && a.taxon !== d.taxon ? "; surest taxon at any rank: " + named(a) : "");
   $("rejection").hidden = !body.rejected;
   $("rejection").textContent = body.rejected ? "Rejected: " + body.reject_reason : "";
   const sugg = $("suggestions");

@@ -1,0 +1,243 @@
+"""One identification object: the model, its calibration, the priors (place and season, the
+occurrence geofence), the rejection, the walk-up rule and the scoring engine, loaded once.
+
+``fieldguide identify``, ``fieldguide serve``, the main job and ``index build`` all build an
+:class:`Identifier` (from an :class:`IdentifyOptions` they fill alike) and answer through it,
+so an option that changes an answer changes it everywhere; nothing else opens a model, prior
+or rejection to identify photos. The model sits behind the narrow interface of
+:mod:`~fieldguide.identification.model` (where a model family will plug in); every decision
+is :func:`~fieldguide.identification.annotate.decide_batch`'s, through ``posterior``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fieldguide.errors import InputError
+from fieldguide.identification.annotate import Annotation, Decided, annotate, decide_batch
+from fieldguide.identification.classifier import Classifier
+from fieldguide.identification.decision import RANKS, Decisions, Rule
+from fieldguide.identification.inputs import Photos, floats, read_table
+from fieldguide.identification.model import open_model
+from fieldguide.identification.posterior import Context, Geofence, Prior, Subtree, posterior
+from fieldguide.identification.protocols import Rejection, Rejector
+from fieldguide.identification.runner import Progress, RunOptions, Scorer, run_outputs, score
+
+
+@dataclass(frozen=True)
+class IdentifyOptions:
+    """What ``identify`` and ``serve`` both take: the walk-up rule (``threshold``, ``finest``
+    .. ``coarsest``, ``validate_rank``, ``require_nearby``), the priors (``prior`` folder,
+    ``occurrences`` CSV and ``radius_km``), ``no_reject``, and how photos are scored (the
+    ``onnx`` file, ``threads``, batching, decoding, the engine: local or Ray)."""
+
+    threshold: float = 0.9
+    finest: str = "species"
+    coarsest: str = "family"
+    validate_rank: str = "species"
+    require_nearby: bool = False
+    prior: Path | None = None
+    occurrences: Path | None = None
+    radius_km: float = 50.0
+    no_reject: bool = False
+    onnx: Path | None = None
+    threads: int = 2
+    batch_size: int = 32
+    chunk_size: int = 512
+    full_decode: bool = False
+    engine: str = "local"
+    address: str | None = None
+    actors: int = 2
+    #: False for a server: ONNX Runtime's threads stop spin-waiting between calls.
+    spinning: bool = True
+
+    #: The options a JSON round trip carries (``serve --workers``): those that change answers.
+    ANSWERS = ("threshold", "finest", "coarsest", "validate_rank", "require_nearby", "prior",
+               "occurrences", "radius_km", "no_reject", "onnx", "threads")
+
+    def rule(self) -> Rule:
+        """The walk-up rule, its ranks checked (one-line InputError naming the option)."""
+        if not 0.0 <= self.threshold <= 1.0:
+            raise InputError("must lie in [0, 1]", field="--threshold")
+        for name, rank in (("finest", self.finest), ("coarsest", self.coarsest),
+                           ("validate-rank", self.validate_rank)):
+            if rank not in RANKS:
+                raise InputError(f"unknown rank {rank!r} (one of {', '.join(RANKS)})",
+                                 field=f"--{name}")
+        if RANKS.index(self.finest) > RANKS.index(self.coarsest):
+            raise InputError(f"finest rank {self.finest!r} is coarser than {self.coarsest!r}",
+                             field="--finest")
+        if not self.radius_km > 0:
+            raise InputError("must be > 0", field="--radius-km")
+        return Rule(self.threshold, self.finest, self.coarsest, self.validate_rank,
+                    self.require_nearby)
+
+    def run_options(self) -> RunOptions:
+        return RunOptions(self.batch_size, self.chunk_size, self.threads,
+                          draft=not self.full_decode)
+
+    def to_json(self) -> dict[str, Any]:
+        """The answer-changing options as JSON values (paths as strings)."""
+        values = {k: getattr(self, k) for k in self.ANSWERS}
+        return {k: str(v) if isinstance(v, Path) else v for k, v in values.items()}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any], **more: Any) -> IdentifyOptions:
+        known = {k: v for k, v in data.items() if k in cls.ANSWERS}
+        for k in ("prior", "occurrences", "onnx"):
+            if known.get(k) is not None:
+                known[k] = Path(known[k])
+        return cls(**known, **more)
+
+
+def read_occurrences(path: Path, radius_km: float = 50.0) -> Geofence:
+    """The geofence of a CSV ``taxon,latitude,longitude`` of known records."""
+    cols = read_table(path)
+    for needed in ("taxon", "latitude", "longitude"):
+        if needed not in cols:
+            raise InputError(f"missing column {needed!r}", path=path, field=needed)
+    n = len(cols["taxon"])
+    lat, lon = (floats(cols[c], n, path, c) for c in ("latitude", "longitude"))
+    for c, values, top in (("latitude", lat, 90), ("longitude", lon, 180)):
+        bad = [i for i, v in enumerate(values) if abs(v) > top]
+        if bad:
+            raise InputError(f"{values[bad[0]]} is outside [-{top}, {top}]", path=path,
+                             line=bad[0] + 2, field=c)
+    return Geofence([str(t) for t in cols["taxon"]], lat, lon, radius_km)
+
+
+def load_priors(prior: Path | None = None, occurrences: Path | None = None,
+                radius_km: float = 50.0) -> list[Prior]:
+    """The priors in the order they apply: the place-and-season prior, then the geofence."""
+    found: list[Prior] = []
+    if prior is not None:
+        from fieldguide.priors import load_prior
+
+        found.append(load_prior(prior))
+    if occurrences is not None:
+        found.append(read_occurrences(occurrences, radius_km))
+    return found
+
+
+def card_rejector(model: Classifier) -> Rejector | None:
+    """The rejection the model card carries (fitted by ``fieldguide reject fit``), if any."""
+    if "rejection" not in model.card.extras:
+        return None
+    from fieldguide.identification.rejector import load_rejector
+
+    return load_rejector(model)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One observation decided: the photos' and the observation's posteriors (``decided``),
+    and ``ancestor``, the same walk-up carried on past the rule's coarsest rank to the
+    coarsest rank the model knows (the finest taxon that clears the threshold at any rank)."""
+
+    decided: Decided
+    ancestor: Decisions
+
+    @property
+    def decision(self) -> Decisions:
+        return self.decided.observations.decisions
+
+    @property
+    def rejection(self) -> Rejection | None:
+        return self.decided.observation_rejection
+
+
+class Identifier:
+    """A model with everything that decides on its outputs, loaded once (see the module)."""
+
+    def __init__(self, model: Classifier, *, rule: Rule | None = None,
+                 priors: Sequence[Prior] = (), rejector: Rejector | None = None,
+                 run: RunOptions | None = None, scorer: Scorer = run_outputs) -> None:
+        self.model = model
+        self.rule = rule or Rule()
+        self.priors = list(priors)
+        self.rejector = rejector
+        self.run = run or RunOptions()
+        self.scorer = scorer
+
+    @classmethod
+    def from_paths(cls, model: str | Path, options: IdentifyOptions | None = None
+                   ) -> Identifier:
+        """Open the model folder, its calibration and rejection (unless ``no_reject``), the
+        priors and the engine; bad input raises a one-line InputError."""
+        options = options or IdentifyOptions()
+        rule = options.rule()
+        run = options.run_options()
+        clf = open_model(model, options.threads, options.onnx, options.spinning)
+        priors = load_priors(options.prior, options.occurrences, options.radius_km)
+        rejector = None if options.no_reject else card_rejector(clf)
+        from fieldguide.identification.ray_engine import scorer_for
+
+        scorer = scorer_for(options.engine, options.address, options.actors, options.threads)
+        return cls(clf, rule=rule, priors=priors, rejector=rejector, run=run, scorer=scorer)
+
+    @property
+    def classes(self) -> list[str]:
+        return self.model.classes
+
+    def lineage(self, taxon: str) -> dict[str, str]:
+        return dict(self.model.card.lineage.get(taxon, {}))
+
+    def outputs(self, *extra: str) -> tuple[str, ...]:
+        """``logits``, what the rejection needs, and ``extra`` (e.g. ``embedding``)."""
+        return tuple(dict.fromkeys(("logits", *(self.rejector.outputs if self.rejector
+                                                else ()), *extra)))
+
+    def score(self, photos: Photos, work: Path, outputs: Sequence[str] = ("logits",),
+              progress: Progress | None = None) -> tuple[dict[str, np.ndarray], list[str], int]:
+        """The outputs of a listing by the engine (resumable in ``work``)."""
+        return self.scorer(photos, self.model, work, self.run, outputs, progress)
+
+    def annotate(self, photos: Photos, work: Path, *, top_k: int = 5,
+                 progress: Progress | None = None) -> Annotation:
+        """Batch identification of a listing (``fieldguide identify``; resumable)."""
+        return annotate(photos, self.model, work, rule=self.rule, top_k=top_k,
+                        options=self.run, priors=self.priors, rejector=self.rejector,
+                        progress=progress, scorer=self.scorer)
+
+    def score_crops(self, crops: Sequence[np.ndarray], outputs: Sequence[str]
+                    ) -> dict[str, np.ndarray]:
+        """The outputs of decoded crops in one model call (the service's micro-batch)."""
+        return score(list(crops), self.model, outputs)[0]
+
+    def reject(self, outputs: dict[str, np.ndarray], ok: np.ndarray) -> Rejection | None:
+        return self.rejector.reject(outputs, ok) if self.rejector else None
+
+    def subtree(self, taxon: str) -> Subtree:
+        """The taxon filter of ``taxon`` (a class or a taxon of the classes' lineage)."""
+        keep = np.array([c == taxon or taxon in self.lineage(c).values()
+                         for c in self.classes])
+        if not keep.any():
+            raise InputError(f"taxon {taxon!r} is not in the model's classes or their "
+                             "lineage (see GET /v1/taxa?q=)", field="taxon")
+        return Subtree(keep)
+
+    def observation(self, logits: np.ndarray, rejection: Rejection | None,
+                    context: Context | None = None, filters: Sequence[Prior] = ()) -> Answer:
+        """The photos of one observation (every row decoded) decided exactly as ``identify``
+        decides an observation; ``filters`` (a taxon filter) apply before the priors."""
+        n = len(logits)
+        ctx = context if context is not None and len(context) == n else (
+            Context.of(*(np.repeat(a, n) for a in (context.latitude, context.longitude,
+                                                    context.day_of_year)))
+            if context is not None else Context.unknown(n))
+        priors = [*filters, *self.priors]
+        model = self.model
+        decided = decide_batch(logits, np.ones(n, dtype=bool), rejection, ["observation"] * n,
+                               ctx, tree=model.tree(), classes=model.classes,
+                               temperature=model.temperature, priors=priors, rule=self.rule)
+        obs_rej = decided.observation_rejection
+        wide = replace(self.rule, coarsest=model.tree().ranks[-1])
+        ancestor = posterior(decided.combined, model.tree(), classes=model.classes,
+                             priors=priors, rule=wide, context=decided.context,
+                             rejected=obs_rej.rejected if obs_rej else None).decisions
+        return Answer(decided, ancestor)
