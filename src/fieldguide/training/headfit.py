@@ -27,22 +27,25 @@ import mmap
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
+from fieldguide.errors import InputError
 from fieldguide.models.card import HeadSpec
 
-if TYPE_CHECKING:
-    from fieldguide.training.probe import Linear
-
+#: A linear head as arrays: weight (K, d) and bias (K,).
+Linear = tuple[np.ndarray, np.ndarray]
 #: Features: one (n, d) array or row shards (each (n_i, d), rows in order).
 Features = np.ndarray | Sequence[np.ndarray]
 DEVICES = ("auto", "cpu", "cuda", "torch-cpu")
 
 
-class NotLearned(RuntimeError):
-    """The fit ended no better than guessing from the class frequencies: no model is written."""
+class NotLearned(InputError):
+    """The fit ended no better than guessing from the class frequencies: no model is written.
+
+    An input error (the CLI's one line, exit 2): the photos' features and labels gave nothing
+    to learn, or the spec's ``[probe]`` settings stopped the fit before it learned."""
 
 
 @dataclass

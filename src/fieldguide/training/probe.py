@@ -28,6 +28,7 @@ from scipy.special import log_softmax, logsumexp
 from fieldguide.models.card import HeadSpec
 from fieldguide.training.headfit import (
     Features,
+    Linear,
     NotLearned,
     StreamOptions,
     as_shards,
@@ -38,11 +39,10 @@ if TYPE_CHECKING:
     from fieldguide.models.heads import FieldguideNet
     from fieldguide.training.spec import TrainSpec
 
-__all__ = ["LBFGS_LIMIT", "OPTIMISERS", "NotLearned", "ProbeFit", "StreamOptions",
-           "check_learned", "fit_heads", "fit_linear_heads", "head_logits", "stream_options"]
+__all__ = ["LBFGS_LIMIT", "OPTIMISERS", "Features", "Linear", "NotLearned", "ProbeFit",
+           "StreamOptions", "check_learned", "fit_heads", "fit_linear_heads", "head_logits",
+           "stream_options"]
 
-#: A linear head as arrays: weight (K, d) and bias (K,).
-Linear = tuple[np.ndarray, np.ndarray]
 
 
 @dataclass(frozen=True)
