@@ -284,8 +284,6 @@ def parse_spec(table: dict[str, Any], path: Path | None = None) -> TrainSpec:
         _fill(spec, PRESETS[preset], "", path)
     _fill(spec, table, "", path)
     _check_data(spec, path)
-    if spec.optim.batch_size < 1 or spec.optim.epochs < 0:
-        raise InputError("batch_size must be >= 1 and epochs >= 0", path=path, field="optim")
     if spec.data.ranks and spec.data.label_kind != "species":
         raise InputError("rank heads need a species label", path=path, field="data.ranks")
     if not spec.data.embeddings:
