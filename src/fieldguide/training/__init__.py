@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from fieldguide.training.manifest import Manifest, read_manifest
     from fieldguide.training.predict import SplitPredictions, predict, predict_split
     from fieldguide.training.presets import PRESETS
+    from fieldguide.training.probe import NotLearned, fit_linear_heads
     from fieldguide.training.result import TrainResult
     from fieldguide.training.run import train
     from fieldguide.training.spec import TrainSpec, load_spec, parse_spec
@@ -30,15 +31,18 @@ _WHERE = {
     "prior_correction": "imbalance", "sample_weights": "imbalance", "TrainResult": "result",
     "train": "run", "SplitPredictions": "predict", "predict": "predict",
     "predict_split": "predict", "PRESETS": "presets", "TrainSpec": "spec",
-    "load_spec": "spec", "parse_spec": "spec",
+    "load_spec": "spec", "parse_spec": "spec", "NotLearned": "probe",
+    "fit_linear_heads": "probe",
 }
 __all__ = [
     "PRESETS",
     "Manifest",
+    "NotLearned",
     "SplitPredictions",
     "TrainResult",
     "TrainSpec",
     "estimate_prior",
+    "fit_linear_heads",
     "load_spec",
     "logit_adjustment",
     "loss_weights",

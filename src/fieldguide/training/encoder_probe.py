@@ -4,7 +4,7 @@ concatenated embeddings of several (``backbone = ["lite2", "dinov2-s14"]``).
 No PyTorch is needed for an ONNX-only encoder (a timm encoder in a concatenation is exported
 from PyTorch once, then cached). Each encoder's embeddings are kept in its own store
 (``fieldguide.embeddings``, through ``fieldguide.training.embeddings``); the heads are the
-same L-BFGS fit as every probe (``fieldguide.training.probe``); the artefact is
+same fit as every probe (``fieldguide.training.probe``); the artefact is
 ``model.json`` + one ``model.onnx`` joining the branches and the heads, checked against the
 stored embeddings before it is written, so
 identification scores exactly what the probe was fitted on.
@@ -29,7 +29,7 @@ from fieldguide.models.registry import backbone_info, canonical
 from fieldguide.training.embeddings import cached_embeddings
 from fieldguide.training.imbalance import imbalance_terms
 from fieldguide.training.manifest import load_data
-from fieldguide.training.probe import ProbeFit, fit_linear_heads, head_logits
+from fieldguide.training.probe import ProbeFit, fit_linear_heads, head_logits, stream_options
 from fieldguide.training.result import TrainResult, write_history
 from fieldguide.training.spec import TrainSpec, backbones, run_folder
 
@@ -58,9 +58,13 @@ def train_on_encoders(spec: TrainSpec, out: Path | None = None) -> TrainResult:
     species = next((h for h in data.heads if h.kind == "species"), None)
     membership = {h.name: log_membership(species.classes, data.taxonomy, h.column, h.classes)
                   for h in data.heads if h.kind == "rank" and species is not None}
+    val = data.select(spec.data.val_split)
+    val = val[ok[val]]
     fit = fit_linear_heads(feats[train], data.targets[train], data.heads, membership,
                            l2=spec.probe.l2, max_iter=spec.probe.max_iter,
-                           class_weights=weights, adjust=adjust)
+                           class_weights=weights, adjust=adjust,
+                           val=(feats[val], data.targets[val]) if len(val) else None,
+                           optimiser=spec.probe.optimiser, options=stream_options(spec))
     primary = data.heads[0].name
     scores: dict[str, float] = {}
     for split in (spec.data.val_split, spec.data.test_split):

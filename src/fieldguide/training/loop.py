@@ -25,7 +25,7 @@ from fieldguide.training.embeddings import embed_photos
 from fieldguide.training.imbalance import imbalance_terms, sample_weights
 from fieldguide.training.manifest import Manifest, load_data
 from fieldguide.training.predict import predict
-from fieldguide.training.probe import fit_heads
+from fieldguide.training.probe import fit_heads, stream_options
 from fieldguide.training.result import TrainResult, write_history
 from fieldguide.training.spec import TrainSpec, run_folder
 
@@ -46,8 +46,12 @@ def _probe(spec: TrainSpec, model: FieldguideNet, card: ModelCard, data: Manifes
     train = data.select("train")
     train = train[ok[train]]
     weights, adjust = imbalance_terms(spec, data)
+    val = data.select(spec.data.val_split)
+    val = val[ok[val]]
     fit_heads(model, feats[train], data.targets[train], l2=spec.probe.l2,
-              max_iter=spec.probe.max_iter, class_weights=weights, adjust=adjust)
+              max_iter=spec.probe.max_iter, class_weights=weights, adjust=adjust,
+              val=(feats[val], data.targets[val]) if len(val) else None,
+              optimiser=spec.probe.optimiser, options=stream_options(spec))
     scores: dict[str, float] = {}
     with torch.no_grad():
         for split in (spec.data.val_split, spec.data.test_split):

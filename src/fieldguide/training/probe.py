@@ -1,5 +1,13 @@
-"""The linear probe: the heads fitted on cached embeddings by full-batch L-BFGS (multinomial
-logistic regression with L2), seconds on a CPU, hence monthly retraining.
+"""The linear probe: the heads fitted on cached embeddings (multinomial logistic regression with
+L2), seconds on a CPU for a few dozen classes, hence monthly retraining.
+
+Two optimisers minimise the same loss. Full-batch L-BFGS is exact and quick on small problems
+(the main job's 12 flowers); past ``LBFGS_LIMIT`` photos x classes its dense float64 arrays
+outgrow memory and its gradient tolerance, so ``optimiser="auto"`` switches to the streaming
+mini-batch fit of ``fieldguide.training.headfit`` (SGD with momentum, or Adam on request;
+float32, shard by shard, early stopping on the validation split). Either way a fit that
+learned nothing raises :class:`NotLearned` instead of returning weights that a caller would
+write as a model.
 
 The fit is a pure function of arrays (NumPy and SciPy, no torch), so a probe on an encoder
 that exists only as ONNX trains without PyTorch, and a PyTorch model's heads are the same fit
@@ -10,26 +18,48 @@ through log-membership matrices, logit adjustment added to a head's logits while
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import itertools
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy.special import log_softmax, logsumexp
 
 from fieldguide.models.card import HeadSpec
+from fieldguide.training.headfit import (
+    Features,
+    Linear,
+    NotLearned,
+    StreamOptions,
+    as_shards,
+    fit_streaming,
+)
 
 if TYPE_CHECKING:
     from fieldguide.models.heads import FieldguideNet
+    from fieldguide.training.spec import TrainSpec
 
-#: A linear head as arrays: weight (K, d) and bias (K,).
-Linear = tuple[np.ndarray, np.ndarray]
+__all__ = ["LBFGS_LIMIT", "OPTIMISERS", "Features", "Linear", "NotLearned", "ProbeFit",
+           "StreamOptions", "check_learned", "fit_heads", "fit_linear_heads", "head_logits",
+           "stream_options"]
+
 
 
 @dataclass(frozen=True)
 class ProbeFit:
     heads: dict[str, Linear]  # the linear (species and trait) heads; rank heads are tied
     loss: float
-    iterations: int
+    iterations: int  # L-BFGS iterations, or mini-batch epochs
+    optimiser: str = "lbfgs"
+    history: list[dict[str, float]] = field(default_factory=list)  # mini-batch: per epoch
+
+
+OPTIMISERS = ("auto", "lbfgs", "sgd", "adam")
+#: ``auto`` fits by L-BFGS up to this many photos x classes (32 MB per dense float64 array).
+LBFGS_LIMIT = 2_000_000
+#: SciPy's projected-gradient tolerance suits a few classes; the per-weight gradient of the
+#: mean loss shrinks like 1 / classes, so past this many classes the tolerance shrinks too.
+_GTOL, _GTOL_CLASSES = 1e-5, 20
 
 
 def _cross_entropy(z: np.ndarray, y: np.ndarray, w: np.ndarray | None) -> tuple[float,
@@ -60,17 +90,92 @@ def _tied_rank(z: np.ndarray, y: np.ndarray, log_m: np.ndarray) -> tuple[float, 
     return loss, dz
 
 
-def fit_linear_heads(feats: np.ndarray, targets: np.ndarray, heads: list[HeadSpec],
+def fit_linear_heads(feats: Features, targets: np.ndarray, heads: list[HeadSpec],
                      membership: dict[str, np.ndarray], *, l2: float, max_iter: int,
                      class_weights: dict[str, np.ndarray | None] | None = None,
-                     adjust: dict[str, np.ndarray] | None = None) -> ProbeFit:
-    """Fit every head on (n, d) features and (n, heads) targets (-1: not labelled).
+                     adjust: dict[str, np.ndarray] | None = None,
+                     val: tuple[Features, np.ndarray] | None = None, optimiser: str = "auto",
+                     options: StreamOptions | None = None) -> ProbeFit:
+    """Fit every head on (n, d) features (or row shards) and (n, heads) targets (-1: not
+    labelled); raise :class:`NotLearned` when the primary head learned nothing.
 
-    ``membership`` maps each rank head to its (species, groups) log-membership matrix.
+    ``membership`` maps each rank head to its (species, groups) log-membership matrix; ``val``
+    (features, targets) stops the mini-batch fit early; ``max_iter`` bounds L-BFGS.
     """
+    if optimiser not in OPTIMISERS:
+        raise ValueError(f"unknown optimiser {optimiser!r} (known: {', '.join(OPTIMISERS)})")
+    shards = as_shards(feats)
+    rows = sum(len(s) for s in shards)
+    classes = sum(len(h.classes) for h in heads if h.kind != "rank")
+    if optimiser == "auto":
+        optimiser = "lbfgs" if rows * classes <= LBFGS_LIMIT else "sgd"
+    if optimiser != "lbfgs":
+        found = fit_streaming(shards, targets, heads, membership, l2=l2,
+                              class_weights=class_weights, adjust=adjust, val=val,
+                              options=replace(options or StreamOptions(), method=optimiser))
+        fit = ProbeFit(found.heads, found.loss, found.epochs, optimiser, found.history)
+    else:
+        x = shards[0] if len(shards) == 1 else np.concatenate(shards)
+        fit = _fit_lbfgs(x, targets, heads, membership, l2=l2, max_iter=max_iter,
+                         class_weights=class_weights, adjust=adjust)
+    check_learned(fit, shards, targets, heads[0], (class_weights or {}).get(heads[0].name),
+                  (adjust or {}).get(heads[0].name))
+    return fit
+
+
+def stream_options(spec: TrainSpec) -> StreamOptions:
+    """The mini-batch fit's settings from a training spec's ``[probe]`` table."""
+    return StreamOptions(epochs=spec.probe.epochs, device=spec.probe.device, seed=spec.seed)
+
+
+def check_learned(fit: ProbeFit, shards: list[np.ndarray], targets: np.ndarray,
+                  head: HeadSpec, weights: np.ndarray | None, shift: np.ndarray | None,
+                  sample: int = 20_000, margin: float = 0.05) -> None:
+    """Raise :class:`NotLearned` unless the primary head beats the class frequencies on (a
+    sample of) the training rows: its top-1 at least ``margin`` of the way from the commonest
+    class's share to 1, and its loss (as fitted: class weights, logit adjustment) below the
+    best constant prediction's, the entropy of the weighted class frequencies.
+
+    The loss test alone would refuse a heavily regularised fit (its probabilities stay near
+    the frequencies while its ranking is right); the top-1 test catches the fit of issue 22,
+    which stopped at ln(classes) with a top-1 of 0.006.
+    """
+    if head.name not in fit.heads:
+        return
+    y_all = np.asarray(targets)[:, 0]
+    labelled = np.flatnonzero(y_all >= 0)
+    if not len(labelled):
+        return
+    pick = labelled[np.linspace(0, len(labelled) - 1, min(sample, len(labelled))).astype(int)]
+    starts = np.cumsum([0] + [len(s) for s in shards])
+    x = np.concatenate([np.asarray(shards[i][pick[(pick >= a) & (pick < b)] - a], np.float32)
+                        for i, (a, b) in enumerate(itertools.pairwise(starts))])
+    y = y_all[pick]
+    z = head_logits(fit, x, head.name).astype(np.float64)
+    counts = np.bincount(y_all[labelled], minlength=len(head.classes)).astype(np.float64)
+    w = np.ones(len(head.classes)) if weights is None else np.asarray(weights, np.float64)
+    logp = log_softmax(z + (0.0 if shift is None else shift), axis=1)
+    loss = float(-(w[y] * logp[np.arange(len(y)), y]).sum() / w[y].sum())
+    q = counts * w / (counts * w).sum()
+    constant = float(-(q[q > 0] * np.log(q[q > 0])).sum())
+    top1 = float((z.argmax(axis=1) == y).mean())
+    majority = float(counts.max() / counts.sum())
+    if top1 < majority + margin * (1 - majority) or loss >= constant:
+        raise NotLearned(
+            f"the {head.name} head did not learn ({fit.optimiser}, {fit.iterations} "
+            f"iterations): training top-1 {top1:.3f} against {majority:.3f} for always the "
+            f"commonest class, loss {loss:.4f} against {constant:.4f} for the class "
+            "frequencies alone; no model is written")
+
+
+def _fit_lbfgs(x: np.ndarray, targets: np.ndarray, heads: list[HeadSpec],
+               membership: dict[str, np.ndarray], *, l2: float, max_iter: int,
+               class_weights: dict[str, np.ndarray | None] | None = None,
+               adjust: dict[str, np.ndarray] | None = None) -> ProbeFit:
+    """Full-batch L-BFGS in float64: exact and quick on small problems."""
     from scipy.optimize import minimize
 
-    x = np.asarray(feats, dtype=np.float64)
+    x = np.asarray(x, dtype=np.float64)
     d = x.shape[1]
     linear = [h for h in heads if h.kind != "rank"]
     sizes = [len(h.classes) for h in linear]
@@ -113,8 +218,9 @@ def fit_linear_heads(feats: np.ndarray, targets: np.ndarray, heads: list[HeadSpe
         return loss, np.concatenate(grad)
 
     theta0 = np.zeros(sum(k * d + k for k in sizes))
+    gtol = _GTOL * min(1.0, _GTOL_CLASSES / max(sum(sizes), 1))
     found = minimize(objective, theta0, jac=True, method="L-BFGS-B",
-                     options={"maxiter": max_iter, "maxcor": 20})
+                     options={"maxiter": max_iter, "maxcor": 20, "gtol": gtol})
     fitted = {name: (w.astype(np.float32), b.astype(np.float32))
               for name, (w, b) in unpack(found.x).items()}
     return ProbeFit(fitted, float(found.fun), int(found.nit))
@@ -126,16 +232,19 @@ def head_logits(fit: ProbeFit, feats: np.ndarray, name: str) -> np.ndarray:
     return np.asarray(feats, dtype=np.float32) @ w.T + b
 
 
-def fit_heads(model: FieldguideNet, feats: np.ndarray, targets: np.ndarray, *, l2: float,
+def fit_heads(model: FieldguideNet, feats: Features, targets: np.ndarray, *, l2: float,
               max_iter: int, class_weights: dict[str, np.ndarray | None] | None = None,
-              adjust: dict[str, np.ndarray] | None = None) -> float:
+              adjust: dict[str, np.ndarray] | None = None,
+              val: tuple[Features, np.ndarray] | None = None, optimiser: str = "auto",
+              options: StreamOptions | None = None) -> float:
     """Fit a PyTorch model's heads in place (the same fit); return the final loss."""
     import torch
 
     membership = {h.name: getattr(model, f"rank_{h.name}").numpy()
                   for h in model.specs if h.kind == "rank"}
     fit = fit_linear_heads(feats, targets, model.specs, membership, l2=l2, max_iter=max_iter,
-                           class_weights=class_weights, adjust=adjust)
+                           class_weights=class_weights, adjust=adjust, val=val,
+                           optimiser=optimiser, options=options)
     with torch.no_grad():
         for name, (w, b) in fit.heads.items():
             layer = model.linear[name]

@@ -91,6 +91,11 @@ class ProbeSpec:
     max_iter: int = 300
     warm_start: bool = False  # partial/full: start the heads from the linear probe
     cache: str = ""  # embedding cache folder (default: <out>/../.embeddings)
+    # auto: full-batch L-BFGS on small problems, mini-batch SGD past photos x classes of
+    # fieldguide.training.probe.LBFGS_LIMIT; epochs and device serve the mini-batch fit
+    optimiser: str = "auto"  # auto | lbfgs | sgd | adam
+    epochs: int = 10
+    device: str = "cpu"  # cpu (NumPy) | cuda | torch-cpu | auto (CUDA when there is one)
 
 
 @dataclass
@@ -134,6 +139,8 @@ CHOICES = {
     "imbalance.sampling": ("uniform", "class-balanced", "sqrt"),
     "imbalance.loss_weights": ("none", "inverse", "effective"),
     "run.device": ("auto", "cpu", "cuda"),
+    "probe.optimiser": ("auto", "lbfgs", "sgd", "adam"),
+    "probe.device": ("auto", "cpu", "cuda", "torch-cpu"),
 }
 
 
@@ -235,6 +242,7 @@ LIMITS: dict[str, Callable[[Any], str | None]] = {
     "imbalance.logit_adjust": _within(0, None),
     "probe.l2": _within(0, None),
     "probe.max_iter": _within(1, None),
+    "probe.epochs": _within(1, None),
     "run.threads": _within(1, None),
     "run.stop_after_epoch": _within(0, None),
 }
@@ -276,8 +284,6 @@ def parse_spec(table: dict[str, Any], path: Path | None = None) -> TrainSpec:
         _fill(spec, PRESETS[preset], "", path)
     _fill(spec, table, "", path)
     _check_data(spec, path)
-    if spec.optim.batch_size < 1 or spec.optim.epochs < 0:
-        raise InputError("batch_size must be >= 1 and epochs >= 0", path=path, field="optim")
     if spec.data.ranks and spec.data.label_kind != "species":
         raise InputError("rank heads need a species label", path=path, field="data.ranks")
     if not spec.data.embeddings:
