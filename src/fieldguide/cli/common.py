@@ -54,6 +54,22 @@ EncodingOption = Annotated[
 ]
 MAX_LINE = 400
 
+# The options that change an identification's answer: `identify` and `serve` take the same
+# ones (one Identifier behind both), so they are written once here.
+PriorOption = Annotated[Path | None, typer.Option(
+    help="A place-and-season prior (fieldguide prior build) to weigh the vision scores.")]
+OccurrencesOption = Annotated[Path | None, typer.Option(
+    help="CSV taxon,latitude,longitude of known records: accept only taxa nearby.")]
+RadiusOption = Annotated[float, typer.Option(min=0.001, help="Geofence radius.")]
+ThresholdOption = Annotated[float, typer.Option(
+    min=0.0, max=1.0, help="Walk up until a taxon reaches this.")]
+FinestOption = Annotated[str, typer.Option(help="Rank the walk starts at.")]
+CoarsestOption = Annotated[str, typer.Option(help="Rank the walk stops at.")]
+ValidateRankOption = Annotated[str, typer.Option(
+    help="Decisions at this rank or finer are auto-validated.")]
+RequireNearbyOption = Annotated[bool, typer.Option(
+    help="Auto-validate only taxa the prior expects nearby.")]
+
 
 def fail(message: str) -> typer.Exit:
     """Print a one-line error (no traceback) and return the exit to raise."""

@@ -10,7 +10,17 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from fieldguide.cli.common import guarded
+from fieldguide.cli.common import (
+    CoarsestOption,
+    FinestOption,
+    OccurrencesOption,
+    PriorOption,
+    RadiusOption,
+    RequireNearbyOption,
+    ThresholdOption,
+    ValidateRankOption,
+    guarded,
+)
 
 if TYPE_CHECKING:
     from fieldguide.identification import Annotation, Identifier
@@ -38,20 +48,14 @@ def identify(
                                          "(per observation: <name>.observations.<ext>).")],
     split: SplitOpt = None,
     top_k: Annotated[int, typer.Option(min=1, help="Taxa listed per row.")] = 5,
-    threshold: Annotated[float, typer.Option(
-        min=0.0, max=1.0, help="Walk up until a taxon reaches this.")] = 0.9,
-    finest: Annotated[str, typer.Option(help="Rank the walk starts at.")] = "species",
-    coarsest: Annotated[str, typer.Option(help="Rank the walk stops at.")] = "family",
-    validate_rank: Annotated[str, typer.Option(
-        help="Decisions at this rank or finer are auto-validated.")] = "species",
-    prior: Annotated[Path | None, typer.Option(
-        help="A place-and-season prior (fieldguide prior build) to weigh the vision scores.")
-    ] = None,
-    require_nearby: Annotated[bool, typer.Option(
-        help="Auto-validate only taxa the prior expects nearby.")] = False,
-    occurrences: Annotated[Path | None, typer.Option(
-        help="CSV taxon,latitude,longitude of known records: accept only taxa nearby.")] = None,
-    radius_km: Annotated[float, typer.Option(min=0.001, help="Geofence radius.")] = 50.0,
+    threshold: ThresholdOption = 0.9,
+    finest: FinestOption = "species",
+    coarsest: CoarsestOption = "family",
+    validate_rank: ValidateRankOption = "species",
+    prior: PriorOption = None,
+    require_nearby: RequireNearbyOption = False,
+    occurrences: OccurrencesOption = None,
+    radius_km: RadiusOption = 50.0,
     no_reject: Annotated[bool, typer.Option(
         "--no-reject", help="Keep photos the model's rejection would flag as unknown or "
                             "unusable (Pl@ntNet's no-reject).")] = False,

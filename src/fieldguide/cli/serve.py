@@ -7,25 +7,29 @@ from typing import Annotated
 
 import typer
 
-from fieldguide.cli.common import guarded
+from fieldguide.cli.common import (
+    CoarsestOption,
+    FinestOption,
+    OccurrencesOption,
+    PriorOption,
+    RadiusOption,
+    RequireNearbyOption,
+    ThresholdOption,
+    ValidateRankOption,
+    guarded,
+)
 
 
 def serve(
     model: Annotated[Path, typer.Argument(help="A model folder (model.json + model.onnx).")],
-    prior: Annotated[Path | None, typer.Option(
-        help="A place-and-season prior (fieldguide prior build).")] = None,
-    occurrences: Annotated[Path | None, typer.Option(
-        help="CSV taxon,latitude,longitude of known records: accept only taxa nearby "
-             "(as identify --occurrences).")] = None,
-    radius_km: Annotated[float, typer.Option(min=0.001, help="Geofence radius.")] = 50.0,
-    threshold: Annotated[float, typer.Option(
-        min=0.0, max=1.0, help="Walk up until a taxon reaches this.")] = 0.9,
-    finest: Annotated[str, typer.Option(help="Rank the walk starts at.")] = "species",
-    coarsest: Annotated[str, typer.Option(help="Rank the walk stops at.")] = "family",
-    validate_rank: Annotated[str, typer.Option(
-        help="Decisions at this rank or finer are auto-validated.")] = "species",
-    require_nearby: Annotated[bool, typer.Option(
-        help="Auto-validate only taxa the prior expects nearby.")] = False,
+    prior: PriorOption = None,
+    occurrences: OccurrencesOption = None,
+    radius_km: RadiusOption = 50.0,
+    threshold: ThresholdOption = 0.9,
+    finest: FinestOption = "species",
+    coarsest: CoarsestOption = "family",
+    validate_rank: ValidateRankOption = "species",
+    require_nearby: RequireNearbyOption = False,
     index: Annotated[Path | None, typer.Option(
         help="A search index (fieldguide index build): similar photos and candidates.")] = None,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
