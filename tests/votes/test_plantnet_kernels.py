@@ -110,7 +110,7 @@ def test_weighted_vote_matches_table_on_many_labels_per_task() -> None:
     votes = VoteTable.from_records(task, worker, label)
     weight = np.round(rng.random(n) * 4) / 4  # quarter steps: many exact ties
     layout = Layout.of(votes.task, votes.worker, votes.label, np.full(votes.n_tasks, -1),
-                       votes.n_tasks, votes.n_workers)
+                       votes.n_tasks, votes.n_workers, votes.n_labels)
     got = [layout.untasks(a) for a in weighted_vote(layout, weight)]
     expected = votes.weighted_vote(weight[votes.worker])
     assert layout.max_votes > 128  # the pairwise summation's halving is exercised

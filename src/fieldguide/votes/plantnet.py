@@ -74,7 +74,7 @@ class PlantNet(Aggregator):
         self._n_users = votes.n_workers + (self.ai == "worker")
         author = votes.author if votes.author is not None else np.full(votes.n_tasks, -1)
         layout = kernels.Layout.of(table.task, table.worker, table.label, author,
-                                   table.n_tasks, table.n_workers)
+                                   table.n_tasks, table.n_workers, table.n_labels)
         self._layout, self._worker = layout, layout.worker
         if self.ai == "confident":
             # The AI's votes under theta_score weigh nothing: code them as one more worker,

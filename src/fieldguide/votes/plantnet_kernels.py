@@ -40,25 +40,65 @@ def _jit(fn: F, **options: Any) -> F:
 
 
 @_jit
-def _sort_by_label(order: Any, lo: int, hi: int, label: Any) -> None:
-    """Sort ``order[lo:hi]`` (vote indices) by their label, stably: insertion sort when short."""
+def _sort_task(lo: int, hi: int, order: Any, label: Any, worker: Any, pair: Any,
+               is_author: Any) -> None:
+    """Sort one task's votes ``lo:hi`` by label, stably; insertion sort when short."""
     if hi - lo > 32:
-        part = order[lo:hi].copy()
-        order[lo:hi] = part[np.argsort(label[part], kind="mergesort")]
+        by = lo + np.argsort(label[lo:hi], kind="mergesort")
+        order[lo:hi] = order[by]
+        label[lo:hi] = label[by]
+        worker[lo:hi] = worker[by]
+        pair[lo:hi] = pair[by]
+        is_author[lo:hi] = is_author[by]
         return
     for i in range(lo + 1, hi):
-        v = order[i]
+        v, lab, w, p, a = order[i], label[i], worker[i], pair[i], is_author[i]
         j = i - 1
-        while j >= lo and label[order[j]] > label[v]:
-            order[j + 1] = order[j]
+        while j >= lo and label[j] > lab:
+            order[j + 1], label[j + 1], worker[j + 1] = order[j], label[j], worker[j]
+            pair[j + 1], is_author[j + 1] = pair[j], is_author[j]
             j -= 1
-        order[j + 1] = v
+        order[j + 1], label[j + 1], worker[j + 1], pair[j + 1], is_author[j + 1] = v, lab, w, p, a
 
 
 @_jit
-def _layout(task: Any, worker: Any, label: Any, author: Any, n_tasks: int,
-            n_workers: int) -> Any:
+def _pairs(worker: Any, label: Any, n_workers: int, n_labels: int) -> Any:
+    """(pair of each vote, first pair of each worker): distinct (worker, label), worker by worker.
+
+    Within a worker, pairs are numbered in order of first appearance; a label's last worker
+    and pair are remembered (an array over the labels, small enough to stay in cache).
+    """
+    worker_start = np.zeros(n_workers + 1, dtype=np.int64)
+    for w in worker:
+        worker_start[w + 1] += 1
+    worker_start = np.cumsum(worker_start)
+    fill = worker_start[:-1].copy()
+    by_worker = np.empty(len(worker), dtype=np.int64)
+    for v in range(len(worker)):
+        by_worker[fill[worker[v]]] = v
+        fill[worker[v]] += 1
+    last_worker = np.full(n_labels, -1, dtype=np.int64)
+    last_pair = np.empty(n_labels, dtype=np.int64)
+    pair_of_vote = np.empty(len(worker), dtype=np.int32)
+    pair_start = np.zeros(n_workers + 1, dtype=np.int64)
+    n_pairs = 0
+    for w in range(n_workers):
+        for i in range(worker_start[w], worker_start[w + 1]):
+            v = by_worker[i]
+            lab = label[v]
+            if last_worker[lab] != w:
+                last_worker[lab], last_pair[lab] = w, n_pairs
+                n_pairs += 1
+            pair_of_vote[v] = last_pair[lab]
+        pair_start[w + 1] = n_pairs
+    return pair_of_vote, pair_start
+
+
+@_jit
+def _layout(task: Any, worker: Any, label: Any, author: Any, n_tasks: int, n_workers: int,
+            n_labels: int) -> Any:
     n_votes = len(task)
+    pair_of_vote, pair_start = _pairs(worker, label, n_workers, n_labels)
     count = np.zeros(n_tasks, dtype=np.int64)
     for t in task:
         count[t] += 1
@@ -77,46 +117,24 @@ def _layout(task: Any, worker: Any, label: Any, author: Any, n_tasks: int,
     task_start = np.zeros(n_tasks + 1, dtype=np.int64)
     for p in range(n_tasks):
         task_start[p + 1] = task_start[p] + count[task_order[p]]
+    # Each vote and its columns go to its task's next slot (votes in their own order).
     fill = task_start[:-1].copy()
     order = np.empty(n_votes, dtype=np.int64)
+    label_col = np.empty(n_votes, dtype=np.int32)
+    worker_col = np.empty(n_votes, dtype=np.int32)
+    pair_col = np.empty(n_votes, dtype=np.int32)
+    is_author = np.empty(n_votes, dtype=np.bool_)
     for v in range(n_votes):
         p = position[task[v]]
-        order[fill[p]] = v
+        i = fill[p]
         fill[p] += 1
+        order[i], label_col[i], worker_col[i], pair_col[i] = v, label[v], worker[v], pair_of_vote[v]
+        is_author[i] = author[task[v]] == worker[v]
     for p in range(n_tasks):
         if task_start[p + 1] - task_start[p] > 1:
-            _sort_by_label(order, task_start[p], task_start[p + 1], label)
-
-    # Distinct (worker, label) pairs, numbered worker by worker.
-    worker_start = np.zeros(n_workers + 1, dtype=np.int64)
-    for w in worker:
-        worker_start[w + 1] += 1
-    worker_start = np.cumsum(worker_start)
-    fill = worker_start[:-1].copy()
-    by_worker = np.empty(n_votes, dtype=np.int64)
-    for v in range(n_votes):
-        by_worker[fill[worker[v]]] = v
-        fill[worker[v]] += 1
-    pair_of_vote = np.empty(n_votes, dtype=np.int32)
-    pair_start = np.zeros(n_workers + 1, dtype=np.int64)
-    n_pairs = 0
-    for w in range(n_workers):
-        lo, hi = worker_start[w], worker_start[w + 1]
-        _sort_by_label(by_worker, lo, hi, label)
-        for i in range(lo, hi):
-            if i == lo or label[by_worker[i]] != label[by_worker[i - 1]]:
-                n_pairs += 1
-            pair_of_vote[by_worker[i]] = n_pairs - 1
-        pair_start[w + 1] = n_pairs
-    label_sorted = np.empty(n_votes, dtype=np.int32)
-    worker_sorted = np.empty(n_votes, dtype=np.int32)
-    pair_sorted = np.empty(n_votes, dtype=np.int32)
-    is_author = np.empty(n_votes, dtype=np.bool_)
-    for i in range(n_votes):
-        v = order[i]
-        label_sorted[i], worker_sorted[i], pair_sorted[i] = label[v], worker[v], pair_of_vote[v]
-        is_author[i] = author[task[v]] == worker[v]
-    return (order, task_order, task_start, label_sorted, worker_sorted, pair_sorted, is_author,
+            _sort_task(task_start[p], task_start[p + 1], order, label_col, worker_col, pair_col,
+                       is_author)
+    return (order, task_order, task_start, label_col, worker_col, pair_col, is_author,
             pair_start)
 
 
@@ -130,7 +148,8 @@ class Layout:
     ``bincount`` adds them in); ``task_start[i]`` is the first vote of the i-th task visited.
     The columns are in ``by_task`` order, as 32-bit codes (the rounds are bound by memory
     traffic): ``label``, ``worker``, ``is_author`` (the vote is its task's author's) and
-    ``pair``, numbered so that ``pair_start[u]:pair_start[u + 1]`` are worker u's pairs.
+    ``pair``, the vote's (worker, label) pair, numbered so that ``pair_start[u]:pair_start[u
+    + 1]`` are worker u's pairs.
     """
 
     by_task: IntArray
@@ -142,21 +161,27 @@ class Layout:
     is_author: npt.NDArray[np.bool_]
     pair_start: IntArray
     max_votes: int
+    n_single: int  # tasks with one vote: the first ones visited (votes 0..n_single-1)
+    single_seen: npt.NDArray[np.uint8]  # 1 on the pairs of those votes, 0 elsewhere
 
     @classmethod
     def of(cls, task: IntArray, worker: IntArray, label: IntArray, author: IntArray,
-           n_tasks: int, n_workers: int) -> Layout:
+           n_tasks: int, n_workers: int, n_labels: int) -> Layout:
         """Lay out votes coded ``0..n-1`` (``author``: worker code per task, -1 where unknown).
 
-        Counting sorts: linear in the votes, bar sorting each task's and each worker's labels.
+        Counting sorts: linear in the votes, bar sorting each task's few labels.
         """
         if len(task) >= 2**31 or n_workers >= 2**31:
             raise ValueError("2**31 votes or workers or more: 32-bit codes would overflow")
         (by_task, task_order, task_start, label_col, worker_col, pair, is_author,
-         pair_start) = _layout(task, worker, label, author, n_tasks, n_workers)
-        max_votes = int(np.diff(task_start).max()) if n_tasks else 0
+         pair_start) = _layout(task, worker, label, author, n_tasks, n_workers, n_labels)
+        sizes = np.diff(task_start)
+        max_votes = int(sizes.max()) if n_tasks else 0
+        n_single = int(np.searchsorted(sizes, 1, side="right"))  # sizes ascend
+        single_seen = np.zeros(pair_start[-1], dtype=np.uint8)
+        single_seen[pair[:n_single]] = 1
         return cls(by_task, task_order, task_start, label_col, worker_col, pair, is_author,
-                   pair_start, max_votes)
+                   pair_start, max_votes, n_single, single_seen)
 
     def tasks(self, per_task: npt.NDArray[Any]) -> npt.NDArray[Any]:
         """A per-task array (by task code) in the kernels' task order."""
@@ -329,11 +354,23 @@ def species(layout: Layout, yhat: IntArray, valid: np.ndarray, n_users: int
 @_jit
 def _vote_and_count(task_start: Any, label: Any, worker: Any, worker_weight: Any, pair: Any,
                     is_author: Any, pair_start: Any, n_users: int, theta_conf: float,
-                    theta_acc: float, ai_label: Any, w_ai: float, max_pairs: int) -> Any:
-    seen = np.zeros(pair_start[-1], dtype=np.uint8)  # 1: matched somewhere, 2: authored
-    pair_w = np.empty(max(max_pairs, 1))
+                    theta_acc: float, ai_label: Any, w_ai: float, max_pairs: int,
+                    n_single: int, single_seen: Any) -> Any:
+    # A one-vote task always elects its vote: those pairs are matched in every round
+    # (single_seen), and only an author's vote on a validated task adds a mark.
+    seen = single_seen.copy()  # 1: matched somewhere, 2: authored
     invalidating = len(ai_label) > 0
-    for t in range(len(task_start) - 1):
+    for t in range(n_single):
+        v = task_start[t]
+        if is_author[v]:
+            conf = 0.0 + worker_weight[worker[v]]
+            total = conf
+            if invalidating and ai_label[t] >= 0 and ai_label[t] != label[v]:
+                total = total + w_ai
+            if conf >= theta_conf and conf / total >= theta_acc:
+                seen[pair[v]] |= 2
+    pair_w = np.empty(max(max_pairs, 1))
+    for t in range(n_single, len(task_start) - 1):
         lo, hi = task_start[t], task_start[t + 1]
         y, conf, total = _task_vote(lo, hi, label, worker, worker_weight, pair_w)
         if invalidating and ai_label[t] >= 0 and ai_label[t] != y:
@@ -358,4 +395,5 @@ def vote_and_count(layout: Layout, worker_weight: FloatArray, worker: np.ndarray
     return _vote_and_count(  # type: ignore[no-any-return]
         layout.task_start, layout.label, worker, worker_weight, layout.pair, layout.is_author,
         layout.pair_start, n_users, theta_conf, theta_acc,
-        no_ai if ai_label is None else ai_label, w_ai, layout.max_votes)
+        no_ai if ai_label is None else ai_label, w_ai, layout.max_votes, layout.n_single,
+        layout.single_seen)
