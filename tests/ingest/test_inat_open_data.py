@@ -84,3 +84,31 @@ def test_missing_table_or_column_is_refused(study: Study, tmp_path: Path) -> Non
     (tmp_path / "photos.csv").write_text("photo_id\n1\n")
     with pytest.raises(InputError, match="missing column 'observer_id'"):
         ingest_inat_open_data(study, tmp_path)
+
+
+def test_import_runs_under_a_memory_limit_and_restores_the_settings(
+        study: Study, shared_data: Path) -> None:
+    from fieldguide.ingest import inat_open_data
+
+    def settings() -> tuple[str, ...]:
+        return study.con.execute("SELECT current_setting('memory_limit'), "
+                                 "current_setting('preserve_insertion_order')").fetchone()
+
+    before = settings()  # DuckDB's defaults
+    seen = []
+    original = inat_open_data._ingest
+
+    def spy(*args: object, **kw: object) -> object:
+        seen.append(settings())
+        return original(*args, **kw)  # type: ignore[arg-type]
+
+    inat_open_data._ingest = spy  # type: ignore[assignment]
+    try:
+        with pytest.raises(InputError):
+            ingest_inat_open_data(study, shared_data / SAMPLE)  # refused: settings restored too
+        assert settings() == before
+        ingest_inat_open_data(study, shared_data / SAMPLE, max_rejects=2)
+    finally:
+        inat_open_data._ingest = original  # type: ignore[assignment]
+    assert seen[0][1] is False and seen[0][0].replace(" ", "") in ("1.8GiB", "1.9GiB", "2GB")
+    assert settings() == before

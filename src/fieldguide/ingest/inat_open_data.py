@@ -3,8 +3,11 @@
 gzipped or not; files named ``observations.csv[.gz]`` and so on, as AWS serves them).
 
 At their real scale (hundreds of millions of photos) nothing passes through Python: DuckDB's
-CSV reader streams each file straight into the study's tables with SQL joins (it spills to
-disk rather than run out of memory). Photo URLs follow the bucket's pattern
+CSV reader streams each file straight into the study's tables with SQL joins. Memory stays flat
+in the number of rows: the import runs under :data:`MEMORY_LIMIT` (DuckDB spills joins and
+staged rows to the study's temporary folder beyond it), without keeping insertion order (so
+inserts stream instead of buffering), and stages only the observation columns it uses, typed.
+Photo URLs follow the bucket's pattern
 ``{base}/photos/{photo_id}/medium.{extension}`` (``photos fetch --size`` picks another size);
 the rights holder is the observer's name (else login), and the attribution reads as
 iNaturalist writes it: ``(c) NAME, some rights reserved (CC-BY)``.
@@ -36,6 +39,9 @@ TABLES = {
     "observers": ("observer_id", "login", "name"),
 }
 REQUIRED = ("observations", "photos")
+#: DuckDB's memory budget during an import (its default is 80% of the machine's memory, which
+#: it then fills at 10M observations); the rest of the process needs a few hundred MB beside.
+MEMORY_LIMIT = "2GB"
 SUFFIXES = (".csv", ".csv.gz", ".tsv", ".tsv.gz", ".txt", ".txt.gz")
 
 
@@ -94,11 +100,38 @@ def ingest_inat_open_data(study: Study, folder: str | Path, *,
     if not force and (skipped := already_imported(study, KIND, folder)):
         return skipped
     con = study.con
+    settings = {name: scalar(con, f"SELECT current_setting('{name}')")
+                for name in ("memory_limit", "preserve_insertion_order")}
+    con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
+    con.execute("SET preserve_insertion_order = false")
+    try:
+        return _ingest(study, folder, files, base_url, max_rejects)
+    finally:
+        for name, value in settings.items():
+            # DuckDB shows the limit rounded (e.g. '18.8 GiB'): its default is restored
+            # exactly by RESET, a value set by someone else to within that rounding.
+            con.execute(f"RESET {name}")
+            if scalar(con, f"SELECT current_setting('{name}')") != value:
+                con.execute(f"SET {name} = '{value}'")
+
+
+def _ingest(study: Study, folder: Path, files: dict[str, Path], base_url: str,
+            max_rejects: int) -> IngestReport:
+    con = study.con
     report = IngestReport(kind=KIND, path=folder)
     src = {name: _reader(path, name) for name, path in files.items()}
     try:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE fg_od_obs AS SELECT * FROM "
-                    f"{src['observations']}")
+        # Only the columns the import uses, converted once here (the reader skips the rest).
+        con.execute(f"""
+            CREATE OR REPLACE TEMP TABLE fg_od_obs AS
+            SELECT observation_uuid, observer_id, taxon_id,
+                   try_cast({value_sql("observed_on")} AS DATE) AS observed_on,
+                   try_cast({value_sql("latitude")} AS DOUBLE) AS latitude,
+                   try_cast({value_sql("longitude")} AS DOUBLE) AS longitude,
+                   try_cast({value_sql("positional_accuracy")} AS DOUBLE)
+                       AS positional_accuracy,
+                   {value_sql("quality_grade")} AS quality_grade
+            FROM {src['observations']}""")
     except duckdb.Error as exc:
         raise InputError(f"unreadable table: {str(exc).splitlines()[0]}",
                          path=files["observations"]) from None
@@ -126,14 +159,9 @@ def ingest_inat_open_data(study: Study, folder: str | Path, *,
         con.execute(f"""
             INSERT INTO observations BY NAME
             SELECT o.observation_uuid AS observation_id, '{SOURCE}' AS source,
-                   coalesce(p.login, o.observer_id) AS observer,
-                   try_cast({value_sql("o.observed_on")} AS DATE) AS observed_on,
-                   try_cast({value_sql("o.latitude")} AS DOUBLE) AS latitude,
-                   try_cast({value_sql("o.longitude")} AS DOUBLE) AS longitude,
-                   try_cast({value_sql("o.positional_accuracy")} AS DOUBLE)
-                       AS positional_accuracy,
-                   t.taxon_id, {value_sql("o.quality_grade")} AS quality_grade,
-                   {import_id} AS import_id
+                   coalesce(p.login, o.observer_id) AS observer, o.observed_on,
+                   o.latitude, o.longitude, o.positional_accuracy, t.taxon_id,
+                   o.quality_grade, {import_id} AS import_id
             FROM fg_od_obs o LEFT JOIN fg_od_people p USING (observer_id)
             LEFT JOIN (SELECT source_key, min(taxon_id) AS taxon_id FROM taxa
                        WHERE source = '{SOURCE}' GROUP BY 1) t ON t.source_key = o.taxon_id
