@@ -70,9 +70,13 @@ def identify(
     engine: EngineOpt = "local",
     address: AddressOpt = None,
     actors: ActorsOpt = 2,
+    source_name: Annotated[str | None, typer.Option(
+        "--source", help="A family's source: its customised members answer (default: the "
+                         "shared members).")] = None,
 ) -> None:
     """Identify photos (resumable: rerun the same command after a crash), or the embeddings
-    of photos with a model trained on embeddings."""
+    of photos with a model trained on embeddings. MODEL may be a family folder (fieldguide
+    train FAMILY_SPEC)."""
     from fieldguide.embeddings import is_embeddings
     from fieldguide.identification import Identifier, IdentifyOptions, finish
     from fieldguide.identification.inputs import read_photos
@@ -82,7 +86,7 @@ def identify(
         require_nearby=require_nearby, prior=prior, occurrences=occurrences,
         radius_km=radius_km, no_reject=no_reject, onnx=onnx, threads=threads,
         batch_size=batch_size, chunk_size=chunk_size, full_decode=full_decode, engine=engine,
-        address=address, actors=actors)
+        address=address, actors=actors, source=source_name)
     work = output.with_name(f".{output.name}.parts")
     if is_embeddings(source):
         identifier = guarded(lambda: Identifier.from_paths(model, options))

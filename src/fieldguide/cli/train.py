@@ -33,7 +33,13 @@ def train(
 ) -> None:
     """Train from a TOML spec: linear probe, partial or full fine-tuning; writes checkpoints,
     metrics.csv/json and the model artefact (model.safetensors + model.json + model.onnx; a
-    probe on dinov2-s14 or a concatenation of backbones: model.json + model.onnx)."""
+    probe on dinov2-s14 or a concatenation of backbones: model.json + model.onnx). A family
+    spec (kind = "family") writes a family folder (family.json, encoder.onnx, members/)."""
+    from fieldguide.family.spec import is_family_spec
+
+    if is_family_spec(spec):
+        _train_family(spec, output)
+        return
     from fieldguide.training import load_spec
     from fieldguide.training import train as run
 
@@ -45,6 +51,19 @@ def train(
     shown = ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}"
                       for k, v in result.metrics.items())
     typer.echo(f"{shown}\nmodel at {result.model_dir}")
+
+
+def _train_family(spec: Path, output: Path | None) -> None:
+    from fieldguide.family import load_family_spec, train_family
+
+    parsed = guarded(lambda: load_family_spec(spec))
+    folder, card = guarded(lambda: train_family(parsed, output))
+    for key, value in card.metrics.items():
+        if isinstance(value, dict):
+            shown = ", ".join(f"{who} " + " ".join(f"{k} {v:.4f}" for k, v in got.items())
+                              for who, got in value.items())
+            typer.echo(f"{key}: {shown}")
+    typer.echo(f"{len(card.members)} members; family at {folder}")
 
 
 def _predictions(model: Path, dataset: Path, split: str, head: str | None,

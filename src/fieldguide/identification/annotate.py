@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -198,6 +198,24 @@ def tabulate(photos: Photos, outputs: dict[str, np.ndarray], errors: Sequence[st
         got.observation_rejection)
     return Annotation(pa.table(per_photo), pa.table(per_obs), got.photos.probs, scored,
                       got.photos)
+
+
+def with_members(result: Annotation, model: OnnxModel) -> Annotation:
+    """A family's answers name the members that made them (column ``members``: its main
+    member and the member of the top taxon's group, ``name:version;...``); a single model's
+    answers are returned as they are."""
+    members_of = getattr(model, "members_of", None)
+    if members_of is None:
+        return result
+    index = {c: i for i, c in enumerate(model.classes)}
+
+    def column(table: pa.Table) -> pa.Array:
+        top = [index.get(t, -1) if t else -1 for t in table.column("taxon_1").to_pylist()]
+        return pa.array([m or None for m in members_of(top)], pa.string())
+
+    return replace(result, photos=result.photos.append_column("members", column(result.photos)),
+                   observations=result.observations.append_column(
+                       "members", column(result.observations)))
 
 
 def observations_path(out: Path) -> Path:

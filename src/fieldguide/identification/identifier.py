@@ -27,6 +27,7 @@ from fieldguide.identification.annotate import (
     annotate,
     decide_batch,
     tabulate,
+    with_members,
 )
 from fieldguide.identification.classifier import (
     TAKES_EMBEDDINGS,
@@ -69,10 +70,12 @@ class IdentifyOptions:
     actors: int = 2
     #: False for a server: ONNX Runtime's threads stop spin-waiting between calls.
     spinning: bool = True
+    #: A family's source whose customised members answer (None: the shared members).
+    source: str | None = None
 
     #: The options a JSON round trip carries (``serve --workers``): those that change answers.
     ANSWERS = ("threshold", "finest", "coarsest", "validate_rank", "require_nearby", "prior",
-               "occurrences", "radius_km", "no_reject", "onnx", "threads")
+               "occurrences", "radius_km", "no_reject", "onnx", "threads", "source")
 
     def rule(self) -> Rule:
         """The walk-up rule, its ranks checked (one-line InputError naming the option)."""
@@ -186,7 +189,8 @@ class Identifier:
         options = options or IdentifyOptions()
         rule = options.rule()
         run = options.run_options()
-        clf = open_model(model, options.threads, options.onnx, options.spinning)
+        clf = open_model(model, options.threads, options.onnx, options.spinning,
+                         options.source)
         priors = load_priors(options.prior, options.occurrences, options.radius_km)
         rejector = None if options.no_reject else card_rejector(clf)
         from fieldguide.identification.ray_engine import scorer_for
@@ -226,10 +230,12 @@ class Identifier:
 
     def annotate(self, photos: Photos, work: Path, *, top_k: int = 5,
                  progress: Progress | None = None) -> Annotation:
-        """Batch identification of a listing (``fieldguide identify``; resumable)."""
-        return annotate(photos, self.pixels, work, rule=self.rule, top_k=top_k,
-                        options=self.run, priors=self.priors, rejector=self.rejector,
-                        progress=progress, scorer=self.scorer)
+        """Batch identification of a listing (``fieldguide identify``; resumable); a
+        family's answers name the members that made them (``members``)."""
+        got = annotate(photos, self.pixels, work, rule=self.rule, top_k=top_k,
+                       options=self.run, priors=self.priors, rejector=self.rejector,
+                       progress=progress, scorer=self.scorer)
+        return with_members(got, self.model)
 
     def annotate_embeddings(self, source: str | Path, split: str | None = None, *,
                             top_k: int = 5) -> Annotation:

@@ -96,6 +96,8 @@ def _width(model: Classifier, name: str) -> int:
     """An output's width from the graph (for a batch where nothing decoded)."""
     if name == QUALITY:
         return len(QUALITY_COLUMNS)
+    if name == "logits":
+        return len(model.classes)
     onnx_name = model.primary if name == "logits" else name
     out = model.session.get_outputs()[model.outputs.index(onnx_name)]
     width = out.shape[-1]

@@ -1,0 +1,233 @@
+"""A family folder as identification sees it: one more kind of model behind
+:func:`~fieldguide.identification.model.open_model`, with the narrow interface the
+:class:`~fieldguide.identification.identifier.Identifier` uses (``classes``, ``temperature``,
+``tree()``, ``card``, ``crop``, ``outputs``, ``run()``, ``identity()``).
+
+A batch of crops goes once through the shared encoder; the main member's calibrated
+P(group) and each group member's calibrated P(taxon | group, source) are joined by
+:func:`family_log_probs` into log P(taxon) over every class, which the decision core then
+rolls up over the whole tree through the same posterior as any model (the family's
+``logits`` are these log-probabilities, so its temperature is 1). ``source`` picks each
+group's customisation; the shared members answer otherwise. :meth:`FamilyModel.reload`
+replaces the loaded members in one assignment, so a request in flight finishes on the old
+members and the next one uses the new ones.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from scipy.special import log_softmax
+
+from fieldguide.errors import InputError
+from fieldguide.family.card import FILE, FamilyCard, Member, read_family_card
+from fieldguide.identification.classifier import Classifier
+from fieldguide.identification.decision import ClassTree, class_tree
+from fieldguide.inputs.files import file_sha256
+from fieldguide.models.card import HeadSpec, ModelCard, read_card
+from fieldguide.models.pixels import Crop, normalise
+
+
+def family_log_probs(group_logits: np.ndarray, group_temperature: float,
+                     parts: Sequence[tuple[np.ndarray, np.ndarray, float]],
+                     n_classes: int) -> np.ndarray:
+    """log P(taxon) = log P(group) + log P(taxon | group), (n, n_classes).
+
+    ``group_logits`` (n, G) are the main member's; ``parts[g]`` is group g's (class indices,
+    (n, K_g) logits, temperature). Pure: every family answer is this function of arrays."""
+    log_group = log_softmax(group_logits.astype(np.float64) / group_temperature, axis=1)
+    out = np.full((len(group_logits), n_classes), -np.inf)
+    for g, (index, logits, temperature) in enumerate(parts):
+        out[:, index] = log_group[:, g:g + 1] + log_softmax(
+            logits.astype(np.float64) / temperature, axis=1)
+    return out
+
+
+class _Head:
+    """One member: its card's primary head as an ONNX session on embeddings."""
+
+    def __init__(self, folder: Path, member: Member, threads: int, spinning: bool) -> None:
+        import onnxruntime as ort
+
+        self.member = member
+        self.card = read_card(folder / member.folder)
+        self.temperature = float(self.card.temperature or 1.0)
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = max(1, threads)
+        opts.inter_op_num_threads = 1
+        opts.log_severity_level = 3
+        if not spinning:
+            opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        path = folder / member.folder / "model.onnx"
+        try:
+            self.session = ort.InferenceSession(str(path), opts,
+                                                providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own types for a bad graph
+            raise InputError(f"not a usable ONNX model: {str(exc).splitlines()[0][:200]}",
+                             path=path) from None
+        self.output = self.card.primary.name
+
+    def logits(self, embedding: np.ndarray) -> np.ndarray:
+        got = self.session.run([self.output], {"embedding": embedding})[0]
+        return np.asarray(got, dtype=np.float32)
+
+
+@dataclass(frozen=True)
+class _Loaded:
+    """Everything one answer needs, loaded together and replaced together."""
+
+    card: FamilyCard
+    heads: dict[str, _Head]  # by member name
+    digest: str
+
+
+class FamilyModel(Classifier):
+    """A family folder opened for identification (see the module); a
+    :class:`~fieldguide.identification.classifier.Classifier` to every front end, whose
+    ``session`` is the shared encoder's."""
+
+    def __init__(self, folder: str | Path, threads: int = 2, spinning: bool = True,
+                 source: str | None = None) -> None:
+        import onnxruntime as ort
+
+        self.folder = Path(folder)
+        self._threads, self._spinning = threads, spinning
+        self._lock = threading.Lock()
+        self._loaded = self._load()
+        card = self._loaded.card
+        self.source = self._check_source(card, source)
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = max(1, threads)
+        opts.inter_op_num_threads = 1
+        opts.log_severity_level = 3
+        if not spinning:
+            opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        path = self.folder / str(card.encoder["onnx"])
+        self.encoder = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        self.session = self.encoder
+        self.path = path
+        self.input_name = self.encoder.get_inputs()[0].name
+        produced = [o.name for o in self.encoder.get_outputs()]
+        self.embedding_name = "embedding" if "embedding" in produced else "features"
+        self.classes: list[str] = list(card.classes)
+        self.card = ModelCard(backbone=str(card.encoder.get("backbone", "")),
+                              heads=[HeadSpec("taxon", "species", "taxon", card.classes)],
+                              preprocessing=card.preprocessing, lineage=card.lineage,
+                              name=card.name, version=card.version, metrics=card.metrics,
+                              onnx=str(card.encoder["onnx"]), outputs=["taxon", "embedding"])
+        self.crop = Crop.from_card(card.preprocessing)
+        self.mean, self.std = card.preprocessing.mean, card.preprocessing.std
+        self.outputs = ["embedding", "logits"]
+        self.primary = "logits"
+        self._tree: ClassTree | None = None
+        self._digest: str | None = None
+        self._index = {c: i for i, c in enumerate(self.classes)}
+
+    @staticmethod
+    def _check_source(card: FamilyCard, source: str | None) -> str | None:
+        if source is not None and source not in card.sources:
+            raise InputError(f"unknown source {source!r} (the family's sources: "
+                             f"{', '.join(card.sources) or 'none'})", field="--source")
+        return source
+
+    def _load(self) -> _Loaded:
+        card = read_family_card(self.folder)
+        heads = {m.name: _Head(self.folder, m, self._threads, self._spinning)
+                 for m in card.members}
+        return _Loaded(card, heads, file_sha256(self.folder / FILE))
+
+    def reload(self) -> FamilyCard:
+        """Read ``family.json`` and the members again and swap them in at once (a member
+        replaced on disk while serving; see :func:`fieldguide.family.replace_member`)."""
+        with self._lock:
+            loaded = self._load()
+            self._loaded = loaded
+        return loaded.card
+
+    def with_source(self, source: str | None) -> FamilyModel:
+        """The same loaded family answering for ``source`` (shares the sessions)."""
+        view = object.__new__(FamilyModel)
+        view.__dict__.update(self.__dict__)
+        view.source = self._check_source(self._loaded.card, source)
+        view.__dict__["_parent"] = self
+        return view
+
+    @property
+    def family(self) -> FamilyCard:
+        return self._current().card
+
+    def _current(self) -> _Loaded:
+        parent = self.__dict__.get("_parent")
+        return parent._current() if parent is not None else self._loaded
+
+    @property
+    def temperature(self) -> float:
+        return 1.0
+
+    @property
+    def name(self) -> str:
+        return f"{self.card.name} {self.card.version}"
+
+    def tree(self) -> ClassTree:
+        if self._tree is None:
+            self._tree = class_tree(self.classes, self.card.lineage)
+        return self._tree
+
+    def members_used(self, loaded: _Loaded | None = None) -> tuple[Member, list[Member]]:
+        """The main member and each group's member that answer for this source."""
+        card = (loaded or self._current()).card
+        main = card.pick("main", None, self.source)
+        return main, [card.pick("group", g, self.source) for g in card.groups]
+
+    def members_of(self, classes: Sequence[int]) -> list[str]:
+        """For each answer's class index, the members that made it (``name:version``)."""
+        main, groups = self.members_used()
+        card = self._current().card
+        group_names = list(card.groups)
+        of_class = {c: group_names.index(g) for g, cs in card.groups.items() for c in cs}
+        out = []
+        for k in classes:
+            if k < 0:
+                out.append("")
+                continue
+            g = groups[of_class[self.classes[k]]]
+            out.append(f"{main.name}:{main.version};{g.name}:{g.version}")
+        return out
+
+    def run(self, crops: np.ndarray, names: list[str] | None = None) -> dict[str, np.ndarray]:
+        """(n, size, size, 3) uint8 -> ``logits`` (log P(taxon)) and ``embedding``."""
+        wanted = names or self.outputs
+        missing = [n for n in wanted if n not in self.outputs]
+        if missing:
+            raise InputError(f"a family has no output {missing[0]!r} (outputs: logits, "
+                             "embedding)", path=self.folder)
+        x = normalise(crops, self.mean, self.std)
+        emb = np.asarray(self.encoder.run([self.embedding_name], {self.input_name: x})[0],
+                         dtype=np.float32)
+        out = {"embedding": emb}
+        if "logits" in wanted:
+            out["logits"] = self.log_probs(emb).astype(np.float32)
+        return {n: out[n] for n in wanted}
+
+    def log_probs(self, embedding: np.ndarray) -> np.ndarray:
+        """log P(taxon) of embedding vectors (n, d), by this source's members."""
+        loaded = self._current()
+        main, groups = self.members_used(loaded)
+        head = loaded.heads[main.name]
+        parts = []
+        for member in groups:
+            g = loaded.heads[member.name]
+            parts.append((np.array([self._index[c] for c in member.classes]),
+                          g.logits(embedding), g.temperature))
+        return family_log_probs(head.logits(embedding), head.temperature, parts,
+                                len(self.classes))
+
+    def identity(self) -> str:
+        """The encoder, the members' card and the source: what answers depend on."""
+        if self._digest is None:
+            self._digest = file_sha256(self.path)
+        return f"{self._digest}|{self._current().digest}|{self.source}|{self.crop}"

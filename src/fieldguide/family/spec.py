@@ -1,0 +1,268 @@
+"""The family spec (TOML) and the pooled dataset it binds to, checked before anything is written.
+
+A family is named by ``kind = "family"`` in a training spec. ``[groups]`` maps each group to
+taxa of the study's taxonomy (any clade at any rank, or a list of them); ``[sources]`` names
+the data sources and where each photo's source is read (a ``path,source`` CSV, or a manifest
+column); ``[customise.<source>]`` asks for that source's customised group heads. Every
+refusal is one :class:`~fieldguide.errors.InputError` naming the file and the key:
+a group that matches no taxon, two groups that share a class, a class in no group, a source
+with no training photos, a customisation for an unknown source.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fieldguide.errors import InputError
+from fieldguide.inputs.tables import read_columns
+from fieldguide.models.card import clean_lineage
+from fieldguide.taxonomy.ranks import MAIN_RANKS
+
+
+@dataclass(frozen=True)
+class Group:
+    """One group: its name and the taxa (clades) that define it."""
+
+    name: str
+    taxa: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class FamilySpec:
+    """What ``fieldguide train`` reads from a family spec (paths resolved against it)."""
+
+    path: Path
+    name: str
+    seed: int
+    out: Path | None
+    manifest: Path
+    label: str
+    lineage: Path
+    val_fraction: float
+    backbone: str
+    weights: str
+    l2: float
+    max_iter: int
+    cache: Path | None
+    groups: tuple[Group, ...]
+    sources: tuple[str, ...]
+    source_file: Path | None
+    source_column: str
+    customise: dict[str, float]  # source -> the L2 pull towards the shared head
+
+
+def is_family_spec(path: Path) -> bool:
+    """Whether a TOML spec asks for a family (``kind = "family"``), read without checks."""
+    try:
+        return tomllib.loads(path.read_text("utf-8")).get("kind") == "family"
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return False
+
+
+def _table(raw: dict[str, Any], key: str, path: Path) -> dict[str, Any]:
+    value = raw.get(key, {})
+    if not isinstance(value, dict):
+        raise InputError("must be a table", path=path, field=key)
+    return value
+
+
+def _number(table: dict[str, Any], key: str, default: float, low: float, high: float,
+            path: Path, where: str) -> float:
+    value = table.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or \
+            not low <= value <= high:
+        raise InputError(f"must be a number in [{low:g}, {high:g}]", path=path,
+                         field=f"{where}.{key}")
+    return float(value)
+
+
+def _text(table: dict[str, Any], key: str, path: Path, where: str,
+          default: str | None = None) -> str:
+    value = table.get(key, default)
+    if not isinstance(value, str) or not value.strip():
+        raise InputError("must be a non-empty string", path=path, field=f"{where}.{key}")
+    return value
+
+
+def load_family_spec(path: str | Path) -> FamilySpec:
+    """The spec at ``path``, its keys checked (the data is checked by :func:`bind`)."""
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_bytes().decode("utf-8"))
+    except OSError as exc:
+        raise InputError(f"cannot read the spec: {exc.strerror}", path=path) from None
+    except UnicodeDecodeError as exc:
+        raise InputError(f"not UTF-8 (byte offset {exc.start})", path=path) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(f"invalid TOML: {exc}", path=path) from None
+    if raw.get("kind") != "family":
+        raise InputError('a family spec says kind = "family"', path=path, field="kind")
+    base = path.parent
+
+    def resolve(value: str) -> Path:
+        return (base / value).resolve()
+
+    data, model = _table(raw, "data", path), _table(raw, "model", path)
+    probe, groups_raw = _table(raw, "probe", path), _table(raw, "groups", path)
+    sources_raw, custom_raw = _table(raw, "sources", path), _table(raw, "customise", path)
+    if not groups_raw:
+        raise InputError("a family needs at least one group", path=path, field="groups")
+    groups = []
+    for name, taxa in groups_raw.items():
+        items = [taxa] if isinstance(taxa, str) else taxa
+        if not isinstance(items, list) or not items or \
+                not all(isinstance(t, str) and t.strip() for t in items):
+            raise InputError("must be a taxon or a list of taxa", path=path,
+                             field=f"groups.{name}")
+        groups.append(Group(str(name), tuple(t.strip() for t in items)))
+    names = sources_raw.get("names", [])
+    if not isinstance(names, list) or not all(isinstance(s, str) and s for s in names) or \
+            len(set(names)) != len(names):
+        raise InputError("must be a list of distinct source names", path=path,
+                         field="sources.names")
+    customise: dict[str, float] = {}
+    for source, table in custom_raw.items():
+        if source not in names:
+            raise InputError(f"customisation for an unknown source {source!r} (sources: "
+                             f"{', '.join(names) or 'none'})", path=path,
+                             field=f"customise.{source}")
+        if not isinstance(table, dict):
+            raise InputError("must be a table", path=path, field=f"customise.{source}")
+        customise[source] = _number(table, "l2", 1e-2, 0.0, 1e3, path, f"customise.{source}")
+    seed = raw.get("seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise InputError("must be an integer", path=path, field="seed")
+    out = raw.get("out")
+    if out is not None and not isinstance(out, str):
+        raise InputError("must be a string", path=path, field="out")
+    file = sources_raw.get("file")
+    if file is not None and not isinstance(file, str):
+        raise InputError("must be a path", path=path, field="sources.file")
+    cache = probe.get("cache")
+    if cache is not None and not isinstance(cache, str):
+        raise InputError("must be a path", path=path, field="probe.cache")
+    return FamilySpec(
+        path=path, name=_text(raw, "name", path, "spec", path.stem), seed=seed,
+        out=resolve(out) if out else None,
+        manifest=resolve(_text(data, "manifest", path, "data")),
+        label=_text(data, "label", path, "data", "taxon"),
+        lineage=resolve(_text(data, "lineage", path, "data")),
+        val_fraction=_number(data, "val_fraction", 0.2, 0.05, 0.5, path, "data"),
+        backbone=_text(model, "backbone", path, "model"),
+        weights=_text(model, "weights", path, "model", "imagenet"),
+        l2=_number(probe, "l2", 1e-3, 0.0, 1e3, path, "probe"),
+        max_iter=int(_number(probe, "max_iter", 300, 1, 100_000, path, "probe")),
+        cache=resolve(cache) if cache else None, groups=tuple(groups),
+        sources=tuple(names), source_file=resolve(file) if file else None,
+        source_column=_text(sources_raw, "column", path, "sources", "source"),
+        customise=customise)
+
+
+@dataclass(frozen=True)
+class FamilyData:
+    """The pooled dataset bound to a spec: one row per photo, every class in one group."""
+
+    paths: list[Path]
+    labels: np.ndarray  # (n,) class index
+    splits: np.ndarray  # (n,) "train" | "val" | "test" (val carved from train)
+    sources: np.ndarray  # (n,) source name, "" where none
+    classes: list[str]
+    lineage: dict[str, dict[str, str]]
+    group_of: np.ndarray  # (classes,) group index
+
+    def rows(self, split: str, source: str | None = None,
+             group: int | None = None) -> np.ndarray:
+        keep = self.splits == split
+        if source is not None:
+            keep &= self.sources == source
+        if group is not None:
+            keep &= self.group_of[self.labels] == group
+        return np.flatnonzero(keep)
+
+
+def _read_lineage(path: Path) -> dict[str, dict[str, str]]:
+    cols = read_columns(path, what="lineage")
+    if "taxon" not in cols:
+        raise InputError("missing column 'taxon'", path=path, field="taxon")
+    ranks = [r for r in MAIN_RANKS if r in cols]
+    return {str(t): clean_lineage({r: cols[r][i] for r in ranks})
+            for i, t in enumerate(cols["taxon"]) if t}
+
+
+def _group_of(spec: FamilySpec, classes: list[str],
+              lineage: dict[str, dict[str, str]]) -> np.ndarray:
+    where = spec.path
+    member = np.full(len(classes), -1)
+    for g, group in enumerate(spec.groups):
+        hits = [i for i, c in enumerate(classes)
+                if any(t == c or t in lineage.get(c, {}).values() for t in group.taxa)]
+        for t in group.taxa:
+            if not any(t == c or t in lineage.get(c, {}).values() for c in classes):
+                raise InputError(f"taxon {t!r} matches no class of the study's taxonomy",
+                                 path=where, field=f"groups.{group.name}")
+        for i in hits:
+            if member[i] >= 0:
+                raise InputError(f"groups {spec.groups[member[i]].name!r} and {group.name!r} "
+                                 f"overlap (both hold {classes[i]!r})", path=where,
+                                 field=f"groups.{group.name}")
+            member[i] = g
+    if (member < 0).any():
+        lost = classes[int(np.flatnonzero(member < 0)[0])]
+        raise InputError(f"class {lost!r} is in no group", path=where, field="groups")
+    return member
+
+
+def bind(spec: FamilySpec) -> FamilyData:
+    """Read the manifest, lineage and sources and check them against the spec."""
+    cols = read_columns(spec.manifest, what="manifest")
+    for needed in ("path", "split", spec.label):
+        if needed not in cols:
+            raise InputError(f"missing column {needed!r}", path=spec.manifest, field=needed)
+    n = len(cols["path"])
+    labels_text = [str(v or "") for v in cols[spec.label]]
+    classes = sorted({v for v in labels_text if v})
+    lineage = _read_lineage(spec.lineage)
+    index = {c: i for i, c in enumerate(classes)}
+    splits = np.array([str(v or "") for v in cols["split"]], dtype=object)
+    bad = [i for i, s in enumerate(splits) if s not in ("train", "val", "test")]
+    if bad:
+        raise InputError(f"split {splits[bad[0]]!r} is not train, val or test",
+                         path=spec.manifest, line=bad[0] + 2, field="split")
+    rel = [str(p) for p in cols["path"]]
+    if spec.source_file is not None:
+        src = read_columns(spec.source_file, what="source list")
+        for needed in ("path", "source"):
+            if needed not in src:
+                raise InputError(f"missing column {needed!r}", path=spec.source_file,
+                                 field=needed)
+        by_path = {str(p): str(s or "") for p, s in zip(src["path"], src["source"],
+                                                        strict=True)}
+        sources = np.array([by_path.get(p, "") for p in rel], dtype=object)
+    elif spec.source_column in cols:
+        sources = np.array([str(v or "") for v in cols[spec.source_column]], dtype=object)
+    else:
+        sources = np.full(n, "", dtype=object)
+    labels = np.array([index.get(v, -1) for v in labels_text])
+    group_of = _group_of(spec, classes, lineage)
+    # one in 1/val_fraction training photos of each class and source calibrates the members
+    if not (splits == "val").any():
+        rng = np.random.default_rng(spec.seed)
+        for c in range(len(classes)):
+            for s in set(sources.tolist()):
+                rows = np.flatnonzero((labels == c) & (splits == "train") & (sources == s))
+                take = rng.permutation(rows)[:round(len(rows) * spec.val_fraction)]
+                splits[take] = "val"
+    for s in spec.sources:
+        if not ((sources == s) & (splits == "train")).any():
+            raise InputError(f"source {s!r} has no training photos", path=spec.source_file
+                             or spec.manifest, field="sources.names")
+    base = spec.manifest.parent
+    keep = labels >= 0
+    return FamilyData([base / rel[i] for i in np.flatnonzero(keep)], labels[keep],
+                      splits[keep], sources[keep], classes,
+                      {c: lineage.get(c, {}) for c in classes}, group_of)

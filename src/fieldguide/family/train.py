@@ -1,0 +1,298 @@
+"""Training a family from one pooled dataset: one encoder pass per photo (through the
+embedding store), then every member fitted on the stored vectors.
+
+- the main member: which group (a linear head over the groups, all training photos);
+- each group's shared member: the group's classes, on every source's photos of the group;
+- each customised member (a source, a group): warm-started from the shared head. It is
+  fitted as a correction added to the shared head's logits shifted by the source's class
+  frequencies (prior correction, Saerens et al. 2002), L2 pulling the correction to zero,
+  so with no photos of its own it is the prior-corrected shared head; the source's main
+  member is the main head with the source's group frequencies;
+- each member calibrated (one temperature) on its own validation photos.
+
+The fit is :func:`fit_family`, a pure function of arrays (the benchmark calls it on
+synthetic vectors); :func:`train_family` reads the spec's photos and writes the folder.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fieldguide.errors import InputError
+from fieldguide.family.card import FamilyCard, Member, member_identity, write_family_card
+from fieldguide.family.model import family_log_probs
+from fieldguide.family.spec import FamilyData, FamilySpec, bind
+from fieldguide.inputs.files import file_sha256
+from fieldguide.models.card import HeadSpec, ModelCard, Preprocessing, write_card
+from fieldguide.training.probe import fit_linear_heads
+
+MAIN = "main"
+
+
+@dataclass
+class FittedMember:
+    """One member's linear head (weight (K, d), bias (K,)) and temperature."""
+
+    name: str
+    role: str
+    group: str | None
+    source: str | None
+    classes: tuple[str, ...]
+    weight: np.ndarray
+    bias: np.ndarray
+    temperature: float = 1.0
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+    def logits(self, x: np.ndarray) -> np.ndarray:
+        out: np.ndarray = np.asarray(x, np.float32) @ self.weight.T + self.bias
+        return out
+
+
+@dataclass(frozen=True)
+class Pool:
+    """The pooled dataset as arrays: vectors, class index, split, source; the classes and
+    their groups."""
+
+    feats: np.ndarray
+    labels: np.ndarray
+    splits: np.ndarray
+    sources: np.ndarray
+    classes: tuple[str, ...]
+    groups: tuple[str, ...]
+    group_of: np.ndarray
+
+    def rows(self, split: str, source: str | None = None,
+             group: int | None = None) -> np.ndarray:
+        keep = self.splits == split
+        if source is not None:
+            keep = keep & (self.sources == source)
+        if group is not None:
+            keep = keep & (self.group_of[self.labels] == group)
+        return np.flatnonzero(keep)
+
+
+def _fit(x: np.ndarray, y: np.ndarray, k: int, l2: float, max_iter: int,
+         start: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """A linear head on (x, y); with ``start`` (n, k) logits, the correction added to them."""
+    head = HeadSpec("head", "species", "head", tuple(str(i) for i in range(k)))
+    adjust = {"head": start} if start is not None else None
+    fit = fit_linear_heads(x, y[:, None], [head], {}, l2=l2, max_iter=max_iter, adjust=adjust)
+    return fit.heads["head"]
+
+
+def _temperature(member: FittedMember, x: np.ndarray, y: np.ndarray,
+                 fallback: float = 1.0) -> float:
+    from fieldguide.identification.calibration import fit_temperature
+
+    if len(y) < 2:
+        return fallback
+    return fit_temperature(member.logits(x), y)
+
+
+def _log_ratio(counts: np.ndarray, pooled: np.ndarray) -> np.ndarray:
+    """log(source frequency / pooled frequency) per class (add-one smoothed)."""
+    own = (counts + 1.0) / (counts + 1.0).sum()
+    every = (pooled + 1.0) / (pooled + 1.0).sum()
+    out: np.ndarray = np.log(own / every).astype(np.float32)
+    return out
+
+
+def fit_family(pool: Pool, customise: dict[str, float], *, l2: float = 1e-3,
+               max_iter: int = 300) -> list[FittedMember]:
+    """Every member of a family, calibrated (see the module)."""
+    x, groups = pool.feats, pool.groups
+    train, val = pool.rows("train"), pool.rows("val")
+    g_of_row = pool.group_of[pool.labels]
+    w, b = _fit(x[train], g_of_row[train], len(groups), l2, max_iter)
+    main = FittedMember(MAIN, "main", None, None, groups, w, b)
+    main.temperature = _temperature(main, x[val], g_of_row[val])
+    members = [main]
+    pooled_groups = np.bincount(g_of_row[train], minlength=len(groups))
+    for source in customise:
+        mine = pool.rows("train", source)
+        shift = _log_ratio(np.bincount(g_of_row[mine], minlength=len(groups)), pooled_groups)
+        own = replace(main, name=f"{MAIN}@{source}", source=source, bias=main.bias + shift,
+                      metrics={})
+        rows = pool.rows("val", source)
+        own.temperature = _temperature(own, x[rows], g_of_row[rows], main.temperature)
+        members.append(own)
+    local = np.zeros(len(pool.classes), dtype=np.int64)
+    for g, group in enumerate(groups):
+        index = np.flatnonzero(pool.group_of == g)
+        local[index] = np.arange(len(index))
+        names = tuple(pool.classes[i] for i in index)
+        rows = pool.rows("train", group=g)
+        w, b = _fit(x[rows], local[pool.labels[rows]], len(index), l2, max_iter)
+        shared = FittedMember(group, "group", group, None, names, w, b)
+        rows_val = pool.rows("val", group=g)
+        shared.temperature = _temperature(shared, x[rows_val], local[pool.labels[rows_val]])
+        members.append(shared)
+        pooled = np.bincount(local[pool.labels[rows]], minlength=len(index))
+        for source, pull in customise.items():
+            mine = pool.rows("train", source, g)
+            y = local[pool.labels[mine]]
+            shift = _log_ratio(np.bincount(y, minlength=len(index)), pooled)
+            w_own, b_own = shared.weight, shared.bias + shift
+            if len(mine):
+                start = shared.logits(x[mine]) + shift
+                dw, db = _fit(x[mine], y, len(index), pull, max_iter, start)
+                w_own, b_own = w_own + dw, b_own + db
+            own = FittedMember(f"{group}@{source}", "group", group, source, names, w_own, b_own)
+            rows_val = pool.rows("val", source, g)
+            own.temperature = _temperature(own, x[rows_val], local[pool.labels[rows_val]],
+                                           shared.temperature)
+            members.append(own)
+    return members
+
+
+def family_predict(members: Sequence[FittedMember], pool: Pool, x: np.ndarray,
+                   source: str | None = None) -> np.ndarray:
+    """log P(taxon) of vectors by the family's members for ``source`` (as identification
+    computes it, without ONNX)."""
+    by_key = {(m.role, m.group, m.source): m for m in members}
+
+    def pick(role: str, group: str | None) -> FittedMember:
+        return by_key.get((role, group, source)) or by_key[(role, group, None)]
+
+    main = pick("main", None)
+    index = {c: i for i, c in enumerate(pool.classes)}
+    parts = []
+    for group in pool.groups:
+        m = pick("group", group)
+        parts.append((np.array([index[c] for c in m.classes]), m.logits(x), m.temperature))
+    return family_log_probs(main.logits(x), main.temperature, parts, len(pool.classes))
+
+
+def top1_and_recall(pred: np.ndarray, y: np.ndarray) -> dict[str, float]:
+    """Accuracy and average recall (the mean over classes with test photos of their
+    recall)."""
+    if not len(y):
+        return {}
+    hits = pred == y
+    recalls = [float(hits[y == c].mean()) for c in np.unique(y)]
+    return {"top1": float(hits.mean()), "average_recall": float(np.mean(recalls))}
+
+
+def flat_head(pool: Pool, rows: np.ndarray, l2: float, max_iter: int) -> FittedMember:
+    """One head over every class on ``rows`` (the references a family is measured
+    against)."""
+    w, b = _fit(pool.feats[rows], pool.labels[rows], len(pool.classes), l2, max_iter)
+    return FittedMember("flat", "group", None, None, pool.classes, w, b)
+
+
+def family_metrics(members: list[FittedMember], pool: Pool, customise: dict[str, float],
+                   l2: float, max_iter: int) -> dict[str, Any]:
+    """Each member's validation and test top-1, and the family's test figures against one
+    flat head on the same photos and, per source, a head trained on that source alone."""
+    x = pool.feats
+    test = pool.rows("test")
+    out: dict[str, Any] = {}
+    if len(test):
+        fam = family_predict(members, pool, x[test]).argmax(1)
+        flat = flat_head(pool, pool.rows("train"), l2, max_iter).logits(x[test]).argmax(1)
+        out["test"] = {"family": top1_and_recall(fam, pool.labels[test]),
+                       "flat": top1_and_recall(flat, pool.labels[test])}
+    for source in customise:
+        rows = pool.rows("test", source)
+        if not len(rows):
+            continue
+        y = pool.labels[rows]
+        alone = flat_head(pool, pool.rows("train", source), l2, max_iter)
+        out[f"test@{source}"] = {
+            "family_customised": top1_and_recall(
+                family_predict(members, pool, x[rows], source).argmax(1), y),
+            "family_shared": top1_and_recall(family_predict(members, pool, x[rows]).argmax(1),
+                                             y),
+            "source_only": top1_and_recall(alone.logits(x[rows]).argmax(1), y)}
+    g_of_row = pool.group_of[pool.labels]
+    for m in members:
+        for split in ("val", "test"):
+            if m.role == "main":
+                rows = pool.rows(split, m.source)
+                y = g_of_row[rows]
+            else:
+                g = pool.groups.index(str(m.group))
+                rows = pool.rows(split, m.source, g)
+                index = {c: i for i, c in enumerate(m.classes)}
+                y = np.array([index[pool.classes[k]] for k in pool.labels[rows]], dtype=np.int64)
+            if len(rows):
+                m.metrics[f"{split}_top1"] = float((m.logits(x[rows]).argmax(1) == y).mean())
+                m.metrics[f"{split}_photos"] = len(rows)
+    return out
+
+
+def _encoder(spec: FamilySpec, data: FamilyData, cache: Path
+             ) -> tuple[Any, Preprocessing, np.ndarray, np.ndarray, dict[str, str]]:
+    from fieldguide.models.encoders import encoder_id
+    from fieldguide.models.registry import backbone_info, canonical
+    from fieldguide.training.encoder_probe import WEIGHTS, embed_with_encoders
+
+    if spec.weights != WEIGHTS:
+        raise InputError(f"a family trains on the shipped {WEIGHTS} weights", path=spec.path,
+                         field="model.weights")
+    name = canonical(spec.backbone)
+    prep = backbone_info(name).preprocessing
+    graphs, parts, ok = embed_with_encoders([name], prep, data.paths, cache)
+    identity = {"backbone": name, "weights": encoder_id(name, WEIGHTS)}
+    return graphs[0], prep, parts[0], ok, identity
+
+
+def train_family(spec: FamilySpec, out: Path | None = None) -> tuple[Path, FamilyCard]:
+    """Check the data against the spec, embed, fit, write the family folder (see the
+    module); bad input is refused before anything is written."""
+    import onnx
+
+    from fieldguide.inputs.files import atomic_path
+    from fieldguide.models.encoders import heads_only
+
+    data = bind(spec)
+    folder = Path(out) if out is not None else spec.out or Path("runs") / spec.name
+    cache = spec.cache or folder.parent / ".embeddings"
+    graph, prep, feats, ok, identity = _encoder(spec, data, cache)
+    keep = np.flatnonzero(ok)
+    pool = Pool(feats[keep], data.labels[keep], data.splits[keep].astype(str),
+                data.sources[keep].astype(str), tuple(data.classes),
+                tuple(g.name for g in spec.groups), data.group_of)
+    members = fit_family(pool, spec.customise, l2=spec.l2, max_iter=spec.max_iter)
+    metrics = family_metrics(members, pool, spec.customise, spec.l2, spec.max_iter)
+    metrics["skipped_images"] = int((~ok).sum())
+    folder.mkdir(parents=True, exist_ok=True)
+    with atomic_path(folder / "encoder.onnx") as tmp:
+        onnx.save(graph, str(tmp))
+    embeddings_from = {**identity, "onnx_sha256": file_sha256(folder / "encoder.onnx")}
+    version = datetime.now(UTC).strftime("%Y%m%d.%H%M%S")
+    written = []
+    for m in members:
+        rel = f"members/{m.name}"
+        head = HeadSpec("group" if m.role == "main" else "taxon", "species",
+                        "group" if m.role == "main" else "taxon", m.classes)
+        lineage = {} if m.role == "main" else {c: data.lineage[c] for c in m.classes}
+        card = ModelCard(backbone=identity["backbone"], heads=[head], preprocessing=prep,
+                         lineage=lineage, name=f"{spec.name}/{m.name}", version=version,
+                         weights=identity["weights"], metrics=m.metrics,
+                         temperature=m.temperature, embeddings_from=embeddings_from)
+        model = heads_only(card, {head.name: (m.weight, m.bias)}, pool.feats.shape[1])
+        card.outputs = [o.name for o in model.graph.output]
+        card.onnx = "model.onnx"
+        (folder / rel).mkdir(parents=True, exist_ok=True)
+        with atomic_path(folder / rel / "model.onnx") as tmp:
+            onnx.save(model, str(tmp))
+        write_card(card, folder / rel)
+        what = "which group" if m.role == "main" else f"the taxa of {m.group}"
+        notes = f"{what}, {'customised for ' + m.source if m.source else 'shared'}; " \
+                f"trained on {spec.path.name}"
+        written.append(Member(m.name, m.role, rel, version, member_identity(folder, rel),
+                              m.classes, m.group, m.source, m.metrics, notes))
+    groups = {g: tuple(c for c, k in zip(data.classes, data.group_of, strict=True) if k == i)
+              for i, g in enumerate(pool.groups)}
+    family = FamilyCard(spec.name, version, pool.classes, data.lineage, groups, spec.sources,
+                        {"onnx": "encoder.onnx", **embeddings_from}, prep, tuple(written),
+                        metrics)
+    write_family_card(family, folder)
+    return folder, family
