@@ -83,6 +83,7 @@ class _Loaded:
     card: FamilyCard
     heads: dict[str, _Head]  # by member name
     digest: str
+    stamp: tuple[int, int]  # family.json's (mtime_ns, size) when read
 
 
 class FamilyModel(Classifier):
@@ -134,19 +135,44 @@ class FamilyModel(Classifier):
                              f"{', '.join(card.sources) or 'none'})", field="--source")
         return source
 
+    def _stamp(self) -> tuple[int, int]:
+        st = (self.folder / FILE).stat()
+        return st.st_mtime_ns, st.st_size
+
     def _load(self) -> _Loaded:
+        stamp = self._stamp()
         card = read_family_card(self.folder)
         heads = {m.name: _Head(self.folder, m, self._threads, self._spinning)
                  for m in card.members}
-        return _Loaded(card, heads, file_sha256(self.folder / FILE))
+        return _Loaded(card, heads, file_sha256(self.folder / FILE), stamp)
 
     def reload(self) -> FamilyCard:
         """Read ``family.json`` and the members again and swap them in at once (a member
         replaced on disk while serving; see :func:`fieldguide.family.replace_member`)."""
+        parent = self.__dict__.get("_parent")
+        if parent is not None:
+            return parent.reload()  # type: ignore[no-any-return]
         with self._lock:
             loaded = self._load()
             self._loaded = loaded
         return loaded.card
+
+    def refresh(self) -> bool:
+        """Reload when ``family.json`` changed on disk since it was read (a stat per call);
+        whether it did. A card that cannot be read keeps the members loaded now."""
+        parent = self.__dict__.get("_parent")
+        if parent is not None:
+            return parent.refresh()  # type: ignore[no-any-return]
+        try:
+            if self._stamp() == self._loaded.stamp:
+                return False
+            with self._lock:
+                if self._stamp() == self._loaded.stamp:
+                    return False
+                self._loaded = self._load()
+        except (OSError, InputError):
+            return False
+        return True
 
     def with_source(self, source: str | None) -> FamilyModel:
         """The same loaded family answering for ``source`` (shares the sessions)."""

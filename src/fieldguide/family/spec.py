@@ -253,7 +253,7 @@ def bind(spec: FamilySpec) -> FamilyData:
     if not (splits == "val").any():
         rng = np.random.default_rng(spec.seed)
         for c in range(len(classes)):
-            for s in set(sources.tolist()):
+            for s in sorted(set(sources.tolist())):
                 rows = np.flatnonzero((labels == c) & (splits == "train") & (sources == s))
                 take = rng.permutation(rows)[:round(len(rows) * spec.val_fraction)]
                 splits[take] = "val"

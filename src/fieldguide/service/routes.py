@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, Request, UploadFile
 from fastapi.responses import Response
 
-from fieldguide.service.schema import Identification, Taxon
+from fieldguide.service.schema import Identification, MemberInfo, Taxon
 from fieldguide.service.state import Service, context_of
 
 router = APIRouter()
@@ -42,6 +42,13 @@ def metrics(svc: Svc) -> Response:
     return Response(body, media_type=kind)
 
 
+@router.get("/v1/models")
+def models(svc: Svc) -> list[MemberInfo]:
+    """The models answering: a family's members (version, classes, metrics, release notes),
+    re-read when a member was replaced, or the one model."""
+    return svc.members()
+
+
 @router.get("/v1/taxa")
 def taxa(svc: Svc, q: Annotated[str, Query(min_length=1, max_length=200)]) -> list[Taxon]:
     needle = q.casefold()
@@ -68,6 +75,8 @@ async def identify(
     taxon: Annotated[str | None, Form(max_length=200)] = None,
     k: Annotated[int, Form(ge=1, le=100)] = 5,
     no_reject: Annotated[bool, Form()] = False,
+    source: Annotated[str | None, Form(max_length=200, description="A family's source: its "
+                                       "customised members answer.")] = None,
 ) -> Identification:
     cfg = svc.settings
     if not 1 <= len(images) <= cfg.max_images:
@@ -81,7 +90,7 @@ async def identify(
         datas.append(data)
     request.state.images = len(datas)
     answer = await svc.identify(datas, [f.filename or "" for f in images], context=context,
-                                taxon=taxon, k=k, no_reject=no_reject)
+                                taxon=taxon, k=k, no_reject=no_reject, source=source)
     request.state.rejected = answer.rejected
     return answer
 

@@ -54,6 +54,23 @@ class Identification(BaseModel):
     images: list[ImageResult]
     similar: list[dict[str, object]] = []
     model: ModelInfo
+    members: list[str] | None = Field(default=None, description="A family's members that made the "
+                                      "answer (name:version): the main member and the top "
+                                      "taxon's group member, the source's where customised.")
+
+
+class MemberInfo(BaseModel):
+    """One model the service answers with: a family's member, or the single model."""
+
+    name: str
+    version: str
+    role: str = Field(description="main (which group), group (a group's taxa) or model.")
+    group: str | None = None
+    source: str | None = Field(default=None, description="The source it is customised for "
+                               "(null: shared).")
+    classes: list[str]
+    metrics: dict[str, object]
+    release_notes: str = ""
 
 
 class Taxon(BaseModel):

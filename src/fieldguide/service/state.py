@@ -20,9 +20,17 @@ from fastapi import HTTPException
 from fieldguide.errors import InputError
 from fieldguide.service.batcher import Batcher, Full
 from fieldguide.service.metrics import Metrics
-from fieldguide.service.schema import Decision, Identification, ImageResult, ModelInfo, Result
+from fieldguide.service.schema import (
+    Decision,
+    Identification,
+    ImageResult,
+    MemberInfo,
+    ModelInfo,
+    Result,
+)
 
 if TYPE_CHECKING:
+    from fieldguide.family.model import FamilyModel
     from fieldguide.identification import Decisions, Identifier, IdentifyOptions, Rejector
     from fieldguide.identification.posterior import Context, Prior
 
@@ -84,6 +92,39 @@ class Service:
                                settings.max_queue, self.metrics.batch_size.observe)
         card = self.identifier.model.card
         self.info = ModelInfo(name=card.name, version=card.version, classes=len(self.classes))
+        from fieldguide.family.model import FamilyModel
+
+        loaded = self.identifier.model
+        #: A family answers per source; its members are replaced while it serves.
+        self.family: FamilyModel | None = loaded if isinstance(loaded, FamilyModel) else None
+
+    def members(self) -> list[MemberInfo]:
+        """``GET /v1/models``: a family's members (after any replacement on disk), or the
+        one model."""
+        if self.family is None:
+            card = self.identifier.model.card
+            return [MemberInfo(name=card.name, version=card.version, role="model",
+                               classes=list(card.classes), metrics={
+                                   k: v for k, v in card.metrics.items() if k != "history"})]
+        self.family.refresh()
+        return [MemberInfo(name=m.name, version=m.version, role=m.role, group=m.group,
+                           source=m.source, classes=list(m.classes), metrics=m.metrics,
+                           release_notes=m.release_notes)
+                for m in self.family.family.members]
+
+    def source_model(self, source: str | None) -> FamilyModel | None:
+        """The family answering for ``source`` (422 for a source the family lacks, or for
+        a source given to a single model); None for a single model without one."""
+        if self.family is None:
+            if source is not None:
+                raise HTTPException(422, "source picks a family's customisation; this "
+                                    "service runs a single model")
+            return None
+        self.family.refresh()
+        try:
+            return self.family.with_source(source) if source is not None else self.family
+        except InputError as exc:
+            raise HTTPException(422, exc.reason) from None
 
     @property
     def classes(self) -> list[str]:
@@ -103,7 +144,8 @@ class Service:
 
     @property
     def outputs(self) -> tuple[str, ...]:
-        return self.identifier.outputs(*(["embedding"] if self.index is not None else []))
+        embedding = self.index is not None or self.family is not None
+        return self.identifier.outputs(*(["embedding"] if embedding else []))
 
     def lineage(self, taxon: str) -> dict[str, str]:
         return self.identifier.lineage(taxon)
@@ -136,7 +178,8 @@ class Service:
 
     async def identify(self, sources: Sequence[bytes | str], names: Sequence[str], *,
                        context: Context | None, taxon: str | None, k: int,
-                       no_reject: bool) -> Identification:
+                       no_reject: bool, source: str | None = None) -> Identification:
+        family = self.source_model(source)
         try:
             filters: list[Prior] = [self.identifier.subtree(taxon)] if taxon else []
         except InputError as exc:
@@ -158,12 +201,14 @@ class Service:
             raise HTTPException(504, "identification timed out") from None
         self.metrics.queue_depth.set(self.batcher.depth())
         # the posterior is NumPy work: off the event loop
+        if family is not None:  # the batch is the shared encoder's; the members, per source
+            outputs = {**outputs, "logits": family.log_probs(outputs["embedding"])}
         return await loop.run_in_executor(self.pool, self._decide, outputs, crops, names,
-                                          context, filters, k, no_reject)
+                                          context, filters, k, no_reject, family)
 
     def _decide(self, outputs: dict[str, np.ndarray], crops: Sequence[np.ndarray | str],
                 names: Sequence[str], context: Context | None, filters: list[Prior], k: int,
-                no_reject: bool) -> Identification:
+                no_reject: bool, family: FamilyModel | None = None) -> Identification:
         """The decoded photos as one observation, decided by the identifier exactly as
         ``identify`` decides an observation (rejected photos left out of the combination
         unless all are; the observation rejected only then)."""
@@ -203,7 +248,9 @@ class Service:
         return Identification(results=results, decision=_decision(answer.decision),
                               common_ancestor=_decision(answer.ancestor),
                               rejected=rejected, reject_reason=reason, images=images,
-                              similar=self._similar(outputs), model=self.info)
+                              similar=self._similar(outputs), model=self.info,
+                              members=family.members_of([int(top[0])])[0].split(";")
+                              if family is not None and len(top) else None)
 
     def _similar(self, outputs: dict[str, np.ndarray]) -> list[dict[str, object]]:
         if self.index is None:
