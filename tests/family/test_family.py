@@ -40,6 +40,12 @@ def test_acceptance_figures(family: Path) -> None:
           f", source only {garden['source_only']['average_recall']:.4f}")
     assert garden["family_customised"]["average_recall"] > \
         garden["source_only"]["average_recall"]
+    # seed 004's figures 4 and 5: table and plot per source, groups as superclasses
+    for source in ("garden", "meadow"):
+        report = family / "comparison" / source
+        assert (report / "taxa_curve.png").is_file()
+        text = (report / "comparison.md").read_text()
+        assert "Most common taxa included" in text and f"family for {source}" in text
 
 
 def _identify(family: Path, listing: Path, out: Path, *source: str) -> list[dict[str, str]]:

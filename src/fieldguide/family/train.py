@@ -187,9 +187,10 @@ def flat_head(pool: Pool, rows: np.ndarray, l2: float, max_iter: int) -> FittedM
 
 
 def family_metrics(members: list[FittedMember], pool: Pool, customise: dict[str, float],
-                   l2: float, max_iter: int) -> dict[str, Any]:
+                   l2: float, max_iter: int, report: Path | None = None) -> dict[str, Any]:
     """Each member's validation and test top-1, and the family's test figures against one
-    flat head on the same photos and, per source, a head trained on that source alone."""
+    flat head on the same photos and, per source, a head trained on that source alone; with
+    ``report``, that comparison as seed 004's figures 4 and 5 (``report/<source>/``)."""
     x = pool.feats
     test = pool.rows("test")
     out: dict[str, Any] = {}
@@ -204,9 +205,11 @@ def family_metrics(members: list[FittedMember], pool: Pool, customise: dict[str,
             continue
         y = pool.labels[rows]
         alone = flat_head(pool, pool.rows("train", source), l2, max_iter)
+        customised = family_predict(members, pool, x[rows], source)
+        if report is not None:
+            _compare(pool, source, alone.logits(x[rows]), customised, y, report / source)
         out[f"test@{source}"] = {
-            "family_customised": top1_and_recall(
-                family_predict(members, pool, x[rows], source).argmax(1), y),
+            "family_customised": top1_and_recall(customised.argmax(1), y),
             "family_shared": top1_and_recall(family_predict(members, pool, x[rows]).argmax(1),
                                              y),
             "source_only": top1_and_recall(alone.logits(x[rows]).argmax(1), y)}
@@ -225,6 +228,22 @@ def family_metrics(members: list[FittedMember], pool: Pool, customise: dict[str,
                 m.metrics[f"{split}_top1"] = float((m.logits(x[rows]).argmax(1) == y).mean())
                 m.metrics[f"{split}_photos"] = len(rows)
     return out
+
+
+def _compare(pool: Pool, source: str, alone: np.ndarray, family: np.ndarray, y: np.ndarray,
+             out: Path) -> None:
+    """The family customised for ``source`` against the head trained on its photos alone, on
+    its test photos: accuracy and average recall against the number of the source's most
+    common taxa included (table and plot), per group (the superclass table)."""
+    from scipy.special import softmax
+
+    from fieldguide.evaluation import compare_models, write_comparison
+
+    counts = np.bincount(pool.labels[pool.rows("train", source)], minlength=len(pool.classes))
+    result = compare_models(softmax(alone, axis=1), np.exp(family), y, list(pool.classes),
+                            (f"{source} alone", f"family for {source}"), train_counts=counts,
+                            superclass=[pool.groups[g] for g in pool.group_of])
+    write_comparison(result, out)
 
 
 def _encoder(spec: FamilySpec, data: FamilyData, cache: Path
@@ -260,7 +279,8 @@ def train_family(spec: FamilySpec, out: Path | None = None) -> tuple[Path, Famil
                 data.sources[keep].astype(str), tuple(data.classes),
                 tuple(g.name for g in spec.groups), data.group_of)
     members = fit_family(pool, spec.customise, l2=spec.l2, max_iter=spec.max_iter)
-    metrics = family_metrics(members, pool, spec.customise, spec.l2, spec.max_iter)
+    metrics = family_metrics(members, pool, spec.customise, spec.l2, spec.max_iter,
+                             folder / "comparison")
     metrics["skipped_images"] = int((~ok).sum())
     folder.mkdir(parents=True, exist_ok=True)
     with atomic_path(folder / "encoder.onnx") as tmp:
