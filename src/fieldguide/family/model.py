@@ -48,32 +48,46 @@ def family_log_probs(group_logits: np.ndarray, group_temperature: float,
 
 
 class _Head:
-    """One member: its card's primary head as an ONNX session on embeddings."""
+    """One member: its card (temperature, classes) and its linear head's weights, read from
+    the member's heads-only ONNX graph (the family multiplies every group's head of a source
+    in one matrix product rather than one ONNX call per member)."""
 
-    def __init__(self, folder: Path, member: Member, threads: int, spinning: bool) -> None:
-        import onnxruntime as ort
+    def __init__(self, folder: Path, member: Member) -> None:
+        import onnx
+        from onnx import numpy_helper
 
         self.member = member
         self.card = read_card(folder / member.folder)
         self.temperature = float(self.card.temperature or 1.0)
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = max(1, threads)
-        opts.inter_op_num_threads = 1
-        opts.log_severity_level = 3
-        if not spinning:
-            opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         path = folder / member.folder / "model.onnx"
+        name = self.card.primary.name
         try:
-            self.session = ort.InferenceSession(str(path), opts,
-                                                providers=["CPUExecutionProvider"])
-        except Exception as exc:  # onnxruntime raises its own types for a bad graph
+            weights = {t.name: numpy_helper.to_array(t)
+                       for t in onnx.load(str(path)).graph.initializer}
+        except Exception as exc:  # onnx raises its own types for a bad file
             raise InputError(f"not a usable ONNX model: {str(exc).splitlines()[0][:200]}",
                              path=path) from None
-        self.output = self.card.primary.name
+        if f"{name}_w" not in weights or f"{name}_b" not in weights:
+            raise InputError(f"not a linear head {name!r} on embeddings (a member is a "
+                             "heads-only model)", path=path)
+        self.weight = np.asarray(weights[f"{name}_w"], dtype=np.float32)  # (d, K)
+        self.bias = np.asarray(weights[f"{name}_b"], dtype=np.float32)
+        if self.weight.shape[1] != len(member.classes):
+            raise InputError(f"the head has {self.weight.shape[1]} outputs, the family card "
+                             f"lists {len(member.classes)} classes", path=path)
 
     def logits(self, embedding: np.ndarray) -> np.ndarray:
-        got = self.session.run([self.output], {"embedding": embedding})[0]
-        return np.asarray(got, dtype=np.float32)
+        out: np.ndarray = embedding @ self.weight + self.bias
+        return out
+
+
+@dataclass(frozen=True)
+class _Stack:
+    """A source's group heads side by side: one (d, sum K) product per batch."""
+
+    weight: np.ndarray
+    bias: np.ndarray
+    parts: list[tuple[int, int, np.ndarray, float]]  # columns, class indices, temperature
 
 
 @dataclass(frozen=True)
@@ -84,6 +98,7 @@ class _Loaded:
     heads: dict[str, _Head]  # by member name
     digest: str
     stamp: tuple[int, int]  # family.json's (mtime_ns, size) when read
+    stacks: dict[str | None, _Stack]  # by source, built on first use
 
 
 class FamilyModel(Classifier):
@@ -142,9 +157,11 @@ class FamilyModel(Classifier):
     def _load(self) -> _Loaded:
         stamp = self._stamp()
         card = read_family_card(self.folder)
-        heads = {m.name: _Head(self.folder, m, self._threads, self._spinning)
-                 for m in card.members}
-        return _Loaded(card, heads, file_sha256(self.folder / FILE), stamp)
+        heads = {m.name: _Head(self.folder, m) for m in card.members}
+        if len({h.weight.shape[0] for h in heads.values()}) != 1:
+            raise InputError("the members take embeddings of different widths",
+                             path=self.folder / FILE, field="members")
+        return _Loaded(card, heads, file_sha256(self.folder / FILE), stamp, {})
 
     def reload(self) -> FamilyCard:
         """Read ``family.json`` and the members again and swap them in at once (a member
@@ -242,15 +259,29 @@ class FamilyModel(Classifier):
     def log_probs(self, embedding: np.ndarray) -> np.ndarray:
         """log P(taxon) of embedding vectors (n, d), by this source's members."""
         loaded = self._current()
-        main, groups = self.members_used(loaded)
+        main, _ = self.members_used(loaded)
         head = loaded.heads[main.name]
-        parts = []
-        for member in groups:
-            g = loaded.heads[member.name]
-            parts.append((np.array([self._index[c] for c in member.classes]),
-                          g.logits(embedding), g.temperature))
-        return family_log_probs(head.logits(embedding), head.temperature, parts,
-                                len(self.classes))
+        stack = self._stack(loaded)
+        x = np.asarray(embedding, dtype=np.float32)
+        z = x @ stack.weight + stack.bias
+        parts = [(index, z[:, a:b], t) for a, b, index, t in stack.parts]
+        return family_log_probs(head.logits(x), head.temperature, parts, len(self.classes))
+
+    def _stack(self, loaded: _Loaded) -> _Stack:
+        stack = loaded.stacks.get(self.source)
+        if stack is None:
+            _, groups = self.members_used(loaded)
+            heads = [loaded.heads[m.name] for m in groups]
+            parts, at = [], 0
+            for m, h in zip(groups, heads, strict=True):
+                k = len(m.classes)
+                parts.append((at, at + k, np.array([self._index[c] for c in m.classes]),
+                              h.temperature))
+                at += k
+            stack = _Stack(np.concatenate([h.weight for h in heads], axis=1),
+                           np.concatenate([h.bias for h in heads]), parts)
+            loaded.stacks[self.source] = stack
+        return stack
 
     def identity(self) -> str:
         """The encoder, the members' card and the source: what answers depend on."""

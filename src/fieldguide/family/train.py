@@ -265,11 +265,6 @@ def _encoder(spec: FamilySpec, data: FamilyData, cache: Path
 def train_family(spec: FamilySpec, out: Path | None = None) -> tuple[Path, FamilyCard]:
     """Check the data against the spec, embed, fit, write the family folder (see the
     module); bad input is refused before anything is written."""
-    import onnx
-
-    from fieldguide.inputs.files import atomic_path
-    from fieldguide.models.encoders import heads_only
-
     data = bind(spec)
     folder = Path(out) if out is not None else spec.out or Path("runs") / spec.name
     cache = spec.cache or folder.parent / ".embeddings"
@@ -282,9 +277,25 @@ def train_family(spec: FamilySpec, out: Path | None = None) -> tuple[Path, Famil
     metrics = family_metrics(members, pool, spec.customise, spec.l2, spec.max_iter,
                              folder / "comparison")
     metrics["skipped_images"] = int((~ok).sum())
+    card = write_family(folder, spec.name, members, pool, data.lineage, spec.sources, graph,
+                        prep, identity, metrics, f"trained on {spec.path.name}")
+    return folder, card
+
+
+def write_family(folder: Path, name: str, members: Sequence[FittedMember], pool: Pool,
+                 lineage: dict[str, dict[str, str]], sources: Sequence[str], encoder: Any,
+                 prep: Preprocessing, identity: dict[str, str], metrics: dict[str, Any],
+                 notes: str) -> FamilyCard:
+    """The family folder: ``encoder.onnx`` (the ONNX graph ``encoder``), each member as a
+    heads-only model folder, then ``family.json`` last (a folder without it is no family)."""
+    import onnx
+
+    from fieldguide.inputs.files import atomic_path
+    from fieldguide.models.encoders import heads_only
+
     folder.mkdir(parents=True, exist_ok=True)
     with atomic_path(folder / "encoder.onnx") as tmp:
-        onnx.save(graph, str(tmp))
+        onnx.save(encoder, str(tmp))
     embeddings_from = {**identity, "onnx_sha256": file_sha256(folder / "encoder.onnx")}
     version = datetime.now(UTC).strftime("%Y%m%d.%H%M%S")
     written = []
@@ -292,9 +303,10 @@ def train_family(spec: FamilySpec, out: Path | None = None) -> tuple[Path, Famil
         rel = f"members/{m.name}"
         head = HeadSpec("group" if m.role == "main" else "taxon", "species",
                         "group" if m.role == "main" else "taxon", m.classes)
-        lineage = {} if m.role == "main" else {c: data.lineage[c] for c in m.classes}
         card = ModelCard(backbone=identity["backbone"], heads=[head], preprocessing=prep,
-                         lineage=lineage, name=f"{spec.name}/{m.name}", version=version,
+                         lineage={} if m.role == "main" else
+                         {c: lineage.get(c, {}) for c in m.classes},
+                         name=f"{name}/{m.name}", version=version,
                          weights=identity["weights"], metrics=m.metrics,
                          temperature=m.temperature, embeddings_from=embeddings_from)
         model = heads_only(card, {head.name: (m.weight, m.bias)}, pool.feats.shape[1])
@@ -305,14 +317,15 @@ def train_family(spec: FamilySpec, out: Path | None = None) -> tuple[Path, Famil
             onnx.save(model, str(tmp))
         write_card(card, folder / rel)
         what = "which group" if m.role == "main" else f"the taxa of {m.group}"
-        notes = f"{what}, {'customised for ' + m.source if m.source else 'shared'}; " \
-                f"trained on {spec.path.name}"
+        shared = f"customised for {m.source}" if m.source else "shared"
         written.append(Member(m.name, m.role, rel, version, member_identity(folder, rel),
-                              m.classes, m.group, m.source, m.metrics, notes))
-    groups = {g: tuple(c for c, k in zip(data.classes, data.group_of, strict=True) if k == i)
+                              m.classes, m.group, m.source, m.metrics,
+                              f"{what}, {shared}; {notes}"))
+    groups = {g: tuple(c for c, k in zip(pool.classes, pool.group_of, strict=True) if k == i)
               for i, g in enumerate(pool.groups)}
-    family = FamilyCard(spec.name, version, pool.classes, data.lineage, groups, spec.sources,
+    family = FamilyCard(name, version, pool.classes, {c: lineage.get(c, {}) for c in
+                                                      pool.classes}, groups, tuple(sources),
                         {"onnx": "encoder.onnx", **embeddings_from}, prep, tuple(written),
                         metrics)
     write_family_card(family, folder)
-    return folder, family
+    return family
