@@ -78,7 +78,7 @@ def main() -> None:
     ap.add_argument("--groups", type=int, default=8)
     ap.add_argument("--dim", type=int, default=64)
     ap.add_argument("--per-class", type=int, default=1)
-    ap.add_argument("--max-iter", type=int, default=15)
+    ap.add_argument("--max-iter", type=int, default=8)
     ap.add_argument("--calls", type=int, default=500)
     args = ap.parse_args()
     pool = synthesize(args.classes, args.groups, args.dim, args.per_class)

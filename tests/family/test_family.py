@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from fieldguide.cli.main import app
 from fieldguide.family import family_log_probs, read_family_card
+from fieldguide.family.model import stacked_log_probs
 
 
 def test_card_lists_every_member(family: Path) -> None:
@@ -126,3 +127,8 @@ def test_family_log_probs_is_the_product() -> None:
     assert np.allclose(got[:, [0, 2, 4]], p_group[:, :1] * p_a)
     assert np.allclose(got[:, [1, 3]], p_group[:, 1:] * p_b)
     assert np.allclose(got.sum(1), 1.0)
+    # the service's path: the groups side by side, one set of array operations
+    z = np.concatenate([a, b], axis=1)
+    fast = stacked_log_probs(main, 2.0, z, np.array([3, 2]), np.array([1.0, 0.5]),
+                             np.array([0, 3, 1, 4, 2]))
+    assert np.allclose(np.exp(fast), got)

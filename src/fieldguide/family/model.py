@@ -81,13 +81,32 @@ class _Head:
         return out
 
 
+def stacked_log_probs(group_logits: np.ndarray, group_temperature: float, z: np.ndarray,
+                      sizes: np.ndarray, temperatures: np.ndarray,
+                      order: np.ndarray) -> np.ndarray:
+    """:func:`family_log_probs` of every group's logits side by side in ``z`` (n, sum K):
+    group g holds ``sizes[g]`` columns at temperature ``temperatures[g]``; ``order[k]`` is
+    class k's column. A fixed number of array operations whatever the number of groups (the
+    service's one-photo path)."""
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    scaled = z.astype(np.float64) / np.repeat(temperatures, sizes)
+    top = np.maximum.reduceat(scaled, starts, axis=1)
+    shifted = scaled - np.repeat(top, sizes, axis=1)
+    log_norm = np.log(np.add.reduceat(np.exp(shifted), starts, axis=1))
+    log_group = log_softmax(group_logits.astype(np.float64) / group_temperature, axis=1)
+    out: np.ndarray = (shifted + np.repeat(log_group - log_norm, sizes, axis=1))[:, order]
+    return out
+
+
 @dataclass(frozen=True)
 class _Stack:
     """A source's group heads side by side: one (d, sum K) product per batch."""
 
     weight: np.ndarray
     bias: np.ndarray
-    parts: list[tuple[int, int, np.ndarray, float]]  # columns, class indices, temperature
+    sizes: np.ndarray
+    temperatures: np.ndarray
+    order: np.ndarray  # class index -> column
 
 
 @dataclass(frozen=True)
@@ -263,23 +282,22 @@ class FamilyModel(Classifier):
         head = loaded.heads[main.name]
         stack = self._stack(loaded)
         x = np.asarray(embedding, dtype=np.float32)
-        z = x @ stack.weight + stack.bias
-        parts = [(index, z[:, a:b], t) for a, b, index, t in stack.parts]
-        return family_log_probs(head.logits(x), head.temperature, parts, len(self.classes))
+        return stacked_log_probs(head.logits(x), head.temperature,
+                                 x @ stack.weight + stack.bias, stack.sizes,
+                                 stack.temperatures, stack.order)
 
     def _stack(self, loaded: _Loaded) -> _Stack:
         stack = loaded.stacks.get(self.source)
         if stack is None:
             _, groups = self.members_used(loaded)
             heads = [loaded.heads[m.name] for m in groups]
-            parts, at = [], 0
-            for m, h in zip(groups, heads, strict=True):
-                k = len(m.classes)
-                parts.append((at, at + k, np.array([self._index[c] for c in m.classes]),
-                              h.temperature))
-                at += k
+            columns = np.array([self._index[c] for m in groups for c in m.classes])
+            order = np.empty(len(self.classes), dtype=np.int64)
+            order[columns] = np.arange(len(columns))
             stack = _Stack(np.concatenate([h.weight for h in heads], axis=1),
-                           np.concatenate([h.bias for h in heads]), parts)
+                           np.concatenate([h.bias for h in heads]),
+                           np.array([len(m.classes) for m in groups]),
+                           np.array([h.temperature for h in heads]), order)
             loaded.stacks[self.source] = stack
         return stack
 

@@ -20,8 +20,10 @@ import numpy as np
 
 from fieldguide.errors import InputError
 from fieldguide.inputs.tables import read_columns
+from fieldguide.inputs.text import read_text
 from fieldguide.models.card import clean_lineage
 from fieldguide.taxonomy.ranks import MAIN_RANKS
+from fieldguide.training.spec import line_of
 
 
 @dataclass(frozen=True)
@@ -57,10 +59,12 @@ class FamilySpec:
 
 
 def is_family_spec(path: Path) -> bool:
-    """Whether a TOML spec asks for a family (``kind = "family"``), read without checks."""
+    """Whether a TOML spec asks for a family (``kind = "family"``); a spec that cannot be
+    read is not one (the training spec's reader then says why)."""
     try:
-        return tomllib.loads(path.read_text("utf-8")).get("kind") == "family"
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        text = read_text(path, what="training spec", max_bytes=2**20)
+        return tomllib.loads(text).get("kind") == "family"
+    except (InputError, tomllib.TOMLDecodeError):
         return False
 
 
@@ -90,16 +94,24 @@ def _text(table: dict[str, Any], key: str, path: Path, where: str,
 
 
 def load_family_spec(path: str | Path) -> FamilySpec:
-    """The spec at ``path``, its keys checked (the data is checked by :func:`bind`)."""
+    """The spec at ``path``, its keys checked (the data is checked by :func:`bind`); a
+    refused key names its line."""
     path = Path(path)
+    text = read_text(path, what="family spec", max_bytes=2**20)
     try:
-        raw = tomllib.loads(path.read_bytes().decode("utf-8"))
-    except OSError as exc:
-        raise InputError(f"cannot read the spec: {exc.strerror}", path=path) from None
-    except UnicodeDecodeError as exc:
-        raise InputError(f"not UTF-8 (byte offset {exc.start})", path=path) from None
+        raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise InputError(f"invalid TOML: {exc}", path=path) from None
+        raise InputError(f"not valid TOML: {exc}", path=path) from None
+    try:
+        return _parse(raw, path)
+    except InputError as exc:
+        if exc.line is not None or exc.field is None:
+            raise
+        raise InputError(exc.reason, path=exc.path, line=line_of(text, exc.field),
+                         field=exc.field) from None
+
+
+def _parse(raw: dict[str, Any], path: Path) -> FamilySpec:
     if raw.get("kind") != "family":
         raise InputError('a family spec says kind = "family"', path=path, field="kind")
     base = path.parent

@@ -357,11 +357,11 @@ def load_spec(path: Path) -> TrainSpec:
     except InputError as exc:
         if exc.line is not None or exc.field is None:
             raise
-        raise InputError(exc.reason, path=exc.path, line=_line_of(text, exc.field),
+        raise InputError(exc.reason, path=exc.path, line=line_of(text, exc.field),
                          field=exc.field) from None
 
 
-def _line_of(text: str, dotted: str) -> int | None:
+def line_of(text: str, dotted: str) -> int | None:
     """The line that sets ``dotted`` (``probe.l2``): ``l2 =`` under ``[probe]``, or
     ``probe.l2 =`` above the tables; tomllib keeps no positions."""
     table = ""
