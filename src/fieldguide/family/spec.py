@@ -55,7 +55,7 @@ class FamilySpec:
     sources: tuple[str, ...]
     source_file: Path | None
     source_column: str
-    customise: dict[str, float]  # source -> the L2 pull towards the shared head
+    customise: dict[str, int]  # source -> how many times its photos count in its heads
 
 
 def is_family_spec(path: Path) -> bool:
@@ -137,7 +137,7 @@ def _parse(raw: dict[str, Any], path: Path) -> FamilySpec:
             len(set(names)) != len(names):
         raise InputError("must be a list of distinct source names", path=path,
                          field="sources.names")
-    customise: dict[str, float] = {}
+    customise: dict[str, int] = {}
     for source, table in custom_raw.items():
         if source not in names:
             raise InputError(f"customisation for an unknown source {source!r} (sources: "
@@ -145,7 +145,8 @@ def _parse(raw: dict[str, Any], path: Path) -> FamilySpec:
                              field=f"customise.{source}")
         if not isinstance(table, dict):
             raise InputError("must be a table", path=path, field=f"customise.{source}")
-        customise[source] = _number(table, "l2", 1e-2, 0.0, 1e3, path, f"customise.{source}")
+        customise[source] = int(_number(table, "weight", 4, 1, 100, path,
+                                        f"customise.{source}"))
     seed = raw.get("seed", 0)
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise InputError("must be an integer", path=path, field="seed")

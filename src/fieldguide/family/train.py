@@ -3,11 +3,13 @@ embedding store), then every member fitted on the stored vectors.
 
 - the main member: which group (a linear head over the groups, all training photos);
 - each group's shared member: the group's classes, on every source's photos of the group;
-- each customised member (a source, a group): warm-started from the shared head. It is
-  fitted as a correction added to the shared head's logits shifted by the source's class
-  frequencies (prior correction, Saerens et al. 2002), L2 pulling the correction to zero,
-  so with no photos of its own it is the prior-corrected shared head; the source's main
-  member is the main head with the source's group frequencies;
+- each customised member (a source, a group): the group's head fitted again on the shared
+  head's photos with the source's own photos counted ``weight`` times (the pooled photos
+  keep what the shared head learned; the probe fit starts from zero, it takes no initial
+  weights), then moved to the source's class frequencies by prior correction (Saerens et
+  al. 2002) from the frequencies it was fitted on; a source with no photo of the group keeps
+  the shared head. The source's main member is the main head with the source's group
+  frequencies;
 - each member calibrated (one temperature) on its own validation photos.
 
 The fit is :func:`fit_family`, a pure function of arrays (the benchmark calls it on
@@ -77,13 +79,13 @@ class Pool:
         return np.flatnonzero(keep)
 
 
-def _fit(x: np.ndarray, y: np.ndarray, k: int, l2: float, max_iter: int,
-         start: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """A linear head on (x, y); with ``start`` (n, k) logits, the correction added to them."""
+def _fit(x: np.ndarray, y: np.ndarray, k: int, l2: float,
+         max_iter: int) -> tuple[np.ndarray, np.ndarray]:
+    """A linear head on (x, y), by the probe fit."""
     head = HeadSpec("head", "species", "head", tuple(str(i) for i in range(k)))
-    adjust = {"head": start} if start is not None else None
-    fit = fit_linear_heads(x, y[:, None], [head], {}, l2=l2, max_iter=max_iter, adjust=adjust)
-    return fit.heads["head"]
+    fit = fit_linear_heads(x, y[:, None], [head], {}, l2=l2, max_iter=max_iter)
+    w, b = fit.heads["head"]
+    return np.asarray(w, np.float32), np.asarray(b, np.float32)
 
 
 def _temperature(member: FittedMember, x: np.ndarray, y: np.ndarray,
@@ -103,7 +105,7 @@ def _log_ratio(counts: np.ndarray, pooled: np.ndarray) -> np.ndarray:
     return out
 
 
-def fit_family(pool: Pool, customise: dict[str, float], *, l2: float = 1e-3,
+def fit_family(pool: Pool, customise: dict[str, int], *, l2: float = 1e-3,
                max_iter: int = 300) -> list[FittedMember]:
     """Every member of a family, calibrated (see the module)."""
     x, groups = pool.feats, pool.groups
@@ -134,15 +136,16 @@ def fit_family(pool: Pool, customise: dict[str, float], *, l2: float = 1e-3,
         shared.temperature = _temperature(shared, x[rows_val], local[pool.labels[rows_val]])
         members.append(shared)
         pooled = np.bincount(local[pool.labels[rows]], minlength=len(index))
-        for source, pull in customise.items():
+        for source, weight in customise.items():
             mine = pool.rows("train", source, g)
-            y = local[pool.labels[mine]]
-            shift = _log_ratio(np.bincount(y, minlength=len(index)), pooled)
-            w_own, b_own = shared.weight, shared.bias + shift
+            w_own, b_own = shared.weight, shared.bias
             if len(mine):
-                start = shared.logits(x[mine]) + shift
-                dw, db = _fit(x[mine], y, len(index), pull, max_iter, start)
-                w_own, b_own = w_own + dw, b_own + db
+                y = local[pool.labels[mine]]
+                both = np.concatenate([rows, np.repeat(mine, weight)])
+                w_own, b_own = _fit(x[both], local[pool.labels[both]], len(index), l2,
+                                    max_iter)
+                counts = np.bincount(y, minlength=len(index))
+                b_own = b_own + _log_ratio(counts, pooled + weight * counts)
             own = FittedMember(f"{group}@{source}", "group", group, source, names, w_own, b_own)
             rows_val = pool.rows("val", source, g)
             own.temperature = _temperature(own, x[rows_val], local[pool.labels[rows_val]],
@@ -186,7 +189,7 @@ def flat_head(pool: Pool, rows: np.ndarray, l2: float, max_iter: int) -> FittedM
     return FittedMember("flat", "group", None, None, pool.classes, w, b)
 
 
-def family_metrics(members: list[FittedMember], pool: Pool, customise: dict[str, float],
+def family_metrics(members: list[FittedMember], pool: Pool, customise: dict[str, int],
                    l2: float, max_iter: int, report: Path | None = None) -> dict[str, Any]:
     """Each member's validation and test top-1, and the family's test figures against one
     flat head on the same photos and, per source, a head trained on that source alone; with
