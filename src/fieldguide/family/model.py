@@ -19,6 +19,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from scipy.special import log_softmax
@@ -49,8 +50,8 @@ def family_log_probs(group_logits: np.ndarray, group_temperature: float,
 
 class _Head:
     """One member: its card (temperature, classes) and its linear head's weights, read from
-    the member's heads-only ONNX graph (the family multiplies every group's head of a source
-    in one matrix product rather than one ONNX call per member)."""
+    the member's heads-only ONNX graph (a source's members are joined into one graph, one
+    ONNX call per batch rather than one per member)."""
 
     def __init__(self, folder: Path, member: Member) -> None:
         import onnx
@@ -76,10 +77,6 @@ class _Head:
             raise InputError(f"the head has {self.weight.shape[1]} outputs, the family card "
                              f"lists {len(member.classes)} classes", path=path)
 
-    def logits(self, embedding: np.ndarray) -> np.ndarray:
-        out: np.ndarray = embedding @ self.weight + self.bias
-        return out
-
 
 def stacked_log_probs(group_logits: np.ndarray, group_temperature: float, z: np.ndarray,
                       sizes: np.ndarray, temperatures: np.ndarray,
@@ -100,13 +97,43 @@ def stacked_log_probs(group_logits: np.ndarray, group_temperature: float, z: np.
 
 @dataclass(frozen=True)
 class _Stack:
-    """A source's group heads side by side: one (d, sum K) product per batch."""
+    """A source's members as one ONNX graph: ``embedding`` -> the main member's ``groups``
+    logits and every group member's logits side by side (``taxa``), one call per batch."""
 
-    weight: np.ndarray
-    bias: np.ndarray
+    session: Any
     sizes: np.ndarray
     temperatures: np.ndarray
     order: np.ndarray  # class index -> column
+
+    def run(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        groups, taxa = self.session.run(["groups", "taxa"], {"embedding": x})
+        return np.asarray(groups), np.asarray(taxa)
+
+
+def _stack_graph(main: _Head, heads: Sequence[_Head]) -> bytes:
+    from onnx import TensorProto, helper, numpy_helper
+
+    d = main.weight.shape[0]
+    consts = {"main_w": main.weight, "main_b": main.bias,
+              "taxa_w": np.concatenate([h.weight for h in heads], axis=1),
+              "taxa_b": np.concatenate([h.bias for h in heads])}
+    nodes = [helper.make_node("MatMul", ["embedding", "main_w"], ["main_mm"]),
+             helper.make_node("Add", ["main_mm", "main_b"], ["groups"]),
+             helper.make_node("MatMul", ["embedding", "taxa_w"], ["taxa_mm"]),
+             helper.make_node("Add", ["taxa_mm", "taxa_b"], ["taxa"])]
+    graph = helper.make_graph(
+        nodes, "fieldguide-family-stack",
+        [helper.make_tensor_value_info("embedding", TensorProto.FLOAT, ["n", d])],
+        [helper.make_tensor_value_info(n, TensorProto.FLOAT, ["n", consts[f"{n}_b"].shape[0]
+                                                              if n == "taxa" else
+                                                              main.bias.shape[0]])
+         for n in ("groups", "taxa")],
+        [numpy_helper.from_array(np.ascontiguousarray(v, np.float32), k)
+         for k, v in consts.items()])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 9
+    data: bytes = model.SerializeToString()
+    return data
 
 
 @dataclass(frozen=True)
@@ -279,24 +306,30 @@ class FamilyModel(Classifier):
         """log P(taxon) of embedding vectors (n, d), by this source's members."""
         loaded = self._current()
         main, _ = self.members_used(loaded)
-        head = loaded.heads[main.name]
         stack = self._stack(loaded)
-        x = np.asarray(embedding, dtype=np.float32)
-        return stacked_log_probs(head.logits(x), head.temperature,
-                                 x @ stack.weight + stack.bias, stack.sizes,
-                                 stack.temperatures, stack.order)
+        groups, taxa = stack.run(np.ascontiguousarray(embedding, dtype=np.float32))
+        return stacked_log_probs(groups, loaded.heads[main.name].temperature, taxa,
+                                 stack.sizes, stack.temperatures, stack.order)
 
     def _stack(self, loaded: _Loaded) -> _Stack:
         stack = loaded.stacks.get(self.source)
         if stack is None:
-            _, groups = self.members_used(loaded)
+            import onnxruntime as ort
+
+            main, groups = self.members_used(loaded)
             heads = [loaded.heads[m.name] for m in groups]
             columns = np.array([self._index[c] for m in groups for c in m.classes])
             order = np.empty(len(self.classes), dtype=np.int64)
             order[columns] = np.arange(len(columns))
-            stack = _Stack(np.concatenate([h.weight for h in heads], axis=1),
-                           np.concatenate([h.bias for h in heads]),
-                           np.array([len(m.classes) for m in groups]),
+            opts = ort.SessionOptions()
+            opts.intra_op_num_threads = max(1, self._threads)
+            opts.inter_op_num_threads = 1
+            opts.log_severity_level = 3
+            if not self._spinning:
+                opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+            session = ort.InferenceSession(_stack_graph(loaded.heads[main.name], heads), opts,
+                                           providers=["CPUExecutionProvider"])
+            stack = _Stack(session, np.array([len(m.classes) for m in groups]),
                            np.array([h.temperature for h in heads]), order)
             loaded.stacks[self.source] = stack
         return stack
