@@ -7,10 +7,13 @@ Training cost: the family (main head + one shared head per group, each calibrate
 one flat head over every class, both by the probe fit
 (``fieldguide.training.probe.fit_linear_heads``, its own choice of optimiser: L-BFGS for
 up to 2M photos x classes, mini-batches beyond, so the flat head's 10,000 x 10,000 goes to
-mini-batches and each group's 1,250 x 1,250 to L-BFGS) on the same vectors. Identification: one embedding at a time (as the service answers), P(taxon) over
-every class, by the family (main member, then every group member, joined by
-``family_log_probs``) and by the flat head, both ONNX Runtime sessions on one thread;
-median and p99 latency and their ratio (target: family p99 <= 1.2x the flat model's).
+mini-batches and each group's 1,250 x 1,250 to L-BFGS) on the same vectors.
+
+Identification: one embedding at a time (as the service answers), P(taxon) over every
+class, by the family (one ONNX call for the main and every group member side by side, then
+``stacked_log_probs``) and by the flat head (its heads-only ONNX model and a log-softmax),
+both on one thread; median and p99 latency and their ratio (target: family p99 <= 1.2x the
+flat model's).
 Prints Markdown.
 """
 
