@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     from fieldguide.identification import Annotation, Identifier
 
 ModelArg = Annotated[Path, typer.Argument(help="Model artefact folder (model.json, model.onnx).")]
+AnyModelArg = Annotated[Path, typer.Argument(
+    help="Model artefact folder (model.json, model.onnx), or a family folder (family.json).")]
 InputArg = Annotated[Path, typer.Argument(
     help="CSV/Parquet (photo_id, path, observation_id?, latitude?, longitude?, label?), "
          "a folder of photos, or a study folder (its photos table); for a heads-only model, "
@@ -42,7 +44,7 @@ ActorsOpt = Annotated[int, typer.Option(min=1, help="Ray actors (ONNX sessions, 
 
 
 def identify(
-    model: ModelArg,
+    model: AnyModelArg,
     source: InputArg,
     output: Annotated[Path, typer.Option("-o", "--output", help="Per-photo .csv or .parquet "
                                          "(per observation: <name>.observations.<ext>).")],

@@ -21,7 +21,8 @@ from fieldguide.cli.common import (
 
 
 def serve(
-    model: Annotated[Path, typer.Argument(help="A model folder (model.json + model.onnx).")],
+    model: Annotated[Path, typer.Argument(help="A model folder (model.json + model.onnx), or "
+                                          "a family folder (family.json).")],
     prior: PriorOption = None,
     occurrences: OccurrencesOption = None,
     radius_km: RadiusOption = 50.0,
