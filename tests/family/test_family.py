@@ -93,13 +93,17 @@ def test_identify_per_source(family: Path, flowers: Path, tmp_path: Path) -> Non
     assert probs[j] == pytest.approx(float(meadow[0]["prob_1"]), abs=5e-3)
 
 
-def test_unknown_source_and_single_model(family: Path, flowers: Path, tmp_path: Path) -> None:
+def test_unknown_source_and_engine_refused(family: Path, flowers: Path, tmp_path: Path) -> None:
     done = CliRunner().invoke(app, ["identify", str(family), str(flowers / "labels.csv"),
                                     "--split", "test", "--source", "herbarium",
                                     "-o", str(tmp_path / "out.csv")])
     assert done.exit_code == 2
     assert "unknown source 'herbarium'" in done.stderr and len(done.stderr.splitlines()) == 1
     assert not (tmp_path / "out.csv").exists()
+    done = CliRunner().invoke(app, ["identify", str(family), str(flowers / "labels.csv"),
+                                    "--engine", "ray", "-o", str(tmp_path / "out.csv")])
+    assert done.exit_code == 2 and "local engine only" in done.stderr
+    assert len(done.stderr.splitlines()) == 1 and not (tmp_path / "out.csv").exists()
 
 
 def test_member_file_missing(family: Path, flowers: Path, tmp_path: Path) -> None:
@@ -132,3 +136,14 @@ def test_family_log_probs_is_the_product() -> None:
     fast = stacked_log_probs(main, 2.0, z, np.array([3, 2]), np.array([1.0, 0.5]),
                              np.array([0, 3, 1, 4, 2]))
     assert np.allclose(np.exp(fast), got)
+
+
+def test_source_with_a_single_model_refused(flowers: Path, tmp_path: Path) -> None:
+    from tests.identification.conftest import write_tiny_model
+
+    model = write_tiny_model(tmp_path / "model")
+    out = tmp_path / "out.csv"
+    done = CliRunner().invoke(app, ["identify", str(model), str(flowers / "labels.csv"),
+                                    "--source", "garden", "-o", str(out)])
+    assert done.exit_code == 2 and "single model" in done.stderr
+    assert len(done.stderr.splitlines()) == 1 and not out.exists()
