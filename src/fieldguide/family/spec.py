@@ -11,7 +11,6 @@ with no training photos, a customisation for an unknown source.
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,10 +19,9 @@ import numpy as np
 
 from fieldguide.errors import InputError
 from fieldguide.inputs.tables import read_columns
-from fieldguide.inputs.text import read_text
+from fieldguide.inputs.tomlfile import load_toml_spec
 from fieldguide.models.card import clean_lineage
 from fieldguide.taxonomy.ranks import MAIN_RANKS
-from fieldguide.training.spec import line_of
 
 
 @dataclass(frozen=True)
@@ -62,9 +60,9 @@ def is_family_spec(path: Path) -> bool:
     """Whether a TOML spec asks for a family (``kind = "family"``); a spec that cannot be
     read is not one (the training spec's reader then says why)."""
     try:
-        text = read_text(path, what="training spec", max_bytes=2**20)
-        return tomllib.loads(text).get("kind") == "family"
-    except (InputError, tomllib.TOMLDecodeError):
+        return load_toml_spec(path, "training spec",
+                              lambda table, _: table.get("kind") == "family")
+    except InputError:
         return False
 
 
@@ -96,19 +94,7 @@ def _text(table: dict[str, Any], key: str, path: Path, where: str,
 def load_family_spec(path: str | Path) -> FamilySpec:
     """The spec at ``path``, its keys checked (the data is checked by :func:`bind`); a
     refused key names its line."""
-    path = Path(path)
-    text = read_text(path, what="family spec", max_bytes=2**20)
-    try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise InputError(f"not valid TOML: {exc}", path=path) from None
-    try:
-        return _parse(raw, path)
-    except InputError as exc:
-        if exc.line is not None or exc.field is None:
-            raise
-        raise InputError(exc.reason, path=exc.path, line=line_of(text, exc.field),
-                         field=exc.field) from None
+    return load_toml_spec(path, "family spec", _parse)
 
 
 def _parse(raw: dict[str, Any], path: Path) -> FamilySpec:

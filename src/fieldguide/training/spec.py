@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import tomllib
 import types
 import typing
 from collections.abc import Callable
@@ -344,37 +343,9 @@ def _check_backbones(spec: TrainSpec, path: Path | None) -> None:
 def load_spec(path: Path) -> TrainSpec:
     """Read and check a TOML training spec (read through ``fieldguide.inputs``: a regular
     file, UTF-8, the first bad byte located); a refused value names its line."""
-    from fieldguide.inputs import read_text
+    from fieldguide.inputs.tomlfile import load_toml_spec
 
-    path = Path(path)
-    text = read_text(path, what="training spec", max_bytes=2**20)
-    try:
-        table = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise InputError(f"not valid TOML: {exc}", path=path) from None
-    try:
-        return parse_spec(table, path)
-    except InputError as exc:
-        if exc.line is not None or exc.field is None:
-            raise
-        raise InputError(exc.reason, path=exc.path, line=line_of(text, exc.field),
-                         field=exc.field) from None
-
-
-def line_of(text: str, dotted: str) -> int | None:
-    """The line that sets ``dotted`` (``probe.l2``): ``l2 =`` under ``[probe]``, or
-    ``probe.l2 =`` above the tables; tomllib keeps no positions."""
-    table = ""
-    for number, line in enumerate(text.splitlines(), start=1):
-        stripped = line.split("#", 1)[0].strip()
-        if stripped.startswith("["):
-            table = stripped.strip("[] ")
-            continue
-        key, equals, _ = stripped.partition("=")
-        key = key.replace(" ", "").replace('"', "")
-        if equals and (f"{table}.{key}" if table else key) == dotted:
-            return number
-    return None
+    return load_toml_spec(path, "training spec", parse_spec)
 
 
 def run_folder(spec: TrainSpec, out: Path | None) -> Path:
