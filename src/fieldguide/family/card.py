@@ -19,7 +19,7 @@ from typing import Any
 from fieldguide.errors import InputError
 from fieldguide.inputs.files import file_sha256, write_text_atomic
 from fieldguide.models.card import FILE as MODEL_FILE
-from fieldguide.models.card import Preprocessing, clean_lineage
+from fieldguide.models.card import Preprocessing, card_json, clean_lineage
 
 FORMAT = "fieldguide-family/1"
 FILE = "family.json"
@@ -134,12 +134,7 @@ def read_family_card(folder: str | Path) -> FamilyCard:
     path = folder / FILE
     if not path.is_file():
         raise InputError("not a family folder (no family.json)", path=folder)
-    try:
-        d = json.loads(path.read_bytes().decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        raise InputError(f"not UTF-8 (byte offset {exc.start})", path=path) from None
-    except (json.JSONDecodeError, RecursionError, ValueError) as exc:
-        raise InputError(f"invalid JSON: {str(exc)[:200]}", path=path) from None
+    d = card_json(path)
     if not isinstance(d, dict) or d.get("format") != FORMAT:
         raise InputError(f"not a {FORMAT} card", path=path, field="format")
     classes = _strings(d.get("classes"), path, "classes")

@@ -282,8 +282,14 @@ def read_card(folder: str | Path) -> ModelCard:
     path = folder / FILE
     if not path.is_file():
         raise InputError("not a model folder (no model.json)", path=folder)
+    return ModelCard.from_dict(card_json(path), path)
+
+
+def card_json(path: Path) -> Any:
+    """A card file's JSON (a model's ``model.json``, a family's ``family.json``), each way it
+    can be unreadable refused in one line."""
     try:
-        data = json.loads(path.read_bytes().decode("utf-8"))
+        return json.loads(path.read_bytes().decode("utf-8"))
     except UnicodeDecodeError as exc:
         raise InputError(f"not UTF-8 (byte offset {exc.start})", path=path) from None
     except json.JSONDecodeError as exc:
@@ -292,7 +298,6 @@ def read_card(folder: str | Path) -> ModelCard:
         raise InputError("invalid JSON: nested too deep", path=path) from None
     except ValueError as exc:  # an integer of more than 4,300 digits
         raise InputError(f"invalid JSON: {exc}", path=path) from None
-    return ModelCard.from_dict(data, path)
 
 
 def write_card(card: ModelCard, folder: str | Path) -> Path:
