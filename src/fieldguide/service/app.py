@@ -1,8 +1,8 @@
 """The FastAPI app factory: load the :class:`~fieldguide.service.state.Service` once (the
 model, priors, rejection and rule behind one ``Identifier``, as ``fieldguide identify`` loads
-them), then wire its routes (``routes``, ``routes_search``), one JSON log line and the
-metrics per request, and the static page. Nothing here decides anything, so the service and
-``fieldguide identify`` always agree."""
+them), then wire its routes (``routes``, ``routes_search``, ``routes_page``), one JSON log
+line and the metrics per request, and the static page. Nothing here decides anything, so the
+service and ``fieldguide identify`` always agree."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from fieldguide.service.routes import router as routes
+from fieldguide.service.routes_page import router as page_routes
 from fieldguide.service.routes_search import router as search_routes
 from fieldguide.service.state import Service, Settings
 
@@ -112,5 +113,6 @@ def create_app(model: str | Path, prior: str | Path | None = None,
 
     app.include_router(routes)
     app.include_router(search_routes)
+    app.include_router(page_routes)
     app.mount("/", StaticFiles(directory=STATIC, html=True), name="page")
     return app

@@ -5,6 +5,14 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 
+class Reference(BaseModel):
+    """An indexed photo shown beside a suggestion: its image is ``GET /v1/photos/{photo_id}``."""
+
+    photo_id: str
+    label: str = Field(description="The photo's current label in the index.")
+    similarity: float = Field(description="Cosine similarity to the query's mean embedding.")
+
+
 class Result(BaseModel):
     taxon: str = Field(description="The class (taxon name) of the model.")
     rank: str | None = Field("species", description="The rank the class sits at (null when "
@@ -14,6 +22,9 @@ class Result(BaseModel):
     vision_score: float = Field(description="Calibrated probability from the photos alone.")
     prior_score: float | None = None
     expected_nearby: bool | None = None
+    references: list[Reference] = Field(
+        default_factory=list, description="Up to three indexed photos labelled inside this "
+        "taxon, nearest the query first ([] without --index).")
 
 
 class Decision(BaseModel):

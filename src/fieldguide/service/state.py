@@ -235,6 +235,7 @@ class Service:
             prior_score=None if post.prior_score is None else float(post.prior_score[0, j]),
             expected_nearby=None if post.expected_nearby is None
             else bool(post.expected_nearby[0, j])) for j in top if probs[j] > 0]
+        self._add_references(outputs, results)
         per_photo = answer.decided.photos.vision
         images, row = [], 0
         for i, (name, crop) in enumerate(zip(names, crops, strict=True)):
@@ -251,6 +252,18 @@ class Service:
                               similar=self._similar(outputs), model=self.info,
                               members=family.members_of([int(top[0])])[0].split(";")
                               if family is not None and len(top) else None)
+
+    def _add_references(self, outputs: dict[str, np.ndarray], results: list[Result]) -> None:
+        """Each suggestion's reference photos: the indexed photos labelled inside its taxon
+        nearest the observation's mean embedding (none without an index)."""
+        if self.index is None or not results:
+            return
+        from fieldguide.service.routes_page import references
+
+        query = outputs["embedding"].mean(axis=0, keepdims=True)
+        found = references(self.index, query, [r.taxon for r in results])
+        for result, refs in zip(results, found, strict=True):
+            result.references = refs
 
     def _similar(self, outputs: dict[str, np.ndarray]) -> list[dict[str, object]]:
         if self.index is None:
