@@ -125,6 +125,21 @@ def test_photo_route_serves_indexed_photos_by_id_only(page_service: tuple[str, P
     assert httpx.get(url + "/v1/photos/p000", params={"size": 5000}).status_code == 422
 
 
+def test_each_suggestion_has_reference_photos_of_its_taxon(
+        page_service: tuple[str, Path]) -> None:
+    url, photos = page_service
+    files = [("images", ("p001.jpg", (photos / "p001.jpg").read_bytes(), "image/jpeg"))]
+    body = httpx.post(url + "/v1/identify", files=files, timeout=30).json()
+    assert len(body["results"]) == 3
+    for r in body["results"]:
+        refs = r["references"]
+        assert 1 <= len(refs) <= 3
+        assert all(ref["label"] == r["taxon"] for ref in refs)  # labelled inside the taxon
+        sims = [ref["similarity"] for ref in refs]
+        assert sims == sorted(sims, reverse=True)  # nearest the query first
+    assert body["results"][0]["references"][0]["photo_id"] == "p001"  # the photo itself
+
+
 def test_map_route_answers_404_without_the_file(tmp_path: Path, tiny_model: Path,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     from fastapi.testclient import TestClient

@@ -41,11 +41,33 @@ export function topologyRings(topology, name) {
   const rings = [];
   const visit = (g) => {
     if (g.type === "GeometryCollection") g.geometries.forEach(visit);
-    else if (g.type === "Polygon") g.arcs.forEach((r) => rings.push(ring(r)));
-    else if (g.type === "MultiPolygon") g.arcs.forEach((p) => p.forEach((r) => rings.push(ring(r))));
+    else if (g.type === "Polygon") g.arcs.forEach((r) => rings.push(unwrapped(ring(r))));
+    else if (g.type === "MultiPolygon") {
+      g.arcs.forEach((p) => p.forEach((r) => rings.push(unwrapped(ring(r)))));
+    }
   };
   visit(topology.objects[name]);
   return rings;
+}
+
+// A ring that crosses the antimeridian (eastern Russia, Fiji) jumps from 180° to -180°
+// between two points: shifted by whole turns it runs on without the jump (and is drawn once
+// more a turn to either side). A ring round a pole (Antarctica) then ends a turn away from
+// where it began, so it is closed along the pole.
+function unwrapped(points) {
+  const out = points.slice();
+  let shift = 0, lat = 0;
+  for (let i = 2; i < out.length; i += 2) {
+    const step = points[i] - points[i - 2];
+    if (step > 180) shift -= 360; else if (step < -180) shift += 360;
+    out[i] = points[i] + shift;
+    lat += points[i + 1];
+  }
+  if (shift !== 0) {
+    const pole = lat < 0 ? -90 : 90;
+    out.push(out[out.length - 2], pole, out[0], pole);
+  }
+  return out;
 }
 
 function clamp(x, lo, hi) { return Math.min(hi, Math.max(lo, x)); }
@@ -152,12 +174,14 @@ export class WorldMap {
     ctx.stroke();
     if (this.rings) {
       ctx.beginPath();
-      for (const ring of this.rings) {
-        for (let i = 0; i < ring.length; i += 2) {
-          const [x, y] = this.project(ring[i], ring[i + 1]);
-          if (i) ctx.lineTo(x, y); else ctx.moveTo(x, y);
+      for (const turn of [-360, 0, 360]) {
+        for (const ring of this.rings) {
+          for (let i = 0; i < ring.length; i += 2) {
+            const [x, y] = this.project(ring[i] + turn, ring[i + 1]);
+            if (i) ctx.lineTo(x, y); else ctx.moveTo(x, y);
+          }
+          ctx.closePath();
         }
-        ctx.closePath();
       }
       ctx.fillStyle = COLOURS.land;
       ctx.fill("evenodd");
