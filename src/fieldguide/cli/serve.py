@@ -32,7 +32,8 @@ def serve(
     validate_rank: ValidateRankOption = "species",
     require_nearby: RequireNearbyOption = False,
     index: Annotated[Path | None, typer.Option(
-        help="A search index (fieldguide index build): similar photos and candidates.")] = None,
+        help="A search index (fieldguide index build): similar photos, candidates and "
+        "each suggestion's reference photos.")] = None,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,

@@ -231,14 +231,14 @@ export class WorldMap {
       e.preventDefault();
       this.zoomBy(e.deltaY < 0 ? 1.5 : 1 / 1.5, local(e));
     }, { passive: false });
-    // Arrows move the point (from the middle of the view when there is none), by a tenth of
-    // the view; Shift for a hundredth. + and - zoom, 0 shows the whole world, Enter or the
+    // Arrows move the point (from the middle of the view when there is none) by a twentieth
+    // of the view's width; Shift, a hundredth. + and - zoom, 0 shows the whole world, Enter or the
     // space bar set the point at the middle of the view.
     this.box.addEventListener("keydown", (e) => {
       const arrows = { ArrowUp: [1, 0], ArrowDown: [-1, 0], ArrowLeft: [0, -1], ArrowRight: [0, 1] };
       if (e.target !== this.box) return;
       if (e.key in arrows) {
-        const step = (e.shiftKey ? 0.01 : 0.1) * 360 / this.zoom / 2;
+        const step = (e.shiftKey ? 0.01 : 0.05) * 360 / this.zoom;
         const [lat, lon] = this.point || [this.centre[1], this.centre[0]];
         const [dy, dx] = arrows[e.key];
         this.pick(lat + dy * step, lon + dx * step);
