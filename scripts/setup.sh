@@ -23,7 +23,7 @@ fi
 ln -sfn "$venv" .venv
 # The identify page's world map: Natural Earth's 1:110m land outlines (public domain) as
 # TopoJSON, from the npm registry's world-atlas package (ISC licence), kept beside the venvs
-# and copied into the venv, where the service looks for it (service/routes_page.py). Without
+# and copied into the venv, where the service looks for it (service/references.py). Without
 # npm or the registry the page works without a map and says so.
 atlas=world-atlas-2.0.2  # npm pack's file name for world-atlas@2.0.2
 land_sha=ead5f68119c49a9250902e7da303bcb209341bbb8fefe7369a439b48b704658a

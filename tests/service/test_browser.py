@@ -25,7 +25,7 @@ import pytest
 
 from fieldguide.identification.rejector_fit import fit_model_rejector
 from fieldguide.search import build, read_source
-from fieldguide.service.routes_page import WORLD_MAP_ENV, world_map
+from fieldguide.service.references import WORLD_MAP_ENV, world_map
 from tests.identification.test_reject import colour_manifest
 from tests.search.conftest import write_tiny_model
 from tests.service.conftest import write_tiny_prior

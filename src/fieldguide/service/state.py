@@ -258,7 +258,7 @@ class Service:
         nearest the observation's mean embedding (none without an index)."""
         if self.index is None or not results:
             return
-        from fieldguide.service.routes_page import references
+        from fieldguide.service.references import references
 
         query = outputs["embedding"].mean(axis=0, keepdims=True)
         found = references(self.index, query, [r.taxon for r in results])
