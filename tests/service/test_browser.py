@@ -11,6 +11,7 @@ the test's pytest temporary folder (``screenshots/``); the test prints where.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -18,7 +19,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
@@ -29,6 +30,9 @@ from fieldguide.service.references import WORLD_MAP_ENV, world_map
 from tests.identification.test_reject import colour_manifest
 from tests.search.conftest import write_tiny_model
 from tests.service.conftest import write_tiny_prior
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
 
 CHROMIUM = "/usr/bin/chromium"
 LAND = (194, 214, 168)  # worldmap.js COLOURS.land
@@ -204,17 +208,15 @@ def test_contrast_formula() -> None:
     assert contrast((119, 119, 119), (255, 255, 255)) == pytest.approx(4.48, abs=0.01)
 
 
-def test_identify_page(page_service: tuple[str, Path], tmp_path: Path) -> None:
-    _need_chromium()
-    from playwright.sync_api import Page, Route, sync_playwright
+@contextlib.contextmanager
+def _browser(url: str, viewport: dict[str, int]) -> Iterator[tuple[Page, list[str], list[str]]]:
+    """A chromium page whose every request goes through a handler that lets only this
+    service's URLs (and the page's own blob: and data: URLs) through; yields the page, the
+    refused URLs and every URL requested."""
+    from playwright.sync_api import Route, sync_playwright
 
-    url, photos = page_service
-    if not world_map().is_file():
-        print(f"SKIP reason: no world map at {world_map()} (scripts/setup.sh installs it)")
-        pytest.skip(f"no world map at {world_map()}: run scripts/setup.sh")
-    shots = _screenshots(tmp_path)
-    green = photos / "p001.jpg"  # colour_manifest: photo i is COLOURS[i % 3] (green for 1)
     outside: list[str] = []
+    requested: list[str] = []
 
     def only_loopback(route: Route) -> None:
         if route.request.url.startswith((url + "/", "blob:", "data:")):
@@ -223,114 +225,147 @@ def test_identify_page(page_service: tuple[str, Path], tmp_path: Path) -> None:
             outside.append(route.request.url)
             route.abort()
 
-    def project(page: Page, lat: float, lon: float) -> tuple[float, float]:
-        w, h = page.evaluate("[...['clientWidth', 'clientHeight'].map("
-                             "k => document.querySelector('#map canvas')[k])]")
-        return w / 2 + lon * w / 360, h / 2 - lat * w / 360
-
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         try:
-            page = browser.new_page(viewport={"width": 1280, "height": 800})
+            page = browser.new_page(viewport=viewport)  # type: ignore[arg-type]
             page.route("**/*", only_loopback)
-            requested: list[str] = []
             page.on("request", lambda r: requested.append(r.url))
-            page.goto(url + "/")
-            # the land is drawn: a good share of the canvas is land-coloured
-            page.wait_for_function(f"({COUNT_PIXELS})([{', '.join(map(str, LAND))}, 6]) > 0.1",
-                                   timeout=20_000)
-            land = page.evaluate(COUNT_PIXELS, [*LAND, 6])
-            assert page.evaluate(COUNT_PIXELS, [*MARKER, 10]) == 0
-            # a click sets the point (central Europe) and draws the marker there
-            x, y = project(page, 50, 10)
-            page.click("#map canvas", position={"x": x, "y": y})
-            assert float(page.input_value("#latitude")) == pytest.approx(50, abs=1)
-            assert float(page.input_value("#longitude")) == pytest.approx(10, abs=1)
-            assert page.evaluate(PIXEL_AT, [x, y])[:3] == list(MARKER)
-            assert "50." in page.inner_text("#point") and "N" in page.inner_text("#point")
-            # the keyboard moves it; typed coordinates move it too
-            page.focus("#map")
-            page.keyboard.press("ArrowRight")
-            assert float(page.input_value("#longitude")) > 20
-            page.fill("#latitude", "-30")
-            page.fill("#longitude", "150")
-            assert page.evaluate(PIXEL_AT, list(project(page, -30, 150)))[:3] == list(MARKER)
-            assert page.evaluate(PIXEL_AT, [x, y])[:3] != list(MARKER)
-            page.fill("#latitude", "50")
-            page.fill("#longitude", "10")
-            # zoom keeps working: land still drawn after zooming in and out
-            page.click("#zoom-in")
-            page.click("#zoom-out")
-            assert page.evaluate(COUNT_PIXELS, [*LAND, 6]) == pytest.approx(land, rel=0.05)
-
-            # the chosen photo shows as a thumbnail
-            page.set_input_files("#images", str(green))
-            page.wait_for_function("document.querySelector('#chosen img')?.naturalWidth > 0")
-            page.click("#identify")
-            page.wait_for_selector("#suggestions li.suggestion", timeout=20_000)
-            suggestions = page.locator("#suggestions li.suggestion")
-            # every reference photo has loaded (or failed) before sizes are read
-            page.wait_for_function("[...document.querySelectorAll('.refs img')]"
-                                   ".every(i => i.complete)", timeout=20_000)
-            cards: list[dict[str, Any]] = [suggestions.nth(i).evaluate(
-                """li => ({name: li.querySelector('.name').textContent,
-                          head: li.querySelector('.head').textContent,
-                          ranks: li.querySelectorAll('.head .rank').length,
-                          text: li.innerText,
-                          refs: [...li.querySelectorAll('.refs img')].map(i => i.naturalWidth)})""")
-                for i in range(suggestions.count())]
-            decision = page.inner_text("#decision")
-            page.screenshot(path=str(shots / "identify-1280x800.png"), full_page=True)
-            page.set_viewport_size({"width": 390, "height": 844})
-            page.wait_for_timeout(200)  # the map redraws at the new width
-            width = page.evaluate("document.documentElement.scrollWidth")
-            page.screenshot(path=str(shots / "identify-390x844.png"), full_page=True)
-            phone_land = page.evaluate(COUNT_PIXELS, [*LAND, 6])
-            colours = {s: page.evaluate(COLOURS, s) for s in (
-                "h1", "h2", "label", "legend", ".note", "#decision", ".name", ".rank-label",
-                ".lineage", ".prob", ".parts", ".badge", "figcaption", "button")}
-
-            # focus order from the top: photos, map, its tools, coordinates, date, Identify
-            page.goto(url + "/")
-            order: list[str] = []
-            for _ in range(14):
-                page.keyboard.press("Tab")
-                got = page.evaluate("document.activeElement.id")
-                if not order or order[-1] != got:
-                    order.append(got)
-            focus_ring = page.evaluate("getComputedStyle(document.activeElement).outlineColor")
-
-            # the decision in plain words, for answers this model does not give here
-            decide = page.evaluate("""async () => {
-              const {decisionText} = await import('./common.js');
-              const d = (taxon, rank, auto) => ({taxon, rank, probability: 0.95,
-                                                 auto_validated: auto});
-              const none = d(null, null, false);
-              return [
-                decisionText({decision: d('Quercus virginiana', 'species', true),
-                              common_ancestor: d('Quercus virginiana', 'species', true)}),
-                decisionText({decision: d('Quercus', 'genus', false),
-                              common_ancestor: d('Quercus', 'genus', false)}),
-                decisionText({decision: d('bluebell', null, false), rejected: true,
-                              reject_reason: 'unknown taxon', common_ancestor: none}),
-                decisionText({decision: none, common_ancestor: d('Plantae', 'kingdom', false)})];
-            }""")
-
-            # without the map file the page says so, and clicks still set the place
-            page.route("**/v1/map/land", lambda r: r.fulfill(
-                status=404, json={"detail": "no world map"}))
-            page.goto(url + "/")
-            page.wait_for_selector("#map-missing:not([hidden])")
-            missing = page.inner_text("#map-missing")
-            page.click("#map canvas", position={"x": 40, "y": 40})
-            blind_latitude = page.input_value("#latitude")
+            yield page, outside, requested
         finally:
             browser.close()
 
-    assert land > 0.1, "no land drawn"
+
+def _project(page: Page, lat: float, lon: float) -> tuple[float, float]:
+    """Where (lat, lon) is on the map's canvas at the whole-world view (CSS pixels)."""
+    w, h = page.evaluate("[...['clientWidth', 'clientHeight'].map("
+                         "k => document.querySelector('#map canvas')[k])]")
+    return w / 2 + lon * w / 360, h / 2 - lat * w / 360
+
+
+def test_map(page_service: tuple[str, Path]) -> None:
+    """Land drawn, a marker where the click was, the keyboard and typed coordinates move it,
+    zoom; without the map file the page says so and still takes the place."""
+    _need_chromium()
+    if not world_map().is_file():
+        print(f"SKIP reason: no world map at {world_map()} (scripts/setup.sh installs it)")
+        pytest.skip(f"no world map at {world_map()}: run scripts/setup.sh")
+    url, _ = page_service
+    with _browser(url, {"width": 1280, "height": 800}) as (page, outside, _):
+        page.goto(url + "/")
+        # the land is drawn: a good share of the canvas is land-coloured
+        page.wait_for_function(f"({COUNT_PIXELS})([{', '.join(map(str, LAND))}, 6]) > 0.1",
+                               timeout=20_000)
+        land = page.evaluate(COUNT_PIXELS, [*LAND, 6])
+        no_marker = page.evaluate(COUNT_PIXELS, [*MARKER, 10])
+        # a click sets the point (central Europe) and draws the marker there
+        x, y = _project(page, 50, 10)
+        page.click("#map canvas", position={"x": x, "y": y})
+        clicked = (float(page.input_value("#latitude")), float(page.input_value("#longitude")))
+        marker = page.evaluate(PIXEL_AT, [x, y])[:3]
+        described = page.inner_text("#point")
+        # the keyboard moves it; typed coordinates move it too
+        page.focus("#map")
+        page.keyboard.press("ArrowRight")
+        keyed = float(page.input_value("#longitude"))
+        page.fill("#latitude", "-30")
+        page.fill("#longitude", "150")
+        typed = page.evaluate(PIXEL_AT, list(_project(page, -30, 150)))[:3]
+        left = page.evaluate(PIXEL_AT, [x, y])[:3]
+        # zoom keeps the land drawn
+        page.click("#zoom-in")
+        zoomed = page.evaluate(COUNT_PIXELS, [*LAND, 6])
+        page.click("#zoom-out")
+        unzoomed = page.evaluate(COUNT_PIXELS, [*LAND, 6])
+
+        # without the map file the page says so, and clicks still set the place
+        page.route("**/v1/map/land", lambda r: r.fulfill(
+            status=404, json={"detail": "no world map"}))
+        page.goto(url + "/")
+        page.wait_for_selector("#map-missing:not([hidden])")
+        missing = page.inner_text("#map-missing")
+        page.click("#map canvas", position={"x": 40, "y": 40})
+        blind_latitude = page.input_value("#latitude")
+    assert land > 0.1 and no_marker == 0
+    assert clicked == (pytest.approx(50, abs=1), pytest.approx(10, abs=1))
+    assert marker == list(MARKER), "no marker where the click was"
+    assert "50." in described and "N" in described
+    assert keyed > 20
+    assert typed == list(MARKER) and left != list(MARKER), "typed coordinates did not move it"
+    assert zoomed > 0.1 and unzoomed == pytest.approx(land, rel=0.05)
+    assert "not available" in missing and blind_latitude
+    assert not outside, f"requests left 127.0.0.1: {outside}"
+
+
+def test_identify_page(page_service: tuple[str, Path], tmp_path: Path) -> None:
+    """An upload on the page: thumbnail, suggestions with reference photos, no rank for a
+    class without one, the decision in words; screenshots, phone width, contrast, focus
+    order."""
+    _need_chromium()
+    url, photos = page_service
+    shots = _screenshots(tmp_path)
+    green = photos / "p001.jpg"  # colour_manifest: photo i is COLOURS[i % 3] (green for 1)
+    with _browser(url, {"width": 1280, "height": 800}) as (page, outside, requested):
+        page.goto(url + "/")
+        if world_map().is_file():  # the screenshots show the map with its marker
+            page.wait_for_function(f"({COUNT_PIXELS})([{', '.join(map(str, LAND))}, 6]) > 0.1",
+                                   timeout=20_000)
+        page.fill("#latitude", "50")
+        page.fill("#longitude", "10")
+        # the chosen photo shows as a thumbnail
+        page.set_input_files("#images", str(green))
+        page.wait_for_function("document.querySelector('#chosen img')?.naturalWidth > 0")
+        page.click("#identify")
+        page.wait_for_selector("#suggestions li.suggestion", timeout=20_000)
+        suggestions = page.locator("#suggestions li.suggestion")
+        # every reference photo has loaded (or failed) before sizes are read
+        page.wait_for_function("[...document.querySelectorAll('.refs img')]"
+                               ".every(i => i.complete)", timeout=20_000)
+        cards: list[dict[str, Any]] = [suggestions.nth(i).evaluate(
+            """li => ({name: li.querySelector('.name').textContent,
+                      head: li.querySelector('.head').textContent,
+                      ranks: li.querySelectorAll('.head .rank').length,
+                      text: li.innerText,
+                      refs: [...li.querySelectorAll('.refs img')].map(i => i.naturalWidth)})""")
+            for i in range(suggestions.count())]
+        decision = page.inner_text("#decision")
+        page.screenshot(path=str(shots / "identify-1280x800.png"), full_page=True)
+        page.set_viewport_size({"width": 390, "height": 844})
+        page.wait_for_timeout(200)  # the map redraws at the new width
+        width = page.evaluate("document.documentElement.scrollWidth")
+        page.screenshot(path=str(shots / "identify-390x844.png"), full_page=True)
+        colours = {s: page.evaluate(COLOURS, s) for s in (
+            "h1", "h2", "label", "legend", ".note", "#decision", ".name", ".rank-label",
+            ".lineage", ".prob", ".parts", ".badge", "figcaption", "button")}
+
+        # focus order from the top: photos, map, its tools, coordinates, date, Identify
+        page.goto(url + "/")
+        order: list[str] = []
+        for _ in range(14):
+            page.keyboard.press("Tab")
+            got = page.evaluate("document.activeElement.id")
+            if not order or order[-1] != got:
+                order.append(got)
+        focus_ring = page.evaluate("getComputedStyle(document.activeElement).outlineColor")
+
+        # the decision in plain words, for answers this model does not give here
+        decide = page.evaluate("""async () => {
+          const {decisionText} = await import('./common.js');
+          const d = (taxon, rank, auto) => ({taxon, rank, probability: 0.95,
+                                             auto_validated: auto});
+          const none = d(null, null, false);
+          return [
+            decisionText({decision: d('Quercus virginiana', 'species', true),
+                          common_ancestor: d('Quercus virginiana', 'species', true)}),
+            decisionText({decision: d('Quercus', 'genus', false),
+                          common_ancestor: d('Quercus', 'genus', false)}),
+            decisionText({decision: d('bluebell', null, false), rejected: true,
+                          reject_reason: 'unknown taxon', common_ancestor: none}),
+            decisionText({decision: none, common_ancestor: d('Plantae', 'kingdom', false)})];
+        }""")
+
     assert cards, "no suggestion"
-    names = [c["name"] for c in cards]
-    assert names[0] == "green"
+    assert cards[0]["name"] == "green"
     for c in cards:
         assert c["ranks"] == 0 and "species" not in c["head"], "a no-rank class shows a rank"
         assert "%" in c["head"] and "genus" in c["text"]  # probability and lineage
@@ -338,7 +373,6 @@ def test_identify_page(page_service: tuple[str, Path], tmp_path: Path) -> None:
     assert "Seen nearby" in cards[0]["text"]  # the prior expects green in Europe
     assert decision.startswith(("Auto-validated: green", "Confident")), decision
     assert width <= 390, "the page scrolls sideways on a phone"
-    assert phone_land > 0.1
     assert (shots / "identify-1280x800.png").stat().st_size > 10_000
     assert (shots / "identify-390x844.png").stat().st_size > 10_000
     low = [(s, fg, bg, round(contrast(_rgb(fg), _rgb(bg)), 2))
@@ -352,6 +386,5 @@ def test_identify_page(page_service: tuple[str, Path], tmp_path: Path) -> None:
         "Auto-validated: Quercus virginiana", "Confident at genus: Quercus",
         "Not recognised: this photo does not look like anything the model was trained on "
         "(unknown taxon)", "Needs review: confident only at kingdom level: Plantae"]
-    assert "not available" in missing and blind_latitude
     assert not outside, f"requests left 127.0.0.1: {outside}"
-    assert requested and all(u.startswith(url + "/") or u.startswith("blob:") for u in requested)
+    assert requested and all(u.startswith((url + "/", "blob:", "data:")) for u in requested)
