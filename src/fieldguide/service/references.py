@@ -38,7 +38,8 @@ def world_map() -> Path:
 def references(index: Any, query: np.ndarray, taxa: Sequence[str],
                k: int = REFERENCES) -> list[list[Reference]]:
     """Per taxon, the k indexed photos whose label lies in its subtree, nearest ``query``
-    (one embedding) first; none for a name the index does not know."""
+    (one embedding) first; none for a name the index does not know. Only the found rows'
+    ids and labels are read (not whole columns: an index may hold millions of photos)."""
     from fieldguide.search import similar
 
     out: list[list[Reference]] = []
@@ -48,9 +49,13 @@ def references(index: Any, query: np.ndarray, taxa: Sequence[str],
         except InputError:
             out.append([])
             continue
-        out.append([Reference(photo_id=r["photo_id"], label=r["label"],
-                              similarity=r["similarity"])
-                    for r in found.records(index)])
+        keep = found.rows[0] >= 0
+        rows, scores = found.rows[0][keep], found.scores[0][keep]
+        ids = index.meta.column("photo_id").take(rows).to_pylist()
+        labels = index.meta.column("label").take(rows).to_pylist()
+        out.append([Reference(photo_id=str(p), label=str(lab or ""),
+                              similarity=round(float(sim), 5))
+                    for p, lab, sim in zip(ids, labels, scores, strict=True)])
     return out
 
 
