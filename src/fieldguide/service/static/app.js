@@ -1,7 +1,6 @@
 // The identify page: photos and an optional place and date go to POST v1/identify; the answer
 // comes back as the decision in plain words and the suggestions, each with its lineage, its
 // probability, the prior's part and reference photos from the service's index.
-"use strict";
 import { decisionText, el, fetchJSON, lineageElement, pct, referenceList } from "./common.js";
 import { WorldMap } from "./worldmap.js";
 

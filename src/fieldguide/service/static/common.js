@@ -1,7 +1,6 @@
 // Helpers the service's pages share (the identify page, the review page): building elements,
 // naming taxa as a biologist reads them, the decision in plain words, reference photos.
 // Every request goes to this service (relative URLs); nothing is fetched from elsewhere.
-"use strict";
 
 // Ranks from coarsest to finest (fieldguide.taxonomy.ranks.MAIN_RANKS): lineages read this way.
 export const MAIN_RANKS = ["kingdom", "phylum", "class", "order", "family", "genus", "species"];

@@ -1,7 +1,6 @@
 // The place picker: Natural Earth's land outlines (TopoJSON, served at v1/map/land) drawn on a
 // canvas in the plate carrée projection (x is longitude, y latitude: a click reads back as
 // coordinates with no projection maths to get wrong), with zoom, pan, a marker and the keyboard.
-"use strict";
 
 const COLOURS = { sea: "#d6e8f5", grid: "#b8d0e2", land: "#c2d6a8", coast: "#55743f",
                   marker: "#c8102e", markerEdge: "#ffffff" };
