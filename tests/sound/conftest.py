@@ -11,7 +11,14 @@ import pytest
 
 sf = pytest.importorskip("soundfile", reason="the sound extra (soundfile) is not installed")
 
+from fieldguide.sound.audio import read_recording  # noqa: E402
+from fieldguide.sound.settings import SoundSettings  # noqa: E402
+from fieldguide.sound.train import train_sound_probe  # noqa: E402
+
+SETTINGS = SoundSettings(sample_rate=32_000, window_s=2.0, hop_s=1.0)
+
 RATE = 22_050
+KINDS = ("chirp", "tone", "trill")
 
 
 def shipped_recording() -> Path | None:
@@ -94,3 +101,20 @@ def bad_recordings(folder: Path) -> dict[str, Path]:
     return {"text named .wav": text, "truncated FLAC": truncated,
             "10-hour recording": ten_hour_flac(folder / "ten-hours.flac"),
             "zero-length file": empty, "sample rate of 1 Hz": one_hz}
+
+
+@pytest.fixture(scope="session")
+def mel_model(tmp_path_factory: pytest.TempPathFactory, birds_10s: Path) -> Path:
+    """A mel-spectrogram probe on lite0 trained here: three synthetic call types, and a
+    "field" class of 2-s pieces of the shipped field recording."""
+    root = tmp_path_factory.mktemp("mel")
+    calls = write_calls(root / "calls", KINDS, per_class=5, seconds=3.0)
+    field = calls / "field"
+    field.mkdir()
+    rec = read_recording(birds_10s, 32_000)
+    for i in range(5):
+        sf.write(field / f"birds-{i}.wav", rec.samples[i * 64_000:(i + 1) * 64_000], 32_000)
+    out = root / "model"
+    card = train_sound_probe(calls, out, settings=SETTINGS, cache=root / "encoders")
+    assert card.metrics["held_out_top1"] >= 0.75, card.metrics
+    return out

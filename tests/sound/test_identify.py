@@ -15,35 +15,16 @@ import pyarrow.csv as pcsv
 import pytest
 
 from fieldguide.models.card import read_card
-from fieldguide.sound.audio import read_recording
 from fieldguide.sound.identify import is_sound_model
 from fieldguide.sound.settings import SoundSettings
-from fieldguide.sound.train import train_sound_probe
-from tests.sound.conftest import RATE, call, sf, write_calls
+from tests.sound.conftest import KINDS, RATE, SETTINGS, call, sf
 
-KINDS = ("chirp", "tone", "trill")
-SETTINGS = SoundSettings(sample_rate=32_000, window_s=2.0, hop_s=1.0)
 REPO = Path(__file__).resolve().parents[2]
 
 
 def _env(tmp: Path) -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": f"{REPO / 'src'}{os.pathsep}{REPO}",
             "FIELDGUIDE_CACHE": str(tmp / "cache")}
-
-
-@pytest.fixture(scope="module")
-def mel_model(tmp_path_factory: pytest.TempPathFactory, birds_10s: Path) -> Path:
-    root = tmp_path_factory.mktemp("mel")
-    calls = write_calls(root / "calls", KINDS, per_class=5, seconds=3.0)
-    field = calls / "field"
-    field.mkdir()
-    rec = read_recording(birds_10s, 32_000)
-    for i in range(5):  # 2-s pieces of the real recording: the "field" class
-        sf.write(field / f"birds-{i}.wav", rec.samples[i * 64_000:(i + 1) * 64_000], 32_000)
-    out = root / "model"
-    card = train_sound_probe(calls, out, settings=SETTINGS, cache=root / "encoders")
-    assert card.metrics["held_out_top1"] >= 0.75, card.metrics
-    return out
 
 
 def test_the_card_says_it_is_a_sound_model(mel_model: Path) -> None:

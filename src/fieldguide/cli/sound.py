@@ -67,4 +67,22 @@ def identify_sound(model: Path, source: Path, output: Path, options: IdentifyOpt
                f"windows -> {paths[0]}, {paths[1]}")
 
 
-__all__ = ["DEFAULT_STUDY", "StudyOption", "identify_sound", "open_study", "sound_app"]
+@sound_app.command("fetch")
+def fetch(
+    study: StudyOption = DEFAULT_STUDY,
+    concurrency: Annotated[int, typer.Option(help="Downloads at once.")] = 8,
+    rate: Annotated[float, typer.Option(
+        help="Requests per second per host (0: no limit).")] = 4.0,
+    retries: Annotated[int, typer.Option(help="Tries after the first on transient errors.")] = 4,
+    max_mb: Annotated[float, typer.Option(help="Size cap per recording, in MiB.")] = 100.0,
+) -> None:
+    """Fetch the study's recordings by URL into STUDY/sounds with the photo fetcher, each
+    checked as audio (decodes whole; duration, sample rate and size within the limits)."""
+    from fieldguide.photos import FetchOptions
+    from fieldguide.sound.fetch import fetch_sounds
+
+    options = guarded(lambda: FetchOptions(concurrency=concurrency, rate=rate, retries=retries,
+                                           max_bytes=int(max_mb * 2**20)))
+    with open_study(study, create=False) as s:
+        report = guarded(lambda: fetch_sounds(s, options))
+    typer.echo(report.text())

@@ -218,8 +218,11 @@ def score_windows(model: WindowModel, recordings: Photos, batch_size: int = 16
 
 @dataclass
 class SoundAnnotation:
+    """The per-window table, the per-recording summary and the per-observation decision."""
+
     windows: pa.Table
     recordings: pa.Table
+    observations: pa.Table
 
 
 def decide_windows(scores: WindowScores, recordings: Photos, model: WindowModel, *,
@@ -234,14 +237,17 @@ def decide_windows(scores: WindowScores, recordings: Photos, model: WindowModel,
                      context=Context(ctx.latitude, ctx.longitude, ctx.day_of_year))
     ids = [recordings.photo_id[r] for r in scores.row]
     per_window: dict[str, Any] = {
-        "recording_id": ids, "path": [recordings.path[r] for r in scores.row],
+        "recording_id": ids,
+        "observation_id": [recordings.observation_id[r] for r in scores.row],
+        "path": [recordings.path[r] for r in scores.row],
         "start_s": scores.start_s, "end_s": scores.end_s,
         "error": [e or None for e in scores.errors]}
     if any(recordings.label):
         per_window["label"] = [recordings.label[r] or None for r in scores.row]
     per_window |= columns(post, model.classes, top_k)
     table = pa.table(per_window)
-    return SoundAnnotation(table, summarise(table, recordings))
+    summary = summarise(table, recordings)
+    return SoundAnnotation(table, summary, per_observation(summary, recordings))
 
 
 def summarise(table: pa.Table, recordings: Photos) -> pa.Table:
@@ -294,6 +300,31 @@ def summarise(table: pa.Table, recordings: Photos) -> pa.Table:
     return pa.table(out)
 
 
+def per_observation(summary: pa.Table, recordings: Photos) -> pa.Table:
+    """One row per observation (what a Darwin Core export takes): the taxon of its most
+    confident window over all its recordings; every other taxon heard stays in the
+    per-recording summary. An observation with no decision keeps its first error."""
+    obs_of = dict(zip(recordings.photo_id, recordings.observation_id, strict=True))
+    best: dict[str, dict[str, Any]] = {}
+    for row in summary.to_pylist():
+        obs = obs_of[row["recording_id"]]
+        have = best.get(obs)
+        p = row["best_probability"]
+        if have is None or (p is not None and (have["probability"] is None
+                                               or p > have["probability"])):
+            best[obs] = {"observation_id": obs, "taxon": row["taxon"], "rank": row["rank"],
+                         "probability": p, "auto_validated": row["auto_validated"],
+                         "error": row["error"] or (have or {}).get("error")}
+    rows = list(best.values())
+    return pa.table({k: [r[k] for r in rows] for k in (
+        "observation_id", "taxon", "rank", "probability", "auto_validated", "error")})
+
+
+def observations_path(out: Path) -> Path:
+    """``<stem>.observations<suffix>``: the name ``export dwc`` looks for beside ``out``."""
+    return out.with_name(f"{out.stem}.observations{out.suffix}")
+
+
 def recordings_path(out: Path) -> Path:
     """Where the per-recording summary of ``out`` goes: ``<stem>.recordings<suffix>``."""
     return out.with_name(f"{out.stem}.recordings{out.suffix}")
@@ -319,7 +350,8 @@ def identify_recordings(model: str | Path, source: str | Path, output: str | Pat
                         top_k: int = 5, threads: int = 2, batch_size: int = 16
                         ) -> tuple[SoundAnnotation, tuple[Path, Path]]:
     """Identify every recording of a listing; write the per-window table to ``output`` (.csv
-    or .parquet) and the per-recording summary beside it. Returns the tables and paths."""
+    or .parquet), the per-recording summary (``.recordings``) and the per-observation decision
+    (``.observations``) beside it. Returns the tables and the first two paths."""
     output = Path(output)
     if output.suffix not in (".csv", ".parquet"):
         raise InputError("the output must end in .csv or .parquet", path=output)
@@ -331,4 +363,5 @@ def identify_recordings(model: str | Path, source: str | Path, output: str | Pat
                             top_k=top_k)
     paths = (write_table(result.windows, output),
              write_table(result.recordings, recordings_path(output)))
+    write_table(result.observations, observations_path(output))
     return result, paths
