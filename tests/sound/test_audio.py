@@ -51,11 +51,13 @@ def test_ten_hours_are_refused_from_the_header_without_decoding(tmp_path: Path,
         read_recording(path, 16_000)
 
 
-def test_size_cap_and_missing_file(tmp_path: Path) -> None:
+def test_size_and_sample_caps_and_missing_file(tmp_path: Path) -> None:
     path = tmp_path / "tone.wav"
     sf.write(path, call("tone", 2.0, np.random.default_rng(0)), RATE)
     with pytest.raises(InputError, match="over the 1,000-byte limit"):
         read_header(path, AudioLimits(max_bytes=1000))
+    with pytest.raises(InputError, match="44,100 frames x 1 channels is over the 1,000-sample"):
+        read_header(path, AudioLimits(max_samples=1000))
     with pytest.raises(InputError, match="recording not found"):
         read_header(tmp_path / "absent.wav")
 

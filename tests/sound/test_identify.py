@@ -104,3 +104,15 @@ def test_identification_without_the_extra_never_imports_it(tmp_path: Path, mel_m
     assert run.returncode == 0, run.stderr
     assert "no extra imported" in run.stdout
     assert "birds_10s.wav" in (tmp_path / "out.csv").read_text()
+
+
+def test_sound_train_refuses_a_folder_of_one_label_in_one_line(tmp_path: Path) -> None:
+    (tmp_path / "calls" / "tone").mkdir(parents=True)
+    sf.write(tmp_path / "calls" / "tone" / "a.wav", call("tone", 1.0, np.random.default_rng(0)),
+             RATE)
+    run = subprocess.run([sys.executable, "-m", "fieldguide.cli.main", "sound", "train",
+                          str(tmp_path / "calls"), "-o", str(tmp_path / "model")],
+                         capture_output=True, text=True, env=_env(tmp_path), timeout=300)
+    assert run.returncode == 2
+    assert run.stderr.strip().count("\n") == 0 and "at least two labels" in run.stderr
+    assert not (tmp_path / "model").exists()

@@ -35,13 +35,16 @@ SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".mp3", ".aif", ".aiff", ".w64", ".
 class AudioLimits:
     """What a recording may be before it is decoded (each check reads only the header).
     The default duration cap (one hour) is far above a community-science recording (seconds
-    to minutes) and keeps a decode at 48 kHz under 700 MB of float32."""
+    to minutes); ``max_samples`` bounds the memory of one decode whatever the rate."""
 
     max_bytes: int = 256 * 2**20
     max_seconds: float = 3600.0
     min_rate: int = 4_000
     max_rate: int = 768_000  # ultrasonic bat detectors record at up to 500 kHz
     max_channels: int = 16
+    #: frames x channels decoded at once (1.6 GB of float32): an hour of 48 kHz stereo fits,
+    #: an hour of a 16-channel array or of a 500 kHz bat detector does not.
+    max_samples: int = 400_000_000
 
 
 LIMITS = AudioLimits()
@@ -92,6 +95,9 @@ def check_header(head: Header, limits: AudioLimits = LIMITS) -> str:
     if head.seconds > limits.max_seconds:
         return (f"{head.seconds / 3600:.1f} hours long, over the {limits.max_seconds:,.0f}-s "
                 "limit (cut it into shorter files)")
+    if head.frames * head.channels > limits.max_samples:
+        return (f"{head.frames:,} frames x {head.channels} channels is over the "
+                f"{limits.max_samples:,}-sample limit (cut it into shorter files)")
     return ""
 
 
