@@ -107,6 +107,7 @@ function show() {
   $("card").hidden = false;
   $("card").dataset.observation = row.observation_id;
   $("card-title").textContent = "Observation " + row.observation_id;
+  $("card-title").focus();  // the shortcuts work at once, and a screen reader reads the title
   $("progress").textContent = (state.pos + 1) + " of " + state.queue.length + " in this list; "
     + state.saved + " verdict(s) saved on this visit.";
   $("photos").replaceChildren(...row.photo_ids.map((id, i) => {
