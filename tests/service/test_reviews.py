@@ -190,3 +190,17 @@ def test_serve_wants_both_study_and_reviewers(review_setup: ReviewSetup,
                                       *[paths.get(a, a) for a in args]])
     assert result.exit_code != 0
     assert "needs both a study (-s) and a reviewers file" in result.output
+
+
+def test_workers_get_the_study_and_reviewers(review_setup: ReviewSetup,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """``serve --workers N`` passes -s and --reviewers to each worker's app."""
+    from fieldguide.identification import IdentifyOptions
+    from fieldguide.service import Settings
+    from fieldguide.service.app import ENVIRONMENT, environment_json, from_environment
+
+    s = review_setup
+    monkeypatch.setenv(ENVIRONMENT, environment_json(s.model, s.index, Settings(),
+                                                     IdentifyOptions(), s.study, s.reviewers))
+    desk = from_environment().state.reviews
+    assert desk.root == s.study and desk.reviewers.who(BOB) == "bob"
