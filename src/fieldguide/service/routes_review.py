@@ -3,8 +3,9 @@ reverse search ranks highest for it, and each verdict becomes one identification
 study (``fieldguide.ingest.reviews``). On with ``fieldguide serve -s STUDY --reviewers FILE``
 (and ``--index`` for the queue); every route answers 404 without them.
 
-Writing needs ``Authorization: Bearer TOKEN`` (a token of the reviewers file); reading the
-study's taxa and the indexed photos does not (``GET /v1/similar`` shows the same photos)."""
+The queue and the verdicts need ``Authorization: Bearer TOKEN`` (a token of the reviewers
+file); the study's taxa do not. The page shows photos through ``GET /v1/photos/{id}``
+(``routes_page``)."""
 
 from __future__ import annotations
 
@@ -132,18 +133,6 @@ def queue(svc: Svc, desk: Desk, who: Reviewer,
         row["neighbours"] = near
         row.pop("neighbour_paths", None)
     return rows
-
-
-@router.get("/v1/reviews/photos/{photo_id:path}", include_in_schema=False)
-def photo(svc: Svc, desk: Desk, photo_id: str) -> FileResponse:
-    """An indexed photo's file (only files the index lists are ever served)."""
-    at = svc.index_row(photo_id) if svc.index is not None else None
-    if at is None:
-        raise HTTPException(404, f"photo {photo_id!r} is not in the index")
-    path = Path(desk.column(svc.index, "path")[at])
-    if not path.is_file():
-        raise HTTPException(404, f"photo {photo_id!r} has no local file")
-    return FileResponse(path)
 
 
 @router.post("/v1/reviews", status_code=201)

@@ -1,13 +1,13 @@
-"use strict";
 // The review page: sign in with a reviewer token, pick a taxon, judge the observations
 // reverse search ranks highest for it. Verdicts are saved by the server (POST /v1/reviews)
 // and the queue leaves out what this reviewer has judged, so a session resumes wherever it
 // was left; the token, the taxon and the skipped observations are kept in localStorage.
+import { fetchJSON, pct, photoUrl } from "./common.js";
+
 const $ = (id) => document.getElementById(id);
 const KEY = "fieldguide.review.";
 const state = { token: "", taxon: "", queue: [], pos: 0, saved: 0, busy: false };
 
-function pct(x) { return (100 * x).toFixed(1) + "%"; }
 function remember(name, value) { localStorage.setItem(KEY + name, value); }
 function recall(name) { return localStorage.getItem(KEY + name) || ""; }
 function skipped() {
@@ -17,18 +17,11 @@ function showError(text) {
   $("error").textContent = text;
   $("error").hidden = !text;
 }
-async function call(path, options = {}) {
+// This service's routes with the reviewer's token.
+function call(path, options = {}) {
   const headers = { Authorization: "Bearer " + state.token, ...(options.headers || {}) };
-  const response = await fetch(path, { ...options, headers });
-  const body = await response.json().catch(() => ({}));
-  if (!response.ok) {
-    const error = new Error(body.detail || response.statusText);
-    error.status = response.status;
-    throw error;
-  }
-  return body;
+  return fetchJSON(path, { ...options, headers });
 }
-function photoUrl(id) { return "/v1/reviews/photos/" + encodeURIComponent(id); }
 
 async function signIn(token) {
   state.token = token;
@@ -41,7 +34,7 @@ async function signIn(token) {
     return true;
   } catch (e) {
     $("who").textContent = "";
-    showError(e.status === 401 ? "This token is not a reviewer's." : e.message);
+    showError(e.message.includes("token") ? "This token is not a reviewer's." : e.message);
     return false;
   }
 }
@@ -112,7 +105,7 @@ function show() {
     + state.saved + " verdict(s) saved on this visit.";
   $("photos").replaceChildren(...row.photo_ids.map((id, i) => {
     const img = document.createElement("img");
-    img.src = photoUrl(id);
+    img.src = photoUrl(id, 640);
     img.alt = "Photo " + (i + 1) + " of observation " + row.observation_id;
     return img;
   }));
