@@ -43,6 +43,11 @@ def serve(
     allow_hosts: Annotated[list[str] | None, typer.Option(
         "--allow-hosts", help="Let POST /v1/identify/batch fetch http(s) URLs on this host "
         "(repeat for several; none without).")] = None,
+    study: Annotated[Path | None, typer.Option(
+        "--study", "-s", help="The study reviewers' verdicts are written into (the review "
+        "page at /review; needs --reviewers).")] = None,
+    reviewers: Annotated[Path | None, typer.Option(
+        help="Who may review: one 'name token' per line (needs --study).")] = None,
 ) -> None:
     """Serve identification over HTTP, the model (and priors, index) loaded once; the
     answer-changing options are identify's."""
@@ -63,9 +68,13 @@ def serve(
     if workers == 1:
         log_to_stderr()
         app = guarded(lambda: create_app(model, index=index, settings=settings,
-                                         options=options))
+                                         options=options, study=study, reviewers=reviewers))
         uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
         return
-    os.environ[ENVIRONMENT] = environment_json(model, index, settings, options)
+    from fieldguide.service.review import open_desk
+
+    guarded(lambda: open_desk(study, reviewers))  # a bad file fails here, not per worker
+    os.environ[ENVIRONMENT] = environment_json(model, index, settings, options, study,
+                                               reviewers)
     uvicorn.run("fieldguide.service.app:from_environment", factory=True, host=host, port=port,
                 workers=workers, log_level="info", access_log=False)
