@@ -46,8 +46,20 @@ def test_identify_birdnet_on_the_shipped_recording(tmp_path: Path, birds_10s: Pa
     assert all(r["taxon_1"].split()[0] in WOOD_WARBLERS for r in rows), rows
     assert all(r["expected_nearby"] for r in rows)  # warblers in New York in May
     assert all(0 < r["prior_score"] <= 1 for r in rows)
+    found = pcsv.read_csv(out.with_name("birdnet.detections.csv")).to_pylist()
+    assert found, "BirdNET detects nothing in a recording of singing warblers"
+    keys = [(d["recording_id"], d["start_s"], -d["confidence"], d["taxon"]) for d in found]
+    assert keys == sorted(keys)
+    assert all((d["start_s"], d["end_s"]) in {(0, 3), (3, 6), (6, 9)} for d in found)
+    assert all(0.1 <= d["confidence"] <= 1 for d in found)  # --min-conf's default
     summary = pcsv.read_csv(out.with_name("birdnet.recordings.csv")).to_pylist()
     assert {s["recording_id"] for s in summary} == {"birds"}
+    assert {s["taxon"] for s in summary} == {d["taxon"] for d in found}
+    for s in summary:  # every species detected, with its best window and confidence
+        best = max((d for d in found if d["taxon"] == s["taxon"]),
+                   key=lambda d: d["confidence"])
+        assert s["best_confidence"] == pytest.approx(best["confidence"])
+        assert s["best_start_s"] == best["start_s"] and s["common_name"] == best["common_name"]
 
 
 def test_the_licence_is_printed_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,

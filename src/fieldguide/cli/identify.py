@@ -21,6 +21,7 @@ from fieldguide.cli.common import (
     ValidateRankOption,
     guarded,
 )
+from fieldguide.cli.sound import MinConfOption, SensitivityOption
 
 if TYPE_CHECKING:
     from fieldguide.identification import Annotation, Identifier
@@ -76,6 +77,8 @@ def identify(
     source_name: Annotated[str | None, typer.Option(
         "--source", help="A family's source: its customised members answer (default: the "
                          "shared members).")] = None,
+    min_conf: MinConfOption = 0.1,
+    sensitivity: SensitivityOption = 1.0,
 ) -> None:
     """Identify photos (resumable: rerun the same command after a crash), or the embeddings
     of photos with a model trained on embeddings. MODEL may be a family folder (fieldguide
@@ -94,7 +97,7 @@ def identify(
     if is_sound_model(model):  # MODEL is `birdnet` or a sound model folder (issue 28)
         from fieldguide.cli.sound import identify_sound
 
-        identify_sound(model, source, output, options, top_k)
+        identify_sound(model, source, output, options, top_k, min_conf, sensitivity)
         return
     work = output.with_name(f".{output.name}.parts")
     if is_embeddings(source):

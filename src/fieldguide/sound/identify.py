@@ -4,6 +4,11 @@ model's windows, every window scored and decided by the same decision core as a 
 rank, the walk-up rule), one row per window; and a per-recording summary
 (``OUT.recordings.csv``): each taxon decided in some window, with its best window.
 
+BirdNET's own head is multi-label (a sigmoid per class): beside the decision columns (the
+softmax posterior, as for every model) it gets what BirdNET users expect, every class whose
+BirdNET confidence reaches ``min_conf`` in a window (``OUT.detections.csv``), and its
+per-recording summary lists every species detected, with its best window and confidence.
+
 A window is one piece of evidence on its own: a recording often holds several species, so
 windows are not combined into one answer per recording as an observation's photos are.
 
@@ -18,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import pyarrow as pa
@@ -27,21 +32,28 @@ from fieldguide.errors import InputError
 from fieldguide.identification.annotate import columns, write_table
 from fieldguide.identification.decision import ClassTree, Rule, class_tree
 from fieldguide.identification.inputs import Photos, from_columns, read_table
-from fieldguide.identification.posterior import Context, Prior, posterior
+from fieldguide.identification.posterior import Context, Posterior, Prior, posterior
 from fieldguide.models.card import FILE, ModelCard, read_card
 from fieldguide.sound.audio import load_recording, windows
 from fieldguide.sound.settings import KEY, SoundSettings
 
+if TYPE_CHECKING:
+    from fieldguide.sound.birdnet import Detection
+
 
 class WindowModel(Protocol):
     """What identification needs of a sound model: how recordings are cut, the classes with
-    their lineage, the temperature, and logits for a batch of windows."""
+    their lineage (and common names, where the model has them), the temperature, whether its
+    head is multi-label (a sigmoid per class: BirdNET's own), and logits for a batch of
+    windows."""
 
     settings: SoundSettings
     classes: list[str]
     lineage: dict[str, dict[str, str]]
+    common: list[str] | None
     temperature: float
     name: str
+    multi_label: bool
 
     def logits(self, windows: np.ndarray) -> np.ndarray: ...
 
@@ -79,8 +91,10 @@ class MelModel:
                              path=folder / FILE, field=f"extras.{KEY}.kind")
         self.classes = self.model.classes
         self.lineage = self.model.card.lineage
+        self.common: list[str] | None = None
         self.temperature = self.model.temperature
         self.name = self.model.name
+        self.multi_label = False
 
     def logits(self, windows: np.ndarray) -> np.ndarray:
         from fieldguide.sound.mel import images
@@ -102,8 +116,10 @@ class BirdnetModel:
         sci, common = birdnet.labels()
         self.classes = list(sci)
         self.lineage = birdnet.lineage(sci, common)
+        self.common: list[str] | None = list(common)
         self.temperature = 1.0
         self.name = birdnet.VERSION
+        self.multi_label = True  # its head: one sigmoid per class
 
     def logits(self, windows: np.ndarray) -> np.ndarray:
         return self.net.run(windows)[0]
@@ -121,8 +137,10 @@ class BirdnetProbe:
         self.net = birdnet.Acoustic(threads)
         self.classes = self.heads.classes
         self.lineage = self.heads.card.lineage
+        self.common: list[str] | None = None
         self.temperature = self.heads.temperature
         self.name = self.heads.name
+        self.multi_label = False  # heads fitted here are softmax heads
 
     def logits(self, windows: np.ndarray) -> np.ndarray:
         embedding = self.net.run(windows)[1]
@@ -218,18 +236,22 @@ def score_windows(model: WindowModel, recordings: Photos, batch_size: int = 16
 
 @dataclass
 class SoundAnnotation:
-    """The per-window table, the per-recording summary and the per-observation decision."""
+    """The per-window table, the per-recording summary, the per-observation decision and,
+    for a multi-label head (BirdNET's own), the detections."""
 
     windows: pa.Table
     recordings: pa.Table
     observations: pa.Table
+    detections: pa.Table | None = None
 
 
 def decide_windows(scores: WindowScores, recordings: Photos, model: WindowModel, *,
                    rule: Rule, priors: Sequence[Prior] = (), top_k: int = 5,
-                   tree: ClassTree | None = None) -> SoundAnnotation:
+                   tree: ClassTree | None = None, detection: Detection | None = None
+                   ) -> SoundAnnotation:
     """The windows through the decision core (their recording's place and date as the
-    priors' context), then the per-window and per-recording tables."""
+    priors' context), then the per-window and per-recording tables; a multi-label model's
+    windows are also read as detections (``detection``; BirdNET's defaults when None)."""
     tree = tree or class_tree(model.classes, model.lineage)
     ctx = recordings.context().take(scores.row)
     post = posterior(scores.logits.astype(np.float64), tree, classes=model.classes,
@@ -246,8 +268,91 @@ def decide_windows(scores: WindowScores, recordings: Photos, model: WindowModel,
         per_window["label"] = [recordings.label[r] or None for r in scores.row]
     per_window |= columns(post, model.classes, top_k)
     table = pa.table(per_window)
-    summary = summarise(table, recordings)
-    return SoundAnnotation(table, summary, per_observation(summary, recordings))
+    if not model.multi_label:
+        summary = summarise(table, recordings)
+        return SoundAnnotation(table, summary, per_observation(summary, recordings))
+    if detection is None:
+        from fieldguide.sound.birdnet import Detection
+
+        detection = Detection()
+    hits = detect(scores, detection)
+    summary = _summary(table, recordings, _detected(hits, table, post, model),
+                       ("common_name", "best_confidence"))
+    return SoundAnnotation(table, summary, per_observation(summary, recordings),
+                           detections_table(hits, scores, ids, model, post.expected_nearby))
+
+
+@dataclass(frozen=True)
+class Detections:
+    """Every (window, class) whose confidence reaches ``min_conf``: window and class indices
+    and confidences, sorted by recording (listing order), start, then confidence (highest
+    first) and class."""
+
+    window: np.ndarray
+    cls: np.ndarray
+    confidence: np.ndarray
+
+
+def detect(scores: WindowScores, detection: Detection) -> Detections:
+    """A multi-label head's windows read as detections (a failed recording has none)."""
+    conf = detection.confidence(scores.logits)
+    with np.errstate(invalid="ignore"):
+        window, cls = np.nonzero(conf >= detection.min_conf)
+    value = conf[window, cls]
+    order = np.lexsort((cls, -value, scores.start_s[window], scores.row[window]))
+    return Detections(window[order], cls[order], value[order])
+
+
+def detections_table(hits: Detections, scores: WindowScores, ids: Sequence[str],
+                     model: WindowModel, nearby: np.ndarray | None = None) -> pa.Table:
+    """``OUT.detections.csv``: one row per detection, BirdNET's columns (recording_id,
+    start_s, end_s, taxon, common_name, confidence), and ``expected_nearby`` where a prior
+    tells it."""
+    w, c = hits.window, hits.cls
+    common = model.common or model.classes
+    cols: dict[str, Any] = {
+        "recording_id": pa.array([ids[i] for i in w], pa.string()),
+        "start_s": pa.array(scores.start_s[w], pa.float64()),
+        "end_s": pa.array(scores.end_s[w], pa.float64()),
+        "taxon": pa.array([model.classes[j] for j in c], pa.string()),
+        "common_name": pa.array([common[j] for j in c], pa.string()),
+        "confidence": pa.array(hits.confidence, pa.float64())}
+    if nearby is not None:
+        cols["expected_nearby"] = pa.array(nearby[w, c], pa.bool_())
+    return pa.table(cols)
+
+
+def _detected(hits: Detections, table: pa.Table, post: Posterior, model: WindowModel
+              ) -> dict[tuple[str, str], dict[str, Any]]:
+    """Per (recording, species detected): in how many windows, its best window (highest
+    confidence; the earliest on a tie), its posterior probability there, and whether the
+    decision core auto-validated it in any window."""
+    ids = table.column("recording_id").to_pylist()
+    decided = [t or "" for t in post.decisions.taxon]
+    auto = post.decisions.auto_validated
+    common = model.common or model.classes
+    found: dict[tuple[str, str], dict[str, Any]] = {}
+    for w, c, conf in zip(hits.window.tolist(), hits.cls.tolist(), hits.confidence.tolist(),
+                          strict=True):
+        taxon = model.classes[c]
+        validated = bool(auto[w]) and decided[w] == taxon
+        best = found.get((ids[w], taxon))
+        if best is None:
+            found[(ids[w], taxon)] = {
+                "rank": "species" if taxon in model.lineage else None, "windows": 1,
+                "common_name": common[c], "best_confidence": conf, "window": w,
+                "auto_validated": validated}
+            continue
+        best["windows"] += 1
+        best["auto_validated"] |= validated
+        if conf > best["best_confidence"]:
+            best.update(best_confidence=conf, window=w)
+    starts, ends = table.column("start_s").to_pylist(), table.column("end_s").to_pylist()
+    for (_, taxon), v in found.items():
+        w = v.pop("window")
+        v.update(start_s=starts[w], end_s=ends[w],
+                 probability=float(post.probs[w, model.classes.index(taxon)]))
+    return found
 
 
 def summarise(table: pa.Table, recordings: Photos) -> pa.Table:
@@ -255,7 +360,7 @@ def summarise(table: pa.Table, recordings: Photos) -> pa.Table:
     windows, and its best window (highest probability; the earliest on a tie). A recording
     with no decision (or that failed) gets one row with no taxon."""
     cols = {n: table.column(n).to_pylist() for n in
-            ("recording_id", "start_s", "end_s", "error", "taxon", "rank", "probability",
+            ("recording_id", "start_s", "end_s", "taxon", "rank", "probability",
              "auto_validated")}
     found: dict[tuple[str, str], dict[str, Any]] = {}
     for i, rid in enumerate(cols["recording_id"]):
@@ -275,27 +380,42 @@ def summarise(table: pa.Table, recordings: Photos) -> pa.Table:
         if p > best["probability"]:
             best.update(probability=p, start_s=cols["start_s"][i], end_s=cols["end_s"][i],
                         rank=cols["rank"][i])
-    errors = {rid: e for rid, e in zip(cols["recording_id"], cols["error"], strict=True) if e}
+    return _summary(table, recordings, found)
+
+
+def _summary(table: pa.Table, recordings: Photos, found: dict[tuple[str, str], dict[str, Any]],
+             extra: Sequence[str] = ()) -> pa.Table:
+    """The per-recording table from what was found per (recording, taxon), most probable
+    first (most confident first when ``best_confidence`` is among the ``extra`` columns);
+    a recording with nothing found (or that failed) gets one row with no taxon."""
+    ids, errs = table.column("recording_id").to_pylist(), table.column("error").to_pylist()
+    errors = {rid: e for rid, e in zip(ids, errs, strict=True) if e}
     counts: dict[str, int] = {}
-    for rid, e in zip(cols["recording_id"], cols["error"], strict=True):
+    for rid, e in zip(ids, errs, strict=True):
         counts[rid] = counts.get(rid, 0) + (0 if e else 1)
-    out: dict[str, list[Any]] = {k: [] for k in (
-        "recording_id", "windows_scored", "taxon", "rank", "windows", "best_probability",
-        "best_start_s", "best_end_s", "auto_validated", "error")}
+    by = "best_confidence" if "best_confidence" in extra else "probability"
+    names = ["recording_id", "windows_scored", "taxon", *extra[:1], "rank", "windows",
+             *extra[1:], "best_probability", "best_start_s", "best_end_s", "auto_validated",
+             "error"]
+    out: dict[str, list[Any]] = {k: [] for k in names}
+    per_recording: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+    for (rid, name), v in found.items():
+        per_recording.setdefault(rid, []).append((name, v))
     for rid in dict.fromkeys(recordings.photo_id):
-        hits: list[tuple[str | None, dict[str, Any] | None]] = sorted(
-            ((t, v) for (r, t), v in found.items() if r == rid),
-            key=lambda tv: -float(tv[1]["probability"] if tv[1] else 0.0))
-        for taxon, v in hits or [(None, None)]:
+        hits: list[tuple[str | None, dict[str, Any]]] = sorted(
+            per_recording.get(rid, []), key=lambda tv: -float(tv[1][by]))
+        for taxon, v in hits or [(None, {})]:
             out["recording_id"].append(rid)
             out["windows_scored"].append(counts.get(rid, 0))
             out["taxon"].append(taxon)
-            out["rank"].append(v["rank"] if v else None)
-            out["windows"].append(v["windows"] if v else 0)
-            out["best_probability"].append(v["probability"] if v else None)
-            out["best_start_s"].append(v["start_s"] if v else None)
-            out["best_end_s"].append(v["end_s"] if v else None)
-            out["auto_validated"].append(v["auto_validated"] if v else False)
+            out["rank"].append(v.get("rank"))
+            out["windows"].append(v.get("windows", 0))
+            for column in extra:
+                out[column].append(v.get(column))
+            out["best_probability"].append(v.get("probability"))
+            out["best_start_s"].append(v.get("start_s"))
+            out["best_end_s"].append(v.get("end_s"))
+            out["auto_validated"].append(v.get("auto_validated", False))
             out["error"].append(errors.get(rid))
     return pa.table(out)
 
@@ -330,6 +450,11 @@ def recordings_path(out: Path) -> Path:
     return out.with_name(f"{out.stem}.recordings{out.suffix}")
 
 
+def detections_path(out: Path) -> Path:
+    """Where a multi-label model's detections of ``out`` go: ``<stem>.detections<suffix>``."""
+    return out.with_name(f"{out.stem}.detections{out.suffix}")
+
+
 def sound_priors(prior: Path | None, occurrences: Path | None, radius_km: float,
                  threads: int = 1) -> list[Prior]:
     """The priors in the order they apply: ``--prior birdnet`` (BirdNET's location-and-week
@@ -347,11 +472,14 @@ def sound_priors(prior: Path | None, occurrences: Path | None, radius_km: float,
 def identify_recordings(model: str | Path, source: str | Path, output: str | Path, *,
                         rule: Rule | None = None, prior: Path | None = None,
                         occurrences: Path | None = None, radius_km: float = 50.0,
-                        top_k: int = 5, threads: int = 2, batch_size: int = 16
-                        ) -> tuple[SoundAnnotation, tuple[Path, Path]]:
+                        top_k: int = 5, threads: int = 2, batch_size: int = 16,
+                        detection: Detection | None = None
+                        ) -> tuple[SoundAnnotation, tuple[Path, ...]]:
     """Identify every recording of a listing; write the per-window table to ``output`` (.csv
-    or .parquet), the per-recording summary (``.recordings``) and the per-observation decision
-    (``.observations``) beside it. Returns the tables and the first two paths."""
+    or .parquet), the per-recording summary (``.recordings``), the per-observation decision
+    (``.observations``) and, for BirdNET's own head, the detections (``.detections``; read
+    with ``detection``) beside it. Returns the tables and the paths of the per-window table,
+    the summary and the detections where there are some."""
     output = Path(output)
     if output.suffix not in (".csv", ".parquet"):
         raise InputError("the output must end in .csv or .parquet", path=output)
@@ -360,8 +488,10 @@ def identify_recordings(model: str | Path, source: str | Path, output: str | Pat
     priors = sound_priors(prior, occurrences, radius_km)
     scores = score_windows(net, recordings, batch_size)
     result = decide_windows(scores, recordings, net, rule=rule or Rule(), priors=priors,
-                            top_k=top_k)
-    paths = (write_table(result.windows, output),
-             write_table(result.recordings, recordings_path(output)))
+                            top_k=top_k, detection=detection)
+    paths = [write_table(result.windows, output),
+             write_table(result.recordings, recordings_path(output))]
     write_table(result.observations, observations_path(output))
-    return result, paths
+    if result.detections is not None:
+        paths.append(write_table(result.detections, detections_path(output)))
+    return result, tuple(paths)
