@@ -23,6 +23,7 @@ from fieldguide.sound.settings import SoundSettings
 
 REPO = Path(__file__).resolve().parents[2]
 CLASSES = ["Turdus merula", "Erithacus rubecula", "Engine"]
+WINDOWS = SoundSettings("birdnet-probe", 48_000, 3.0, 3.0)
 
 
 @dataclass
@@ -30,7 +31,7 @@ class MultiLabel:
     """A three-class multi-label head, as BirdNET's own (no model behind it: the logits are
     given)."""
 
-    settings: SoundSettings = SoundSettings("birdnet-probe", 48_000, 3.0, 3.0)
+    settings: SoundSettings = WINDOWS
     classes: list[str] = field(default_factory=lambda: list(CLASSES))
     lineage: dict[str, dict[str, str]] = field(default_factory=lambda: {
         c: {"genus": c.split()[0], "species": c} for c in CLASSES[:2]})

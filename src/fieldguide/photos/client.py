@@ -35,6 +35,8 @@ from fieldguide.photos.urls import refusal
 USER_AGENT = f"fieldguide/{__version__} (community-science photo fetcher)"
 FINAL_STATUS = {403: "forbidden", 404: "not found", 410: "gone"}
 Status = Literal["fetched", "there", "retry", "failed"]
+#: The Accept header each kind of :class:`Job` sends (issue 28: a recording asks for audio).
+ACCEPT = {"photo": "image/*", "sound": "audio/*"}
 
 
 @dataclass(frozen=True)
@@ -145,10 +147,11 @@ def make_client(options: FetchOptions, redirects: bool = True) -> httpx.AsyncCli
     )
 
 
-async def _download(client: httpx.AsyncClient, url: str, max_bytes: int) -> bytes:
+async def _download(client: httpx.AsyncClient, url: str, max_bytes: int,
+                    accept: str = ACCEPT["photo"]) -> bytes:
     """The whole body of a 200 answer, checked against Content-Length and the size cap."""
     try:
-        async with client.stream("GET", url) as response:
+        async with client.stream("GET", url, headers={"Accept": accept}) as response:
             code = response.status_code
             if code != 200:
                 hint = retry_after(response.headers.get("Retry-After"))
@@ -216,7 +219,8 @@ async def fetch_one(client: httpx.AsyncClient, job: Job, root: Path, options: Fe
     for attempt in range(options.retries + 1):
         await limiter.wait(job.url)
         try:
-            body = await _download(client, job.url, options.max_bytes)
+            body = await _download(client, job.url, options.max_bytes,
+                                   ACCEPT.get(job.kind, ACCEPT["photo"]))
         except _Failure as failure:
             wire += failure.wire_bytes
             last_try = attempt == options.retries
