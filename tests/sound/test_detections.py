@@ -41,7 +41,7 @@ class MultiLabel:
     name: str = "multi-label"
     multi_label: bool = True
 
-    def logits(self, windows: np.ndarray) -> np.ndarray:
+    def score(self, windows: np.ndarray) -> tuple[np.ndarray, None]:
         raise AssertionError("not called: the scores are given")
 
 

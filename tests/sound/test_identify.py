@@ -14,6 +14,7 @@ import numpy as np
 import pyarrow.csv as pcsv
 import pytest
 
+from fieldguide.identification.decision import Rule
 from fieldguide.models.card import read_card
 from fieldguide.sound.identify import is_sound_model
 from fieldguide.sound.settings import SoundSettings
@@ -116,3 +117,27 @@ def test_sound_train_refuses_a_folder_of_one_label_in_one_line(tmp_path: Path) -
     assert run.returncode == 2
     assert run.stderr.strip().count("\n") == 0 and "at least two labels" in run.stderr
     assert not (tmp_path / "model").exists()
+
+
+def test_windows_unlike_any_label_are_rejected(tmp_path: Path, mel_model: Path) -> None:
+    from fieldguide.sound.identify import identify_recordings
+
+    meta = read_card(mel_model).extras["rejection"]
+    assert meta["scores"] == ["msp", "energy", "knn", "mahalanobis"] and not meta["quality"]
+    rng = np.random.default_rng(9)
+    sf.write(tmp_path / "tone.wav", call("tone", 4.0, rng), RATE)
+    sf.write(tmp_path / "hiss.wav", (0.3 * rng.standard_normal(4 * RATE)).astype(np.float32),
+             RATE)  # broadband hiss: no call of any label
+    (tmp_path / "new.csv").write_text("recording_id,path\ntone,tone.wav\nhiss,hiss.wav\n")
+    result, _ = identify_recordings(mel_model, tmp_path / "new.csv", tmp_path / "out.csv",
+                                    rule=Rule(threshold=0.5))
+    rows = result.windows.to_pylist()
+    tone = [r for r in rows if r["recording_id"] == "tone"]
+    hiss = [r for r in rows if r["recording_id"] == "hiss"]
+    assert all(r["rejected"] and r["reject_reason"] == "unknown taxon" for r in hiss), hiss
+    assert not any(r["auto_validated"] for r in hiss)  # decided, never auto-validated
+    assert not any(r["rejected"] for r in tone) and all(r["taxon_1"] == "tone" for r in tone)
+    assert max(r["ood_score"] for r in tone) < min(r["ood_score"] for r in hiss)
+    kept, _ = identify_recordings(mel_model, tmp_path / "new.csv", tmp_path / "all.csv",
+                                  reject=False)  # --no-reject
+    assert "rejected" not in kept.windows.column_names

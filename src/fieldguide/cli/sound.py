@@ -41,6 +41,10 @@ def train(
                            ] = 32_000,
     l2: Annotated[float, typer.Option(min=0.0, help="L2 penalty of the probe.")] = 1e-3,
     threads: Annotated[int, typer.Option(min=1)] = 2,
+    reject: Annotated[bool, typer.Option(
+        "--reject/--no-reject", help="Fit the rejection of unknown sounds on the windows' "
+                                     "embeddings (mel models; needs held-out recordings).")
+    ] = True,
 ) -> None:
     """Train a linear probe on the windows of labelled recordings (a mel-spectrogram model
     through an image backbone, or heads on BirdNET embeddings); writes a model folder that
@@ -52,7 +56,8 @@ def train(
         {**SoundSettings().to_dict(), "sample_rate": sample_rate, "window_s": window_s,
          "hop_s": hop_s}))
     card = guarded(lambda: train_sound_probe(folder, output, encoder=encoder,
-                                             settings=settings, l2=l2, threads=threads))
+                                             settings=settings, l2=l2, threads=threads,
+                                             reject=reject))
     shown = ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}"
                       for k, v in card.metrics.items())
     typer.echo(f"{shown}\nmodel at {output}")
@@ -69,7 +74,7 @@ def identify_sound(model: Path, source: Path, output: Path, options: IdentifyOpt
     result, paths = guarded(lambda: identify_recordings(
         model, source, output, rule=options.rule(), prior=options.prior,
         occurrences=options.occurrences, radius_km=options.radius_km, top_k=top_k,
-        threads=options.threads, detection=detection))
+        threads=options.threads, detection=detection, reject=not options.no_reject))
     windows = result.windows
     failed = len({r for r, e in zip(windows.column("recording_id").to_pylist(),
                                     windows.column("error").to_pylist(), strict=True) if e})

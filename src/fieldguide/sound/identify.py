@@ -33,6 +33,7 @@ from fieldguide.identification.annotate import columns, write_table
 from fieldguide.identification.decision import ClassTree, Rule, class_tree
 from fieldguide.identification.inputs import Photos, from_columns, read_table
 from fieldguide.identification.posterior import Context, Posterior, Prior, posterior
+from fieldguide.identification.protocols import Rejection
 from fieldguide.models.card import FILE, ModelCard, read_card
 from fieldguide.sound.audio import load_recording, windows
 from fieldguide.sound.settings import KEY, SoundSettings
@@ -44,8 +45,8 @@ if TYPE_CHECKING:
 class WindowModel(Protocol):
     """What identification needs of a sound model: how recordings are cut, the classes with
     their lineage (and common names, where the model has them), the temperature, whether its
-    head is multi-label (a sigmoid per class: BirdNET's own), and logits for a batch of
-    windows."""
+    head is multi-label (a sigmoid per class: BirdNET's own), and for a batch of windows the
+    logits and, where the model carries a fitted rejection, which windows it rejects."""
 
     settings: SoundSettings
     classes: list[str]
@@ -55,7 +56,7 @@ class WindowModel(Protocol):
     name: str
     multi_label: bool
 
-    def logits(self, windows: np.ndarray) -> np.ndarray: ...
+    def score(self, windows: np.ndarray) -> tuple[np.ndarray, Rejection | None]: ...
 
 
 def is_sound_model(model: str | Path) -> bool:
@@ -79,10 +80,13 @@ def sound_settings(card: ModelCard, folder: Path) -> SoundSettings:
 
 
 class MelModel:
-    """A mel-spectrogram probe: windows -> sonogram images -> the model's ONNX export."""
+    """A mel-spectrogram probe: windows -> sonogram images -> the model's ONNX export; with
+    the rejection ``sound train`` fitted on the windows' embeddings (the photos'
+    :class:`~fieldguide.identification.rejector.FittedRejector`), unless ``reject`` is off."""
 
-    def __init__(self, folder: Path, threads: int = 2) -> None:
+    def __init__(self, folder: Path, threads: int = 2, reject: bool = True) -> None:
         from fieldguide.identification.classifier import Classifier
+        from fieldguide.identification.rejector import FittedRejector, load_rejector
 
         self.model = Classifier(folder, threads)
         self.settings = sound_settings(self.model.card, folder)
@@ -95,13 +99,19 @@ class MelModel:
         self.temperature = self.model.temperature
         self.name = self.model.name
         self.multi_label = False
+        self.rejector: FittedRejector | None = (
+            load_rejector(self.model) if reject and "rejection" in self.model.card.extras
+            else None)
 
-    def logits(self, windows: np.ndarray) -> np.ndarray:
+    def score(self, windows: np.ndarray) -> tuple[np.ndarray, Rejection | None]:
         from fieldguide.sound.mel import images
 
         pics = images(windows, self.settings.sample_rate, self.settings.mel,
                       self.model.crop.size)
-        return self.model.logits(pics)
+        if self.rejector is None:
+            return self.model.logits(pics), None
+        out = self.model.run(pics, ["logits", *self.rejector.outputs])
+        return out["logits"], self.rejector.reject(out, np.ones(len(windows), dtype=bool))
 
 
 class BirdnetModel:
@@ -121,8 +131,8 @@ class BirdnetModel:
         self.name = birdnet.VERSION
         self.multi_label = True  # its head: one sigmoid per class
 
-    def logits(self, windows: np.ndarray) -> np.ndarray:
-        return self.net.run(windows)[0]
+    def score(self, windows: np.ndarray) -> tuple[np.ndarray, Rejection | None]:
+        return self.net.run(windows)[0], None
 
 
 class BirdnetProbe:
@@ -142,13 +152,14 @@ class BirdnetProbe:
         self.name = self.heads.name
         self.multi_label = False  # heads fitted here are softmax heads
 
-    def logits(self, windows: np.ndarray) -> np.ndarray:
+    def score(self, windows: np.ndarray) -> tuple[np.ndarray, Rejection | None]:
         embedding = self.net.run(windows)[1]
-        return self.heads.run(embedding, ["logits"])["logits"]
+        return self.heads.run(embedding, ["logits"])["logits"], None
 
 
-def open_sound_model(model: str | Path, threads: int = 2) -> WindowModel:
-    """The model behind MODEL: ``birdnet``, or a sound model folder of either kind."""
+def open_sound_model(model: str | Path, threads: int = 2, reject: bool = True) -> WindowModel:
+    """The model behind MODEL: ``birdnet``, or a sound model folder of either kind (a mel
+    probe with its fitted rejection unless ``reject`` is off)."""
     from fieldguide.sound.birdnet import is_birdnet
 
     if is_birdnet(model):
@@ -158,7 +169,7 @@ def open_sound_model(model: str | Path, threads: int = 2) -> WindowModel:
     settings = sound_settings(card, folder)
     if settings.kind == "birdnet-probe":
         return BirdnetProbe(folder, threads)
-    return MelModel(folder, threads)
+    return MelModel(folder, threads, reject)
 
 
 def read_recordings(source: Path) -> Photos:
@@ -194,13 +205,15 @@ def read_recordings(source: Path) -> Photos:
 @dataclass
 class WindowScores:
     """Every window of a listing: its recording's row, start and end, the logits (NaN rows
-    for a recording that could not be read, one row each) and the error."""
+    for a recording that could not be read, one row each), the error and, for a model with a
+    fitted rejection, each window's rejection (a failed row: NaN score, not rejected)."""
 
     row: np.ndarray
     start_s: np.ndarray
     end_s: np.ndarray
     logits: np.ndarray
     errors: list[str]
+    rejection: Rejection | None = None
 
 
 def score_windows(model: WindowModel, recordings: Photos, batch_size: int = 16
@@ -213,6 +226,7 @@ def score_windows(model: WindowModel, recordings: Photos, batch_size: int = 16
     ends: list[float] = []
     parts: list[np.ndarray] = []
     errors: list[str] = []
+    rejections: list[Rejection | None] = []
     for i, path in enumerate(recordings.path):
         rec = load_recording(path, s.sample_rate)
         if isinstance(rec, str):
@@ -221,17 +235,32 @@ def score_windows(model: WindowModel, recordings: Photos, batch_size: int = 16
             ends.append(np.nan)
             parts.append(np.full((1, k), np.nan, np.float32))
             errors.append(rec)
+            rejections.append(None)
             continue
         w = windows(rec.samples, rec.rate, s.window_s, s.hop_s)
         for a in range(0, len(w.samples), batch_size):
-            parts.append(model.logits(w.samples[a:a + batch_size]))
+            logits, rejection = model.score(w.samples[a:a + batch_size])
+            parts.append(logits)
+            rejections.append(rejection)
         rows += [i] * len(w.samples)
         starts += w.start_s.tolist()
         ends += w.end_s.tolist()
         errors += [""] * len(w.samples)
     logits = np.concatenate(parts) if parts else np.zeros((0, k), np.float32)
     return WindowScores(np.asarray(rows, np.int64), np.asarray(starts), np.asarray(ends),
-                        logits, errors)
+                        logits, errors, _joined(rejections, [len(p) for p in parts]))
+
+
+def _joined(parts: list[Rejection | None], sizes: list[int]) -> Rejection | None:
+    """The batches' rejections as one (None when no batch had one); a part without one (a
+    failed recording) is a NaN score, not rejected."""
+    if all(p is None for p in parts):
+        return None
+    filled = [p or Rejection(np.full(n, np.nan), np.zeros(n, dtype=bool), [""] * n)
+              for p, n in zip(parts, sizes, strict=True)]
+    return Rejection(np.concatenate([np.asarray(p.ood_score, np.float64) for p in filled]),
+                     np.concatenate([np.asarray(p.rejected, bool) for p in filled]),
+                     [r for p in filled for r in p.reason])
 
 
 @dataclass
@@ -254,9 +283,11 @@ def decide_windows(scores: WindowScores, recordings: Photos, model: WindowModel,
     windows are also read as detections (``detection``; BirdNET's defaults when None)."""
     tree = tree or class_tree(model.classes, model.lineage)
     ctx = recordings.context().take(scores.row)
+    rej = scores.rejection
     post = posterior(scores.logits.astype(np.float64), tree, classes=model.classes,
                      temperature=model.temperature, priors=priors, rule=rule,
-                     context=Context(ctx.latitude, ctx.longitude, ctx.day_of_year))
+                     context=Context(ctx.latitude, ctx.longitude, ctx.day_of_year),
+                     rejected=rej.rejected if rej is not None else None)
     ids = [recordings.photo_id[r] for r in scores.row]
     per_window: dict[str, Any] = {
         "recording_id": ids,
@@ -267,6 +298,9 @@ def decide_windows(scores: WindowScores, recordings: Photos, model: WindowModel,
     if any(recordings.label):
         per_window["label"] = [recordings.label[r] or None for r in scores.row]
     per_window |= columns(post, model.classes, top_k)
+    if rej is not None:  # rejected windows are decided, never auto-validated (as photos)
+        per_window |= {"ood_score": rej.ood_score, "rejected": rej.rejected,
+                       "reject_reason": [r or None for r in rej.reason]}
     table = pa.table(per_window)
     if not model.multi_label:
         summary = summarise(table, recordings)
@@ -473,18 +507,19 @@ def identify_recordings(model: str | Path, source: str | Path, output: str | Pat
                         rule: Rule | None = None, prior: Path | None = None,
                         occurrences: Path | None = None, radius_km: float = 50.0,
                         top_k: int = 5, threads: int = 2, batch_size: int = 16,
-                        detection: Detection | None = None
+                        detection: Detection | None = None, reject: bool = True
                         ) -> tuple[SoundAnnotation, tuple[Path, ...]]:
     """Identify every recording of a listing; write the per-window table to ``output`` (.csv
     or .parquet), the per-recording summary (``.recordings``), the per-observation decision
     (``.observations``) and, for BirdNET's own head, the detections (``.detections``; read
-    with ``detection``) beside it. Returns the tables and the paths of the per-window table,
+    with ``detection``) beside it; ``reject`` off skips a mel model's fitted
+    rejection (``--no-reject``). Returns the tables and the paths of the per-window table,
     the summary and the detections where there are some."""
     output = Path(output)
     if output.suffix not in (".csv", ".parquet"):
         raise InputError("the output must end in .csv or .parquet", path=output)
     recordings = read_recordings(Path(source))
-    net = open_sound_model(model, threads)
+    net = open_sound_model(model, threads, reject)
     priors = sound_priors(prior, occurrences, radius_km)
     scores = score_windows(net, recordings, batch_size)
     result = decide_windows(scores, recordings, net, rule=rule or Rule(), priors=priors,

@@ -12,6 +12,14 @@ probe, the same fit as for photos (:func:`fieldguide.training.probe.fit_linear_h
 Every window of a recording takes the recording's label. One recording in five (per label,
 when a label has five or more) is held out, whole, to report a top-1 on recordings the probe
 never heard; the heads are then fitted on the rest.
+
+A mel probe also gets the photos' fitted rejection of unknowns
+(:func:`fieldguide.identification.rejector_fit.fit_rejector`: labels held out in turn as
+pseudo-unknowns, scores on the logits and the window embeddings, the threshold rejecting 5%
+of the held-out recordings' windows), stored as for photos (``rejection.npz``, the card's
+``extras["rejection"]``), so ``identify`` flags windows unlike any label it was trained on.
+Photo quality rules do not apply to sonograms and are left out. It needs held-out
+recordings; without them (or with ``reject=False``) the model has no rejection.
 """
 
 from __future__ import annotations
@@ -85,7 +93,8 @@ def _windows_of(data: LabelledRecordings, settings: SoundSettings
 def train_sound_probe(folder: str | Path, out: str | Path, *, encoder: str = "lite0",
                       settings: SoundSettings | None = None, l2: float = 1e-3,
                       max_iter: int = 500, threads: int = 2, cache: Path | None = None,
-                      name: str | None = None, batch_size: int = 16) -> ModelCard:
+                      name: str | None = None, batch_size: int = 16,
+                      reject: bool = True) -> ModelCard:
     """Train a probe on the recordings under ``folder`` and write the model folder ``out``
     (see module doc); returns its card. ``cache`` keeps encoder graphs between runs
     (default: ``out``'s parent ``.encoders``)."""
@@ -116,7 +125,7 @@ def train_sound_probe(folder: str | Path, out: str | Path, *, encoder: str = "li
     held = np.concatenate([np.full(len(f), h) for f, h in zip(feats, hold, strict=True)])
     return _fit_and_write(x, y, held, data, settings, card_base, out, l2=l2,
                           max_iter=max_iter, skipped=skipped, name=name or out.name,
-                          recordings=len(index))
+                          recordings=len(index), reject=reject and not on_birdnet)
 
 
 def _mel_encoder(backbone: str, settings: SoundSettings, cache: Path, threads: int
@@ -160,8 +169,8 @@ def _birdnet_encoder(threads: int) -> tuple[Any, dict[str, Any]]:
 
 def _fit_and_write(x: np.ndarray, y: np.ndarray, held: np.ndarray, data: LabelledRecordings,
                    settings: SoundSettings, base: dict[str, Any], out: Path, *, l2: float,
-                   max_iter: int, skipped: list[str], name: str, recordings: int
-                   ) -> ModelCard:
+                   max_iter: int, skipped: list[str], name: str, recordings: int,
+                   reject: bool = False) -> ModelCard:
     import onnx
 
     from fieldguide.models.encoders import compose, heads_only
@@ -197,7 +206,23 @@ def _fit_and_write(x: np.ndarray, y: np.ndarray, held: np.ndarray, data: Labelle
     with atomic_path(out / "model.onnx") as tmp:
         onnx.save(model, str(tmp))
     write_card(card, out)
+    if reject and held.any():
+        _fit_rejection(out, head_logits(fit, x, "species"), x, y, fit_rows, held)
     if skipped:
         (out / "skipped.txt").write_text("\n".join(skipped) + "\n", encoding="utf-8")
     (out / "summary.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
     return card
+
+
+def _fit_rejection(out: Path, logits: np.ndarray, x: np.ndarray, y: np.ndarray,
+                   fit_rows: np.ndarray, held: np.ndarray) -> None:
+    """The photos' rejection fitted on the windows (see module doc), saved beside the card."""
+    from fieldguide.identification.rejector import save_rejector
+    from fieldguide.identification.rejector_fit import fit_rejector
+
+    def outputs(rows: np.ndarray) -> dict[str, np.ndarray]:
+        return {"logits": logits[rows], "embedding": x[rows]}
+
+    rejector, report = fit_rejector(outputs(fit_rows), y[fit_rows], outputs(held), y[held])
+    rejector.quality = False  # photo quality rules (blur, exposure) mean nothing on sonograms
+    save_rejector(out, rejector, {**report, "windows": "held-out recordings' windows"})
