@@ -148,3 +148,18 @@ def test_cli_gold_scores_the_other_tasks_and_refuses_in_one_line(votes_dir: Path
     bad = CliRunner().invoke(app, [*base, "-m", "dawid-skene", "--gold", str(gold_file)])
     assert bad.exit_code == 2
     assert "line 3, field 'task': task 'nope' is not in the votes" in bad.output
+
+
+def test_cli_init_confusion_runs_and_refuses_bad_rows(votes_dir: Path, tmp_path: Path) -> None:
+    d = votes_dir / "bluebirds" / "normalized"
+    start = tmp_path / "start.csv"
+    start.write_text("worker,truth,label,probability\n*,0,0,0.7\n*,0,1,0.3\n*,1,1,0.7\n"
+                     "*,1,0,0.3\n")
+    args = ["aggregate", str(d / "votes.csv"), "-m", "dawid-skene", "-o",
+            str(tmp_path / "labels.csv"), "--init-confusion", str(start)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    start.write_text("worker,truth,label,probability\n*,0,0,0.7\n*,0,2,0.3\n")
+    bad = CliRunner().invoke(app, args)
+    assert bad.exit_code == 2
+    assert "line 3, field 'label': label '2' is not in the votes" in bad.output

@@ -1,6 +1,8 @@
 """The dataset's files: the manifest (one row per photo) and the class list with taxonomy.
 
-Rank columns (kingdom .. species) come from each class's lineage; trait columns from the
+Rank columns (kingdom .. species) come from each class's lineage; ``needs_review`` and
+``review_reason`` appear when a rule flagged photos (``label_noise``, ``anomalies``); trait
+columns from the
 ``traits`` table (photo-level values over observation-level ones) or, for ``life_stage``, from
 the observation. ``phenology2`` / ``phenology4`` are derived by ``rules.phenology2/4`` from the
 traits ``open_flowers``, ``flower_buds`` and ``fruits``.
@@ -118,6 +120,9 @@ def write_manifest(
     if any(i.startswith("ph.") for i in trait_items):
         joins += " LEFT JOIN fg_pheno ph USING (photo_id)"
     extra = "".join(f", {i}" for i in trait_items)
+    columns = {r[0] for r in con.execute(f"DESCRIBE {DS}").fetchall()}
+    if "needs_review" in columns:  # a rule flagged photos for the review page
+        extra += ", coalesce(d.needs_review, false) AS needs_review, d.review_reason"
     rank_cols = ", ".join(f'c."{r}"' for r in RANKS)
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE fg_manifest AS

@@ -7,12 +7,14 @@ diagonal and (1 - p_j) / (K - 1) elsewhere (Dawid-Skene with that constraint). I
 over the labels nobody voted for on a task is then proportional to the class priors, so it is
 kept exactly as the voted (task, label) pairs plus one "rest" factor per task: O(votes) memory.
 
-Known answers (crowd-kit #107, #112): ``gold`` fixes the true label of some tasks. Their
-posterior is clamped to that label in every E-step, from the first, so they seed the workers'
-confusion matrices and are never re-estimated; a worker seen on gold tasks starts with
-(and keeps) evidence of their real skill. ``init_confusion`` starts chosen workers from given
-confusion matrices instead of the majority-vote estimate (the first E-step uses them; EM
-re-estimates them afterwards).
+Known answers (crowd-kit #107, #112): ``gold`` fixes the true label of some tasks; their
+posterior is clamped to that label, so they seed the workers' confusion matrices and are never
+re-estimated. In the full model EM first reaches the workers' own optimum, then the gold tasks
+are clamped and EM continues from there: started from majority vote with gold clamped, EM
+wandered to other optima and lost up to 20 tasks of the product set on some draws of gold
+(docs/benchmarks.md has the table). The one-coin model clamps from the start.
+``init_confusion`` starts chosen workers from given confusion matrices instead of the
+majority-vote estimate (the first E-step uses them; EM re-estimates them afterwards).
 """
 
 from __future__ import annotations
