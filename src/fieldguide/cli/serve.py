@@ -10,6 +10,7 @@ import typer
 from fieldguide.cli.common import (
     CoarsestOption,
     FinestOption,
+    GroupThresholdsOption,
     OccurrencesOption,
     PriorOption,
     RadiusOption,
@@ -31,6 +32,7 @@ def serve(
     coarsest: CoarsestOption = "family",
     validate_rank: ValidateRankOption = "species",
     require_nearby: RequireNearbyOption = False,
+    group_thresholds: GroupThresholdsOption = True,
     index: Annotated[Path | None, typer.Option(
         help="A search index (fieldguide index build): similar photos and candidates.")] = None,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
@@ -55,7 +57,8 @@ def serve(
 
     options = IdentifyOptions(threshold=threshold, finest=finest, coarsest=coarsest,
                               validate_rank=validate_rank, require_nearby=require_nearby,
-                              prior=prior, occurrences=occurrences, radius_km=radius_km)
+                              prior=prior, occurrences=occurrences, radius_km=radius_km,
+                              group_thresholds=group_thresholds)
     guarded(options.rule)  # a bad rank fails here, before any worker starts
     settings = Settings(allow_paths=allow_paths,
                         allow_hosts=tuple(h.lower() for h in allow_hosts or ()))
