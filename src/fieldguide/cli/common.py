@@ -79,6 +79,11 @@ TaxaOption = Annotated[Path | None, typer.Option(
          "skipped.")]
 WithinOption = Annotated[str | None, typer.Option(
     help="Answer only within this taxon (e.g. a family), renormalised.")]
+PlaceListsOption = Annotated[Path | None, typer.Option(
+    help="CSV place,taxon,list of allow/block lists per ISO country, region or H3 cell: a "
+         "blocked taxon rolls up to its first allowed ancestor.")]
+PlaceFixesOption = Annotated[Path | None, typer.Option(
+    help="CSV place,taxon,list (allow, block or remove) of corrections to --place-lists.")]
 
 
 def fail(message: str) -> typer.Exit:

@@ -15,6 +15,8 @@ from fieldguide.cli.common import (
     FinestOption,
     GroupThresholdsOption,
     OccurrencesOption,
+    PlaceFixesOption,
+    PlaceListsOption,
     PriorOption,
     RadiusOption,
     RequireNearbyOption,
@@ -82,6 +84,8 @@ def identify(
     taxa: TaxaOption = None,
     within: WithinOption = None,
     group_thresholds: GroupThresholdsOption = True,
+    place_lists: PlaceListsOption = None,
+    place_fixes: PlaceFixesOption = None,
 ) -> None:
     """Identify photos (resumable: rerun the same command after a crash), or the embeddings
     of photos with a model trained on embeddings. MODEL may be a family folder (fieldguide
@@ -96,7 +100,7 @@ def identify(
         radius_km=radius_km, no_reject=no_reject, onnx=onnx, threads=threads,
         batch_size=batch_size, chunk_size=chunk_size, full_decode=full_decode, engine=engine,
         address=address, actors=actors, source=source_name, taxa=taxa, within=within,
-        group_thresholds=group_thresholds)
+        group_thresholds=group_thresholds, place_lists=place_lists, place_fixes=place_fixes)
     work = output.with_name(f".{output.name}.parts")
     if is_embeddings(source):
         identifier = guarded(lambda: Identifier.from_paths(model, options))

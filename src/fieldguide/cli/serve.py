@@ -12,6 +12,8 @@ from fieldguide.cli.common import (
     FinestOption,
     GroupThresholdsOption,
     OccurrencesOption,
+    PlaceFixesOption,
+    PlaceListsOption,
     PriorOption,
     RadiusOption,
     RequireNearbyOption,
@@ -33,6 +35,8 @@ def serve(
     validate_rank: ValidateRankOption = "species",
     require_nearby: RequireNearbyOption = False,
     group_thresholds: GroupThresholdsOption = True,
+    place_lists: PlaceListsOption = None,
+    place_fixes: PlaceFixesOption = None,
     index: Annotated[Path | None, typer.Option(
         help="A search index (fieldguide index build): similar photos and candidates.")] = None,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
@@ -58,7 +62,8 @@ def serve(
     options = IdentifyOptions(threshold=threshold, finest=finest, coarsest=coarsest,
                               validate_rank=validate_rank, require_nearby=require_nearby,
                               prior=prior, occurrences=occurrences, radius_km=radius_km,
-                              group_thresholds=group_thresholds)
+                              group_thresholds=group_thresholds, place_lists=place_lists,
+                              place_fixes=place_fixes)
     guarded(options.rule)  # a bad rank fails here, before any worker starts
     settings = Settings(allow_paths=allow_paths,
                         allow_hosts=tuple(h.lower() for h in allow_hosts or ()))

@@ -72,6 +72,8 @@ class Decisions:
     auto_validated: np.ndarray
     threshold: np.ndarray | None = None
     group: list[str] | None = None
+    #: Per row, the taxon the walk would have answered but the place blocks ("" none).
+    blocked: list[str] | None = None
 
 
 def class_tree(classes: Sequence[str], taxonomy: Mapping[str, Mapping[str, str]],
@@ -157,13 +159,41 @@ def row_thresholds(rank_probs: Mapping[str, np.ndarray], tree: ClassTree,
     return threshold, [names[j] if g else "" for j, g in zip(top, grouped, strict=True)]
 
 
+def blocked_masks(tree: ClassTree, blocked: Sequence[frozenset[str]]
+                  ) -> dict[str, np.ndarray]:
+    """Per rank, (n, taxa) True where the row's place blocks that taxon or any of its
+    ancestors (blocking a genus blocks its species)."""
+    n = len(blocked)
+    lineage: dict[str, list[set[str]]] = {}
+    for rank, member in tree.member.items():
+        sets: list[set[str]] = [set() for _ in tree.names[rank]]
+        for c, j in enumerate(member):
+            if j < 0:
+                continue
+            ranks = tree.ranks
+            sets[j] |= {tree.names[r][tree.member[r][c]] for r in ranks[ranks.index(rank):]
+                        if tree.member[r][c] >= 0}
+        lineage[rank] = sets
+    masks = {}
+    for rank, sets in lineage.items():
+        m = np.zeros((n, len(sets)), dtype=bool)
+        for i, names in enumerate(blocked):
+            if names:
+                m[i] = [bool(s & names) for s in sets]
+        masks[rank] = m
+    return masks
+
+
 def decide(rank_probs: Mapping[str, np.ndarray], names: Mapping[str, Sequence[str]],
            rule: Rule, ranks: Sequence[str] = RANKS,
-           thresholds: np.ndarray | None = None) -> Decisions:
+           thresholds: np.ndarray | None = None,
+           blocked: Mapping[str, np.ndarray] | None = None) -> Decisions:
     """Walk up from ``rule.finest`` to the first rank whose best taxon has probability >=
     the row's threshold (``thresholds``, else ``rule.threshold``; ties: the first taxon in
     ``names`` order). Rows that never clear it get no taxon and the best probability seen at
-    the coarsest rank."""
+    the coarsest rank. A ``blocked`` taxon (per rank, (n, taxa)) is never chosen: its
+    probability still counts in its ancestors, so the answer rolls up to the first allowed
+    one (SpeciesNet's geofence roll-up); ``Decisions.blocked`` names it."""
     if not 0.0 <= rule.threshold <= 1.0:
         raise ValueError("threshold must lie in [0, 1]")
     span = _span(ranks, rule)
@@ -172,12 +202,20 @@ def decide(rank_probs: Mapping[str, np.ndarray], names: Mapping[str, Sequence[st
     taxon, rank = [""] * n, [""] * n
     prob = np.zeros(n)
     open_rows = np.ones(n, dtype=bool)
+    stopped = [""] * n
     for r in span:
         p = rank_probs[r]
         if p.shape[1] == 0:
             continue
+        if blocked is not None and blocked[r].any():
+            would = np.argmax(p, axis=1)
+            was_blocked = open_rows & blocked[r][np.arange(n), would] & (
+                p[np.arange(n), would] >= bar)
+            for i in np.flatnonzero(was_blocked):
+                stopped[i] = stopped[i] or names[r][would[i]]
+            p = np.where(blocked[r], -1.0, p)
         best = np.argmax(p, axis=1)
-        best_p = p[np.arange(n), best]
+        best_p = np.maximum(p[np.arange(n), best], 0.0)
         prob[open_rows] = best_p[open_rows]
         hit = open_rows & (best_p >= bar)
         for i in np.flatnonzero(hit):
@@ -185,7 +223,8 @@ def decide(rank_probs: Mapping[str, np.ndarray], names: Mapping[str, Sequence[st
         open_rows &= ~hit
     deepest = ranks.index(rule.validate_rank)
     auto = np.array([bool(k) and ranks.index(k) <= deepest for k in rank], dtype=bool)
-    return Decisions(taxon, rank, prob, auto, bar)
+    return Decisions(taxon, rank, prob, auto, bar, None,
+                     stopped if blocked is not None else None)
 
 
 def haversine_km(lat1: np.ndarray, lon1: np.ndarray, lat2: np.ndarray,

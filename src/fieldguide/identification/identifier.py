@@ -48,7 +48,8 @@ from fieldguide.identification.runner import Progress, RunOptions, Scorer, run_o
 class IdentifyOptions:
     """What ``identify`` and ``serve`` both take: the walk-up rule (``threshold``, ``finest``
     .. ``coarsest``, ``validate_rank``, ``require_nearby``), the priors (``prior`` folder,
-    ``occurrences`` CSV and ``radius_km``), ``no_reject``, the restrictions (``taxa``, a
+    ``occurrences`` CSV and ``radius_km``, the ``place_lists`` with their ``place_fixes``),
+    ``no_reject``, the restrictions (``taxa``, a
     checklist file; ``within``, a taxon), ``group_thresholds`` (apply the card's thresholds
     per group, when it has them), and how photos are scored (the ``onnx`` file, ``threads``,
     batching, decoding, the engine: local or Ray)."""
@@ -79,11 +80,14 @@ class IdentifyOptions:
     #: A taxon: answers only within it.
     within: str | None = None
     group_thresholds: bool = True
+    #: Allow/block lists per place (CSV place,taxon,list) and their fixes file.
+    place_lists: Path | None = None
+    place_fixes: Path | None = None
 
     #: The options a JSON round trip carries (``serve --workers``): those that change answers.
     ANSWERS = ("threshold", "finest", "coarsest", "validate_rank", "require_nearby", "prior",
                "occurrences", "radius_km", "no_reject", "onnx", "threads", "source", "taxa",
-               "within", "group_thresholds")
+               "within", "group_thresholds", "place_lists", "place_fixes")
 
     def rule(self) -> Rule:
         """The walk-up rule, its ranks checked (one-line InputError naming the option)."""
@@ -114,7 +118,7 @@ class IdentifyOptions:
     @classmethod
     def from_json(cls, data: dict[str, Any], **more: Any) -> IdentifyOptions:
         known = {k: v for k, v in data.items() if k in cls.ANSWERS}
-        for k in ("prior", "occurrences", "onnx", "taxa"):
+        for k in ("prior", "occurrences", "onnx", "taxa", "place_lists", "place_fixes"):
             if known.get(k) is not None:
                 known[k] = Path(known[k])
         return cls(**known, **more)
@@ -226,6 +230,16 @@ class Identifier:
         identifier = cls(clf, rule=rule, priors=priors, rejector=rejector, run=run,
                          scorer=scorer)
         identifier.filters = identifier.restrictions(options.taxa, options.within)
+        if options.place_fixes is not None and options.place_lists is None:
+            raise InputError("a fixes file corrects place lists: give --place-lists too",
+                             field="--place-fixes")
+        if options.place_lists is not None:
+            from fieldguide.identification.checklist import known_names
+            from fieldguide.identification.place_lists import PlaceLists
+
+            known = known_names(clf.classes, clf.card.lineage)
+            identifier.priors.append(PlaceLists.read(options.place_lists, known,
+                                                     options.place_fixes))
         return identifier
 
     @property
@@ -242,7 +256,7 @@ class Identifier:
         """The filters of a checklist file (``taxa``: names the model does not know are
         skipped, none known is refused) and of a taxon to answer ``within`` (unknown: refused
         with the closest known names)."""
-        from fieldguide.identification import checklist as lists
+        import fieldguide.identification.checklist as lists
 
         lineage = self.model.card.lineage
         found: list[Prior] = []
@@ -259,7 +273,7 @@ class Identifier:
     def checklist(self, names: Sequence[str], field: str = "taxa") -> Prior:
         """The filter of a list of names given directly (the service's ``taxa``): every
         name must be known (a typo is refused with the closest known names)."""
-        from fieldguide.identification import checklist as lists
+        import fieldguide.identification.checklist as lists
 
         lineage = self.model.card.lineage
         known = lists.known_names(self.classes, lineage)
@@ -347,8 +361,7 @@ class Identifier:
         decides an observation; ``filters`` (a taxon filter) apply before the priors."""
         n = len(logits)
         ctx = context if context is not None and len(context) == n else (
-            Context.of(*(np.repeat(a, n) for a in (context.latitude, context.longitude,
-                                                    context.day_of_year)))
+            context.take(np.zeros(n, dtype=np.int64))
             if context is not None else Context.unknown(n))
         priors = [*filters, *self.all_priors]
         model = self.model

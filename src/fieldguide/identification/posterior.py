@@ -27,6 +27,7 @@ from fieldguide.identification.decision import (
     ClassTree,
     Decisions,
     Rule,
+    blocked_masks,
     class_level_ranks,
     decide,
     haversine_km,
@@ -52,6 +53,9 @@ class Context:
     latitude: np.ndarray
     longitude: np.ndarray
     day_of_year: np.ndarray
+    #: ISO 3166 code of each place ("GB-ENG", or "GB"; "" unknown), for place lists; None
+    #: when no row has one.
+    region: np.ndarray | None = None
 
     @classmethod
     def of(cls, latitude: ArrayLike, longitude: ArrayLike, day_of_year: ArrayLike) -> Context:
@@ -87,7 +91,14 @@ class Context:
         return ok
 
     def take(self, rows: np.ndarray) -> Context:
-        return Context(self.latitude[rows], self.longitude[rows], self.day_of_year[rows])
+        return Context(self.latitude[rows], self.longitude[rows], self.day_of_year[rows],
+                       None if self.region is None else self.region[rows])
+
+    def regions(self) -> list[str]:
+        """Each row's ISO 3166 code ("" where unknown)."""
+        if self.region is None:
+            return [""] * len(self)
+        return [str(r) if r else "" for r in self.region]
 
 
 @dataclass
@@ -100,6 +111,9 @@ class PriorOutput:
     score: np.ndarray | None = None
     expected_nearby: np.ndarray | None = None
     mass_outside: np.ndarray | None = None
+    #: Per row, the taxa (any rank) that may not be answered there (place lists): a blocked
+    #: taxon's probability stays, but the answer rolls up to its first allowed ancestor.
+    blocked: list[frozenset[str]] | None = None
 
 
 class Prior(Protocol):
@@ -131,6 +145,8 @@ class Posterior:
     #: With a restriction to some taxa: each row's probability outside them, before
     #: renormalising (NaN on failed rows).
     mass_outside: np.ndarray | None = None
+    #: With place lists: the taxa blocked at each row's place (see :class:`PriorOutput`).
+    blocked: list[frozenset[str]] | None = None
 
 
 def _nearby_at_decision(nearby: np.ndarray, tree: ClassTree, d: Decisions) -> np.ndarray:
@@ -164,6 +180,7 @@ def posterior(logits: np.ndarray, tree: ClassTree, *, classes: Sequence[str],
     score: np.ndarray | None = None
     nearby: np.ndarray | None = None
     outside: np.ndarray | None = None
+    blocked: list[frozenset[str]] | None = None
     changed_by: dict[str, np.ndarray] = {}
     if priors:
         ctx = context if context is not None else Context.unknown(n)
@@ -172,6 +189,11 @@ def posterior(logits: np.ndarray, tree: ClassTree, *, classes: Sequence[str],
             out = prior.apply(probs[rows], ctx.take(rows), classes)
             changed = np.zeros(n, dtype=bool)
             changed[rows] = np.any(np.abs(out.probs - probs[rows]) > 1e-12, axis=1)
+            if out.blocked is not None:
+                blocked = blocked or [frozenset()] * n
+                for r, names in zip(rows, out.blocked, strict=True):
+                    blocked[r] = blocked[r] | names
+                    changed[r] |= bool(names)
             changed_by[prior.name] = changed_by.get(prior.name, changed) | changed
             if out.mass_outside is not None:
                 outside = np.full(n, np.nan) if outside is None else outside
@@ -187,21 +209,24 @@ def posterior(logits: np.ndarray, tree: ClassTree, *, classes: Sequence[str],
                 nearby[rows] = out.expected_nearby
     rejected = np.zeros(n, dtype=bool) if rejected is None else np.asarray(rejected, bool)
     per_rank = rank_probabilities(np.where(ok[:, None], probs, 0.0), tree)
-    decisions = decide_rows(per_rank, tree, rule, ok, rejected, nearby)
+    decisions = decide_rows(per_rank, tree, rule, ok, rejected, nearby, blocked)
     for rank in per_rank:
         per_rank[rank][~ok] = np.nan
     return Posterior(vision, probs, per_rank, decisions, score, nearby, rejected, changed_by,
-                     outside)
+                     outside, blocked)
 
 
 def decide_rows(per_rank: dict[str, np.ndarray], tree: ClassTree, rule: Rule, ok: np.ndarray,
-                rejected: np.ndarray, nearby: np.ndarray | None = None) -> Decisions:
+                rejected: np.ndarray, nearby: np.ndarray | None = None,
+                blocked: Sequence[frozenset[str]] | None = None) -> Decisions:
     """The decisions ``identify`` writes, from probabilities at every rank: the walk-up, each
     class's own rank, never auto-validating a rejected or failed row (nor, with
     ``rule.require_nearby``, a taxon not expected nearby). Risk-coverage tables call this too,
-    so a table and the rows it summarises cannot disagree."""
+    so a table and the rows it summarises cannot disagree. ``blocked`` taxa (place lists)
+    are never the answer: the walk passes them by, up to the first allowed ancestor."""
     bar, group = row_thresholds(per_rank, tree, rule)
-    walked = decide(per_rank, tree.names, rule, tree.ranks, bar)
+    masks = blocked_masks(tree, blocked) if blocked is not None else None
+    walked = decide(per_rank, tree.names, rule, tree.ranks, bar, masks)
     d = class_level_ranks(tree, walked, rule)
     auto = d.auto_validated & ok & ~rejected
     if rule.require_nearby and nearby is not None:
@@ -209,7 +234,9 @@ def decide_rows(per_rank: dict[str, np.ndarray], tree: ClassTree, rule: Rule, ok
     return Decisions([t if o else "" for t, o in zip(d.taxon, ok, strict=True)],
                      [r if o else "" for r, o in zip(d.rank, ok, strict=True)],
                      np.where(ok, d.probability, np.nan), auto, np.where(ok, bar, np.nan),
-                     [g if o else "" for g, o in zip(group, ok, strict=True)])
+                     [g if o else "" for g, o in zip(group, ok, strict=True)],
+                     None if d.blocked is None
+                     else [b if o else "" for b, o in zip(d.blocked, ok, strict=True)])
 
 
 class Geofence:

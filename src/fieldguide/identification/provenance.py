@@ -15,6 +15,8 @@ The string is tokens joined by ``+``, always in this order:
                                 service's ``taxon`` field) removed probability from the row
 ``group_threshold:GROUP``       the threshold the row met or missed was its group's
                                 (``calibrate --groups-at``), not the single ``--threshold``
+``blocked:TAXON``               the place lists block ``TAXON`` where the photo was taken:
+                                it would have been the answer, and the walk went past it
 ``rolled_up:RANK``              the decision is a coarser taxon than any class: the walk-up
                                 went up to ``RANK`` (a blocked species rolls up this way too)
 ``undecided``                   no taxon cleared the threshold at any allowed rank
@@ -66,6 +68,8 @@ def provenance(d: Decisions, tree: ClassTree, ok: np.ndarray,
                 tokens.append(f"{kind}:{name}")
         if d.group is not None and d.group[i]:
             tokens.append(f"group_threshold:{d.group[i]}")
+        if d.blocked is not None and d.blocked[i]:
+            tokens.append(f"blocked:{d.blocked[i]}")
         if not d.taxon[i]:
             tokens.append("undecided")
         elif d.taxon[i] not in classes:
