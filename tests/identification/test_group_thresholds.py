@@ -115,7 +115,7 @@ def test_calibrate_stores_them_and_identify_writes_the_threshold_met(
 @pytest.mark.parametrize(("args", "message"), [
     (["--groups-at", "genus", "--target-precision", "1.0"], "outside (0, 1)"),
     (["--groups-at", "genus", "--target-precision", "0"], "outside (0, 1)"),
-    (["--groups-at", "genra"], "unknown rank 'genra'"),
+    (["--groups-at", "genra"], "unknown rank 'genra' (did you mean 'genus'?)"),
     (["--groups-at", "genus", "--groups", "CLADES"], "not both"),
     (["--groups", "CLADES"], "line 2, field 'clade list': unknown taxon 'Warn'"),
 ])

@@ -180,7 +180,7 @@ def _group_spec(model: Path, rank: str | None, clades: Path | None, target: floa
                 shrink: float) -> GroupSpec | None:
     """The groups ``calibrate`` is asked for, checked before any photo is scored."""
     from fieldguide.errors import InputError
-    from fieldguide.identification.checklist import known_names
+    from fieldguide.identification.checklist import did_you_mean, known_names
     from fieldguide.identification.decision import RANKS
     from fieldguide.identification.groups import GroupSpec, check_target, read_clades
     from fieldguide.models.card import read_card
@@ -192,8 +192,8 @@ def _group_spec(model: Path, rank: str | None, clades: Path | None, target: floa
     check_target(target)
     if rank is not None:
         if rank not in RANKS:
-            raise InputError(f"unknown rank {rank!r} (one of {', '.join(RANKS)})",
-                             field="--groups-at")
+            raise InputError(f"unknown rank {rank!r}{did_you_mean(rank, RANKS)} (one of "
+                             f"{', '.join(RANKS)})", field="--groups-at")
         return GroupSpec(target, rank=rank, shrink=shrink)
     assert clades is not None
     card = read_card(model)

@@ -353,7 +353,7 @@ class Identifier:
         if not keep.any():
             raise InputError(f"taxon {taxon!r} is not in the model's classes or their "
                              "lineage (see GET /v1/taxa?q=)", field="taxon")
-        return Subtree(keep)
+        return Subtree(keep, f"within:{taxon}")
 
     def observation(self, logits: np.ndarray, rejection: Rejection | None,
                     context: Context | None = None, filters: Sequence[Prior] = ()) -> Answer:

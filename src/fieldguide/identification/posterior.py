@@ -288,7 +288,7 @@ class Subtree:
     ``keep`` marks the classes inside; ``name`` says which restriction it is in an
     answer's provenance (``within:Asteraceae``, ``checklist``)."""
 
-    def __init__(self, keep: np.ndarray, name: str = "taxon filter") -> None:
+    def __init__(self, keep: np.ndarray, name: str = "within") -> None:
         self.keep = np.asarray(keep, dtype=bool)
         self.name = name
 

@@ -10,9 +10,10 @@ The string is tokens joined by ``+``, always in this order:
                                 prior's: ``counts-prior``, ``sinr-prior``, ``geofence``,
                                 ``place-lists``); a prior with nothing to go on (no place,
                                 no date) leaves the row alone and is not named
-``restricted:NAME``             a restriction to some taxa (``checklist`` for ``--taxa``,
-                                ``within:TAXON`` for ``--within``, ``taxon filter`` for the
-                                service's ``taxon`` field) removed probability from the row
+``restricted:NAME``             a restriction to some taxa (``checklist`` for ``--taxa`` and
+                                the service's ``taxa``, ``within:TAXON`` for ``--within`` and
+                                the service's ``within`` and ``taxon``) removed probability
+                                from the row
 ``group_threshold:GROUP``       the threshold the row met or missed was its group's
                                 (``calibrate --groups-at``), not the single ``--threshold``
 ``blocked:TAXON``               the place lists block ``TAXON`` where the photo was taken:
@@ -40,7 +41,7 @@ from fieldguide.identification.decision import ClassTree, Decisions
 
 #: What a restriction's name starts with (:class:`~fieldguide.identification.posterior.
 #: Subtree`): these are reported as ``restricted:``, every other prior as ``prior:``.
-RESTRICTIONS = ("checklist", "within:", "taxon filter")
+RESTRICTIONS = ("checklist", "within:")
 
 
 def _rejection_token(reason: str) -> str:
