@@ -10,7 +10,10 @@ import typer
 from fieldguide.cli.common import (
     CoarsestOption,
     FinestOption,
+    GroupThresholdsOption,
     OccurrencesOption,
+    PlaceFixesOption,
+    PlaceListsOption,
     PriorOption,
     RadiusOption,
     RequireNearbyOption,
@@ -31,6 +34,9 @@ def serve(
     coarsest: CoarsestOption = "family",
     validate_rank: ValidateRankOption = "species",
     require_nearby: RequireNearbyOption = False,
+    group_thresholds: GroupThresholdsOption = True,
+    place_lists: PlaceListsOption = None,
+    place_fixes: PlaceFixesOption = None,
     index: Annotated[Path | None, typer.Option(
         help="A search index (fieldguide index build): similar photos, candidates and "
         "each suggestion's reference photos.")] = None,
@@ -61,7 +67,9 @@ def serve(
 
     options = IdentifyOptions(threshold=threshold, finest=finest, coarsest=coarsest,
                               validate_rank=validate_rank, require_nearby=require_nearby,
-                              prior=prior, occurrences=occurrences, radius_km=radius_km)
+                              prior=prior, occurrences=occurrences, radius_km=radius_km,
+                              group_thresholds=group_thresholds, place_lists=place_lists,
+                              place_fixes=place_fixes)
     guarded(options.rule)  # a bad rank fails here, before any worker starts
     settings = Settings(allow_paths=allow_paths,
                         allow_hosts=tuple(h.lower() for h in allow_hosts or ()))
