@@ -244,7 +244,7 @@ def decide_windows(scores: WindowScores, recordings: Photos, model: WindowModel,
         "error": [e or None for e in scores.errors]}
     if any(recordings.label):
         per_window["label"] = [recordings.label[r] or None for r in scores.row]
-    per_window |= columns(post, model.classes, top_k)
+    per_window |= columns(post, model.classes, top_k, tree)
     table = pa.table(per_window)
     summary = summarise(table, recordings)
     return SoundAnnotation(table, summary, per_observation(summary, recordings))
