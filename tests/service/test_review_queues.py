@@ -7,9 +7,7 @@ files stop the service with one line."""
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -18,69 +16,12 @@ from typer.testing import CliRunner
 
 from fieldguide.errors import InputError
 from fieldguide.service import create_app
-from tests.service.reviewing import (
-    ALICE,
-    BOB,
-    ReviewSetup,
-    count,
-    make_review_setup,
-    serve_in_thread,
-)
-
-NOISE = ("rank,photo_id,path,split,label,suggested,p_label,p_suggested,noise_score,"
-         "label_issue\n"
-         "1,blue/r04,,train,blue,red,0.05,0.95,0.95,true\n"
-         "2,blue/r05,,train,blue,red,0.1,0.9,0.9,true\n"
-         "3,green/g00,,train,green,blue,0.8,0.2,0.2,false\n")
-ANOMALIES = ("observation_id,taxon,latitude,longitude,observed_on,anomaly_score,"
-             "expected_nearby,geo_score\n"
-             "blue/r04,blue,1,1,2016-01-01,0.8,false,0.5\n"
-             "green/g01,green,1,1,2016-01-01,0.75,false,0.5\n"
-             "red/r00,red,1,1,2016-01-01,0.1,true,0.9\n")
-#: Above the tiny model's probabilities of some photos and below others'.
-THRESHOLD = "0.92"
-
-
-@dataclass(frozen=True)
-class Queues:
-    setup: ReviewSetup
-    manifest: Path  # a dataset manifest with flagged photos
-    unflagged: Path  # one built without a flagging rule
-    identifications: Path  # identify's per-photo output (its .observations beside it)
-    unvalidated: list[str]  # the observations identify did not auto-validate
-
-
-def build(study: Path, steps: list[dict[str, object]], out: Path) -> Path:
-    from fieldguide.curation import build_dataset, parse_spec
-    from fieldguide.store import Study
-
-    with Study(study) as opened:
-        build_dataset(opened, parse_spec({"name": "t", "step": steps,
-                                          "split": {"method": "none"}}), out)
-    return out / "manifest.parquet"
+from tests.service.reviewing import ALICE, BOB, Queues, count, make_queues, serve_in_thread
 
 
 @pytest.fixture(scope="module")
 def queues(tmp_path_factory: pytest.TempPathFactory) -> Queues:
-    from fieldguide.cli.main import app
-
-    root = tmp_path_factory.mktemp("queues")
-    setup = make_review_setup(root)
-    (root / "noise.csv").write_text(NOISE)
-    (root / "anomalies.csv").write_text(ANOMALIES)
-    manifest = build(setup.study, [
-        {"rule": "label_noise", "file": str(root / "noise.csv")},
-        {"rule": "anomalies", "file": str(root / "anomalies.csv")}], root / "flagged")
-    unflagged = build(setup.study, [], root / "plain")
-    out = root / "identified.csv"
-    done = CliRunner().invoke(app, ["identify", str(setup.model), str(setup.study), "-o",
-                                    str(out), "--threads", "1", "--threshold", THRESHOLD])
-    assert done.exit_code == 0, done.output
-    with (root / "identified.observations.csv").open() as f:
-        unvalidated = [r["observation_id"] for r in csv.DictReader(f)
-                       if r["auto_validated"] != "true"]
-    assert 0 < len(unvalidated) < 24  # the threshold splits them
-    return Queues(setup, manifest, unflagged, out, unvalidated)
+    return make_queues(tmp_path_factory.mktemp("queues"))
 
 
 @pytest.fixture
