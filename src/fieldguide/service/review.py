@@ -21,12 +21,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import HTTPException
 
 from fieldguide.errors import InputError
 from fieldguide.store import Study
+
+if TYPE_CHECKING:
+    from fieldguide.curation.manifest import FlaggedPhoto
 
 #: Shorter tokens are refused: a reviewer's token is all that stands between the internet
 #: and the study's training labels.
@@ -154,7 +157,7 @@ class ReviewDesk:
         rows = read_flagged(manifest)
         known = self._known(study, list(dict.fromkeys(r.observation_id for r in rows)),
                             "flagged", manifest)
-        grouped: dict[str, list[Any]] = {}
+        grouped: dict[str, list[FlaggedPhoto]] = {}
         for row in rows:
             if row.observation_id in known:
                 grouped.setdefault(row.observation_id, []).append(row)
@@ -185,7 +188,7 @@ class ReviewDesk:
             if where:
                 self.photo_paths.setdefault(str(photo), Path(str(where)))
         return [Unvalidated(d.observation_id, d.taxon, d.rank, d.status, d.remarks,
-                          tuple(photos.get(d.observation_id, ())))
+                            tuple(photos.get(d.observation_id, ())))
                 for d in decisions if d.observation_id in known]
 
     @contextmanager

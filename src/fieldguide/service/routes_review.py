@@ -12,6 +12,7 @@ the reviewers file); the study's taxa do not. The page shows indexed photos thro
 
 from __future__ import annotations
 
+from itertools import islice
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -190,7 +191,7 @@ def flagged(desk: Desk, who: Reviewer,
     rows = (f for f in desk.flagged if f.observation_id not in done)
     return [FlaggedOut(observation_id=f.observation_id, photo_ids=list(f.photo_ids),
                        label=f.label, reasons=list(f.reasons), suggested=f.suggested)
-            for f, _ in zip(rows, range(limit), strict=False)]
+            for f in islice(rows, limit)]
 
 
 @router.get("/v1/reviews/unvalidated")
@@ -206,7 +207,7 @@ def unvalidated(desk: Desk, who: Reviewer,
     rows = (u for u in desk.unvalidated if u.observation_id not in done)
     return [UnvalidatedOut(observation_id=u.observation_id, photo_ids=list(u.photo_ids),
                            taxon=u.taxon, rank=u.rank, status=u.status, remarks=u.remarks)
-            for u, _ in zip(rows, range(limit), strict=False)]
+            for u in islice(rows, limit)]
 
 
 @router.get("/v1/reviews/photos/{photo_id:path}")
