@@ -54,6 +54,12 @@ def serve(
         "page at /review; needs --reviewers).")] = None,
     reviewers: Annotated[Path | None, typer.Option(
         help="Who may review: one 'name token' per line (needs --study).")] = None,
+    review_manifest: Annotated[Path | None, typer.Option(
+        help="A dataset manifest whose photos a curation rule flagged (needs_review): the "
+        "review page's \"flagged for review\" queue (needs --study, --reviewers).")] = None,
+    review_identifications: Annotated[Path | None, typer.Option(
+        help="An identify output (its CSV or Parquet): the review page's \"not "
+        "auto-validated\" queue (needs --study, --reviewers).")] = None,
 ) -> None:
     """Serve identification over HTTP, the model (and priors, index) loaded once; the
     answer-changing options are identify's."""
@@ -76,13 +82,17 @@ def serve(
     if workers == 1:
         log_to_stderr()
         app = guarded(lambda: create_app(model, index=index, settings=settings,
-                                         options=options, study=study, reviewers=reviewers))
+                                         options=options, study=study, reviewers=reviewers,
+                                         review_manifest=review_manifest,
+                                         review_identifications=review_identifications))
         uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
         return
     from fieldguide.service.review import open_desk
 
-    guarded(lambda: open_desk(study, reviewers))  # a bad file fails here, not per worker
+    # a bad file fails here, not per worker
+    guarded(lambda: open_desk(study, reviewers, review_manifest, review_identifications))
     os.environ[ENVIRONMENT] = environment_json(model, index, settings, options, study,
-                                               reviewers)
+                                               reviewers, review_manifest,
+                                               review_identifications)
     uvicorn.run("fieldguide.service.app:from_environment", factory=True, host=host, port=port,
                 workers=workers, log_level="info", access_log=False)

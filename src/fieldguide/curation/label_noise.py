@@ -59,8 +59,9 @@ class LabelNoise(Rule):
         rows = np.flatnonzero(pick)
         reasons = [f"label noise {table.noise_score[i]:.2f} (suggested {table.suggested[i]})"
                    for i in rows]
-        con.register("fg_noisy", pa.table({"photo_id": [table.photo_id[i] for i in rows],
-                                           "reason": reasons}))
+        con.register("fg_noisy", pa.table({
+            "photo_id": [table.photo_id[i] for i in rows], "reason": reasons,
+            "suggested": [table.suggested[i] or None for i in rows]}))
         try:
             present = int(scalar(con, f"SELECT count(*) FROM {steps.DS} "
                                  "WHERE photo_id IN (SELECT photo_id FROM fg_noisy)"))
