@@ -10,7 +10,10 @@ import typer
 from fieldguide.cli.common import (
     CoarsestOption,
     FinestOption,
+    GroupThresholdsOption,
     OccurrencesOption,
+    PlaceFixesOption,
+    PlaceListsOption,
     PriorOption,
     RadiusOption,
     RequireNearbyOption,
@@ -31,6 +34,9 @@ def serve(
     coarsest: CoarsestOption = "family",
     validate_rank: ValidateRankOption = "species",
     require_nearby: RequireNearbyOption = False,
+    group_thresholds: GroupThresholdsOption = True,
+    place_lists: PlaceListsOption = None,
+    place_fixes: PlaceFixesOption = None,
     index: Annotated[Path | None, typer.Option(
         help="A search index (fieldguide index build): similar photos, candidates and "
         "each suggestion's reference photos.")] = None,
@@ -48,6 +54,12 @@ def serve(
         "page at /review; needs --reviewers).")] = None,
     reviewers: Annotated[Path | None, typer.Option(
         help="Who may review: one 'name token' per line (needs --study).")] = None,
+    review_manifest: Annotated[Path | None, typer.Option(
+        help="A dataset manifest whose photos a curation rule flagged (needs_review): the "
+        "review page's \"flagged for review\" queue (needs --study, --reviewers).")] = None,
+    review_identifications: Annotated[Path | None, typer.Option(
+        help="An identify output (its CSV or Parquet): the review page's \"not "
+        "auto-validated\" queue (needs --study, --reviewers).")] = None,
 ) -> None:
     """Serve identification over HTTP, the model (and priors, index) loaded once; the
     answer-changing options are identify's."""
@@ -61,20 +73,26 @@ def serve(
 
     options = IdentifyOptions(threshold=threshold, finest=finest, coarsest=coarsest,
                               validate_rank=validate_rank, require_nearby=require_nearby,
-                              prior=prior, occurrences=occurrences, radius_km=radius_km)
+                              prior=prior, occurrences=occurrences, radius_km=radius_km,
+                              group_thresholds=group_thresholds, place_lists=place_lists,
+                              place_fixes=place_fixes)
     guarded(options.rule)  # a bad rank fails here, before any worker starts
     settings = Settings(allow_paths=allow_paths,
                         allow_hosts=tuple(h.lower() for h in allow_hosts or ()))
     if workers == 1:
         log_to_stderr()
         app = guarded(lambda: create_app(model, index=index, settings=settings,
-                                         options=options, study=study, reviewers=reviewers))
+                                         options=options, study=study, reviewers=reviewers,
+                                         review_manifest=review_manifest,
+                                         review_identifications=review_identifications))
         uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
         return
     from fieldguide.service.review import open_desk
 
-    guarded(lambda: open_desk(study, reviewers))  # a bad file fails here, not per worker
+    # a bad file fails here, not per worker
+    guarded(lambda: open_desk(study, reviewers, review_manifest, review_identifications))
     os.environ[ENVIRONMENT] = environment_json(model, index, settings, options, study,
-                                               reviewers)
+                                               reviewers, review_manifest,
+                                               review_identifications)
     uvicorn.run("fieldguide.service.app:from_environment", factory=True, host=host, port=port,
                 workers=workers, log_level="info", access_log=False)

@@ -1,8 +1,8 @@
 """The FastAPI app factory: load the :class:`~fieldguide.service.state.Service` once (the
 model, priors, rejection and rule behind one ``Identifier``, as ``fieldguide identify`` loads
-them) and the review desk (``-s STUDY --reviewers FILE``), then wire its routes (``routes``,
-``routes_search``, ``routes_page``, ``routes_review``), one JSON log line and the metrics per
-request, and the static pages. Nothing here decides anything, so the service and
+them) and the review desk (``-s STUDY --reviewers FILE``, with its queues), then wire its
+routes (``routes``, ``routes_search``, ``routes_page``, ``routes_review``), one JSON log line
+and the metrics per request, and the static pages. Nothing here decides anything, so the service and
 ``fieldguide identify`` always agree."""
 
 from __future__ import annotations
@@ -55,15 +55,20 @@ def log_to_stderr() -> None:
 
 def environment_json(model: Path, index: Path | None, settings: Settings,
                      options: IdentifyOptions, study: Path | None = None,
-                     reviewers: Path | None = None) -> str:
+                     reviewers: Path | None = None, review_manifest: Path | None = None,
+                     review_identifications: Path | None = None) -> str:
     """What ``from_environment`` reads back: the model, index, batch permissions, every
-    option that changes an answer, and the review page's study and reviewers file."""
+    option that changes an answer, and the review page's study, reviewers file and queue
+    files."""
     return json.dumps({
         "model": str(model), "index": str(index) if index else None,
         "allow_paths": str(settings.allow_paths) if settings.allow_paths else None,
         "allow_hosts": list(settings.allow_hosts), "identify": options.to_json(),
         "study": str(study) if study else None,
-        "reviewers": str(reviewers) if reviewers else None})
+        "reviewers": str(reviewers) if reviewers else None,
+        "review_manifest": str(review_manifest) if review_manifest else None,
+        "review_identifications": str(review_identifications)
+        if review_identifications else None})
 
 
 def from_environment() -> FastAPI:
@@ -80,21 +85,28 @@ def from_environment() -> FastAPI:
     return create_app(opts["model"], index=opts.get("index"), options=options,
                       settings=Settings(allow_paths=Path(allow) if allow else None,
                                         allow_hosts=tuple(opts.get("allow_hosts") or ())),
-                      study=opts.get("study"), reviewers=opts.get("reviewers"))
+                      study=opts.get("study"), reviewers=opts.get("reviewers"),
+                      review_manifest=opts.get("review_manifest"),
+                      review_identifications=opts.get("review_identifications"))
 
 
 def create_app(model: str | Path, prior: str | Path | None = None,
                index: str | Path | None = None, settings: Settings | None = None,
                options: IdentifyOptions | None = None, study: str | Path | None = None,
-               reviewers: str | Path | None = None) -> FastAPI:
+               reviewers: str | Path | None = None,
+               review_manifest: str | Path | None = None,
+               review_identifications: str | Path | None = None) -> FastAPI:
     """Load the model (and its priors, rejection, the index) once and serve it; ``options``
     are ``identify``'s (rule, priors, geofence, no_reject), ``prior`` a shorthand for
     ``options.prior``; ``study`` and ``reviewers`` (both or neither) turn the review page
-    on. Tests run this in-process."""
+    on, ``review_manifest`` (a dataset manifest with flagged rows) and
+    ``review_identifications`` (an ``identify`` output) add its queues. Tests run this
+    in-process."""
     from fieldguide.identification import IdentifyOptions
     from fieldguide.service.review import open_desk
 
-    desk = open_desk(study, reviewers)  # a bad reviewers file fails before the model loads
+    # a bad reviewers or queue file fails before the model loads
+    desk = open_desk(study, reviewers, review_manifest, review_identifications)
 
     options = options or IdentifyOptions()
     if prior is not None:

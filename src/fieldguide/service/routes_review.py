@@ -1,19 +1,23 @@
-"""The review page and its routes: an expert picks a taxon, goes through the observations
-reverse search ranks highest for it, and each verdict becomes one identification in the
-study (``fieldguide.ingest.reviews``). On with ``fieldguide serve -s STUDY --reviewers FILE``
-(and ``--index`` for the queue); every route answers 404 without them.
+"""The review page and its routes: an expert goes through a queue of observations and each
+verdict becomes one identification in the study (``fieldguide.ingest.reviews``). Three
+queues: the observations reverse search ranks highest for a taxon (``--index``), those a
+curation rule flagged for review (``--review-manifest``) and those whose model decision was
+not auto-validated (``--review-identifications``). On with ``fieldguide serve -s STUDY
+--reviewers FILE``; every route answers 404 without them.
 
-The queue and the verdicts need ``Authorization: Bearer TOKEN`` (a token of the reviewers
-file); the study's taxa do not. The page shows photos through ``GET /v1/photos/{id}``
-(``routes_page``)."""
+The queues, their photos and the verdicts need ``Authorization: Bearer TOKEN`` (a token of
+the reviewers file); the study's taxa do not. The page shows indexed photos through
+``GET /v1/photos/{id}`` (``routes_page``) and the file-read queues' photos through
+``GET /v1/reviews/photos/{id}``."""
 
 from __future__ import annotations
 
+from itertools import islice
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from fieldguide.errors import InputError
@@ -78,6 +82,39 @@ class StudyTaxon(BaseModel):
                            "rank observations for it).")
 
 
+class Queues(BaseModel):
+    """Which queues this service offers: reverse search by taxon (an index is loaded), and
+    how many observations the flagged and not auto-validated queues hold in all."""
+
+    taxon: bool
+    flagged: int
+    unvalidated: int
+
+
+class FlaggedOut(BaseModel):
+    """An observation a curation rule flagged (``needs_review`` in the manifest)."""
+
+    observation_id: str
+    photo_ids: list[str]
+    label: str = Field(description="The label the dataset gives it.")
+    reasons: list[str] = Field(description="Why each rule flagged it, e.g. 'label noise "
+                               "0.95 (suggested Bellis perennis)', 'anomaly 0.75'.")
+    suggested: str | None = Field(description="The taxon label_noise suggests instead.")
+
+
+class UnvalidatedOut(BaseModel):
+    """An observation whose model decision was not auto-validated."""
+
+    observation_id: str
+    photo_ids: list[str]
+    taxon: str | None = Field(description="The model's decision (null: no rank reached "
+                              "the threshold, or rejected).")
+    rank: str | None
+    status: str = Field(description="rejected, not validated or no identification.")
+    remarks: str = Field(description="The decision's evidence in words (probability, rank "
+                         "walked up to, rejection).")
+
+
 @router.get("/review", include_in_schema=False)
 def page() -> FileResponse:
     return FileResponse(PAGE, media_type="text/html")
@@ -133,6 +170,62 @@ def queue(svc: Svc, desk: Desk, who: Reviewer,
         row["neighbours"] = near
         row.pop("neighbour_paths", None)
     return rows
+
+
+@router.get("/v1/reviews/queues")
+def queues(svc: Svc, desk: Desk, who: Reviewer) -> Queues:
+    """The queues on offer (the page shows a choice of those that are on)."""
+    return Queues(taxon=svc.index is not None, flagged=len(desk.flagged),
+                  unvalidated=len(desk.unvalidated))
+
+
+@router.get("/v1/reviews/flagged")
+def flagged(desk: Desk, who: Reviewer,
+            limit: Annotated[int, Query(ge=1, le=200)] = 20) -> list[FlaggedOut]:
+    """The observations a curation rule flagged for review (``--review-manifest``) that this
+    reviewer has not yet given a verdict on, in the manifest's order."""
+    from fieldguide.ingest.reviews import reviewed_by
+
+    with desk.study(read_only=True) as study:
+        done = reviewed_by(study, who)
+    rows = (f for f in desk.flagged if f.observation_id not in done)
+    return [FlaggedOut(observation_id=f.observation_id, photo_ids=list(f.photo_ids),
+                       label=f.label, reasons=list(f.reasons), suggested=f.suggested)
+            for f in islice(rows, limit)]
+
+
+@router.get("/v1/reviews/unvalidated")
+def unvalidated(desk: Desk, who: Reviewer,
+                limit: Annotated[int, Query(ge=1, le=200)] = 20) -> list[UnvalidatedOut]:
+    """The observations whose model decision was not auto-validated
+    (``--review-identifications``) that this reviewer has not yet given a verdict on, in
+    the identify output's order."""
+    from fieldguide.ingest.reviews import reviewed_by
+
+    with desk.study(read_only=True) as study:
+        done = reviewed_by(study, who)
+    rows = (u for u in desk.unvalidated if u.observation_id not in done)
+    return [UnvalidatedOut(observation_id=u.observation_id, photo_ids=list(u.photo_ids),
+                           taxon=u.taxon, rank=u.rank, status=u.status, remarks=u.remarks)
+            for u in islice(rows, limit)]
+
+
+@router.get("/v1/reviews/photos/{photo_id:path}")
+def queue_photo(svc: Svc, desk: Desk, who: Reviewer, photo_id: str,
+                size: Annotated[int, Query(ge=32, le=1024)] = 320) -> Response:
+    """A photo of the flagged or not auto-validated queue as a JPEG thumbnail, by id only
+    (404 for an id those queues do not show, or a photo known only by URL)."""
+    from fieldguide.service.references import thumbnail
+
+    where = desk.photo_paths.get(photo_id)
+    if where is None:
+        raise HTTPException(404, f"photo {photo_id!r} is in no review queue, or has no file")
+    try:
+        body = thumbnail(where, size, svc.settings.max_pixels)
+    except InputError as exc:
+        raise HTTPException(404, f"photo {photo_id!r}: {exc.reason}") from None
+    return Response(body, media_type="image/jpeg",
+                    headers={"Cache-Control": "private, max-age=3600"})
 
 
 @router.post("/v1/reviews", status_code=201)

@@ -36,6 +36,13 @@ class Decision(BaseModel):
     rank: str | None
     probability: float | None
     auto_validated: bool
+    threshold: float | None = Field(None, description="The threshold the decision met or "
+                                    "missed: its group's (calibrate --groups-at) or the "
+                                    "single one.")
+    provenance: str | None = Field(None, description="What decided it: tokens joined by "
+                                   "'+' (vision, prior:NAME, restricted:NAME, "
+                                   "group_threshold:GROUP, rolled_up:RANK, undecided, "
+                                   "rejected:ood|quality; docs/identify.md).")
 
 
 class ImageResult(BaseModel):
@@ -59,6 +66,9 @@ class Identification(BaseModel):
     common_ancestor: Decision = Field(description="The same walk-up carried on to the "
                                       "coarsest rank the model knows: the finest taxon that "
                                       "clears the threshold, at any rank.")
+    mass_outside: float | None = Field(None, description="With taxa or within: the "
+                                       "probability the photos had outside those taxa, "
+                                       "before renormalising.")
     rejected: bool = Field(description="Not like the training photos (e.g. not a plant); the "
                            "answer is still 200, unlike Pl@ntNet's 404.")
     reject_reason: str | None = None

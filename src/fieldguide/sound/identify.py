@@ -297,7 +297,7 @@ def decide_windows(scores: WindowScores, recordings: Photos, model: WindowModel,
         "error": [e or None for e in scores.errors]}
     if any(recordings.label):
         per_window["label"] = [recordings.label[r] or None for r in scores.row]
-    per_window |= columns(post, model.classes, top_k)
+    per_window |= columns(post, model.classes, top_k, tree, rej)
     if rej is not None:  # rejected windows are decided, never auto-validated (as photos)
         per_window |= {"ood_score": rej.ood_score, "rejected": rej.rejected,
                        "reject_reason": [r or None for r in rej.reason]}

@@ -1,12 +1,16 @@
-// The review page: sign in with a reviewer token, pick a taxon, judge the observations
-// reverse search ranks highest for it. Verdicts are saved by the server (POST /v1/reviews)
-// and the queue leaves out what this reviewer has judged, so a session resumes wherever it
-// was left; the token, the taxon and the skipped observations are kept in localStorage.
+// The review page: sign in with a reviewer token, pick a queue (a taxon's observations that
+// reverse search ranks highest, those a curation rule flagged for review, or those the model
+// did not auto-validate) and judge its observations. Verdicts are saved by the server
+// (POST /v1/reviews) and every queue leaves out what this reviewer has judged, so a session
+// resumes wherever it was left; the token, the queue, the taxon and the skipped observations
+// are kept in localStorage.
 import { fetchJSON, pct, photoUrl } from "./common.js";
 
 const $ = (id) => document.getElementById(id);
 const KEY = "fieldguide.review.";
-const state = { token: "", taxon: "", queue: [], pos: 0, saved: 0, busy: false };
+const state = { token: "", kind: "taxon", taxon: "", queue: [], pos: 0, saved: 0,
+                busy: false, blobs: [] };
+const QUEUE_NAMES = { flagged: "flagged for review", unvalidated: "not auto-validated" };
 
 function remember(name, value) { localStorage.setItem(KEY + name, value); }
 function recall(name) { return localStorage.getItem(KEY + name) || ""; }
@@ -29,6 +33,7 @@ async function signIn(token) {
     const me = await call("/v1/reviews/me");
     remember("token", token);
     $("who").textContent = "Reviewing as " + me.reviewer + ".";
+    await offerQueues();
     $("pick").hidden = false;
     showError("");
     return true;
@@ -38,6 +43,26 @@ async function signIn(token) {
     return false;
   }
 }
+
+// The queues this service offers: the choice shows only when there is more than one.
+async function offerQueues() {
+  const on = await call("/v1/reviews/queues");
+  const offered = { taxon: on.taxon, flagged: on.flagged > 0, unvalidated: on.unvalidated > 0 };
+  for (const kind of Object.keys(offered)) $("kind-" + kind + "-label").hidden = !offered[kind];
+  $("flagged-count").textContent = "(" + on.flagged + " observations)";
+  $("unvalidated-count").textContent = "(" + on.unvalidated + " observations)";
+  $("kinds").hidden = Object.values(offered).filter(Boolean).length < 2;
+  const kinds = Object.keys(offered).filter((k) => offered[k]);
+  const kind = kinds.includes(recall("kind")) ? recall("kind") : (kinds[0] || "taxon");
+  chooseKind(kind);
+}
+function chooseKind(kind) {
+  state.kind = kind;
+  document.querySelector("input[name=kind][value=" + kind + "]").checked = true;
+  $("by-taxon").hidden = kind !== "taxon";
+  $("taxon").disabled = $("min-score").disabled = kind !== "taxon";
+}
+function queueName() { return QUEUE_NAMES[state.kind] || state.taxon; }
 
 // Autocomplete from the study's taxonomy (a datalist the browser filters and shows).
 function autocomplete(input, list, onlyModel) {
@@ -60,12 +85,16 @@ function autocomplete(input, list, onlyModel) {
   });
 }
 
+function skipKey() { return state.kind === "taxon" ? state.taxon : "queue:" + state.kind; }
+
 async function loadQueue() {
-  const skip = new Set(skipped()[state.taxon] || []);
-  const query = "taxon=" + encodeURIComponent(state.taxon) + "&limit=50&min_score="
-    + encodeURIComponent($("min-score").value || "0.5");
+  const skip = new Set(skipped()[skipKey()] || []);
+  const path = state.kind === "taxon"
+    ? "/v1/reviews/queue?taxon=" + encodeURIComponent(state.taxon) + "&limit=50&min_score="
+      + encodeURIComponent($("min-score").value || "0.5")
+    : "/v1/reviews/" + state.kind + "?limit=50";
   try {
-    const rows = await call("/v1/reviews/queue?" + query);
+    const rows = await call(path);
     state.queue = rows.filter((r) => !skip.has(r.observation_id));
     state.pos = 0;
     showError("");
@@ -86,13 +115,60 @@ function labelText(row) {
   return row.label;
 }
 
+// The taxon "Agree" confirms: the queue's taxon, the label the dataset gives a flagged
+// observation, or the model's decision (none when the model named no taxon).
+function proposal(row) {
+  if (state.kind === "taxon") return state.taxon;
+  return (state.kind === "flagged" ? row.label : row.taxon) || "";
+}
+
+// A photo of a file-read queue: served only to reviewers, so fetched with the token.
+async function authorisedImage(img, photoId) {
+  try {
+    const r = await fetch("v1/reviews/photos/" + encodeURIComponent(photoId) + "?size=640",
+                          { headers: { Authorization: "Bearer " + state.token } });
+    if (!r.ok) throw new Error(String(r.status));
+    const src = URL.createObjectURL(await r.blob());
+    state.blobs.push(src);
+    img.src = src;
+  } catch (e) {
+    img.alt += " (not available)";
+  }
+}
+
+function showEvidence(row) {
+  const ev = $("evidence");
+  ev.replaceChildren();
+  if (state.kind === "flagged") {
+    entry(ev, "Current label", row.label);
+    if (row.suggested) entry(ev, "Suggested label", row.suggested);
+    for (const reason of row.reasons) entry(ev, "Flagged for", reason);
+    return;
+  }
+  if (state.kind === "unvalidated") {
+    entry(ev, "Model's identification", row.taxon
+      ? row.taxon + (row.rank ? " (" + row.rank + ")" : "") : "none");
+    entry(ev, "Status", row.status);
+    if (row.remarks) entry(ev, "Evidence", row.remarks);
+    return;
+  }
+  entry(ev, "Model's probability of " + state.taxon, pct(row.score));
+  entry(ev, "Current label", labelText(row));
+  if (row.alternative) entry(ev, "Next most likely", row.alternative + " ("
+    + pct(row.alternative_score) + ")");
+  if (row.neighbour_similarity !== null && row.neighbour_similarity !== undefined) {
+    entry(ev, "Similarity to labelled " + state.taxon, row.neighbour_similarity.toFixed(3));
+  }
+}
+
 function show() {
   const row = state.queue[state.pos];
   $("other-form").hidden = true;
+  state.blobs.splice(0).forEach((src) => URL.revokeObjectURL(src));
   if (!row) {
     $("card").hidden = true;
     $("done").hidden = false;
-    $("done").textContent = "Nothing left to review for " + state.taxon + " ("
+    $("done").textContent = "Nothing left to review in " + queueName() + " ("
       + state.saved + " verdict(s) saved on this visit).";
     return;
   }
@@ -105,19 +181,19 @@ function show() {
     + state.saved + " verdict(s) saved on this visit.";
   $("photos").replaceChildren(...row.photo_ids.map((id, i) => {
     const img = document.createElement("img");
-    img.src = photoUrl(id, 640);
     img.alt = "Photo " + (i + 1) + " of observation " + row.observation_id;
+    if (state.kind === "taxon") img.src = photoUrl(id, 640); else authorisedImage(img, id);
     return img;
   }));
-  const ev = $("evidence");
-  ev.replaceChildren();
-  entry(ev, "Model's probability of " + state.taxon, pct(row.score));
-  entry(ev, "Current label", labelText(row));
-  if (row.alternative) entry(ev, "Next most likely", row.alternative + " ("
-    + pct(row.alternative_score) + ")");
-  if (row.neighbour_similarity !== null && row.neighbour_similarity !== undefined) {
-    entry(ev, "Similarity to labelled " + state.taxon, row.neighbour_similarity.toFixed(3));
-  }
+  if (!row.photo_ids.length) $("photos").textContent = "No photo file for this observation.";
+  showEvidence(row);
+  const agree = proposal(row);
+  $("agree").disabled = !agree;
+  $("agree-taxon").textContent = agree ? ": " + agree : "";
+  $("suggested").hidden = !(state.kind === "flagged" && row.suggested);
+  $("suggested-taxon").textContent = row.suggested || "";
+  $("near").hidden = state.kind !== "taxon";
+  if (state.kind !== "taxon") return;
   $("neighbours").replaceChildren(...row.neighbours.map((n) => {
     const li = document.createElement("li"), img = document.createElement("img");
     img.src = photoUrl(n.photo_id);
@@ -157,11 +233,20 @@ async function verdict(body) {
   }
 }
 
+function agree() {
+  const row = state.queue[state.pos];
+  if (row && proposal(row)) verdict({ taxon: proposal(row) });
+}
+function acceptSuggestion() {
+  const row = state.queue[state.pos];
+  if (row && state.kind === "flagged" && row.suggested) verdict({ taxon: row.suggested });
+}
+
 function skip() {
   const row = state.queue[state.pos];
   if (!row || state.busy) return;
   const all = skipped();
-  all[state.taxon] = [...(all[state.taxon] || []), row.observation_id];
+  all[skipKey()] = [...(all[skipKey()] || []), row.observation_id];
   remember("skipped", JSON.stringify(all));
   next();
 }
@@ -174,15 +259,22 @@ function askOther() {
 }
 
 $("signin").addEventListener("submit", (e) => { e.preventDefault(); signIn($("token").value); });
+for (const radio of document.querySelectorAll("input[name=kind]")) {
+  radio.addEventListener("change", () => chooseKind(radio.value));
+}
 $("pick").addEventListener("submit", (e) => {
   e.preventDefault();
-  state.taxon = $("taxon").value.trim();
-  remember("taxon", state.taxon);
-  remember("min-score", $("min-score").value);
+  remember("kind", state.kind);
+  if (state.kind === "taxon") {
+    state.taxon = $("taxon").value.trim();
+    remember("taxon", state.taxon);
+    remember("min-score", $("min-score").value);
+  }
   state.saved = 0;
   loadQueue();
 });
-$("agree").addEventListener("click", () => verdict({ taxon: state.taxon }));
+$("agree").addEventListener("click", agree);
+$("suggested").addEventListener("click", acceptSuggestion);
 $("other").addEventListener("click", askOther);
 $("unsure").addEventListener("click", () => verdict({ verdict: "unsure" }));
 $("skip").addEventListener("click", skip);
@@ -195,19 +287,20 @@ document.addEventListener("keydown", (e) => {
   if (e.key === "Escape") { $("other-form").hidden = true; return; }
   const typing = ["INPUT", "TEXTAREA", "SELECT"].includes(e.target.tagName);
   if (typing || $("card").hidden || e.ctrlKey || e.metaKey || e.altKey) return;
-  const act = { a: () => verdict({ taxon: state.taxon }), t: askOther,
+  const act = { a: agree, g: acceptSuggestion, t: askOther,
                 u: () => verdict({ verdict: "unsure" }), s: skip }[e.key.toLowerCase()];
   if (act) { e.preventDefault(); act(); }
 });
 autocomplete($("taxon"), $("taxon-list"), true);
 autocomplete($("other-taxon"), $("other-list"), false);
 
-(async () => {  // resume: the last token, taxon and lowest score
+(async () => {  // resume: the last token, queue, taxon and lowest score
   const token = recall("token");
   if (!token) return;
   $("token").value = token;
   if (!(await signIn(token))) return;
   $("min-score").value = recall("min-score") || "0.5";
   state.taxon = recall("taxon");
-  if (state.taxon) { $("taxon").value = state.taxon; loadQueue(); }
+  if (state.kind !== "taxon" && recall("kind") === state.kind) loadQueue();
+  else if (state.kind === "taxon" && state.taxon) { $("taxon").value = state.taxon; loadQueue(); }
 })();
