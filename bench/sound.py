@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from fieldguide.identification.identifier import IdentifyOptions
 from fieldguide.sound.identify import identify_recordings
 from fieldguide.sound.train import train_sound_probe
 
@@ -54,7 +55,7 @@ def training_calls(root: Path, rate: int = 22_050) -> Path:
 
 def run(model: str | Path, listing: Path, out: Path, threads: int) -> tuple[int, float]:
     start = time.perf_counter()
-    result, _ = identify_recordings(model, listing, out, threads=threads)
+    result, _ = identify_recordings(model, listing, out, IdentifyOptions(threads=threads))
     return result.windows.num_rows, time.perf_counter() - start
 
 

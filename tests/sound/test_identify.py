@@ -14,7 +14,7 @@ import numpy as np
 import pyarrow.csv as pcsv
 import pytest
 
-from fieldguide.identification.decision import Rule
+from fieldguide.identification.identifier import IdentifyOptions
 from fieldguide.models.card import read_card
 from fieldguide.sound.identify import is_sound_model
 from fieldguide.sound.settings import SoundSettings
@@ -130,7 +130,7 @@ def test_windows_unlike_any_label_are_rejected(tmp_path: Path, mel_model: Path) 
              RATE)  # broadband hiss: no call of any label
     (tmp_path / "new.csv").write_text("recording_id,path\ntone,tone.wav\nhiss,hiss.wav\n")
     result, _ = identify_recordings(mel_model, tmp_path / "new.csv", tmp_path / "out.csv",
-                                    rule=Rule(threshold=0.5))
+                                    IdentifyOptions(threshold=0.5))
     rows = result.windows.to_pylist()
     tone = [r for r in rows if r["recording_id"] == "tone"]
     hiss = [r for r in rows if r["recording_id"] == "hiss"]
@@ -139,5 +139,5 @@ def test_windows_unlike_any_label_are_rejected(tmp_path: Path, mel_model: Path) 
     assert not any(r["rejected"] for r in tone) and all(r["taxon_1"] == "tone" for r in tone)
     assert max(r["ood_score"] for r in tone) < min(r["ood_score"] for r in hiss)
     kept, _ = identify_recordings(mel_model, tmp_path / "new.csv", tmp_path / "all.csv",
-                                  reject=False)  # --no-reject
+                                  IdentifyOptions(no_reject=True))
     assert "rejected" not in kept.windows.column_names

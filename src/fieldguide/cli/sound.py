@@ -65,16 +65,15 @@ def train(
 
 def identify_sound(model: Path, source: Path, output: Path, options: IdentifyOptions,
                    top_k: int, min_conf: float = 0.1, sensitivity: float = 1.0) -> None:
-    """``fieldguide identify`` with a sound model: one row per window, and a summary per
-    recording beside it (and, for BirdNET's own head, its detections)."""
+    """``fieldguide identify`` with a sound model, decided with the same ``options`` as
+    photos: one row per window, and a summary per recording beside it (and, for BirdNET's
+    own head, its detections)."""
     from fieldguide.sound.birdnet import Detection
     from fieldguide.sound.identify import identify_recordings
 
     detection = guarded(lambda: Detection(min_conf, sensitivity))
     result, paths = guarded(lambda: identify_recordings(
-        model, source, output, rule=options.rule(), prior=options.prior,
-        occurrences=options.occurrences, radius_km=options.radius_km, top_k=top_k,
-        threads=options.threads, detection=detection, reject=not options.no_reject))
+        model, source, output, options, top_k=top_k, detection=detection))
     windows = result.windows
     failed = len({r for r, e in zip(windows.column("recording_id").to_pylist(),
                                     windows.column("error").to_pylist(), strict=True) if e})

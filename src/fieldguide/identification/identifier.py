@@ -13,7 +13,7 @@ heads-only model (:meth:`Identifier.annotate_embeddings`); every decision is
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -42,6 +42,7 @@ from fieldguide.identification.model import open_model
 from fieldguide.identification.posterior import Context, Geofence, Prior, Subtree, posterior
 from fieldguide.identification.protocols import Rejection, Rejector
 from fieldguide.identification.runner import Progress, RunOptions, Scorer, run_outputs, score
+from fieldguide.models.card import ModelCard
 
 
 @dataclass(frozen=True)
@@ -162,15 +163,76 @@ def card_rejector(model: OnnxModel) -> Rejector | None:
     return load_rejector(model)
 
 
-def card_group_rule(model: OnnxModel, rule: Rule) -> Rule:
-    """``rule`` with the card's thresholds per group (``calibrate --groups-at``), if any."""
+def group_rule(rule: Rule, classes: Sequence[str], card: ModelCard | None,
+               where: Path | None = None) -> Rule:
+    """``rule`` with the card's thresholds per group (``calibrate --groups-at``), if any;
+    ``where`` (the card's file) locates a damaged entry."""
     from fieldguide.identification.groups import KEY, GroupThresholds
 
-    card = getattr(model, "card", None)
     if card is None or KEY not in card.extras:
         return rule
-    where = Path(model.folder) / "model.json"
-    return GroupThresholds.from_dict(card.extras[KEY], where).rule(rule, model.classes)
+    return GroupThresholds.from_dict(card.extras[KEY], where).rule(rule, classes)
+
+
+def restrictions(classes: Sequence[str], lineage: Mapping[str, Mapping[str, str]],
+                 taxa: Path | None = None, within: str | None = None,
+                 field: str = "--within") -> list[Prior]:
+    """The filters of a checklist file (``taxa``: names the model does not know are
+    skipped, none known is refused) and of a taxon to answer ``within`` (unknown: refused
+    with the closest known names)."""
+    import fieldguide.identification.checklist as lists
+
+    found: list[Prior] = []
+    if taxa is not None:
+        known = lists.known_names(classes, lineage)
+        names = lists.read_names(taxa, known, what="checklist", strict=False)
+        found.append(lists.restriction(names, classes, lineage, "checklist"))
+    if within:
+        known = lists.known_names(classes, lineage)
+        name = lists.resolve(within, known, field=field)
+        found.append(lists.restriction([name], classes, lineage, f"within:{name}"))
+    return found
+
+
+@dataclass(frozen=True)
+class DecisionParts:
+    """Everything that decides on a model's outputs besides the model: the walk-up ``rule``
+    (with the card's group thresholds), the restrictions (``filters``: ``--taxa``,
+    ``--within``) and the ``priors`` (place and season, geofence, place lists), in the
+    order they apply."""
+
+    rule: Rule
+    filters: list[Prior]
+    priors: list[Prior]
+
+
+def decision_parts(options: IdentifyOptions, classes: Sequence[str],
+                   lineage: Mapping[str, Mapping[str, str]], card: ModelCard | None = None,
+                   where: Path | None = None, priors: Sequence[Prior] | None = None
+                   ) -> DecisionParts:
+    """The one place the identify options become a rule, restrictions and priors, for a
+    model of ``classes`` with their ``lineage`` and ``card`` (``where``: its file; None for a
+    model without one, e.g. BirdNET's own head): photos (:meth:`Identifier.from_paths`) and
+    recordings (``fieldguide.sound.identify``) both build theirs here, so an option that
+    changes a photo's answer changes a recording's. ``priors``: the priors already loaded
+    (a sound model's ``--prior birdnet``), else those of ``prior`` and ``occurrences``; the
+    place lists come after them. Bad values raise one-line InputErrors."""
+    rule = options.rule()
+    if options.group_thresholds:
+        rule = group_rule(rule, classes, card, where)
+    filters = restrictions(classes, lineage, options.taxa, options.within)
+    if options.place_fixes is not None and options.place_lists is None:
+        raise InputError("a fixes file corrects place lists: give --place-lists too",
+                         field="--place-fixes")
+    found = list(priors) if priors is not None else load_priors(
+        options.prior, options.occurrences, options.radius_km)
+    if options.place_lists is not None:
+        from fieldguide.identification.checklist import known_names
+        from fieldguide.identification.place_lists import PlaceLists
+
+        found.append(PlaceLists.read(options.place_lists, known_names(classes, lineage),
+                                     options.place_fixes))
+    return DecisionParts(rule, filters, found)
 
 
 @dataclass(frozen=True)
@@ -213,34 +275,21 @@ class Identifier:
         """Open the model folder, its calibration and rejection (unless ``no_reject``), the
         priors and the engine; bad input raises a one-line InputError."""
         options = options or IdentifyOptions()
-        rule = options.rule()
-        run = options.run_options()
+        options.rule()  # checked before the model opens
         clf = open_model(model, options.threads, options.onnx, options.spinning,
                          options.source)
         if options.engine != "local" and (Path(model) / "family.json").is_file():
             raise InputError("a family is scored by the local engine only (its Ray actors "
                              "open single models)", field="--engine")
-        priors = load_priors(options.prior, options.occurrences, options.radius_km)
+        card = getattr(clf, "card", None)
+        parts = decision_parts(options, clf.classes, card.lineage if card else {}, card,
+                               Path(clf.folder) / "model.json")
         rejector = None if options.no_reject else card_rejector(clf)
-        if options.group_thresholds:
-            rule = card_group_rule(clf, rule)
         from fieldguide.identification.ray_engine import scorer_for
 
         scorer = scorer_for(options.engine, options.address, options.actors, options.threads)
-        identifier = cls(clf, rule=rule, priors=priors, rejector=rejector, run=run,
-                         scorer=scorer)
-        identifier.filters = identifier.restrictions(options.taxa, options.within)
-        if options.place_fixes is not None and options.place_lists is None:
-            raise InputError("a fixes file corrects place lists: give --place-lists too",
-                             field="--place-fixes")
-        if options.place_lists is not None:
-            from fieldguide.identification.checklist import known_names
-            from fieldguide.identification.place_lists import PlaceLists
-
-            known = known_names(clf.classes, clf.card.lineage)
-            identifier.priors.append(PlaceLists.read(options.place_lists, known,
-                                                     options.place_fixes))
-        return identifier
+        return cls(clf, rule=parts.rule, priors=parts.priors, rejector=rejector,
+                   run=options.run_options(), scorer=scorer, filters=parts.filters)
 
     @property
     def classes(self) -> list[str]:
@@ -253,22 +302,8 @@ class Identifier:
 
     def restrictions(self, taxa: Path | None = None, within: str | None = None,
                      field: str = "--within") -> list[Prior]:
-        """The filters of a checklist file (``taxa``: names the model does not know are
-        skipped, none known is refused) and of a taxon to answer ``within`` (unknown: refused
-        with the closest known names)."""
-        import fieldguide.identification.checklist as lists
-
-        lineage = self.model.card.lineage
-        found: list[Prior] = []
-        if taxa is not None:
-            known = lists.known_names(self.classes, lineage)
-            names = lists.read_names(taxa, known, what="checklist", strict=False)
-            found.append(lists.restriction(names, self.classes, lineage, "checklist"))
-        if within:
-            known = lists.known_names(self.classes, lineage)
-            name = lists.resolve(within, known, field=field)
-            found.append(lists.restriction([name], self.classes, lineage, f"within:{name}"))
-        return found
+        """The filters of a checklist file and of a taxon (:func:`restrictions`)."""
+        return restrictions(self.classes, self.model.card.lineage, taxa, within, field)
 
     def checklist(self, names: Sequence[str], field: str = "taxa") -> Prior:
         """The filter of a list of names given directly (the service's ``taxa``): every

@@ -1,13 +1,21 @@
 """``fieldguide identify MODEL LISTING -o OUT.csv`` for recordings: each recording cut into the
 model's windows, every window scored and decided by the same decision core as a photo
-(:func:`fieldguide.identification.posterior.posterior`: calibration, priors, roll-up to every
-rank, the walk-up rule), one row per window; and a per-recording summary
+(:func:`fieldguide.identification.posterior.posterior`: calibration, restrictions, priors,
+roll-up to every rank, the walk-up rule), one row per window with the photos' decision
+columns (``threshold``, ``provenance``, ``mass_outside``...); and a per-recording summary
 (``OUT.recordings.csv``): each taxon decided in some window, with its best window.
+
+The rule (with the card's thresholds per group), the restrictions (``--taxa``, ``--within``)
+and the priors (``--prior``, ``--occurrences``, ``--place-lists``) come from
+:func:`fieldguide.identification.identifier.decision_parts`, the function that builds a
+photo model's, so every identify option that changes a photo's answer changes a window's.
 
 BirdNET's own head is multi-label (a sigmoid per class): beside the decision columns (the
 softmax posterior, as for every model) it gets what BirdNET users expect, every class whose
-BirdNET confidence reaches ``min_conf`` in a window (``OUT.detections.csv``), and its
-per-recording summary lists every species detected, with its best window and confidence.
+BirdNET confidence reaches ``min_conf`` in a window (``OUT.detections.csv``; a class
+outside ``--taxa`` / ``--within`` is not detected, as with BirdNET Analyzer's species list),
+and its per-recording summary lists every species detected, with its best window and
+confidence.
 
 A window is one piece of evidence on its own: a recording often holds several species, so
 windows are not combined into one answer per recording as an observation's photos are.
@@ -31,6 +39,7 @@ import pyarrow as pa
 from fieldguide.errors import InputError
 from fieldguide.identification.annotate import columns, write_table
 from fieldguide.identification.decision import ClassTree, Rule, class_tree
+from fieldguide.identification.identifier import IdentifyOptions, decision_parts
 from fieldguide.identification.inputs import Photos, from_columns, read_table
 from fieldguide.identification.posterior import Context, Posterior, Prior, posterior
 from fieldguide.identification.protocols import Rejection
@@ -45,10 +54,13 @@ if TYPE_CHECKING:
 class WindowModel(Protocol):
     """What identification needs of a sound model: how recordings are cut, the classes with
     their lineage (and common names, where the model has them), the temperature, whether its
-    head is multi-label (a sigmoid per class: BirdNET's own), and for a batch of windows the
+    head is multi-label (a sigmoid per class: BirdNET's own), its card and the card's file
+    (None for BirdNET's own head: no group thresholds), and for a batch of windows the
     logits and, where the model carries a fitted rejection, which windows it rejects."""
 
     settings: SoundSettings
+    card: ModelCard | None
+    card_path: Path | None
     classes: list[str]
     lineage: dict[str, dict[str, str]]
     common: list[str] | None
@@ -84,11 +96,14 @@ class MelModel:
     the rejection ``sound train`` fitted on the windows' embeddings (the photos'
     :class:`~fieldguide.identification.rejector.FittedRejector`), unless ``reject`` is off."""
 
-    def __init__(self, folder: Path, threads: int = 2, reject: bool = True) -> None:
+    def __init__(self, folder: Path, threads: int = 2, reject: bool = True,
+                 onnx: Path | None = None) -> None:
         from fieldguide.identification.classifier import Classifier
         from fieldguide.identification.rejector import FittedRejector, load_rejector
 
-        self.model = Classifier(folder, threads)
+        self.model = Classifier(folder, threads, onnx)
+        self.card: ModelCard | None = self.model.card
+        self.card_path: Path | None = folder / FILE
         self.settings = sound_settings(self.model.card, folder)
         if self.settings.kind != "mel":
             raise InputError("a mel model folder's sound section must say kind = mel",
@@ -121,6 +136,8 @@ class BirdnetModel:
         from fieldguide.sound import birdnet
 
         self.net = birdnet.Acoustic(threads)
+        self.card: ModelCard | None = None
+        self.card_path: Path | None = None
         self.settings = SoundSettings("birdnet-probe", birdnet.RATE, birdnet.WINDOW_S,
                                       birdnet.WINDOW_S)
         sci, common = birdnet.labels()
@@ -138,11 +155,13 @@ class BirdnetModel:
 class BirdnetProbe:
     """Heads fitted on BirdNET embeddings (``fieldguide sound train --encoder birdnet``)."""
 
-    def __init__(self, folder: Path, threads: int = 2) -> None:
+    def __init__(self, folder: Path, threads: int = 2, onnx: Path | None = None) -> None:
         from fieldguide.identification.heads_only import HeadsOnlyModel
         from fieldguide.sound import birdnet
 
-        self.heads = HeadsOnlyModel(folder, threads)
+        self.heads = HeadsOnlyModel(folder, threads, onnx)
+        self.card: ModelCard | None = self.heads.card
+        self.card_path: Path | None = folder / FILE
         self.settings = sound_settings(self.heads.card, folder)
         self.net = birdnet.Acoustic(threads)
         self.classes = self.heads.classes
@@ -157,19 +176,23 @@ class BirdnetProbe:
         return self.heads.run(embedding, ["logits"])["logits"], None
 
 
-def open_sound_model(model: str | Path, threads: int = 2, reject: bool = True) -> WindowModel:
+def open_sound_model(model: str | Path, threads: int = 2, reject: bool = True,
+                     onnx: Path | None = None) -> WindowModel:
     """The model behind MODEL: ``birdnet``, or a sound model folder of either kind (a mel
-    probe with its fitted rejection unless ``reject`` is off)."""
+    probe with its fitted rejection unless ``reject`` is off); ``onnx``: another export of
+    the folder's model (``--onnx``; BirdNET's own head has none)."""
     from fieldguide.sound.birdnet import is_birdnet
 
     if is_birdnet(model):
+        if onnx is not None:
+            raise InputError("BirdNET's own head has no ONNX export to swap", field="--onnx")
         return BirdnetModel(threads)
     folder = Path(model)
     card = read_card(folder)
     settings = sound_settings(card, folder)
     if settings.kind == "birdnet-probe":
-        return BirdnetProbe(folder, threads)
-    return MelModel(folder, threads, reject)
+        return BirdnetProbe(folder, threads, onnx)
+    return MelModel(folder, threads, reject, onnx)
 
 
 def read_recordings(source: Path) -> Photos:
@@ -276,16 +299,17 @@ class SoundAnnotation:
 
 def decide_windows(scores: WindowScores, recordings: Photos, model: WindowModel, *,
                    rule: Rule, priors: Sequence[Prior] = (), top_k: int = 5,
-                   tree: ClassTree | None = None, detection: Detection | None = None
-                   ) -> SoundAnnotation:
-    """The windows through the decision core (their recording's place and date as the
-    priors' context), then the per-window and per-recording tables; a multi-label model's
-    windows are also read as detections (``detection``; BirdNET's defaults when None)."""
+                   tree: ClassTree | None = None, detection: Detection | None = None,
+                   filters: Sequence[Prior] = ()) -> SoundAnnotation:
+    """The windows through the decision core (the restrictions ``filters``, then the
+    ``priors``, their recording's place and date as the context), then the per-window and
+    per-recording tables; a multi-label model's windows are also read as detections
+    (``detection``; BirdNET's defaults when None) of the classes the filters keep."""
     tree = tree or class_tree(model.classes, model.lineage)
     ctx = recordings.context().take(scores.row)
     rej = scores.rejection
     post = posterior(scores.logits.astype(np.float64), tree, classes=model.classes,
-                     temperature=model.temperature, priors=priors, rule=rule,
+                     temperature=model.temperature, priors=[*filters, *priors], rule=rule,
                      context=Context(ctx.latitude, ctx.longitude, ctx.day_of_year),
                      rejected=rej.rejected if rej is not None else None)
     ids = [recordings.photo_id[r] for r in scores.row]
@@ -309,7 +333,7 @@ def decide_windows(scores: WindowScores, recordings: Photos, model: WindowModel,
         from fieldguide.sound.birdnet import Detection
 
         detection = Detection()
-    hits = detect(scores, detection)
+    hits = detect(scores, detection, kept_classes(filters, model.classes))
     summary = _summary(table, recordings, _detected(hits, table, post, model),
                        ("common_name", "best_confidence"))
     return SoundAnnotation(table, summary, per_observation(summary, recordings),
@@ -327,9 +351,23 @@ class Detections:
     confidence: np.ndarray
 
 
-def detect(scores: WindowScores, detection: Detection) -> Detections:
-    """A multi-label head's windows read as detections (a failed recording has none)."""
+def kept_classes(filters: Sequence[Prior], classes: Sequence[str]) -> np.ndarray:
+    """(K,) the classes every restriction keeps (each applied to a uniform row: a class it
+    rules out gets probability 0)."""
+    keep = np.ones(len(classes), dtype=bool)
+    for f in filters:
+        keep &= f.apply(np.full((1, len(classes)), 1.0 / len(classes)), Context.unknown(1),
+                        classes).probs[0] > 0
+    return keep
+
+
+def detect(scores: WindowScores, detection: Detection, keep: np.ndarray | None = None
+           ) -> Detections:
+    """A multi-label head's windows read as detections (a failed recording has none) of
+    the classes in ``keep`` (all when None)."""
     conf = detection.confidence(scores.logits)
+    if keep is not None:
+        conf = np.where(keep[None, :], conf, np.nan)
     with np.errstate(invalid="ignore"):
         window, cls = np.nonzero(conf >= detection.min_conf)
     value = conf[window, cls]
@@ -503,27 +541,37 @@ def sound_priors(prior: Path | None, occurrences: Path | None, radius_km: float,
     return load_priors(prior, occurrences, radius_km)
 
 
-def identify_recordings(model: str | Path, source: str | Path, output: str | Path, *,
-                        rule: Rule | None = None, prior: Path | None = None,
-                        occurrences: Path | None = None, radius_km: float = 50.0,
-                        top_k: int = 5, threads: int = 2, batch_size: int = 16,
-                        detection: Detection | None = None, reject: bool = True
+def identify_recordings(model: str | Path, source: str | Path, output: str | Path,
+                        options: IdentifyOptions | None = None, *, top_k: int = 5,
+                        batch_size: int = 16, detection: Detection | None = None
                         ) -> tuple[SoundAnnotation, tuple[Path, ...]]:
-    """Identify every recording of a listing; write the per-window table to ``output`` (.csv
-    or .parquet), the per-recording summary (``.recordings``), the per-observation decision
+    """Identify every recording of a listing with ``options``, the photos'
+    :class:`~fieldguide.identification.identifier.IdentifyOptions` (the rule, the card's
+    group thresholds, ``taxa``, ``within``, the priors and place lists, ``no_reject``,
+    ``onnx``, ``threads``); write the per-window table to ``output`` (.csv or .parquet),
+    the per-recording summary (``.recordings``), the per-observation decision
     (``.observations``) and, for BirdNET's own head, the detections (``.detections``; read
-    with ``detection``) beside it; ``reject`` off skips a mel model's fitted
-    rejection (``--no-reject``). Returns the tables and the paths of the per-window table,
-    the summary and the detections where there are some."""
+    with ``detection``) beside it. Options that only photos have (a family's ``source``, the
+    Ray engine) are refused in one line. Returns the tables and the paths of the per-window
+    table, the summary and the detections where there are some."""
+    options = options or IdentifyOptions()
     output = Path(output)
     if output.suffix not in (".csv", ".parquet"):
         raise InputError("the output must end in .csv or .parquet", path=output)
+    if options.source is not None:
+        raise InputError("--source picks a family's customisation: a sound model is a "
+                         "single model", field="--source")
+    if options.engine != "local":
+        raise InputError("recordings are scored by the local engine only", field="--engine")
+    options.rule()  # checked before the model opens
     recordings = read_recordings(Path(source))
-    net = open_sound_model(model, threads, reject)
-    priors = sound_priors(prior, occurrences, radius_km)
+    net = open_sound_model(model, options.threads, not options.no_reject, options.onnx)
+    parts = decision_parts(options, net.classes, net.lineage, net.card, net.card_path,
+                           sound_priors(options.prior, options.occurrences,
+                                        options.radius_km, options.threads))
     scores = score_windows(net, recordings, batch_size)
-    result = decide_windows(scores, recordings, net, rule=rule or Rule(), priors=priors,
-                            top_k=top_k, detection=detection)
+    result = decide_windows(scores, recordings, net, rule=parts.rule, priors=parts.priors,
+                            filters=parts.filters, top_k=top_k, detection=detection)
     paths = [write_table(result.windows, output),
              write_table(result.recordings, recordings_path(output))]
     write_table(result.observations, observations_path(output))
