@@ -16,6 +16,7 @@ import pytest
 
 from fieldguide.errors import InputError
 from fieldguide.identification.decision import Rule
+from fieldguide.identification.identifier import restrictions
 from fieldguide.identification.inputs import from_columns
 from fieldguide.sound.birdnet import Detection
 from fieldguide.sound.identify import WindowScores, decide_windows
@@ -40,6 +41,8 @@ class MultiLabel:
     temperature: float = 1.0
     name: str = "multi-label"
     multi_label: bool = True
+    card: None = None  # no card: no group thresholds
+    card_path: None = None
 
     def score(self, windows: np.ndarray) -> tuple[np.ndarray, None]:
         raise AssertionError("not called: the scores are given")
@@ -85,6 +88,24 @@ def test_two_birds_in_one_window_are_both_detected() -> None:
     assert 0 < summary[1]["best_probability"] < 0.5  # the softmax shares the window
     b = [r for r in result.recordings.to_pylist() if r["recording_id"] == "b"]
     assert len(b) == 1 and b[0]["taxon"] is None and b[0]["error"]
+
+
+def test_a_restriction_keeps_the_detections_within_it(tmp_path: Path) -> None:
+    """``--within Turdus`` / ``--taxa`` (BirdNET Analyzer's species list): no class outside
+    is detected, summarised or decided."""
+    scores, recordings = _scores()
+    model = MultiLabel()
+    (tmp_path / "list.txt").write_text("Erithacus rubecula\nEngine\n")
+    for filters, inside in ((restrictions(model.classes, model.lineage, within="Turdus"),
+                             {"Turdus merula"}),
+                            (restrictions(model.classes, model.lineage, tmp_path / "list.txt"),
+                             {"Erithacus rubecula", "Engine"})):
+        result = decide_windows(scores, recordings, model, rule=Rule(threshold=0.5),
+                                filters=filters)
+        assert result.detections is not None
+        assert set(result.detections.column("taxon").to_pylist()) == inside
+        assert {r["taxon"] for r in result.recordings.to_pylist()} <= inside | {None}
+        assert set(result.windows.column("taxon").to_pylist()) <= inside | {None}
 
 
 def test_min_conf_and_sensitivity_change_what_is_detected() -> None:
