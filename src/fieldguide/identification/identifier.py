@@ -4,7 +4,9 @@ occurrence geofence), the rejection, the walk-up rule and the scoring engine, lo
 ``fieldguide identify``, ``fieldguide serve``, the main job and ``index build`` all build an
 :class:`Identifier` (from an :class:`IdentifyOptions` they fill alike) and answer through it,
 so an option that changes an answer changes it everywhere; nothing else opens a model, prior
-or rejection to identify photos. The model sits behind the narrow interface of
+or rejection to identify photos. Recordings (``fieldguide.sound.identify``) score windows with
+their own models but build their rule, restrictions and priors with the same
+:func:`decision_parts`. The model sits behind the narrow interface of
 :mod:`~fieldguide.identification.model` (where a model family will plug in): photos go
 through a photo model's runner (:meth:`Identifier.annotate`), embedding vectors through a
 heads-only model (:meth:`Identifier.annotate_embeddings`); every decision is
