@@ -161,3 +161,26 @@ def test_options_only_photos_have_are_refused_in_one_line(tmp_path: Path, mel_mo
         with pytest.raises(InputError) as err:
             identify_recordings(mel_model, listing, tmp_path / "out.csv", options)
         assert err.value.field == field and "\n" not in str(err.value)
+
+
+def test_place_lists_block_a_taxon_where_the_recording_was_made(
+        tmp_path: Path, grouped_model: Path, listing: Path) -> None:
+    """``--place-lists`` read the listing's ``country`` as for photos: the whistle blocked in
+    GB rolls up to its genus there, and a fixes file that removes the entry gives it back."""
+    rows = listing.read_text().splitlines()
+    placed = ["recording_id,path,country"] + [f"{r},{'GB' if r.startswith('tone') else 'FR'}"
+                                              for r in rows[1:]]
+    (listing.parent / "placed.csv").write_text("\n".join(placed) + "\n")
+    (tmp_path / "lists.csv").write_text("place,taxon,list\nGB,tone,block\n")
+    (tmp_path / "fixes.csv").write_text("place,taxon,list\nGB,tone,remove\n")
+    options = {"threshold": 0.5, "group_thresholds": False, "place_lists": tmp_path / "lists.csv"}
+    blocked = _windows(grouped_model, listing.parent / "placed.csv", tmp_path / "out.csv",
+                       **options)
+    tone = [r for r in blocked if r["recording_id"] == "tone"]
+    assert tone and all(r["taxon"] != "tone" for r in tone), tone
+    assert all("blocked:tone" in str(r["provenance"]) for r in tone), tone
+    trill = [r for r in blocked if r["recording_id"] == "trill"]
+    assert all("blocked" not in str(r["provenance"]) for r in trill)
+    fixed = _windows(grouped_model, listing.parent / "placed.csv", tmp_path / "fixed.csv",
+                     **options, place_fixes=tmp_path / "fixes.csv")
+    assert all(r["taxon"] == "tone" for r in fixed if r["recording_id"] == "tone")

@@ -310,7 +310,7 @@ def decide_windows(scores: WindowScores, recordings: Photos, model: WindowModel,
     rej = scores.rejection
     post = posterior(scores.logits.astype(np.float64), tree, classes=model.classes,
                      temperature=model.temperature, priors=[*filters, *priors], rule=rule,
-                     context=Context(ctx.latitude, ctx.longitude, ctx.day_of_year),
+                     context=ctx,
                      rejected=rej.rejected if rej is not None else None)
     ids = [recordings.photo_id[r] for r in scores.row]
     per_window: dict[str, Any] = {
