@@ -197,7 +197,8 @@ def open_sound_model(model: str | Path, threads: int = 2, reject: bool = True,
 
 def read_recordings(source: Path) -> Photos:
     """A listing of recordings: a CSV/Parquet with ``recording_id`` (default: the path),
-    ``path`` and optionally ``latitude``, ``longitude``, ``observed_on``, ``label``; or a
+    ``path`` and optionally ``latitude``, ``longitude``, ``observed_on``, ``label``,
+    ``region`` or ``country`` (for place lists); or a
     folder (every recording file under it, ids its relative paths); or a study folder (its
     ``sounds`` table). Read as a photo listing is, ids in ``photo_id``."""
     source = Path(source)
