@@ -207,11 +207,19 @@ class CountsPrior(PlaceSeasonPrior):
         g, gq, share, tau = self._group_terms(taxa)
         p: Floats = p0.copy()
         q: Floats = gq.copy()
+        # millions of pairs in a few thousand cells: look each cell's rows up once
+        if len(cells) and bool((cells[1:] >= cells[:-1]).all()):  # calibrate's cell order
+            new = np.empty(len(cells), dtype=bool)
+            new[0], new[1:] = True, cells[1:] != cells[:-1]
+            uniq, inverse = cells[new], np.cumsum(new) - 1
+        else:
+            uniq, inverse = np.unique(cells, return_inverse=True)
         for res, table, gtable in zip(self.resolutions, self.place, self.group_place,
                                       strict=True):
-            keys = parent_cells(cells, res).astype(np.int64)
-            r = table.rows(keys)
-            p, q = self._descend(p, q, table.pairs(r, taxa), gtable.pairs(gtable.rows(keys), g),
+            keys = parent_cells(uniq, res).astype(np.int64)
+            r = table.rows(keys)[inverse]
+            gr = gtable.rows(keys)[inverse]
+            p, q = self._descend(p, q, table.pairs(r, taxa), gtable.pairs(gr, g),
                                  table.totals(r).astype(np.float64), tau, share)
         lift = p / np.maximum(p0, 1e-300)
         return np.asarray(lift / (1 + lift), dtype=np.float64)

@@ -68,16 +68,11 @@ class SparseCounts:
         return out
 
     def pairs(self, rows: NDArray[np.int64], cols: NDArray[np.int64]) -> NDArray[np.float32]:
-        """Count at each (row, column) pair (0 where absent)."""
+        """Count at each (row, column) pair (0 where absent or either index is negative):
+        a binary search inside each pair's row, compiled (priors/kernels.py)."""
+        from fieldguide.priors.kernels import pair_counts
+
         out = np.zeros(len(rows), dtype=np.float32)
-        if len(self.col) == 0:
-            return out
-        n_cols = np.int64(int(self.col.max()) + 1)
-        ok = np.flatnonzero((rows >= 0) & (cols >= 0) & (cols < n_cols))
-        entry_row = np.repeat(np.arange(len(self.keys), dtype=np.int64), np.diff(self.ptr))
-        flat = entry_row * n_cols + self.col
-        query = rows[ok] * n_cols + cols[ok]
-        at = np.minimum(np.searchsorted(flat, query), len(flat) - 1)
-        hit = flat[at] == query
-        out[ok[hit]] = self.count[at[hit]]
+        pair_counts(self.ptr, self.col, self.count, np.asarray(rows, dtype=np.int64),
+                    np.asarray(cols, dtype=np.int64), out)
         return out

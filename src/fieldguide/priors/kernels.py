@@ -1,0 +1,105 @@
+"""Compiled loops for the prior's threshold calibration (see :mod:`fieldguide.priors.thresholds`).
+
+The NumPy formulation looked up every (cell, taxon) pair with ``searchsorted`` over the whole
+count table (tens of millions of random probes per resolution) and sorted all scored pairs by
+taxon and score with ``lexsort``; at 1M observations and 60K taxa that was 53 of 58 s of the
+build. Here a pair is found by a binary search inside its row only (a cell's few taxa), and
+pairs are grouped by taxon with a stable counting sort, each taxon's few hundred scores then
+sorted on their own. The scored pairs are put in cell order first (a counting sort too), so
+lookups walk the tables forwards instead of probing them at random. Every result is identical to the NumPy formulation's, ties included: the
+sorts are stable, so equal keys keep their original order as ``lexsort`` keeps it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from fieldguide.compiled import jit
+
+
+@jit
+def pair_counts(ptr: Any, col: Any, count: Any, rows: Any, cols: Any, out: Any) -> None:
+    """``out[i]``: the count at (``rows[i]``, ``cols[i]``), left as it is where absent or
+    where either index is negative."""
+    for i in range(len(rows)):
+        r, c = rows[i], cols[i]
+        if r < 0 or c < 0:
+            continue
+        lo, hi = ptr[r], ptr[r + 1]
+        end = hi
+        while lo < hi:
+            mid = (lo + hi) >> 1
+            if col[mid] < c:
+                lo = mid + 1
+            else:
+                hi = mid
+        if lo < end and col[lo] == c:
+            out[i] = count[lo]
+
+
+@jit
+def group_positions(taxa: Any, n_taxa: int) -> Any:
+    """(start, index): the positions of value t (a taxon, a row: small integers 0..n_taxa-1)
+    are ``index[start[t]:start[t + 1]]``, in their original order (a stable counting sort)."""
+    start = np.zeros(n_taxa + 1, dtype=np.int64)
+    for t in taxa:
+        start[t + 1] += 1
+    start = np.cumsum(start)
+    fill = start[:-1].copy()
+    index = np.empty(len(taxa), dtype=np.int64)
+    for i in range(len(taxa)):
+        index[fill[taxa[i]]] = i
+        fill[taxa[i]] += 1
+    return start, index
+
+
+@jit
+def first_per_taxon(taxa: Any, key: Any, n_taxa: int, cap: int) -> Any:
+    """Positions of up to ``cap`` entries per taxon with the smallest ``key``, ordered by
+    taxon then key (ties in original order): ``lexsort((key, taxa))`` cut at ``cap`` per
+    taxon."""
+    start, index = group_positions(taxa, n_taxa)
+    out = np.empty(len(taxa), dtype=np.int64)
+    n = 0
+    for t in range(n_taxa):
+        seg = index[start[t]:start[t + 1]]
+        if len(seg) == 0:
+            continue
+        order = np.argsort(key[seg], kind="mergesort")
+        for k in range(min(cap, len(seg))):
+            out[n] = seg[order[k]]
+            n += 1
+    return out[:n]
+
+
+@jit
+def best_f1_thresholds(taxa: Any, score: Any, label: Any, out: Any) -> None:
+    """``out[t]``: the score of taxon t's pair at which F1 (predict present from the highest
+    score down to this pair) is first highest, scores descending, ties in original order;
+    untouched for a taxon without presence pairs."""
+    start, index = group_positions(taxa, len(out))
+    for t in range(len(out)):
+        seg = index[start[t]:start[t + 1]]
+        positives = 0
+        for j in seg:
+            positives += label[j]
+        if positives == 0:
+            continue
+        order = np.argsort(-score[seg], kind="mergesort")
+        tp = 0
+        fp = 0
+        best = -1.0
+        at = seg[0]
+        for k in order:
+            j = seg[k]
+            if label[j]:
+                tp += 1
+            else:
+                fp += 1
+            f1 = 2 * tp / max(tp + fp + positives, 1)
+            if f1 > best:
+                best = f1
+                at = j
+        out[t] = score[at]
