@@ -8,6 +8,7 @@ import csv
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -91,7 +92,8 @@ def ref_pair_scores(prior: CountsPrior) -> ScoreFn:
     def score(cells: NDArray[np.uint64], taxa: NDArray[np.int64]) -> NDArray[np.float64]:
         p0 = prior.frequency(taxa)
         g, gq, share, tau = prior._group_terms(taxa)
-        p, q = p0.copy(), gq.copy()
+        p: NDArray[np.floating[Any]] = p0.copy()
+        q: NDArray[np.floating[Any]] = gq.copy()
         for res, table, gtable in zip(prior.resolutions, prior.place, prior.group_place,
                                       strict=True):
             keys = parent_cells(cells, res).astype(np.int64)
@@ -106,7 +108,7 @@ def ref_pair_scores(prior: CountsPrior) -> ScoreFn:
 
 # -- the comparisons -----------------------------------------------------------------------
 def same_thresholds(obs: Observations, **options: int) -> None:
-    prior = build_counts(obs, **options)
+    prior = build_counts(obs, min_effort=options.get("min_effort", 5))
     for cap in (3, 200):
         want = ref_calibrate(prior.place[-1], len(obs.names), ref_pair_scores(prior), cap=cap,
                              min_effort=options.get("min_effort", 5))

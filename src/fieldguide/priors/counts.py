@@ -78,6 +78,7 @@ class CountsPrior(PlaceSeasonPrior):
         self._bits: tuple[bytes, NDArray[np.uint64], NDArray[np.uint64]] | None = None
         self._reach: dict[int, NDArray[np.uint64]] = {}
         self._seasonal: tuple[bytes, NDArray[np.float64]] | None = None
+        self._season_all: NDArray[np.float64] | None = None
 
     @classmethod
     def fit(cls, obs: Observations, **options: Any) -> CountsPrior:
@@ -188,6 +189,67 @@ class CountsPrior(PlaceSeasonPrior):
                 prob[rows[both]] = ps
         lift = prob / np.maximum(p0, 1e-300)[None, :]
         score = np.where((cols >= 0)[None, :], lift / (1 + lift), 0.0)
+        return prob, score, located | dated
+
+    def evaluate_pairs(self, ctx: Context, photo: NDArray[np.int64], cols: NDArray[np.int64]
+                       ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.bool_]]:
+        """:meth:`evaluate` for (photo, taxon) pairs: the same estimate, looked up per pair
+        (float64 throughout) instead of as a photos x taxa block."""
+        n = len(ctx)
+        p0 = self.frequency(cols)
+        located = valid_coordinates(ctx.latitude, ctx.longitude)
+        b = day_bins(ctx.day_of_year, self.bins)
+        dated = b >= 0
+        prob = p0.copy()
+        g, gq, share, tau = self._group_terms(cols)
+        place = located[photo]
+        per_res: list[Floats] = []
+        place_rows: list[NDArray[np.int64]] = []
+        if place.any():
+            fine = np.zeros(n, dtype=np.uint64)
+            fine[located] = latlng_cells(ctx.latitude[located], ctx.longitude[located],
+                                         self.resolutions[-1])
+            who, c, gc = photo[place], cols[place], g[place]
+            p: Floats = p0[place]
+            q: Floats = gq[place]
+            for res, table, gtable in zip(self.resolutions, self.place, self.group_place,
+                                          strict=True):
+                keys = np.where(located, parent_cells(fine, res).astype(np.int64), -1)
+                r = np.where(located, table.rows(keys), -1)
+                gr = np.where(located, gtable.rows(keys), -1)
+                p, q = self._descend(p, q, table.pairs(r[who], c), gtable.pairs(gr[who], gc),
+                                     table.totals(r)[who].astype(np.float64), tau[place],
+                                     share[place])
+                per_res.append(p)
+                place_rows.append(r)
+            prob[place] = p
+        if dated.any():
+            if self._season_all is None:
+                self._season_all = self._season_frequency(
+                    np.arange(len(self.names), dtype=np.int64))
+            ps_all = self._season_all
+            only = dated[photo] & ~place
+            prob[only] = ps_all[b[photo[only]], cols[only]]
+            both = dated[photo] & place
+            if both.any():
+                who, c = photo[both], cols[both]
+                sub = dated[photo[place]]       # the place pairs that have a date too
+                ps: Floats = ps_all[b[who], c]
+                for j, table in enumerate(self.season):
+                    r = place_rows[j]
+                    counts = np.zeros(len(who))
+                    nc = np.zeros(n)
+                    for d, w in _KERNEL:
+                        key = np.where((r >= 0) & dated, r * self.bins + (b + d) % self.bins,
+                                       -1)
+                        sr = table.rows(key)
+                        counts += w * table.pairs(sr[who], c)
+                        nc += w * table.totals(sr)
+                    base = 0.5 * (per_res[j][sub] + ps)
+                    ps = (counts + self.alpha_season * base) / (nc[who] + self.alpha_season)
+                prob[both] = ps
+        lift = prob / np.maximum(p0, 1e-300)
+        score = np.where(cols >= 0, lift / (1 + lift), 0.0)
         return prob, score, located | dated
 
     def _descend(self, p: Floats, q: Floats, counts: Floats, gcounts: Floats, nc: Floats,

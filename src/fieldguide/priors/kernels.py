@@ -1,14 +1,15 @@
-"""Compiled loops for the prior's threshold calibration (see :mod:`fieldguide.priors.thresholds`).
+"""Compiled loops for the prior: threshold calibration (see :mod:`fieldguide.priors.thresholds`)
+and scoring each photo's top classes (see :mod:`fieldguide.priors.prior`).
 
-The NumPy formulation looked up every (cell, taxon) pair with ``searchsorted`` over the whole
+The NumPy calibration looked up every (cell, taxon) pair with ``searchsorted`` over the whole
 count table (tens of millions of random probes per resolution) and sorted all scored pairs by
 taxon and score with ``lexsort``; at 1M observations and 60K taxa that was 53 of 58 s of the
 build. Here a pair is found by a binary search inside its row only (a cell's few taxa), and
 pairs are grouped by taxon with a stable counting sort, each taxon's few hundred scores then
 sorted on their own. The scored pairs are put in cell order first (a counting sort too), so
-lookups walk the tables forwards instead of probing them at random. Every result is identical to the NumPy formulation's, ties included: the
-sorts are stable, so equal keys keep their original order as ``lexsort`` keeps it.
-"""
+lookups walk the tables forwards instead of probing them at random. Every result is
+identical to the NumPy formulation's, ties included: the sorts are stable, so equal keys
+keep their original order as ``lexsort`` keeps it."""
 
 from __future__ import annotations
 
@@ -103,3 +104,74 @@ def best_f1_thresholds(taxa: Any, score: Any, label: Any, out: Any) -> None:
                 best = f1
                 at = j
         out[t] = score[at]
+
+
+# -- scoring many classes (see PlaceSeasonPrior.apply) -------------------------------------
+@jit
+def top_classes(vision: Any, known: Any, top_k: int, ratio: float, mass: float) -> Any:
+    """(start, pos): photo i's scored classes are ``pos[start[i]:start[i + 1]]``: its known
+    classes, highest vision probability first (ties: lower index first), at most ``top_k``,
+    while they are at least ``ratio`` x its highest or hold less than ``mass`` of its
+    vision probability."""
+    n, k = vision.shape
+    start = np.zeros(n + 1, dtype=np.int64)
+    pos = np.empty(n * top_k, dtype=np.int64)
+    best_v = np.empty(top_k, dtype=np.float64)
+    best_j = np.empty(top_k, dtype=np.int64)
+    for i in range(n):
+        m = 0        # classes held, best_v descending
+        total = 0.0
+        for j in range(k):
+            v = vision[i, j]
+            total += v
+            if not known[j] or (m == top_k and v <= best_v[m - 1]):
+                continue
+            at = m if m < top_k else top_k - 1
+            while at > 0 and best_v[at - 1] < v:
+                best_v[at], best_j[at] = best_v[at - 1], best_j[at - 1]
+                at -= 1
+            best_v[at], best_j[at] = v, j
+            if m < top_k:
+                m += 1
+        held = 0.0
+        out = start[i]
+        for a in range(m):
+            if a > 0 and best_v[a] < ratio * best_v[0] and held >= mass * total:
+                break
+            pos[out] = best_j[a]
+            held += best_v[a]
+            out += 1
+        start[i + 1] = out
+    return start, pos[:start[n]]
+
+
+@jit
+def mix_rows(vision: Any, start: Any, pos: Any, weight: Any, used: Any, out: Any) -> None:
+    """``out[i]``: photo i's vision x weight, renormalised, for the photos ``used`` with at
+    least one scored class and a positive total. Scored classes have their own ``weight``
+    (pairs ``start[i]:start[i + 1]``), every other class the smallest weight of the photo's
+    scored classes; other rows of ``out`` are left as they are."""
+    n, k = vision.shape
+    for i in range(n):
+        lo, hi = start[i], start[i + 1]
+        if not used[i] or hi == lo:
+            continue
+        least = weight[lo]
+        for a in range(lo, hi):
+            least = min(least, weight[a])
+        row_sum = 0.0
+        for j in range(k):
+            row_sum += vision[i, j]
+        scored = 0.0
+        mixed = 0.0
+        for a in range(lo, hi):
+            scored += vision[i, pos[a]]
+            mixed += vision[i, pos[a]] * weight[a]
+        total = least * max(row_sum - scored, 0.0) + mixed
+        if not total > 0:
+            continue
+        scale = least / total
+        for j in range(k):
+            out[i, j] = vision[i, j] * scale
+        for a in range(lo, hi):
+            out[i, pos[a]] = vision[i, pos[a]] * weight[a] / total
