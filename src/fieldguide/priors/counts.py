@@ -374,11 +374,12 @@ def build_counts(obs: Observations, *, resolutions: tuple[int, ...] = (2, 3, 4),
     b = day_bins(obs.doy, bins)
     arrays: dict[str, NDArray[Any]] = {
         "taxon_count": np.bincount(obs.taxon, minlength=n_taxa).astype(np.float32),
-        "season_count": np.zeros((bins, n_taxa), dtype=np.float32),
         "group": obs.group.astype(np.int64),
     }
     dated = b >= 0
-    np.add.at(arrays["season_count"], (b[dated], obs.taxon[dated]), 1)
+    arrays["season_count"] = np.bincount(b[dated] * n_taxa + obs.taxon[dated],
+                                         minlength=bins * n_taxa
+                                         ).reshape(bins, n_taxa).astype(np.float32)
     rows = np.flatnonzero(located)
     taxon = obs.taxon[rows]
     grp = obs.group[taxon]
