@@ -148,27 +148,29 @@ def top_classes(vision: Any, known: Any, top_k: int, ratio: float, mass: float) 
 @jit
 def mix_rows(vision: Any, start: Any, pos: Any, weight: Any, used: Any, out: Any) -> None:
     """``out[i]``: photo i's vision x weight, renormalised, for the photos ``used`` with at
-    least one scored class and a positive total. Scored classes have their own ``weight``
-    (pairs ``start[i]:start[i + 1]``), every other class the smallest weight of the photo's
-    scored classes; other rows of ``out`` are left as they are."""
+    least one scored class and a positive total; its vision probabilities unchanged for the
+    others. Scored classes have their own ``weight`` (pairs ``start[i]:start[i + 1]``), every
+    other class the smallest weight of the photo's scored classes."""
     n, k = vision.shape
     for i in range(n):
         lo, hi = start[i], start[i + 1]
-        if not used[i] or hi == lo:
-            continue
-        least = weight[lo]
-        for a in range(lo, hi):
-            least = min(least, weight[a])
-        row_sum = 0.0
-        for j in range(k):
-            row_sum += vision[i, j]
-        scored = 0.0
-        mixed = 0.0
-        for a in range(lo, hi):
-            scored += vision[i, pos[a]]
-            mixed += vision[i, pos[a]] * weight[a]
-        total = least * max(row_sum - scored, 0.0) + mixed
+        total = 0.0
+        least = 0.0
+        if used[i] and hi > lo:
+            least = weight[lo]
+            for a in range(lo, hi):
+                least = min(least, weight[a])
+            row_sum = 0.0
+            for j in range(k):
+                row_sum += vision[i, j]
+            scored = 0.0
+            mixed = 0.0
+            for a in range(lo, hi):
+                scored += vision[i, pos[a]]
+                mixed += vision[i, pos[a]] * weight[a]
+            total = least * max(row_sum - scored, 0.0) + mixed
         if not total > 0:
+            out[i, :] = vision[i, :]
             continue
         scale = least / total
         for j in range(k):

@@ -144,16 +144,17 @@ class PlaceSeasonPrior:
         ctx = clean_context(context)
         cols = self.columns(classes)
         n, k = vision.shape
-        combined = vision.copy()
         score = np.full((n, k), np.nan)
         near = np.zeros((n, k), dtype=bool)
         if not (cols >= 0).any():
-            return PriorOutput(combined, score, near)
+            return PriorOutput(vision.copy(), score, near)
+        if self.top_k is not None and k > self.top_k and self.combine == "inat":
+            out = PriorOutput(np.empty((n, k)), score, near)
+            self._apply_top(np.ascontiguousarray(vision), ctx, cols, out, self.top_k)
+            return out
+        combined = vision.copy()
         freq = self.frequency(cols)
         known = cols >= 0
-        if self.top_k is not None and k > self.top_k and self.combine == "inat":
-            self._apply_top(vision, ctx, cols, PriorOutput(combined, score, near), self.top_k)
-            return PriorOutput(combined, score, near)
         for start in range(0, n, CHUNK):
             part = slice(start, min(n, start + CHUNK))
             sub = Context(ctx.latitude[part], ctx.longitude[part], ctx.day_of_year[part])
@@ -188,18 +189,18 @@ class PlaceSeasonPrior:
         for start in range(0, len(vision), CHUNK):
             part = slice(start, min(len(vision), start + CHUNK))
             sub = Context(ctx.latitude[part], ctx.longitude[part], ctx.day_of_year[part])
-            v = np.ascontiguousarray(vision[part])
+            v = vision[part]
             first, pos = top_classes(v, known, top_k, self.floor, MASS)
             photo = np.repeat(np.arange(len(v)), np.diff(first))
             _, sc, used = self.evaluate_pairs(sub, photo, cols[pos])
             mix_rows(v, first, pos, np.maximum(sc, self.floor), used, out.probs[part])
-            scores = np.full(v.shape, np.nan)
-            scores[photo, pos] = sc
-            out.score[part][used] = scores[used]
+            kept = used[photo]
+            out.score[start + photo[kept], pos[kept]] = sc[kept]
             located = used & valid_coordinates(sub.latitude, sub.longitude)
             if located.any():
-                out.expected_nearby[start + np.flatnonzero(located)] = self.nearby(
-                    _rows(sub, located), cols, scores[located])
+                rows = start + np.flatnonzero(located)
+                out.expected_nearby[rows] = self.nearby(_rows(sub, located), cols,
+                                                        out.score[rows])
 
 
 #: Prior methods by name (plug-ins: entry point group ``fieldguide.priors``).
