@@ -16,7 +16,7 @@ from numpy.typing import NDArray
 
 from fieldguide.ingest import ingest_gbif_csv, ingest_inat_csv
 from fieldguide.priors import Observations, read_csv, read_study
-from fieldguide.priors.cells import parent_cells
+from fieldguide.priors.cells import day_bins, latlng_cells, parent_cells, valid_coordinates
 from fieldguide.priors.counts import CountsPrior, build_counts
 from fieldguide.priors.sparse import SparseCounts
 from fieldguide.priors.thresholds import best_f1, calibrate
@@ -26,6 +26,38 @@ ScoreFn = Callable[[NDArray[np.uint64], NDArray[np.int64]], NDArray[np.float64]]
 
 
 # -- the NumPy reference (the code before the kernels) -------------------------------------
+def ref_build(keys: NDArray[np.int64], cols: NDArray[np.int64], n_cols: int) -> SparseCounts:
+    row_keys, row = np.unique(keys, return_inverse=True)
+    pair, count = np.unique(row.astype(np.int64) * n_cols + cols, return_counts=True)
+    rows = pair // n_cols
+    ptr = np.zeros(len(row_keys) + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows, minlength=len(row_keys)), out=ptr[1:])
+    total = np.bincount(row, minlength=len(row_keys)).astype(np.float32)
+    return SparseCounts(row_keys.astype(np.int64), total, ptr,
+                        (pair % n_cols).astype(np.int32), count.astype(np.float32))
+
+
+def ref_tables(obs: Observations, bins: int = 24) -> dict[str, NDArray[Any]]:
+    located = valid_coordinates(obs.lat, obs.lon)
+    rows = np.flatnonzero(located)
+    taxon = obs.taxon[rows]
+    grp = obs.group[taxon]
+    fine = latlng_cells(obs.lat[rows], obs.lon[rows], 4)
+    day = day_bins(obs.doy, bins)[rows]
+    out: dict[str, NDArray[Any]] = {}
+    for r in (2, 3, 4):
+        keys = parent_cells(fine, r).astype(np.int64)
+        place = ref_build(keys, taxon, len(obs.names))
+        out.update(place.arrays(f"place{r}"))
+        has = grp >= 0
+        out.update(ref_build(keys[has], grp[has], max(len(obs.group_names), 1))
+                   .arrays(f"group{r}"))
+        when = day >= 0
+        skey = place.rows(keys[when]) * bins + day[when]
+        out.update(ref_build(skey, taxon[when], len(obs.names)).arrays(f"season{r}"))
+    return out
+
+
 def ref_pairs(table: SparseCounts, rows: NDArray[np.int64],
               cols: NDArray[np.int64]) -> NDArray[np.float32]:
     out = np.zeros(len(rows), dtype=np.float32)
@@ -109,6 +141,9 @@ def ref_pair_scores(prior: CountsPrior) -> ScoreFn:
 # -- the comparisons -----------------------------------------------------------------------
 def same_thresholds(obs: Observations, **options: int) -> None:
     prior = build_counts(obs, min_effort=options.get("min_effort", 5))
+    for name, want in ref_tables(obs).items():
+        got = prior.arrays[name]
+        assert got.dtype == want.dtype and np.array_equal(got, want), name
     for cap in (3, 200):
         want = ref_calibrate(prior.place[-1], len(obs.names), ref_pair_scores(prior), cap=cap,
                              min_effort=options.get("min_effort", 5))
@@ -169,8 +204,11 @@ def test_same_thresholds_on_synthetic_studies(seed: int) -> None:
 
 def test_pairs_and_best_f1_match_the_reference() -> None:
     rng = np.random.default_rng(3)
-    keys = rng.integers(0, 50, 5_000)
-    table = SparseCounts.build(keys, rng.integers(0, 40, 5_000), 40)
+    keys, cols = rng.integers(0, 50, 5_000), rng.integers(0, 40, 5_000)
+    table = SparseCounts.build(keys, cols, 40)
+    for name, want in ref_build(keys, cols, 40).arrays("t").items():
+        got = table.arrays("t")[name]
+        assert got.dtype == want.dtype and np.array_equal(got, want), name
     rows = rng.integers(-1, len(table.keys), 20_000)
     cols = rng.integers(-1, 45, 20_000)
     assert np.array_equal(table.pairs(rows, cols), ref_pairs(table, rows, cols))

@@ -383,18 +383,21 @@ def build_counts(obs: Observations, *, resolutions: tuple[int, ...] = (2, 3, 4),
     rows = np.flatnonzero(located)
     taxon = obs.taxon[rows]
     grp = obs.group[taxon]
-    fine = latlng_cells(obs.lat[rows], obs.lon[rows], res[-1])
+    # the records' cells sorted once; each table's rows are derived from the distinct cells
+    cells, fine_row = np.unique(latlng_cells(obs.lat[rows], obs.lon[rows], res[-1]),
+                                return_inverse=True)
     day = b[rows]
+    has = grp >= 0
+    when = day >= 0
     for r in res:
-        keys = parent_cells(fine, r).astype(np.int64)
-        place = SparseCounts.build(keys, taxon, n_taxa)
-        arrays.update(place.arrays(f"place{r}"))
-        has = grp >= 0
-        arrays.update(SparseCounts.build(keys[has], grp[has], max(len(obs.group_names), 1))
-                      .arrays(f"group{r}"))
-        when = day >= 0
-        skey = place.rows(keys[when]) * bins + day[when]
-        arrays.update(SparseCounts.build(skey, taxon[when], n_taxa).arrays(f"season{r}"))
+        keys, cell_row = np.unique(parent_cells(cells, r).astype(np.int64),
+                                   return_inverse=True)
+        row = cell_row[fine_row]
+        arrays.update(SparseCounts.from_rows(keys, row, taxon).arrays(f"place{r}"))
+        arrays.update(_sub_table(keys, row[has], grp[has]).arrays(f"group{r}"))
+        skeys = np.arange(len(keys) * bins, dtype=np.int64)
+        arrays.update(_sub_table(skeys, row[when] * bins + day[when], taxon[when])
+                      .arrays(f"season{r}"))
     params: dict[str, Any] = {
         "method": "counts", "rank": obs.rank, "resolutions": res, "bins": bins,
         "alpha": alpha, "alpha_season": alpha_season, "tau": tau, "floor": floor,
@@ -407,6 +410,14 @@ def build_counts(obs: Observations, *, resolutions: tuple[int, ...] = (2, 3, 4),
                                      min_effort=min_effort, seed=seed)
     prior.thresholds = arrays["thresholds"]
     return prior
+
+
+def _sub_table(keys: NDArray[np.int64], rows: NDArray[np.int64],
+               cols: NDArray[np.int64]) -> SparseCounts:
+    """The counts of records in rows ``rows`` (indices into ``keys``) keeping only the rows
+    that have records, renumbered."""
+    present = np.bincount(rows, minlength=len(keys)) > 0
+    return SparseCounts.from_rows(keys[present], (np.cumsum(present) - 1)[rows], cols)
 
 
 def _unit_vectors(lat: NDArray[np.float64], lon: NDArray[np.float64]) -> NDArray[np.float64]:

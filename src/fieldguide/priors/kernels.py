@@ -177,3 +177,28 @@ def mix_rows(vision: Any, start: Any, pos: Any, weight: Any, used: Any, out: Any
             out[i, j] = vision[i, j] * scale
         for a in range(lo, hi):
             out[i, pos[a]] = vision[i, pos[a]] * weight[a] / total
+
+
+# -- counting (see SparseCounts.from_rows) --------------------------------------------------
+@jit
+def count_rows(rows: Any, cols: Any, n_rows: int) -> Any:
+    """(ptr, col, count, total): records per (row, column) as compressed rows, columns
+    ascending within a row, and records per row; a counting sort by row, then each row's
+    few columns sorted on their own."""
+    start, index = group_positions(rows, n_rows)
+    ptr = np.zeros(n_rows + 1, dtype=np.int64)
+    col = np.empty(len(rows), dtype=np.int64)
+    count = np.empty(len(rows), dtype=np.int64)
+    m = 0
+    for r in range(n_rows):
+        seg = np.sort(cols[index[start[r]:start[r + 1]]])
+        j = 0
+        while j < len(seg):
+            k = j + 1
+            while k < len(seg) and seg[k] == seg[j]:
+                k += 1
+            col[m], count[m] = seg[j], k - j
+            m += 1
+            j = k
+        ptr[r + 1] = m
+    return ptr, col[:m], count[:m], np.diff(start)
