@@ -114,3 +114,22 @@ def test_bayes_scores_every_class(herbarium: tuple[CountsPrior, Observations]) -
     finally:
         prior.combine, prior.top_k = "inat", TOP_K
     assert np.array_equal(fast.probs, full.probs)
+
+
+def test_presence_bits_match_the_dense_formulation(
+        herbarium: tuple[CountsPrior, Observations]) -> None:
+    """The radius rule's bitsets, set per table entry, against packing the dense block."""
+    prior, _ = herbarium
+    cols = np.random.default_rng(6).permutation(len(prior.names))[:1000].astype(np.int64)
+    dated, anytime = prior._presence_bits(cols)
+    words = (len(cols) + 63) // 64
+    colmap = np.full(len(prior.names), -1, dtype=np.int64)
+    colmap[cols] = np.arange(len(cols))
+    season, n_cells = prior.season[0], len(prior.place[0].keys)
+    grid = np.zeros((n_cells * prior.bins, words), dtype=np.uint64)
+    rows = np.arange(len(season.keys))
+    present = season.dense(rows, colmap, words * 64) > 0
+    grid[season.keys] = np.packbits(present, axis=1, bitorder="little").view(np.uint64)
+    assert np.array_equal(anytime, np.bitwise_or.reduce(
+        grid.reshape(n_cells, prior.bins, words), axis=1))
+    assert dated.any()

@@ -339,17 +339,15 @@ class CountsPrior(PlaceSeasonPrior):
                        ) -> tuple[NDArray[np.uint64], NDArray[np.uint64]]:
         """Bitsets of the wanted taxa recorded per (coarse data cell, window +/- the day
         window), and per coarse data cell at any time of year."""
+        from fieldguide.priors.kernels import presence_bits
+
         k = len(cols)
         words = (k + 63) // 64
         colmap = np.full(len(self.names), -1, dtype=np.int64)
         colmap[cols[cols >= 0]] = np.flatnonzero(cols >= 0)
         season, n_cells = self.season[0], len(self.place[0].keys)
         grid = np.zeros((n_cells * self.bins, words), dtype=np.uint64)
-        for start in range(0, len(season.keys), 4096):
-            rows = np.arange(start, min(start + 4096, len(season.keys)))
-            present = season.dense(rows, colmap, words * 64) > 0
-            grid[season.keys[rows]] = np.packbits(present, axis=1, bitorder="little"
-                                                  ).view(np.uint64)
+        presence_bits(season.keys, season.ptr, season.col, colmap, grid)
         grid = grid.reshape(n_cells, self.bins, words)  # type: ignore[assignment]
         reach = int(np.ceil(WINDOW_DAYS / (366 / self.bins) - 1e-9))
         dated = np.zeros_like(grid)

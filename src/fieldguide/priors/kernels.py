@@ -202,3 +202,14 @@ def count_rows(rows: Any, cols: Any, n_rows: int) -> Any:
             j = k
         ptr[r + 1] = m
     return ptr, col[:m], count[:m], np.diff(start)
+
+
+@jit
+def presence_bits(keys: Any, ptr: Any, col: Any, colmap: Any, grid: Any) -> None:
+    """Set bit ``colmap[taxon]`` (bit c is bit c % 64 of word c // 64) of ``grid[key]`` for
+    every taxon recorded in a table row (taxa with ``colmap`` -1 are not wanted)."""
+    for r in range(len(keys)):
+        for e in range(ptr[r], ptr[r + 1]):
+            c = colmap[col[e]]
+            if c >= 0:
+                grid[keys[r], c >> 6] |= np.uint64(1) << np.uint64(c & 63)

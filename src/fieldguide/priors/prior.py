@@ -197,7 +197,9 @@ class PlaceSeasonPrior:
             kept = used[photo]
             out.score[start + photo[kept], pos[kept]] = sc[kept]
             located = used & valid_coordinates(sub.latitude, sub.longitude)
-            if located.any():
+            if located.all():   # views, no copies of the photos x classes block
+                out.expected_nearby[part] = self.nearby(sub, cols, out.score[part])
+            elif located.any():
                 rows = start + np.flatnonzero(located)
                 out.expected_nearby[rows] = self.nearby(_rows(sub, located), cols,
                                                         out.score[rows])
