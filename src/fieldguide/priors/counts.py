@@ -308,8 +308,9 @@ class CountsPrior(PlaceSeasonPrior):
         reach = np.stack([self._reach[int(c)] for c in cells.tolist()])
         b = day_bins(ctx.day_of_year, self.bins)
         out = reach[inverse, np.where(b >= 0, b, self.bins)]
-        flags = np.unpackbits(out.view(np.uint8), axis=1, bitorder="little")[:, :len(cols)]
-        return flags.astype(bool) & (cols >= 0)[None, :]
+        flags = np.unpackbits(out.view(np.uint8), axis=1, bitorder="little",
+                              count=len(cols)).view(bool)   # 0/1 bytes: no copy
+        return flags if (cols >= 0).all() else flags & (cols >= 0)[None, :]
 
     def _add_reach(self, cells: NDArray[np.uint64]) -> None:
         """Cache, per new coarse cell, (bins + 1, words) bitsets: the taxa recorded in data
