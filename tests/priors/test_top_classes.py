@@ -15,7 +15,7 @@ import pytest
 from fieldguide.priors import Context, Observations, read_csv
 from fieldguide.priors.counts import CountsPrior, build_counts
 from fieldguide.priors.kernels import top_classes
-from fieldguide.priors.prior import MASS, TOP_K, clean_context
+from fieldguide.priors.prior import MASS, TOP_K, PlaceSeasonPrior, clean_context
 
 
 @pytest.fixture(scope="module")
@@ -60,6 +60,11 @@ def test_pairs_equal_the_dense_block(herbarium: tuple[CountsPrior, Observations]
     ok = used[photo]
     assert np.allclose(pprob[ok], prob[photo, which][ok], rtol=1e-5, atol=0)
     assert np.allclose(pscore[ok], score[photo, which][ok], rtol=1e-5, atol=1e-7)
+    # the default for other methods (SINR): the dense block over the pairs' taxa, gathered
+    dprob, dscore, dused = PlaceSeasonPrior.evaluate_pairs(prior, ctx, photo, cols[which])
+    assert np.array_equal(dused, used)
+    assert np.array_equal(dprob[ok], prob[photo, which][ok])
+    assert np.array_equal(dscore[ok], score[photo, which][ok])
 
 
 def test_top_classes_keep_the_decisions(herbarium: tuple[CountsPrior, Observations]) -> None:
