@@ -13,7 +13,6 @@ from typer.testing import CliRunner
 
 from fieldguide.cli.main import app
 from fieldguide.family import family_log_probs, read_family_card
-from fieldguide.family.model import stacked_log_probs
 
 
 def test_card_lists_every_member(family: Path) -> None:
@@ -131,11 +130,29 @@ def test_family_log_probs_is_the_product() -> None:
     assert np.allclose(got[:, [0, 2, 4]], p_group[:, :1] * p_a)
     assert np.allclose(got[:, [1, 3]], p_group[:, 1:] * p_b)
     assert np.allclose(got.sum(1), 1.0)
-    # the service's path: the groups side by side, one set of array operations
-    z = np.concatenate([a, b], axis=1)
-    fast = stacked_log_probs(main, 2.0, z, np.array([3, 2]), np.array([1.0, 0.5]),
-                             np.array([0, 3, 1, 4, 2]))
-    assert np.allclose(np.exp(fast), got)
+    # identification's path: one ONNX graph (temperatures folded in, the groups side by
+    # side), padded to equal groups or sliced group by group, classes reordered or not
+    import onnxruntime as ort
+
+    from fieldguide.family.model import stack_graph
+
+    x = rng.normal(size=(5, 4)).astype(np.float32)
+    w_main, w_a, w_b = (rng.normal(size=(4, k)).astype(np.float32) for k in (2, 3, 2))
+    b_main, b_a, b_b = (rng.normal(size=k).astype(np.float32) for k in (2, 3, 2))
+    want = family_log_probs(x @ w_main + b_main, 2.0, [(np.array([0, 2, 4]), x @ w_a + b_a, 1.0),
+                                                       (np.array([1, 3]), x @ w_b + b_b, 0.5)], 5)
+    for padded in (True, False):
+        for order, reordered in ((np.array([0, 3, 1, 4, 2]), True),
+                                 (np.arange(5), False)):
+            graph, where = stack_graph((w_main, b_main, 2.0), [(w_a, b_a, 1.0), (w_b, b_b, 0.5)],
+                                       order, padded)
+            assert (where is not None) == (reordered or padded)
+            got = ort.InferenceSession(graph).run(["logits"], {"embedding": x})[0]
+            got = got if where is None else got[:, where]
+            if reordered:
+                assert np.allclose(got, want, atol=1e-5)
+            else:  # class k is column k: group a's classes first, then b's
+                assert np.allclose(got, want[:, [0, 2, 4, 1, 3]], atol=1e-5)
 
 
 def test_source_with_a_single_model_refused(flowers: Path, tmp_path: Path) -> None:

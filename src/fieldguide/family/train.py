@@ -326,8 +326,10 @@ def write_family(folder: Path, name: str, members: Sequence[FittedMember], pool:
                               f"{what}, {shared}; {notes}"))
     groups = {g: tuple(c for c, k in zip(pool.classes, pool.group_of, strict=True) if k == i)
               for i, g in enumerate(pool.groups)}
-    family = FamilyCard(name, version, pool.classes, {c: lineage.get(c, {}) for c in
-                                                      pool.classes}, groups, tuple(sources),
+    # the classes group by group: identification's joined graph then gives them in order
+    classes = tuple(c for names in groups.values() for c in names)
+    family = FamilyCard(name, version, classes, {c: lineage.get(c, {}) for c in classes},
+                        groups, tuple(sources),
                         {"onnx": "encoder.onnx", **embeddings_from}, prep, tuple(written),
                         metrics)
     write_family_card(family, folder)
