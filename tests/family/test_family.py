@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from fieldguide.cli.main import app
 from fieldguide.family import family_log_probs, read_family_card
+from tests.family.conftest import REPO
 
 
 def test_card_lists_every_member(family: Path) -> None:
@@ -92,17 +93,13 @@ def test_identify_per_source(family: Path, flowers: Path, tmp_path: Path) -> Non
     assert probs[j] == pytest.approx(float(meadow[0]["prob_1"]), abs=5e-3)
 
 
-def test_unknown_source_and_engine_refused(family: Path, flowers: Path, tmp_path: Path) -> None:
+def test_unknown_source_refused(family: Path, flowers: Path, tmp_path: Path) -> None:
     done = CliRunner().invoke(app, ["identify", str(family), str(flowers / "labels.csv"),
                                     "--split", "test", "--source", "herbarium",
                                     "-o", str(tmp_path / "out.csv")])
     assert done.exit_code == 2
     assert "unknown source 'herbarium'" in done.stderr and len(done.stderr.splitlines()) == 1
     assert not (tmp_path / "out.csv").exists()
-    done = CliRunner().invoke(app, ["identify", str(family), str(flowers / "labels.csv"),
-                                    "--engine", "ray", "-o", str(tmp_path / "out.csv")])
-    assert done.exit_code == 2 and "local engine only" in done.stderr
-    assert len(done.stderr.splitlines()) == 1 and not (tmp_path / "out.csv").exists()
 
 
 def test_member_file_missing(family: Path, flowers: Path, tmp_path: Path) -> None:
@@ -164,3 +161,71 @@ def test_source_with_a_single_model_refused(flowers: Path, tmp_path: Path) -> No
                                     "--source", "garden", "-o", str(out)])
     assert done.exit_code == 2 and "single model" in done.stderr
     assert len(done.stderr.splitlines()) == 1 and not out.exists()
+
+
+def test_compare_family_against_source_only(family: Path, flowers: Path,
+                                            tmp_path: Path) -> None:
+    """``fieldguide compare``: the family customised for garden against the model trained
+    on garden's photos alone (written by training), on garden's test photos: seed 004's
+    table and plot, per group; the figures are those training measured."""
+    alone = family / "comparison" / "garden" / "source-only"
+    out = tmp_path / "compare"
+    done = CliRunner().invoke(app, [
+        "compare", str(alone), str(family), str(flowers / "labels.csv"), "-o", str(out),
+        "--source", "garden", "--sources", str(REPO / "tests/family/data/oxford12-sources.csv")])
+    assert done.exit_code == 0, done.output
+    text = (out / "comparison.md").read_text()
+    assert "Most common taxa included" in text and (out / "taxa_curve.png").is_file()
+    assert "Per group" in text
+    import json
+
+    result = json.loads((out / "comparison.json").read_text())
+    a, b = result["a"], result["b"]
+    assert set(a["superclass"]) == set(read_family_card(family).groups)
+    assert {row["superclass"] for row in a["superclass_table"]} == set(a["superclass"])
+    measured = read_family_card(family).metrics["test@garden"]
+    assert b["average_recall"] == pytest.approx(
+        measured["family_customised"]["average_recall"], abs=0.02)
+    assert a["average_recall"] == pytest.approx(
+        measured["source_only"]["average_recall"], abs=0.02)
+    assert b["average_recall"] > a["average_recall"]
+    print(done.stdout)
+    # --source picks a family's customisation: refused in one line for two single models
+    done = CliRunner().invoke(app, ["compare", str(alone), str(alone), str(flowers / "labels.csv"),
+                                    "-o", str(tmp_path / "x"), "--source", "garden"])
+    assert done.exit_code == 2 and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_family_rejection(family: Path, flowers: Path, tmp_path: Path) -> None:
+    """The family card carries a rejection fitted on its validation photos (as a single
+    model's), and identify applies it: a photo like none of the training photos is rejected,
+    the flowers mostly not; --no-reject leaves it out."""
+    from PIL import Image
+
+    card = read_family_card(family)
+    assert card.rejection is not None and (family / card.rejection["file"]).is_file()
+    assert set(card.rejection["scores"]) <= {"msp", "knn", "mahalanobis"}
+    assert card.rejection["report"]["val_photos"] > 0
+    rng = np.random.default_rng(0)
+    stripes = np.zeros((320, 320, 3), np.uint8)
+    stripes[:, ::16] = (20, 60, 230)  # blue stripes on black: no flower
+    stripes = np.clip(stripes + rng.normal(0, 25, stripes.shape), 0, 255).astype(np.uint8)
+    Image.fromarray(stripes).save(tmp_path / "stripes.jpg", quality=92)
+    listing = tmp_path / "photos.csv"
+    test = sorted((flowers / "test").glob("*/*.jpg"))[::12]
+    with listing.open("w", newline="") as fh:
+        out = csv.writer(fh)
+        out.writerow(["photo_id", "path"])
+        out.writerow(["stripes", tmp_path / "stripes.jpg"])
+        for path in test:
+            out.writerow([path.name, path])
+    rows = _identify(family, listing, tmp_path / "out.csv", "garden")
+    assert rows[0]["rejected"] == "true", rows[0]
+    flowers_rejected = sum(r["rejected"] == "true" for r in rows[1:])
+    print(f"rejected: stripes, and {flowers_rejected} of {len(rows) - 1} flowers")
+    assert flowers_rejected <= 0.25 * (len(rows) - 1)
+    done = CliRunner().invoke(app, ["identify", str(family), str(listing), "--no-reject",
+                                    "-o", str(tmp_path / "kept.csv")])
+    assert done.exit_code == 0, done.output
+    with (tmp_path / "kept.csv").open() as fh:
+        assert "rejected" not in next(csv.reader(fh))

@@ -189,10 +189,11 @@ class _Loaded:
 def _model_card(card: FamilyCard) -> ModelCard:
     """The family as one model's card: every class, the shared encoder's export."""
     return ModelCard(backbone=str(card.encoder.get("backbone", "")),
-                     heads=[HeadSpec("taxon", "species", "taxon", card.classes)],
+                     heads=[HeadSpec("taxon", "species", card.label, card.classes)],
                      preprocessing=card.preprocessing, lineage=card.lineage, name=card.name,
                      version=card.version, metrics=card.metrics, onnx=str(card.encoder["onnx"]),
                      weights=str(card.encoder.get("weights", "")),
+                     extras={} if card.rejection is None else {"rejection": card.rejection},
                      outputs=["taxon", "embedding"])
 
 
