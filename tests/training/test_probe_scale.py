@@ -216,7 +216,9 @@ def test_starting_weights_are_a_fine_tune(optimiser: str) -> None:
     class means does."""
     k, d = 5, 16
     centres, x, y = _clusters(k, 2000, d, 0.8)
-    _, x_val, y_val = _clusters(k, 600, d, 0.8, seed=0)
+    rng = np.random.default_rng(1)
+    y_val = rng.integers(0, k, 600)
+    x_val = (centres[y_val] + 0.8 * rng.normal(size=(600, d))).astype(np.float32)
     heads = _species(k)
     shared = fit_linear_heads(x, y[:, None], heads, {}, l2=1e-3, max_iter=200,
                               optimiser=optimiser, val=(x_val, y_val[:, None]))
