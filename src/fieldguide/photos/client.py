@@ -62,6 +62,8 @@ class FetchOptions:
 class Job:
     photo_id: str
     url: str
+    #: "photo", or "sound": a recording, checked by ``fieldguide.sound.keep.keep_recording``.
+    kind: str = "photo"
 
 
 @dataclass(frozen=True)
@@ -229,13 +231,23 @@ async def fetch_one(client: httpx.AsyncClient, job: Job, root: Path, options: Fe
             continue
         wire += len(body)
         try:
-            kept = await asyncio.to_thread(files.keep, body, job.photo_id, root,
+            kept = await asyncio.to_thread(_keeper(job), body, job.photo_id, root,
                                            options.max_bytes)
         except InputError as exc:
             return Outcome(job.photo_id, "failed", exc.reason, tries=attempt + 1,
                            wire_bytes=wire)
         return Outcome(job.photo_id, "fetched", kept=kept, tries=attempt + 1, wire_bytes=wire)
     raise AssertionError("unreachable: the last try returns")
+
+
+def _keeper(job: Job) -> Callable[[bytes, str, Path, int], files.Kept]:
+    """How a downloaded body is checked and kept: a photo as an image, a recording by the
+    one audio path (issue 28)."""
+    if job.kind == "sound":
+        from fieldguide.sound.keep import keep_recording
+
+        return keep_recording
+    return files.keep
 
 
 async def fetch_many(jobs: Iterable[Job], root: Path, options: FetchOptions,
