@@ -217,9 +217,6 @@ class Identifier:
         run = options.run_options()
         clf = open_model(model, options.threads, options.onnx, options.spinning,
                          options.source)
-        if options.engine != "local" and (Path(model) / "family.json").is_file():
-            raise InputError("a family is scored by the local engine only (its Ray actors "
-                             "open single models)", field="--engine")
         priors = load_priors(options.prior, options.occurrences, options.radius_km)
         rejector = None if options.no_reject else card_rejector(clf)
         if options.group_thresholds:
