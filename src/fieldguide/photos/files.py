@@ -1,17 +1,18 @@
 """Where a fetched photo lies in the study, and the checks it passes before it is kept.
 
-A photo is streamed into ``photos/.tmp/`` as it downloads and renamed into
-``photos/<shard>/<id>.<ext>`` only once it is complete and passes its kind's content check
-(:data:`CHECKS`; a photo must decode), so a killed run leaves either the whole file or none
-(the rename is atomic on one file system; a re-run clears ``.tmp``). No fsync: a killed
-process is covered by the rename, and after a power loss ``photos fetch --verify`` finds a
-damaged file by its hash. The extension comes from the decoded format, not from the URL
-(servers lie).
+A photo is written under ``photos/.tmp/`` (a large one streams there as it downloads) and
+renamed into ``photos/<shard>/<id>.<ext>`` only once it is complete and passes its kind's
+content check (:data:`CHECKS`; a photo must decode), so a killed run leaves either the whole
+file or none (the rename is atomic on one file system; a re-run clears ``.tmp``). No fsync: a
+killed process is covered by the rename, and after a power loss ``photos fetch --verify``
+finds a damaged file by its hash. The extension comes from the decoded format, not from the
+URL (servers lie).
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import re
 from collections.abc import Callable
@@ -21,7 +22,7 @@ from pathlib import Path
 from PIL import Image, UnidentifiedImageError
 
 from fieldguide.errors import InputError
-from fieldguide.inputs.files import file_sha256
+from fieldguide.inputs.files import atomic_path, file_sha256
 from fieldguide.models.pixels import LIMITS, check_header
 
 EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "GIF": "gif", "WEBP": "webp", "TIFF": "tif",
@@ -53,13 +54,17 @@ def shard(photo_id: str) -> str:
     return hashlib.sha1(photo_id.encode()).hexdigest()[:2]
 
 
+_SUFFIXES = tuple(dict.fromkeys(EXTENSIONS.values()))
+
+
 def on_disk(root: Path, photo_id: str) -> Path | None:
-    """The kept file of a photo, whatever its format, or None."""
-    base = root / shard(photo_id) / stem(photo_id)
-    for ext in dict.fromkeys(EXTENSIONS.values()):
-        candidate = base.with_name(f"{base.name}.{ext}")
-        if candidate.is_file():
-            return candidate
+    """The kept file of a photo, whatever its format, or None (asked for every photo before
+    its download, so plain strings and one ``stat`` per format)."""
+    base = os.path.join(root, shard(photo_id), stem(photo_id))
+    for ext in _SUFFIXES:
+        candidate = f"{base}.{ext}"
+        if os.path.isfile(candidate):
+            return Path(candidate)
     return None
 
 
@@ -73,19 +78,19 @@ class Checked:
     height: int | None = None
 
 
-def check_image(path: Path, max_bytes: int) -> Checked:
+def check_image(body: bytes | Path, max_bytes: int) -> Checked:
     """Check a downloaded photo; raises :class:`InputError` with the reason it is refused. The
     header is checked against the decompression-bomb limits first, then the whole file is
     decoded (a JPEG at its smallest scale, which still reads every byte): a body cut short
     fails here too. One open for both: at 10 KiB a photo, parsing the header twice cost as
     much as the decoding."""
     try:
-        size = path.stat().st_size
+        size = len(body) if isinstance(body, bytes) else body.stat().st_size
         if size > max_bytes:
             raise InputError(f"file of {size:,} bytes is over the {max_bytes:,}-byte limit")
         if size == 0:
             raise InputError("not an image (empty file)")
-        with Image.open(path) as im:
+        with Image.open(io.BytesIO(body) if isinstance(body, bytes) else body) as im:
             fmt, (width, height) = str(im.format), im.size
             reason = check_header(im, LIMITS)
             if reason:
@@ -102,38 +107,42 @@ def check_image(path: Path, max_bytes: int) -> Checked:
     return Checked(EXTENSIONS.get(fmt, fmt.lower()), width, height)
 
 
-#: The content check of each kind of file fetched: the file just downloaded and the size cap
-#: in, what was found out (or an InputError with the reason it is refused). A new kind of
-#: media is one function and one line here.
-CHECKS: dict[str, Callable[[Path, int], Checked]] = {
+#: The content check of each kind of file fetched: the body just downloaded (its bytes, or
+#: the scratch file a large one streamed to) and the size cap in, what was found out (or an
+#: InputError with the reason it is refused). A new kind of media is one function and one
+#: line here.
+CHECKS: dict[str, Callable[[bytes | Path, int], Checked]] = {
     "image": check_image,
 }
 
 
-def check_content(path: Path, kind: str, max_bytes: int) -> Checked:
-    """The check a downloaded file of ``kind`` must pass before it is kept."""
+def check_content(body: bytes | Path, kind: str, max_bytes: int) -> Checked:
+    """The check a downloaded body of ``kind`` must pass before it is kept."""
     check = CHECKS.get(kind)
     if check is None:
         raise InputError(f"no content check for {kind!r} files (known: {', '.join(CHECKS)})")
-    return check(path, max_bytes)
+    return check(body, max_bytes)
 
 
 def scratch(root: Path, photo_id: str) -> Path:
-    """Where a photo is streamed while it downloads: ``photos/.tmp``, which the next run
+    """Where a large photo streams while it downloads: ``photos/.tmp``, which the next run
     clears of whatever a killed run left there."""
     return root / ".tmp" / f"{stem(photo_id)}.{os.getpid()}.part"
 
 
-def keep(part: Path, photo_id: str, root: Path, *, kind: str, max_bytes: int, sha256: str,
-         file_bytes: int) -> Kept:
-    """Check a complete download and rename it into place. The final name's extension comes
-    from the check, so the file is renamed here rather than written through ``atomic_path``
-    (which needs its final name before the first byte): the same one rename, on one file
-    system, from the scratch folder the next run clears."""
-    checked = check_content(part, kind, max_bytes)
+def keep(body: bytes | Path, photo_id: str, root: Path, *, kind: str, max_bytes: int,
+         sha256: str, file_bytes: int) -> Kept:
+    """Check a complete download and put it in place: bytes are written through a scratch
+    file, a scratch file (a large body) is renamed. Either way the final name, whose
+    extension the check decides, appears only whole."""
+    checked = check_content(body, kind, max_bytes)
     final = root / shard(photo_id) / f"{stem(photo_id)}.{checked.extension}"
-    final.parent.mkdir(exist_ok=True)
-    os.replace(part, final)
+    if isinstance(body, bytes):
+        with atomic_path(final, scratch=root / ".tmp") as tmp:
+            tmp.write_bytes(body)
+    else:
+        final.parent.mkdir(exist_ok=True)
+        os.replace(body, final)  # the same one rename atomic_path would make
     return Kept(final, file_bytes, sha256, checked.width, checked.height)
 
 
