@@ -1,6 +1,7 @@
 """photos fetch on loopback: N small real JPEGs (about 10 KiB each) at concurrency 1, 8 and
-32, then ``curl --parallel --parallel-max 32`` fetching the same N photos from the same server
-in the same run (the peer: a C client that checks nothing), and one more fetch of 5 x N photos
+32, each followed by ``curl --parallel --parallel-max C`` fetching the same N photos from the
+same server in the same run (the peer: a C client that checks nothing, writing the same
+files; its rows show what the server and the machine allow), and one more fetch of 5 x N photos
 at concurrency 32 to show that memory does not grow with the number of photos. Each fetch runs
 in a fresh process (so peaks do not carry over); each row has the client's CPU time per photo
 (user + system, the server's excluded) and the load average when it ended: on a shared
@@ -148,16 +149,16 @@ def main() -> None:
 
     for run in range(1, args.repeat + 1):
         first = None
-        rate = 0.0
         for concurrency in (1, 8, 32):
             r = fieldguide_fetch(base, args.photos, concurrency)
             rate = r["fetched"] / r["seconds"]
             first = first or rate
             row(run, "fieldguide", concurrency, args.photos, r, f"{rate / first:.2f} x c=1")
-        peak_small = r["peak_mib"]
-        curl = curl_fetch(base, args.photos, 32)
-        curl_rate = curl["fetched"] / curl["seconds"]
-        row(run, "curl", 32, args.photos, curl, f"fieldguide = {rate / curl_rate:.2f} x curl")
+            peak_small = r["peak_mib"]
+            curl = curl_fetch(base, args.photos, concurrency)
+            curl_rate = curl["fetched"] / curl["seconds"]
+            row(run, "curl", concurrency, args.photos, curl,
+                f"fieldguide = {rate / curl_rate:.2f} x curl")
         big = 5 * args.photos
         r = fieldguide_fetch(base, big, 32)
         row(run, "fieldguide", 32, big, r, f"RSS {r['peak_mib'] / peak_small:.2f} x "
