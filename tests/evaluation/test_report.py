@@ -105,3 +105,25 @@ def test_compare_models_and_write_comparison(tmp_path: Path) -> None:
     assert files["html"].read_text().count("data:image/png;base64,") == 2
     assert "McNemar" in files["markdown"].read_text()
     assert ComparisonResult.from_json(files["json"].read_text()) == result
+
+
+def test_report_shows_precision_and_coverage_per_taxon_group(tmp_path: Path) -> None:
+    """The table of thresholds per taxon group (calibrate --groups-at), computed by
+    identification.groups on the same probabilities, is in the report and metrics.json."""
+    from dataclasses import asdict
+
+    from fieldguide.identification.groups import fit_group_thresholds, group_figures
+
+    probs, y = synthetic_test_set(False)
+    lineage = {n: {"class": s} for n, s in zip(NAMES, SUPER, strict=True)}
+    fitted = fit_group_thresholds(probs, y, NAMES, lineage, 0.9, rank="class")
+    table = [asdict(f) for f in group_figures(probs, y, NAMES, fitted)]
+    result = evaluate(probs, y, NAMES, group_thresholds=table)
+    files = write_report(result, tmp_path / "rep", "groups")
+    text = files["markdown"].read_text()
+    assert "## Thresholds per taxon group" in text
+    for group in ("Plantae", "Insecta", "Aves"):
+        assert f"| {group} |" in text
+    back = json.loads(files["json"].read_text())["group_thresholds"]
+    assert [r["group"] for r in back] == ["Aves", "Insecta", "Plantae"]
+    assert all(0 < r["threshold"] <= 1 for r in back)

@@ -10,7 +10,7 @@ under, with and without Content-Length), ``/hold/NAME`` (waits on :attr:`gate`; 
 nothing when :attr:`discard` is set meanwhile).
 
 ``hits`` counts requests per path; ``served`` counts bodies sent in full; ``agents`` holds
-the User-Agents seen.
+the User-Agents seen, ``accepts`` the Accept headers.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ class PhotoServer:
         self.hits: Counter[str] = Counter()
         self.served: Counter[str] = Counter()
         self.agents: set[str] = set()
+        self.accepts: set[str] = set()
         self.gate = threading.Event()
         self.gate.set()
         self.discard = False
@@ -69,6 +70,7 @@ def _handler(server: PhotoServer) -> type[BaseHTTPRequestHandler]:
             with server.lock:
                 server.hits[self.path] += 1
                 server.agents.add(self.headers.get("User-Agent", ""))
+                server.accepts.add(self.headers.get("Accept", ""))
                 nth = server.hits[self.path]
             _, how, name = self.path.split("/", 2)
             body = server.photos.get(name.split("?")[0])

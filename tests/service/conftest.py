@@ -35,8 +35,7 @@ def tiny_model(tmp_path: Path) -> Path:
     return write_tiny_model(tmp_path / "model")
 
 
-@pytest.fixture
-def tiny_prior(tmp_path: Path) -> Path:
+def write_tiny_prior(folder: Path) -> Path:
     """Counts prior fitted on synthetic records: green near (50, 10), red near (-30, 150)."""
     from fieldguide.priors import fit_prior
     from fieldguide.priors.observations import Observations
@@ -50,9 +49,14 @@ def tiny_prior(tmp_path: Path) -> Path:
     obs = Observations(taxon, lat, lon, rng.uniform(1, 365, n), rng.integers(0, 60, n),
                        list(CLASSES), np.zeros(3, dtype=np.int64), ["Colour"], "species",
                        Counter())
-    folder = tmp_path / "prior"
     save_prior(fit_prior(obs), folder)
     return folder
+
+
+@pytest.fixture
+def tiny_prior(tmp_path: Path) -> Path:
+    """The prior of :func:`write_tiny_prior`."""
+    return write_tiny_prior(tmp_path / "prior")
 
 
 @pytest.fixture

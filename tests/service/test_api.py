@@ -44,7 +44,10 @@ async def test_identify_fields(client: httpx.AsyncClient) -> None:
     assert top["score"] == pytest.approx(top["vision_score"])
     assert top["prior_score"] is None and top["expected_nearby"] is None
     assert body["decision"]["taxon"] == "red"
-    assert set(body["decision"]) == {"taxon", "rank", "probability", "auto_validated"}
+    assert set(body["decision"]) == {"taxon", "rank", "probability", "auto_validated",
+                                     "threshold", "provenance"}
+    assert body["decision"]["threshold"] == 0.9 and body["decision"]["provenance"] == "vision"
+    assert body["mass_outside"] is None
     assert body["common_ancestor"]["taxon"] in {"red", "Warm", "Colour"}
     assert body["rejected"] is False and body["reject_reason"] is None
     assert body["similar"] == []
@@ -75,6 +78,23 @@ async def test_taxon_filter(client: httpx.AsyncClient) -> None:
     assert r.status_code == 422 and "Nowhere" in r.json()["detail"]
 
 
+async def test_taxa_and_within_restrict_and_report_the_mass_outside(
+        client: httpx.AsyncClient) -> None:
+    body = (await client.post("/v1/identify", files=_files(RED),
+                              data={"taxa": "blue,\ngreen"})).json()
+    assert {r["taxon"] for r in body["results"]} <= {"blue", "green"}
+    assert sum(r["score"] for r in body["results"]) == pytest.approx(1.0)
+    assert body["mass_outside"] > 0.5  # a red photo is mostly outside blue and green
+    assert "restricted:checklist" in body["decision"]["provenance"]
+    body = (await client.post("/v1/identify", files=_files(GREEN),
+                              data={"within": "Cool"})).json()
+    assert body["decision"]["taxon"] == "green"
+    assert body["decision"]["provenance"].startswith("vision+restricted:within:Cool")
+    for field, value in (("taxa", "blue,gren"), ("within", "Cooll")):
+        r = await client.post("/v1/identify", files=_files(RED), data={field: value})
+        assert r.status_code == 422 and "did you mean" in r.json()["detail"], r.text
+
+
 async def test_prior_changes_the_ranking(tiny_model: Path, tiny_prior: Path) -> None:
     async with _client(create_app(tiny_model, prior=tiny_prior)) as c:
         plain = (await c.post("/v1/identify", files=_files(YELLOW))).json()
@@ -92,6 +112,7 @@ async def test_prior_changes_the_ranking(tiny_model: Path, tiny_prior: Path) -> 
     top = europe["results"][0]
     assert top["prior_score"] is not None and top["expected_nearby"] is True
     assert top["score"] != pytest.approx(top["vision_score"])
+    assert europe["decision"]["provenance"].startswith("vision+prior:")
 
 
 BAD: list[tuple[str, dict[str, Any], int]] = [

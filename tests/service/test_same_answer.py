@@ -95,6 +95,8 @@ async def test_identify_and_the_service_give_the_same_answer(
     assert (row["taxon"] or None, row["rank"] or None) == (d["taxon"], d["rank"])
     assert float(row["probability"]) == pytest.approx(d["probability"], abs=1e-6)
     assert (row["auto_validated"] == "true") is d["auto_validated"]
+    assert row["provenance"] == d["provenance"] and "prior:geofence" in d["provenance"]
+    assert float(row["threshold"]) == pytest.approx(d["threshold"])
     # the tiny model's classes ("red", ...) have no rank of their own: a decision at the
     # class level names none, one rolled up names the rank it reached
     assert d["taxon"] is not None and d["rank"] in (None, "genus", "family", "kingdom")

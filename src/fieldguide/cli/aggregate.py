@@ -72,6 +72,12 @@ def aggregate(
         "--peerannot-compat", help="plantnet only: reproduce peerannot's PlantNet strategy "
                                    "(its weights and validity rule) instead of the thesis'.")
                                 ] = False,
+    gold: Annotated[Path | None, typer.Option(
+        help="dawid-skene only: task,truth CSV of known true labels, fixed while the "
+             "workers' confusion matrices are estimated.")] = None,
+    init_confusion: Annotated[Path | None, typer.Option(
+        help="dawid-skene only: worker,truth,label,probability CSV of starting confusion "
+             "matrices (worker '*': everyone).")] = None,
     study: OptionalStudy = None,
 ) -> None:
     """Aggregate votes with METHOD; write labels.csv and the study's labels table."""
@@ -84,7 +90,7 @@ def aggregate(
     from fieldguide.votes import create
     from fieldguide.votes.evaluate import compare as run_compare
     from fieldguide.votes.evaluate import markdown, score
-    from fieldguide.votes.io import LoadWarning, read_truth, read_votes
+    from fieldguide.votes.io import LoadWarning, read_confusion, read_gold, read_truth, read_votes
     from fieldguide.votes.study import label_table, save_labels, votes_from_study
 
     if ai_mode is not None and not type(create(method)).takes_ai:
@@ -93,6 +99,9 @@ def aggregate(
         raise fail("--peerannot-compat needs --method plantnet")
     if peerannot_compat and ai_mode in ("worker", "invalidating"):
         raise fail(f"peerannot's PlantNet has no AI mode {ai_mode!r}; drop --peerannot-compat")
+    for flag, given in (("--gold", gold), ("--init-confusion", init_confusion)):
+        if given is not None and method != "dawid-skene":
+            raise fail(f"{flag} needs --method dawid-skene")
     if votes is None:
         study = study or DEFAULT_STUDY
         with open_study(study, create=False) as st:
@@ -109,7 +118,10 @@ def aggregate(
     params: dict[str, object] = {"ai": ai_mode} if ai_mode is not None else {}
     own = {**params, "peerannot_compat": True} if peerannot_compat else params
     start = time.perf_counter()
-    strategy = guarded(lambda: create(method, **own).fit(table))
+    known = {"gold": guarded(lambda: read_gold(gold, table))} if gold is not None else {}
+    if init_confusion is not None:
+        known["init_confusion"] = guarded(lambda: read_confusion(init_confusion, table))
+    strategy = guarded(lambda: create(method, **own).fit(table, **known))
     seconds = time.perf_counter() - start
     output.parent.mkdir(parents=True, exist_ok=True)
     pacsv.write_csv(label_table(table, strategy), output)
@@ -118,6 +130,11 @@ def aggregate(
             save_labels(st, method, table, strategy)
     typer.echo(f"{method}: {table.n_tasks} tasks, {int(strategy.validated_.sum())} validated "
                f"-> {output}" + (f" and {study}" if study is not None else ""))
+    if "gold" in known:  # a gold task's label is given, not found: score the others only
+        truth_codes = np.where(known["gold"] >= 0, -1, truth_codes)
+        if truth is not None:
+            typer.echo(f"scored on the {int((truth_codes != -1).sum()):,} tasks with known "
+                       "truth and no gold label")
     if truth is not None or compare:
         others = [m for m in compare or [] if m != method]
         rows = run_compare(table, others, truth_codes, {"weighted": params, "plantnet": own})

@@ -69,6 +69,21 @@ ValidateRankOption = Annotated[str, typer.Option(
     help="Decisions at this rank or finer are auto-validated.")]
 RequireNearbyOption = Annotated[bool, typer.Option(
     help="Auto-validate only taxa the prior expects nearby.")]
+GroupThresholdsOption = Annotated[bool, typer.Option(
+    "--group-thresholds/--no-group-thresholds",
+    help="Apply the card's thresholds per taxon group (calibrate --groups-at), where it has "
+         "them; classes in no group face --threshold.")]
+TaxaOption = Annotated[Path | None, typer.Option(
+    help="A checklist (one taxon name per line, any rank): answer only among its taxa, "
+         "probabilities renormalised (column mass_outside); names the model lacks are "
+         "skipped.")]
+WithinOption = Annotated[str | None, typer.Option(
+    help="Answer only within this taxon (e.g. a family), renormalised.")]
+PlaceListsOption = Annotated[Path | None, typer.Option(
+    help="CSV place,taxon,list of allow/block lists per ISO country, region or H3 cell: a "
+         "blocked taxon rolls up to its first allowed ancestor.")]
+PlaceFixesOption = Annotated[Path | None, typer.Option(
+    help="CSV place,taxon,list (allow, block or remove) of corrections to --place-lists.")]
 
 
 def fail(message: str) -> typer.Exit:

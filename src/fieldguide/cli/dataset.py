@@ -38,3 +38,34 @@ def report(directory: Path) -> None:
 
     files = guarded(lambda: write_report(directory))
     typer.echo(f"wrote {files['report.md']}")
+
+
+@dataset_app.command("noise")
+def noise(
+    manifest: Annotated[Path, typer.Argument(help="A dataset's manifest (Parquet or CSV).")],
+    output: Annotated[Path | None, typer.Option(
+        "--output", "-o", help="Ranking to write (default: noise.csv beside the manifest, "
+                               "where `dataset report` finds it).")] = None,
+    backbone: Annotated[str, typer.Option(
+        help="Encoder whose embeddings the probe reads (a name of `fieldguide plugins`' "
+             "backbones).")] = "lite0",
+    label: Annotated[str, typer.Option(help="The manifest's label column.")] = "taxon",
+    folds: Annotated[int, typer.Option(min=2, max=50, help="Cross-validation folds.")] = 5,
+    cache: Annotated[Path | None, typer.Option(
+        help="Embedding stores' folder (default: .embeddings beside the manifest).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the fold assignment.")] = 0,
+) -> None:
+    """Rank MANIFEST's photos by how likely their label is wrong (out-of-fold probabilities of
+    a linear probe on cached embeddings; see docs/curation.md), with a suggested label."""
+    from fieldguide.models.registry import backbone_info
+    from fieldguide.training.noise import rank_label_noise, write_noise
+
+    guarded(lambda: backbone_info(backbone))
+    table = guarded(lambda: rank_label_noise(manifest, backbone=backbone, label=label,
+                                             cache=cache, folds=folds, seed=seed))
+    target = output if output is not None else manifest.parent / "noise.csv"
+    write_noise(table, target)
+    issues = int(table.label_issue.sum())
+    typer.echo(f"{len(table):,} photos ranked, {issues:,} flagged as likely label errors "
+               f"-> {target}" + (f" ({table.skipped:,} unreadable, not scored)"
+                                 if table.skipped else ""))

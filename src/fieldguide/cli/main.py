@@ -28,6 +28,7 @@ from fieldguide.cli.prior import prior_app
 from fieldguide.cli.reject import reject_app
 from fieldguide.cli.search import candidates, index_app, similar
 from fieldguide.cli.serve import serve
+from fieldguide.cli.sound import sound_app
 from fieldguide.cli.train import compare, evaluate, train
 
 app = typer.Typer(
@@ -54,6 +55,7 @@ def _options(
 
 app.add_typer(ingest_app, name="ingest")
 app.add_typer(photos_app, name="photos")
+app.add_typer(sound_app, name="sound")
 taxonomy_app = typer.Typer(no_args_is_help=True, help="Taxon names and trees.")
 app.add_typer(taxonomy_app, name="taxonomy")
 # The stages in pipeline order; each command module keeps its heavy imports inside.

@@ -68,3 +68,27 @@ def evaluate(
     for reason, count in sorted(skipped.items()):
         if count:
             typer.echo(f"skipped: {reason}: {count:,}")
+
+
+@prior_app.command("anomalies")
+def anomalies(
+    prior: Annotated[Path, typer.Argument(help="Prior folder (prior.json).")],
+    observations: Annotated[Path, typer.Argument(
+        help="Records (CSV or Parquet): observation_id or id, taxon or scientific_name, "
+             "latitude, longitude, observed_on; an iNaturalist export as it is.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Scores CSV to write.")],
+) -> None:
+    """Score each located, dated record by how unexpected its taxon is there and then
+    (anomaly_score in [0, 1]; 0.5 or more: the prior does not expect it nearby; see
+    docs/priors.md), most anomalous first."""
+    from fieldguide.priors import load_prior
+    from fieldguide.priors.anomaly import anomaly_scores, read_records, write_anomalies
+
+    loaded = guarded(lambda: load_prior(prior))
+    records = guarded(lambda: read_records(observations, loaded.names))
+    scores = anomaly_scores(loaded, records.taxon, records.context)
+    write_anomalies(records, scores, loaded.names, output)
+    typer.echo(f"{len(records):,} records scored, {int((~scores.expected_nearby).sum()):,} "
+               f"not expected nearby -> {output}")
+    for reason, count in sorted(records.skipped.items()):
+        typer.echo(f"skipped: {reason}: {count:,}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -76,6 +76,25 @@ def _predictions(model: Path, dataset: Path, split: str, head: str | None,
     return pred
 
 
+def _group_table(pred: SplitPredictions) -> list[dict[str, Any]] | None:
+    """Precision and coverage per taxon group at the card's thresholds (calibrate
+    --groups-at), on the probabilities at the card's temperature; None without them."""
+    from dataclasses import asdict
+
+    import numpy as np
+
+    from fieldguide.identification.groups import KEY, GroupThresholds, group_figures
+    from fieldguide.identification.posterior import softmax
+
+    if KEY not in pred.card.extras:
+        return None
+    fitted = GroupThresholds.from_dict(pred.card.extras[KEY])
+    with np.errstate(divide="ignore"):
+        logits = np.log(np.asarray(pred.probs, dtype=np.float64))
+    probs = softmax(logits, pred.card.temperature or 1.0)
+    return [asdict(f) for f in group_figures(probs, pred.y_true, pred.class_names, fitted)]
+
+
 def _label(model: Path) -> str:
     """A run's name for titles: ``runs/oxford12-probe/model`` -> ``oxford12-probe``."""
     model = model.resolve()
@@ -106,8 +125,10 @@ def evaluate(
     if superclass_rank:
         superclass = [pred.card.lineage.get(c, {}).get(superclass_rank, "(none)")
                       for c in pred.class_names]
+    groups = guarded(lambda: _group_table(pred))
     result = guarded(lambda: score(pred.probs, pred.y_true, pred.class_names,
-                                   train_counts=pred.train_counts, superclass=superclass))
+                                   train_counts=pred.train_counts, superclass=superclass,
+                                   group_thresholds=groups))
     title = f"{_label(model)} on {dataset.name} ({split})"
     written: dict[str, Path] = guarded(lambda: write_report(result, output, title=title))
     _write_predictions(pred, output / "predictions.csv")

@@ -1,6 +1,9 @@
 """The dataset's files: the manifest (one row per photo) and the class list with taxonomy.
 
-Rank columns (kingdom .. species) come from each class's lineage; trait columns from the
+Rank columns (kingdom .. species) come from each class's lineage; ``needs_review`` and
+``review_reason`` appear when a rule flagged photos (``label_noise``, ``anomalies``), and
+``suggested_taxon`` when ``label_noise`` did (:func:`read_flagged` reads them back for the
+review page); trait columns from the
 ``traits`` table (photo-level values over observation-level ones) or, for ``life_stage``, from
 the observation. ``phenology2`` / ``phenology4`` are derived by ``rules.phenology2/4`` from the
 traits ``open_flowers``, ``flower_buds`` and ``fruits``.
@@ -9,7 +12,9 @@ traits ``open_flowers``, ``flower_buds`` and ``fruits``.
 from __future__ import annotations
 
 import itertools
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -17,6 +22,7 @@ import pyarrow as pa
 from fieldguide.curation.rules import DERIVED_TRAITS, PHENOLOGY_TRAITS, phenology2, phenology4
 from fieldguide.curation.statistics import ICONIC_TAXA
 from fieldguide.curation.steps import DS
+from fieldguide.errors import InputError
 from fieldguide.taxonomy.ranks import MAIN_RANKS as RANKS
 
 DERIVED = set(DERIVED_TRAITS)
@@ -118,6 +124,11 @@ def write_manifest(
     if any(i.startswith("ph.") for i in trait_items):
         joins += " LEFT JOIN fg_pheno ph USING (photo_id)"
     extra = "".join(f", {i}" for i in trait_items)
+    columns = {r[0] for r in con.execute(f"DESCRIBE {DS}").fetchall()}
+    if "needs_review" in columns:  # a rule flagged photos for the review page
+        extra += ", coalesce(d.needs_review, false) AS needs_review, d.review_reason"
+        if "suggested_taxon" in columns:  # label_noise's most probable other class
+            extra += ", d.suggested_taxon"
     rank_cols = ", ".join(f'c."{r}"' for r in RANKS)
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE fg_manifest AS
@@ -159,3 +170,65 @@ def _write(con: duckdb.DuckDBPyConnection, table: str, target: Path, fmt: str) -
         rel.write_csv(str(target), header=True)
     else:
         raise ValueError(f"unknown manifest format {fmt!r}")
+
+
+@dataclass(frozen=True)
+class FlaggedPhoto:
+    """A manifest row a rule flagged for review: the photo (``path`` None when it is known
+    only by URL), its observation, its current label, why it was flagged and the taxon
+    ``label_noise`` suggests instead (None where no rule suggested one)."""
+
+    photo_id: str
+    path: Path | None
+    observation_id: str
+    taxon: str
+    reason: str
+    suggested: str | None
+
+
+def read_flagged(path: str | Path) -> list[FlaggedPhoto]:
+    """The rows of a manifest (``manifest.parquet`` or ``.csv``) with ``needs_review`` true,
+    in the manifest's order; relative photo paths are read from the manifest's folder, as
+    training reads them. A manifest no rule flagged (no ``needs_review`` column), a missing
+    column, a ``needs_review`` that is not true or false, or a flagged row without its photo,
+    observation or label is one InputError naming the file, line and field."""
+    from fieldguide.inputs.tables import read_columns
+
+    path = Path(path)
+    cols = read_columns(path, what="manifest")
+    if "needs_review" not in cols:
+        raise InputError("no photo is flagged for review (no needs_review column: add a "
+                         "label_noise or anomalies step to the dataset spec)", path=path,
+                         field="needs_review")
+    for name in ("photo_id", "path", "observation_id", "taxon"):
+        if name not in cols:
+            raise InputError(f"missing column {name!r}", path=path, field=name)
+    reasons = cols.get("review_reason") or [None] * len(cols["photo_id"])
+    suggested = cols.get("suggested_taxon") or [None] * len(cols["photo_id"])
+    found = []
+    for i, value in enumerate(cols["needs_review"]):
+        # a CSV column with one bad value is read as text: its good values are words
+        flag = {"true": True, "false": False}.get(str(value).lower()) if isinstance(
+            value, str) else value
+        if not isinstance(flag, bool):
+            raise InputError(f"{value!r} is not true or false", path=path, line=i + 2,
+                             field="needs_review")
+        if not flag:
+            continue
+        text = {n: _text(cols[n][i]) for n in ("photo_id", "observation_id", "taxon")}
+        for name, value in text.items():
+            if value is None:
+                raise InputError("empty value in a flagged row", path=path, line=i + 2,
+                                 field=name)
+        where = _text(cols["path"][i])
+        photo = None if where is None else Path(where)
+        if photo is not None and not photo.is_absolute():
+            photo = path.parent / photo
+        found.append(FlaggedPhoto(str(text["photo_id"]), photo, str(text["observation_id"]),
+                                  str(text["taxon"]), _text(reasons[i]) or "flagged",
+                                  _text(suggested[i])))
+    return found
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None or str(value).strip() == "" else str(value)

@@ -66,11 +66,35 @@ def write_report(out_dir: str | Path, *, plots: bool = True) -> dict[str, Path]:
               for r in superclass_table(classes)]
     lines += _coverage(con, out, plots, files)
     lines += _traits(con)
+    lines += _label_noise(out)
     report = out / "report.md"
     report.write_text("\n".join(lines) + "\n", encoding="utf-8")
     files["report.md"] = report
     con.close()
     return files
+
+
+#: How many photos of the label-noise ranking the report lists.
+NOISE_TOP = 20
+
+
+def _label_noise(out: Path) -> list[str]:
+    """The top of ``noise.csv`` (``fieldguide dataset noise``), when the folder has one."""
+    if not (out / "noise.csv").is_file():
+        return []
+    from fieldguide.training.noise import read_noise
+
+    table = read_noise(out / "noise.csv")
+    issues = int(table.label_issue.sum())
+    lines = ["", "## Likely label errors", "",
+             f"{len(table):,} photos ranked by 1 - p(given label) under an out-of-fold linear "
+             f"probe (noise.csv); {issues:,} flagged by confident learning. Top {NOISE_TOP}:",
+             "", "| rank | photo | split | label | suggested | p(label) | score |",
+             "|---:|---|---|---|---|---:|---:|"]
+    lines += [f"| {i + 1} | {table.photo_id[i]} | {table.split[i]} | {table.label[i]} | "
+              f"{table.suggested[i]} | {table.p_label[i]:.2f} | {table.noise_score[i]:.2f} |"
+              for i in range(min(NOISE_TOP, len(table)))]
+    return lines
 
 
 def _steps_table(steps: list[dict[str, Any]]) -> list[str]:

@@ -380,6 +380,11 @@ RULES: Registry[type[Rule]] = Registry("rules", "rule", [
      "Sample genera and keep all their species."),
     ("duplicates", f"{_S}:Duplicates", "Find (and drop) exact and near duplicate photos."),
     ("trait_labelled", f"{_S}:TraitLabelled", "Keep photos labelled for a trait."),
+    ("label_noise", "fieldguide.curation.label_noise:LabelNoise",
+     "Send photos ranked as likely mislabelled (dataset noise) to review, or drop them."),
+    ("anomalies", "fieldguide.curation.anomalies:Anomalies",
+     "Send observations unexpected at their place and date (prior anomalies) to review, "
+     "or drop them."),
 ], field="rule")
 
 

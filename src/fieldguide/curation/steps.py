@@ -51,6 +51,27 @@ def delete(con: duckdb.DuckDBPyConnection, condition: str,
     con.execute(f"DELETE FROM {DS} WHERE {condition}", params)
 
 
+def flag_for_review(con: duckdb.DuckDBPyConnection, key: str, flagged: str) -> int:
+    """Mark the rows of ``fg_ds`` whose ``key`` (photo_id or observation_id) is in the table
+    ``flagged(key, reason[, suggested])``: ``needs_review`` true, the reason appended to
+    ``review_reason`` and, where the table suggests another taxon, ``suggested_taxon``. The
+    manifest carries these columns once a rule has added them, for the review page to list
+    (``fieldguide serve --review-manifest``). Returns how many rows were marked."""
+    if key not in ("photo_id", "observation_id"):
+        raise ValueError(f"flag_for_review keys on photo_id or observation_id, not {key!r}")
+    con.execute(f"ALTER TABLE {DS} ADD COLUMN IF NOT EXISTS needs_review BOOLEAN DEFAULT false")
+    con.execute(f"ALTER TABLE {DS} ADD COLUMN IF NOT EXISTS review_reason VARCHAR")
+    suggest = ""
+    if "suggested" in {r[0] for r in con.execute(f"DESCRIBE {flagged}").fetchall()}:
+        con.execute(f"ALTER TABLE {DS} ADD COLUMN IF NOT EXISTS suggested_taxon VARCHAR")
+        suggest = f", suggested_taxon = coalesce(f.suggested, {DS}.suggested_taxon)"
+    before = scalar(con, f"SELECT count(*) FROM {DS} WHERE needs_review")
+    con.execute(f"""UPDATE {DS} SET needs_review = true,
+                    review_reason = concat_ws('; ', {DS}.review_reason, f.reason){suggest}
+                    FROM {flagged} f WHERE {DS}.{key} = f.{key}""")
+    return int(scalar(con, f"SELECT count(*) FROM {DS} WHERE needs_review")) - int(before)
+
+
 class Step(Protocol):
     """What :func:`run_step` needs of a rule (:class:`fieldguide.curation.spec.Rule`)."""
 

@@ -111,6 +111,15 @@ def write_report(result: EvaluationResult, out_dir: Path, title: str) -> dict[st
         doc.heading("Accuracy and average recall against the most common taxa included")
         doc.image(files["taxa_curve"], "Accuracy and average recall on the N most common taxa")
 
+    if result.group_thresholds:
+        doc.heading("Thresholds per taxon group")
+        doc.para("Photos whose top class is in the group; auto-validated: calibrated "
+                 "probability at or above the group's threshold (calibrate --groups-at); "
+                 "s.e.: the binomial standard error of the precision.")
+        doc.table(["group", "photos", "threshold", "coverage", "precision", "s.e."],
+                  [[r["group"], r["n"], r["threshold"], r["coverage"], r["precision"],
+                    r["standard_error"]] for r in result.group_thresholds])
+
     doc.heading("Calibration")
     files["reliability"] = plots.reliability_png(result.calibration, result.ece,
                                                  out_dir / "reliability.png", "Reliability")

@@ -40,6 +40,9 @@ class EvaluationResult:
     superclass_table: list[dict[str, Any]] | None = None
     train_bins: list[dict[str, Any]] | None = None
     taxa_curve: dict[str, list[Any]] | None = None
+    #: With the card's thresholds per taxon group: per group its photos (top class in it),
+    #: threshold, coverage, precision and standard error on this split.
+    group_thresholds: list[dict[str, Any]] | None = None
 
     @property
     def n_classes(self) -> int:
@@ -85,11 +88,14 @@ def evaluate(
     train_counts: np.ndarray | None = None,
     superclass: list[str] | None = None,
     calibration_bins: int = 15,
+    group_thresholds: list[dict[str, Any]] | None = None,
 ) -> EvaluationResult:
     """Score a model's test-set probabilities: top-1/top-5, average recall, per-class
     precision/recall/F1, confusion counts, calibration (ECE/MCE, reliability bins), and when
-    given, the per-super-class table (``superclass``: one name per class) and accuracy
-    against training images per class (``train_counts``: one count per class).
+    given, the per-super-class table (``superclass``: one name per class), accuracy
+    against training images per class (``train_counts``: one count per class) and the
+    table of thresholds per taxon group (``group_thresholds``, computed by the caller from
+    the calibrated probabilities: ``identification.groups.group_figures``).
 
     Raises :class:`~fieldguide.errors.InputError` naming the field for malformed input."""
     p = check_probs(probs)
@@ -130,4 +136,6 @@ def evaluate(
                     if counts is not None else None),
         taxa_curve=(bd.taxa_included_curve(counts, support, top1_hits)
                     if counts is not None else None),
+        group_thresholds=(_clean_rows(group_thresholds) if group_thresholds is not None
+                          else None),
     )

@@ -184,6 +184,7 @@ def build_archive(decisions: list[Decision], study: Study | None, *,
     ids = [d.observation_id for d in decisions]
     observations = _observations(study, ids)
     photos = _photos(study, ids)
+    sounds = _sounds(study, ids)
     lineages = lineage(study, {d.taxon for d in decisions if d.taxon}, card_lineage)
     for d in decisions:
         obs = observations.get(d.observation_id, {})
@@ -205,7 +206,9 @@ def build_archive(decisions: list[Decision], study: Study | None, *,
             "identifiedBy": d.identified_by, "dateIdentified": d.date.isoformat(),
             "identificationVerificationStatus": d.status,
             "identificationRemarks": d.remarks,
-            "associatedMedia": associated_media(m["url"] for m in media) or None,
+            "associatedMedia": associated_media(
+                [m["url"] for m in media] + [m["url"] for m in sounds.get(d.observation_id, [])]
+            ) or None,
             "license": obs.get("license"), "rightsHolder": obs.get("observer"),
         }
         for rank in LINEAGE:  # a taxon is not its own ancestor (a card may list it so)
@@ -222,6 +225,14 @@ def build_archive(decisions: list[Decision], study: Study | None, *,
                 "creator": m["creator"], "license": m["license"] or obs.get("license"),
                 "rightsHolder": m["rights_holder"] or m["creator"] or obs.get("observer")})
             counts["photos"] += 1
+        for m in sounds.get(d.observation_id, []):
+            archive.media.append({
+                "coreid": d.observation_id, "type": "Sound", "format": m["format"],
+                "identifier": m["url"], "references": m["references"],
+                "title": m["sound_id"], "creator": m["creator"],
+                "license": m["license"] or obs.get("license"),
+                "rightsHolder": m["rights_holder"] or m["creator"] or obs.get("observer")})
+            counts["sounds"] += 1
     history = _history(study, ids)
     if history:
         for d in decisions:
@@ -279,6 +290,38 @@ def _photos(study: Study | None, ids: list[str]) -> dict[str, list[dict[str, Any
                       if source == "inaturalist" and str(photo_id).isdigit() else None)
         out[obs_id].append({"photo_id": photo_id, "url": url, "license": licence,
                             "creator": creator, "rights_holder": holder, "format": fmt,
+                            "references": references})
+    return out
+
+
+_AUDIO = {"wav": "audio/wav", "flac": "audio/flac", "ogg": "audio/ogg", "oga": "audio/ogg",
+          "mp3": "audio/mpeg", "m4a": "audio/mp4", "aiff": "audio/aiff"}
+
+
+def _sounds(study: Study | None, ids: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """Each observation's recordings that have a URL (table ``sounds``), in position order:
+    the Multimedia extension lists them as ``type = Sound``."""
+    out: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    if study is None:
+        return out
+    study.con.register("fg_export_ids", pa.table({"observation_id": ids}))
+    try:
+        rows = study.con.execute("""
+            SELECT r.observation_id, r.sound_id, r.url, r.format, r.license, r.creator,
+                   r.rights_holder, o.source
+            FROM sounds r JOIN fg_export_ids USING (observation_id)
+            JOIN observations o USING (observation_id)
+            WHERE nullif(trim(r.url), '') IS NOT NULL
+            ORDER BY r.observation_id, r.position, r.sound_id""").fetchall()
+    finally:
+        study.con.unregister("fg_export_ids")
+    for obs_id, sound_id, url, fmt, licence, creator, holder, source in rows:
+        suffix = url.lower().split("?")[0].rsplit(".", 1)[-1]
+        mime = fmt if fmt and "/" in fmt else _AUDIO.get(suffix)
+        references = (f"https://www.inaturalist.org/sounds/{sound_id}"
+                      if source == "inaturalist" and str(sound_id).isdigit() else None)
+        out[obs_id].append({"sound_id": sound_id, "url": url, "license": licence,
+                            "creator": creator, "rights_holder": holder, "format": mime,
                             "references": references})
     return out
 

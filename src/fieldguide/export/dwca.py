@@ -6,8 +6,9 @@ become spaces) described by ``meta.xml``, with ``eml.xml`` saying who made it an
 
 - ``occurrence.txt`` (core, ``dwc:Occurrence``): one row per observation with the
   identification being exported (a model's decision, or an aggregation method's label);
-- ``multimedia.txt`` (GBIF Multimedia extension): one row per photo that has a URL, with its
-  licence and rights holder;
+- ``multimedia.txt`` (GBIF Multimedia extension): one row per photo (``type = StillImage``)
+  and per sound recording (``type = Sound``) that has a URL, with its licence and rights
+  holder;
 - ``identification.txt`` (``dwc:Identification``, written when there is a history): every
   identification known for the observation: the crowd's, other aggregation methods', and the
   exported one.

@@ -30,6 +30,7 @@ from fieldguide.identification.decision import ClassTree, Rule
 from fieldguide.identification.inputs import Photos
 from fieldguide.identification.posterior import Context, Posterior, Prior, posterior, softmax
 from fieldguide.identification.protocols import Rejection, Rejector
+from fieldguide.identification.provenance import provenance
 from fieldguide.identification.runner import Progress, RunOptions, Scorer, run_outputs
 from fieldguide.inputs.files import atomic_path
 
@@ -58,8 +59,11 @@ def combine_observations(log_probs: np.ndarray, groups: Sequence[str],
     return ids, probs, counts
 
 
-def columns(post: Posterior, classes: Sequence[str], k: int) -> dict[str, Any]:
-    """Top-k and decision columns of a posterior; rows that failed stay empty."""
+def columns(post: Posterior, classes: Sequence[str], k: int, tree: ClassTree,
+            rejection: Rejection | None = None) -> dict[str, Any]:
+    """Top-k and decision columns of a posterior, with the threshold each decision met or
+    missed, its provenance and (with a restriction) the mass outside; rows that failed stay
+    empty."""
     probs = post.probs
     ok = np.isfinite(probs).all(axis=1)
     safe = np.where(ok[:, None], probs, 0.0)
@@ -68,8 +72,10 @@ def columns(post: Posterior, classes: Sequence[str], k: int) -> dict[str, Any]:
     rows = np.arange(len(safe))
     cols: dict[str, Any] = {}
     for j in range(k):
+        # a taxon a restriction or the geofence ruled out (probability 0) is not listed
+        listed = ok & (safe[rows, top[:, j]] > 0)
         cols[f"taxon_{j + 1}"] = [classes[t] if o else None
-                                  for t, o in zip(top[:, j], ok, strict=True)]
+                                  for t, o in zip(top[:, j], listed, strict=True)]
         cols[f"prob_{j + 1}"] = np.where(ok, safe[rows, top[:, j]], np.nan)
     if post.prior_score is not None or post.expected_nearby is not None:
         cols["vision_score"] = np.where(ok, post.vision[rows, top[:, 0]], np.nan)
@@ -83,6 +89,13 @@ def columns(post: Posterior, classes: Sequence[str], k: int) -> dict[str, Any]:
     cols["rank"] = [r or None for r in d.rank]
     cols["probability"] = d.probability
     cols["auto_validated"] = d.auto_validated
+    cols["threshold"] = (d.threshold if d.threshold is not None
+                         else np.full(len(ok), np.nan))
+    if post.mass_outside is not None:
+        cols["mass_outside"] = post.mass_outside
+    cols["provenance"] = provenance(d, tree, ok, post.changed_by,
+                                    None if rejection is None else rejection.rejected,
+                                    None if rejection is None else rejection.reason)
     return cols
 
 
@@ -192,9 +205,11 @@ def tabulate(photos: Photos, outputs: dict[str, np.ndarray], errors: Sequence[st
         "path": photos.path, "error": [e or None for e in errors]}
     if any(photos.label):
         per_photo["label"] = [x or None for x in photos.label]
-    per_photo |= columns(got.photos, classes, top_k) | _rejection_columns(rej)
+    tree = model.tree()
+    per_photo |= columns(got.photos, classes, top_k, tree, rej) | _rejection_columns(rej)
     per_obs: dict[str, Any] = {"observation_id": got.ids, "n_photos": got.n_photos}
-    per_obs |= columns(got.observations, classes, top_k) | _rejection_columns(
+    per_obs |= columns(got.observations, classes, top_k, tree,
+                       got.observation_rejection) | _rejection_columns(
         got.observation_rejection)
     return Annotation(pa.table(per_photo), pa.table(per_obs), got.photos.probs, scored,
                       got.photos)

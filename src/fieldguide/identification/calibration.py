@@ -6,7 +6,12 @@ log-likelihood. Auto-validation thresholds are only trustworthy on calibrated pr
 With a place-and-season prior the probabilities a decision sees are the prior's combination
 of the tempered vision scores, so T is fitted on that combined output (NLL of
 prior(softmax(logits / T))), and the ECE is reported for vision alone, with the prior at
-T = 1, and with the prior at the fitted T."""
+T = 1, and with the prior at the fitted T.
+
+With a :class:`~fieldguide.identification.groups.GroupSpec` the same calibrated probabilities
+also choose a threshold per taxon group (:mod:`~fieldguide.identification.groups`), stored in
+the card beside T; calibrating without one drops any earlier group thresholds, which were
+chosen on probabilities at the old T."""
 
 from __future__ import annotations
 
@@ -19,6 +24,7 @@ import numpy as np
 
 from fieldguide.errors import InputError
 from fieldguide.identification.classifier import Classifier, OnnxModel
+from fieldguide.identification.groups import KEY, GroupSpec, GroupThresholds, fit_group_thresholds
 from fieldguide.identification.inputs import Photos
 from fieldguide.identification.posterior import Context, Prior, softmax
 from fieldguide.identification.runner import RunOptions, decoded_batches, score
@@ -110,8 +116,12 @@ class CalibrationReport:
     accuracy_prior: float | None = None
     nll_prior: float | None = None
     ece_prior: float | None = None
+    #: the thresholds per group chosen on the same photos (``calibrate --groups-at``)
+    groups: GroupThresholds | None = None
 
     def text(self) -> str:
+        if self.groups is not None:
+            return f"{replace(self, groups=None).text()}\n{self.groups.text()}"
         if self.prior is None:
             return (f"T = {self.temperature:.4f} on {self.n} photos (top-1 "
                     f"{self.accuracy:.3f}): NLL {self.nll_before:.4f} -> {self.nll_after:.4f}, "
@@ -143,19 +153,24 @@ def prior_report(logits: np.ndarray, y: np.ndarray, combine: Combiner,
 
 
 def calibrate(folder: Path, photos: Photos, options: RunOptions | None = None,
-              threads: int = 2, prior: Prior | None = None) -> CalibrationReport:
+              threads: int = 2, prior: Prior | None = None,
+              groups: GroupSpec | None = None) -> CalibrationReport:
     """Fit T on labelled photos and store it in ``model.json`` (temperature slot, with the
     figures under ``metrics.calibration``). With ``prior``, T is fitted on the prior's
-    combination of the tempered vision scores, the photos' places and dates as context."""
+    combination of the tempered vision scores, the photos' places and dates as context.
+    With ``groups``, a threshold per taxon group is chosen too (``extras.group_thresholds``).
+    """
     from fieldguide.identification.model import open_photo_model
 
     model = open_photo_model(folder, threads)
     logits, y, ok = _labelled(photos, model, options or RunOptions())
-    return _fit(folder, model, logits, y, photos.context().take(np.flatnonzero(ok)), prior)
+    return _fit(folder, model, logits, y, photos.context().take(np.flatnonzero(ok)), prior,
+                groups)
 
 
 def calibrate_embeddings(folder: Path, source: Path, split: str = "val", threads: int = 2,
-                         prior: Prior | None = None) -> CalibrationReport:
+                         prior: Prior | None = None,
+                         groups: GroupSpec | None = None) -> CalibrationReport:
     """:func:`calibrate` for a heads-only model, on one split of an embeddings Parquet file or
     labelled store (its ``taxon`` column the labels; latitude, longitude and observed_on the
     prior's context, where present)."""
@@ -175,20 +190,31 @@ def calibrate_embeddings(folder: Path, source: Path, split: str = "val", threads
                          field="taxon")
     logits = model.run(data.vectors[rows], ["logits"])["logits"]
     y = np.array([index[x] for x in photos.label], dtype=np.int64)
-    return _fit(folder, model, logits, y, photos.context(), prior)
+    return _fit(folder, model, logits, y, photos.context(), prior, groups)
 
 
 def _fit(folder: Path, model: OnnxModel, logits: np.ndarray, y: np.ndarray, context: Context,
-         prior: Prior | None) -> CalibrationReport:
-    """Fit T (after ``prior``, with ``context`` per row, when given) and record it."""
+         prior: Prior | None, groups: GroupSpec | None = None) -> CalibrationReport:
+    """Fit T (after ``prior``, with ``context`` per row, when given), the thresholds per
+    group (with ``groups``) on the probabilities at that T, and record them."""
     if len(y) == 0:
         raise InputError("no labelled photo decoded", path=folder)
+    classes = model.classes
     if prior is None:
         report = calibration_report(logits, y, fit_temperature(logits, y))
+        probs = softmax(logits, report.temperature)
     else:
-        classes = model.classes
         report = prior_report(logits, y, lambda p: prior.apply(p, context, classes).probs,
                               prior.name)
-    metrics = {**model.card.metrics, "calibration": asdict(report)}
-    update_card(folder, temperature=report.temperature, metrics=metrics)
+        probs = prior.apply(softmax(logits, report.temperature), context, classes).probs
+    extras = {k: v for k, v in model.card.extras.items() if k != KEY}
+    if groups is not None:
+        fitted = fit_group_thresholds(probs, y, classes, model.card.lineage, groups.target,
+                                      rank=groups.rank, clades=groups.clades,
+                                      shrink=groups.shrink)
+        extras[KEY] = fitted.to_dict()
+        report = replace(report, groups=fitted)
+    figures = {k: v for k, v in asdict(report).items() if k != "groups"}
+    metrics = {**model.card.metrics, "calibration": figures}
+    update_card(folder, temperature=report.temperature, metrics=metrics, extras=extras)
     return report

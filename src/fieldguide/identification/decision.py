@@ -10,7 +10,7 @@ auto-validated (Naturalis, seed 004): low-risk identifications that need no expe
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -49,16 +49,31 @@ class Rule:
     validate_rank: str = "species"
     #: Auto-validate only taxa a prior expects nearby (iNaturalist's "expected nearby").
     require_nearby: bool = False
+    #: Per-group thresholds (``calibrate --groups-at``), in class order: each class's group
+    #: ("" for none) and that group's threshold (NaN for none). A row faces the threshold of
+    #: its most probable class's group, or ``threshold`` where that class is in no group.
+    class_groups: tuple[str, ...] = ()
+    class_thresholds: tuple[float, ...] = ()
+
+    def without_groups(self) -> Rule:
+        """The same rule with one threshold for every row (a risk table's sweep)."""
+        return replace(self, class_groups=(), class_thresholds=())
 
 
 @dataclass(frozen=True)
 class Decisions:
-    """One decision per row; ``rank`` is "" and ``taxon`` "" where no rank clears the bar."""
+    """One decision per row; ``rank`` is "" and ``taxon`` "" where no rank clears the bar.
+    ``threshold`` is the bar each row met or missed, ``group`` the group whose threshold it
+    was ("" where the rule's single threshold applied)."""
 
     taxon: list[str]
     rank: list[str]
     probability: np.ndarray
     auto_validated: np.ndarray
+    threshold: np.ndarray | None = None
+    group: list[str] | None = None
+    #: Per row, the taxon the walk would have answered but the place blocks ("" none).
+    blocked: list[str] | None = None
 
 
 def class_tree(classes: Sequence[str], taxonomy: Mapping[str, Mapping[str, str]],
@@ -95,7 +110,7 @@ def class_level_ranks(tree: ClassTree, d: Decisions, rule: Rule) -> Decisions:
             rank[i] = own[t]
             if own[t] in ranks:
                 auto[i] &= ranks.index(own[t]) <= deepest
-    return Decisions(list(d.taxon), rank, d.probability, auto)
+    return replace(d, rank=rank, auto_validated=auto)
 
 
 def rank_probabilities(probs: np.ndarray, tree: ClassTree) -> dict[str, np.ndarray]:
@@ -120,32 +135,96 @@ def _span(ranks: Sequence[str], rule: Rule) -> list[str]:
     return list(ranks[lo:hi + 1])
 
 
+def row_thresholds(rank_probs: Mapping[str, np.ndarray], tree: ClassTree,
+                   rule: Rule) -> tuple[np.ndarray, list[str]]:
+    """Per row, the threshold its walk-up must clear and the group that set it: the group of
+    the row's most probable class (``rule.class_groups``), or ``rule.threshold`` and "" where
+    that class is in no group or the rule has no groups."""
+    n = len(next(iter(rank_probs.values()))) if rank_probs else 0
+    threshold = np.full(n, float(rule.threshold))
+    group = [""] * n
+    if not rule.class_groups or "species" not in tree.member or n == 0:
+        return threshold, group
+    member = tree.member["species"]
+    width = len(tree.names["species"])
+    by_column = np.full(width, np.nan)
+    names = [""] * width
+    for i, (g, t) in enumerate(zip(rule.class_groups, rule.class_thresholds, strict=True)):
+        if g and member[i] >= 0:
+            by_column[member[i]], names[member[i]] = t, g
+    species = np.nan_to_num(rank_probs["species"], nan=-1.0)
+    top = np.argmax(species, axis=1)
+    grouped = np.isfinite(by_column[top])
+    threshold[grouped] = by_column[top][grouped]
+    return threshold, [names[j] if g else "" for j, g in zip(top, grouped, strict=True)]
+
+
+def blocked_masks(tree: ClassTree, blocked: Sequence[frozenset[str]]
+                  ) -> dict[str, np.ndarray]:
+    """Per rank, (n, taxa) True where the row's place blocks that taxon or any of its
+    ancestors (blocking a genus blocks its species)."""
+    n = len(blocked)
+    lineage: dict[str, list[set[str]]] = {}
+    for rank, member in tree.member.items():
+        sets: list[set[str]] = [set() for _ in tree.names[rank]]
+        for c, j in enumerate(member):
+            if j < 0:
+                continue
+            ranks = tree.ranks
+            sets[j] |= {tree.names[r][tree.member[r][c]] for r in ranks[ranks.index(rank):]
+                        if tree.member[r][c] >= 0}
+        lineage[rank] = sets
+    masks = {}
+    for rank, sets in lineage.items():
+        m = np.zeros((n, len(sets)), dtype=bool)
+        for i, names in enumerate(blocked):
+            if names:
+                m[i] = [bool(s & names) for s in sets]
+        masks[rank] = m
+    return masks
+
+
 def decide(rank_probs: Mapping[str, np.ndarray], names: Mapping[str, Sequence[str]],
-           rule: Rule, ranks: Sequence[str] = RANKS) -> Decisions:
+           rule: Rule, ranks: Sequence[str] = RANKS,
+           thresholds: np.ndarray | None = None,
+           blocked: Mapping[str, np.ndarray] | None = None) -> Decisions:
     """Walk up from ``rule.finest`` to the first rank whose best taxon has probability >=
-    ``rule.threshold`` (ties: the first taxon in ``names`` order). Rows that never clear it get
-    no taxon and the best probability seen at the coarsest rank."""
+    the row's threshold (``thresholds``, else ``rule.threshold``; ties: the first taxon in
+    ``names`` order). Rows that never clear it get no taxon and the best probability seen at
+    the coarsest rank. A ``blocked`` taxon (per rank, (n, taxa)) is never chosen: its
+    probability still counts in its ancestors, so the answer rolls up to the first allowed
+    one (SpeciesNet's geofence roll-up); ``Decisions.blocked`` names it."""
     if not 0.0 <= rule.threshold <= 1.0:
         raise ValueError("threshold must lie in [0, 1]")
     span = _span(ranks, rule)
     n = len(next(iter(rank_probs.values())))
+    bar = np.full(n, float(rule.threshold)) if thresholds is None else np.asarray(thresholds)
     taxon, rank = [""] * n, [""] * n
     prob = np.zeros(n)
     open_rows = np.ones(n, dtype=bool)
+    stopped = [""] * n
     for r in span:
         p = rank_probs[r]
         if p.shape[1] == 0:
             continue
+        if blocked is not None and blocked[r].any():
+            would = np.argmax(p, axis=1)
+            was_blocked = open_rows & blocked[r][np.arange(n), would] & (
+                p[np.arange(n), would] >= bar)
+            for i in np.flatnonzero(was_blocked):
+                stopped[i] = stopped[i] or names[r][would[i]]
+            p = np.where(blocked[r], -1.0, p)
         best = np.argmax(p, axis=1)
-        best_p = p[np.arange(n), best]
+        best_p = np.maximum(p[np.arange(n), best], 0.0)
         prob[open_rows] = best_p[open_rows]
-        hit = open_rows & (best_p >= rule.threshold)
+        hit = open_rows & (best_p >= bar)
         for i in np.flatnonzero(hit):
             taxon[i], rank[i] = names[r][best[i]], r
         open_rows &= ~hit
     deepest = ranks.index(rule.validate_rank)
     auto = np.array([bool(k) and ranks.index(k) <= deepest for k in rank], dtype=bool)
-    return Decisions(taxon, rank, prob, auto)
+    return Decisions(taxon, rank, prob, auto, bar, None,
+                     stopped if blocked is not None else None)
 
 
 def haversine_km(lat1: np.ndarray, lon1: np.ndarray, lat2: np.ndarray,

@@ -48,8 +48,11 @@ from fieldguide.identification.runner import Progress, RunOptions, Scorer, run_o
 class IdentifyOptions:
     """What ``identify`` and ``serve`` both take: the walk-up rule (``threshold``, ``finest``
     .. ``coarsest``, ``validate_rank``, ``require_nearby``), the priors (``prior`` folder,
-    ``occurrences`` CSV and ``radius_km``), ``no_reject``, and how photos are scored (the
-    ``onnx`` file, ``threads``, batching, decoding, the engine: local or Ray)."""
+    ``occurrences`` CSV and ``radius_km``, the ``place_lists`` with their ``place_fixes``),
+    ``no_reject``, the restrictions (``taxa``, a
+    checklist file; ``within``, a taxon), ``group_thresholds`` (apply the card's thresholds
+    per group, when it has them), and how photos are scored (the ``onnx`` file, ``threads``,
+    batching, decoding, the engine: local or Ray)."""
 
     threshold: float = 0.9
     finest: str = "species"
@@ -72,10 +75,19 @@ class IdentifyOptions:
     spinning: bool = True
     #: A family's source whose customised members answer (None: the shared members).
     source: str | None = None
+    #: A checklist (one taxon name per line): answers only among its taxa.
+    taxa: Path | None = None
+    #: A taxon: answers only within it.
+    within: str | None = None
+    group_thresholds: bool = True
+    #: Allow/block lists per place (CSV place,taxon,list) and their fixes file.
+    place_lists: Path | None = None
+    place_fixes: Path | None = None
 
     #: The options a JSON round trip carries (``serve --workers``): those that change answers.
     ANSWERS = ("threshold", "finest", "coarsest", "validate_rank", "require_nearby", "prior",
-               "occurrences", "radius_km", "no_reject", "onnx", "threads", "source")
+               "occurrences", "radius_km", "no_reject", "onnx", "threads", "source", "taxa",
+               "within", "group_thresholds", "place_lists", "place_fixes")
 
     def rule(self) -> Rule:
         """The walk-up rule, its ranks checked (one-line InputError naming the option)."""
@@ -106,7 +118,7 @@ class IdentifyOptions:
     @classmethod
     def from_json(cls, data: dict[str, Any], **more: Any) -> IdentifyOptions:
         known = {k: v for k, v in data.items() if k in cls.ANSWERS}
-        for k in ("prior", "occurrences", "onnx"):
+        for k in ("prior", "occurrences", "onnx", "taxa", "place_lists", "place_fixes"):
             if known.get(k) is not None:
                 known[k] = Path(known[k])
         return cls(**known, **more)
@@ -150,6 +162,17 @@ def card_rejector(model: OnnxModel) -> Rejector | None:
     return load_rejector(model)
 
 
+def card_group_rule(model: OnnxModel, rule: Rule) -> Rule:
+    """``rule`` with the card's thresholds per group (``calibrate --groups-at``), if any."""
+    from fieldguide.identification.groups import KEY, GroupThresholds
+
+    card = getattr(model, "card", None)
+    if card is None or KEY not in card.extras:
+        return rule
+    where = Path(model.folder) / "model.json"
+    return GroupThresholds.from_dict(card.extras[KEY], where).rule(rule, model.classes)
+
+
 @dataclass(frozen=True)
 class Answer:
     """One observation decided: the photos' and the observation's posteriors (``decided``),
@@ -173,9 +196,12 @@ class Identifier:
 
     def __init__(self, model: OnnxModel, *, rule: Rule | None = None,
                  priors: Sequence[Prior] = (), rejector: Rejector | None = None,
-                 run: RunOptions | None = None, scorer: Scorer = run_outputs) -> None:
+                 run: RunOptions | None = None, scorer: Scorer = run_outputs,
+                 filters: Sequence[Prior] = ()) -> None:
         self.model = model
         self.rule = rule or Rule()
+        #: The restrictions (``--taxa``, ``--within``), applied before the priors.
+        self.filters = list(filters)
         self.priors = list(priors)
         self.rejector = rejector
         self.run = run or RunOptions()
@@ -196,14 +222,65 @@ class Identifier:
                              "open single models)", field="--engine")
         priors = load_priors(options.prior, options.occurrences, options.radius_km)
         rejector = None if options.no_reject else card_rejector(clf)
+        if options.group_thresholds:
+            rule = card_group_rule(clf, rule)
         from fieldguide.identification.ray_engine import scorer_for
 
         scorer = scorer_for(options.engine, options.address, options.actors, options.threads)
-        return cls(clf, rule=rule, priors=priors, rejector=rejector, run=run, scorer=scorer)
+        identifier = cls(clf, rule=rule, priors=priors, rejector=rejector, run=run,
+                         scorer=scorer)
+        identifier.filters = identifier.restrictions(options.taxa, options.within)
+        if options.place_fixes is not None and options.place_lists is None:
+            raise InputError("a fixes file corrects place lists: give --place-lists too",
+                             field="--place-fixes")
+        if options.place_lists is not None:
+            from fieldguide.identification.checklist import known_names
+            from fieldguide.identification.place_lists import PlaceLists
+
+            known = known_names(clf.classes, clf.card.lineage)
+            identifier.priors.append(PlaceLists.read(options.place_lists, known,
+                                                     options.place_fixes))
+        return identifier
 
     @property
     def classes(self) -> list[str]:
         return self.model.classes
+
+    @property
+    def all_priors(self) -> list[Prior]:
+        """The restrictions, then the priors: what every answer applies, in that order."""
+        return [*self.filters, *self.priors]
+
+    def restrictions(self, taxa: Path | None = None, within: str | None = None,
+                     field: str = "--within") -> list[Prior]:
+        """The filters of a checklist file (``taxa``: names the model does not know are
+        skipped, none known is refused) and of a taxon to answer ``within`` (unknown: refused
+        with the closest known names)."""
+        import fieldguide.identification.checklist as lists
+
+        lineage = self.model.card.lineage
+        found: list[Prior] = []
+        if taxa is not None:
+            known = lists.known_names(self.classes, lineage)
+            names = lists.read_names(taxa, known, what="checklist", strict=False)
+            found.append(lists.restriction(names, self.classes, lineage, "checklist"))
+        if within:
+            known = lists.known_names(self.classes, lineage)
+            name = lists.resolve(within, known, field=field)
+            found.append(lists.restriction([name], self.classes, lineage, f"within:{name}"))
+        return found
+
+    def checklist(self, names: Sequence[str], field: str = "taxa") -> Prior:
+        """The filter of a list of names given directly (the service's ``taxa``): every
+        name must be known (a typo is refused with the closest known names)."""
+        import fieldguide.identification.checklist as lists
+
+        lineage = self.model.card.lineage
+        known = lists.known_names(self.classes, lineage)
+        resolved = [lists.resolve(n, known, field=field) for n in names if n.strip()]
+        if not resolved:
+            raise InputError("names no taxon", field=field)
+        return lists.restriction(resolved, self.classes, lineage, "checklist")
 
     @property
     def takes_embeddings(self) -> bool:
@@ -236,7 +313,7 @@ class Identifier:
         """Batch identification of a listing (``fieldguide identify``; resumable); a
         family's answers name the members that made them (``members``)."""
         got = annotate(photos, self.pixels, work, rule=self.rule, top_k=top_k,
-                       options=self.run, priors=self.priors, rejector=self.rejector,
+                       options=self.run, priors=self.all_priors, rejector=self.rejector,
                        progress=progress, scorer=self.scorer)
         return with_members(got, self.model)
 
@@ -258,7 +335,7 @@ class Identifier:
         photos = embedded_listing(columns, data.path)
         outputs = model.run(data.vectors[rows], list(self.outputs()))
         return tabulate(photos, outputs, [""] * len(rows), model, rule=self.rule,
-                        top_k=top_k, priors=self.priors, rejector=self.rejector,
+                        top_k=top_k, priors=self.all_priors, rejector=self.rejector,
                         scored=len(rows))
 
     def score_crops(self, crops: Sequence[np.ndarray], outputs: Sequence[str]
@@ -276,7 +353,7 @@ class Identifier:
         if not keep.any():
             raise InputError(f"taxon {taxon!r} is not in the model's classes or their "
                              "lineage (see GET /v1/taxa?q=)", field="taxon")
-        return Subtree(keep)
+        return Subtree(keep, f"within:{taxon}")
 
     def observation(self, logits: np.ndarray, rejection: Rejection | None,
                     context: Context | None = None, filters: Sequence[Prior] = ()) -> Answer:
@@ -284,10 +361,9 @@ class Identifier:
         decides an observation; ``filters`` (a taxon filter) apply before the priors."""
         n = len(logits)
         ctx = context if context is not None and len(context) == n else (
-            Context.of(*(np.repeat(a, n) for a in (context.latitude, context.longitude,
-                                                    context.day_of_year)))
+            context.take(np.zeros(n, dtype=np.int64))
             if context is not None else Context.unknown(n))
-        priors = [*filters, *self.priors]
+        priors = [*filters, *self.all_priors]
         model = self.model
         decided = decide_batch(logits, np.ones(n, dtype=bool), rejection, ["observation"] * n,
                                ctx, tree=model.tree(), classes=model.classes,

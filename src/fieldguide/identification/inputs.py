@@ -18,7 +18,9 @@ from fieldguide.inputs.tables import read_columns
 @dataclass
 class Photos:
     """Photos in input order; ``latitude``/``longitude``/``day_of_year`` NaN and ``label``
-    "" when unknown; ``url`` "" unless the listing has one (a photo not yet fetched)."""
+    "" when unknown; ``url`` "" unless the listing has one (a photo not yet fetched);
+    ``region`` the ISO 3166 code of the place ("GB-ENG" or "GB"; "" when unknown), for
+    place lists."""
 
     photo_id: list[str]
     path: list[str]
@@ -28,6 +30,7 @@ class Photos:
     label: list[str]
     day_of_year: np.ndarray = field(default_factory=lambda: np.zeros(0))
     url: list[str] = field(default_factory=list)
+    region: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         n = len(self.photo_id)
@@ -35,13 +38,16 @@ class Photos:
             self.day_of_year = np.full(n, np.nan)
         if len(self.url) != n:
             self.url = [""] * n
+        if len(self.region) != n:
+            self.region = [""] * n
 
     def __len__(self) -> int:
         return len(self.photo_id)
 
     def context(self) -> Context:
         """Place and season of each photo, for the priors."""
-        return Context(self.latitude, self.longitude, self.day_of_year)
+        return Context(self.latitude, self.longitude, self.day_of_year,
+                       np.array(self.region, dtype=object))
 
     @property
     def url_only(self) -> int:
@@ -94,7 +100,8 @@ def day_of_year(values: list[Any] | None, n: int, where: Path) -> np.ndarray:
 
 def from_columns(cols: dict[str, list[Any]], base: Path, where: Path) -> Photos:
     """Columns photo_id (default: path), path, observation_id (default: photo_id), latitude,
-    longitude, observed_on, label, url; relative paths are read from ``base``. A row with
+    longitude, observed_on, label, url, region (ISO 3166-2, e.g. GB-ENG) or country (ISO
+    3166-1 alpha-2); relative paths are read from ``base``. A row with
     no path (a photo known only by URL) is kept: it becomes an error row, not a crash."""
     if "path" not in cols:
         raise InputError("missing column 'path'", path=where, field="path")
@@ -116,7 +123,14 @@ def from_columns(cols: dict[str, list[Any]], base: Path, where: Path) -> Photos:
                   floats(cols.get("latitude"), n, where, "latitude"),
                   floats(cols.get("longitude"), n, where, "longitude"), _text(label, n),
                   day_of_year(cols.get("observed_on", cols.get("date")), n, where),
-                  _text(cols.get("url"), n))
+                  _text(cols.get("url"), n), regions(cols, n))
+
+
+def regions(cols: dict[str, list[Any]], n: int) -> list[str]:
+    """Each row's ISO 3166 code, upper case: its ``region`` where given, else its
+    ``country``; "" when neither."""
+    region, country = _text(cols.get("region"), n), _text(cols.get("country"), n)
+    return [(r or c).strip().upper() for r, c in zip(region, country, strict=True)]
 
 
 def embedded_listing(cols: dict[str, list[Any]], where: Path) -> Photos:

@@ -27,10 +27,12 @@ from fieldguide.identification.decision import (
     ClassTree,
     Decisions,
     Rule,
+    blocked_masks,
     class_level_ranks,
     decide,
     haversine_km,
     rank_probabilities,
+    row_thresholds,
 )
 
 
@@ -51,6 +53,9 @@ class Context:
     latitude: np.ndarray
     longitude: np.ndarray
     day_of_year: np.ndarray
+    #: ISO 3166 code of each place ("GB-ENG", or "GB"; "" unknown), for place lists; None
+    #: when no row has one.
+    region: np.ndarray | None = None
 
     @classmethod
     def of(cls, latitude: ArrayLike, longitude: ArrayLike, day_of_year: ArrayLike) -> Context:
@@ -86,17 +91,29 @@ class Context:
         return ok
 
     def take(self, rows: np.ndarray) -> Context:
-        return Context(self.latitude[rows], self.longitude[rows], self.day_of_year[rows])
+        return Context(self.latitude[rows], self.longitude[rows], self.day_of_year[rows],
+                       None if self.region is None else self.region[rows])
+
+    def regions(self) -> list[str]:
+        """Each row's ISO 3166 code ("" where unknown)."""
+        if self.region is None:
+            return [""] * len(self)
+        return [str(r) if r else "" for r in self.region]
 
 
 @dataclass
 class PriorOutput:
     """A prior's result: reweighted probabilities (rows sum to at most 1), and optionally
-    its own score per class (``prior_score``) and whether each class is expected nearby."""
+    its own score per class (``prior_score``), whether each class is expected nearby, and
+    (a restriction to some taxa) the probability each row had outside them."""
 
     probs: np.ndarray
     score: np.ndarray | None = None
     expected_nearby: np.ndarray | None = None
+    mass_outside: np.ndarray | None = None
+    #: Per row, the taxa (any rank) that may not be answered there (place lists): a blocked
+    #: taxon's probability stays, but the answer rolls up to its first allowed ancestor.
+    blocked: list[frozenset[str]] | None = None
 
 
 class Prior(Protocol):
@@ -123,6 +140,13 @@ class Posterior:
     prior_score: np.ndarray | None = None
     expected_nearby: np.ndarray | None = None
     rejected: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    #: Per prior name (in the order applied), the rows whose probabilities it changed.
+    changed_by: dict[str, np.ndarray] = field(default_factory=dict)
+    #: With a restriction to some taxa: each row's probability outside them, before
+    #: renormalising (NaN on failed rows).
+    mass_outside: np.ndarray | None = None
+    #: With place lists: the taxa blocked at each row's place (see :class:`PriorOutput`).
+    blocked: list[frozenset[str]] | None = None
 
 
 def _nearby_at_decision(nearby: np.ndarray, tree: ClassTree, d: Decisions) -> np.ndarray:
@@ -155,11 +179,27 @@ def posterior(logits: np.ndarray, tree: ClassTree, *, classes: Sequence[str],
     probs = vision.copy()
     score: np.ndarray | None = None
     nearby: np.ndarray | None = None
+    outside: np.ndarray | None = None
+    blocked: list[frozenset[str]] | None = None
+    changed_by: dict[str, np.ndarray] = {}
     if priors:
         ctx = context if context is not None else Context.unknown(n)
         rows = np.flatnonzero(ok)
         for prior in priors:
             out = prior.apply(probs[rows], ctx.take(rows), classes)
+            changed = np.zeros(n, dtype=bool)
+            changed[rows] = np.any(np.abs(out.probs - probs[rows]) > 1e-12, axis=1)
+            if out.blocked is not None:
+                blocked = blocked or [frozenset()] * n
+                for r, names in zip(rows, out.blocked, strict=True):
+                    blocked[r] = blocked[r] | names
+                    changed[r] |= bool(names)
+            changed_by[prior.name] = changed_by.get(prior.name, changed) | changed
+            if out.mass_outside is not None:
+                outside = np.full(n, np.nan) if outside is None else outside
+                # restrictions in a row compound: what the first left, the next cuts again
+                kept_before = 1.0 - np.nan_to_num(outside[rows], nan=0.0)
+                outside[rows] = 1.0 - kept_before * (1.0 - out.mass_outside)
             probs[rows] = out.probs
             if out.score is not None:
                 score = np.full(np.shape(logits), np.nan)
@@ -169,26 +209,34 @@ def posterior(logits: np.ndarray, tree: ClassTree, *, classes: Sequence[str],
                 nearby[rows] = out.expected_nearby
     rejected = np.zeros(n, dtype=bool) if rejected is None else np.asarray(rejected, bool)
     per_rank = rank_probabilities(np.where(ok[:, None], probs, 0.0), tree)
-    decisions = decide_rows(per_rank, tree, rule, ok, rejected, nearby)
+    decisions = decide_rows(per_rank, tree, rule, ok, rejected, nearby, blocked)
     for rank in per_rank:
         per_rank[rank][~ok] = np.nan
-    return Posterior(vision, probs, per_rank, decisions, score, nearby, rejected)
+    return Posterior(vision, probs, per_rank, decisions, score, nearby, rejected, changed_by,
+                     outside, blocked)
 
 
 def decide_rows(per_rank: dict[str, np.ndarray], tree: ClassTree, rule: Rule, ok: np.ndarray,
-                rejected: np.ndarray, nearby: np.ndarray | None = None) -> Decisions:
+                rejected: np.ndarray, nearby: np.ndarray | None = None,
+                blocked: Sequence[frozenset[str]] | None = None) -> Decisions:
     """The decisions ``identify`` writes, from probabilities at every rank: the walk-up, each
     class's own rank, never auto-validating a rejected or failed row (nor, with
     ``rule.require_nearby``, a taxon not expected nearby). Risk-coverage tables call this too,
-    so a table and the rows it summarises cannot disagree."""
-    walked = decide(per_rank, tree.names, rule, tree.ranks)
+    so a table and the rows it summarises cannot disagree. ``blocked`` taxa (place lists)
+    are never the answer: the walk passes them by, up to the first allowed ancestor."""
+    bar, group = row_thresholds(per_rank, tree, rule)
+    masks = blocked_masks(tree, blocked) if blocked is not None else None
+    walked = decide(per_rank, tree.names, rule, tree.ranks, bar, masks)
     d = class_level_ranks(tree, walked, rule)
     auto = d.auto_validated & ok & ~rejected
     if rule.require_nearby and nearby is not None:
         auto &= _nearby_at_decision(nearby, tree, walked)
     return Decisions([t if o else "" for t, o in zip(d.taxon, ok, strict=True)],
                      [r if o else "" for r, o in zip(d.rank, ok, strict=True)],
-                     np.where(ok, d.probability, np.nan), auto)
+                     np.where(ok, d.probability, np.nan), auto, np.where(ok, bar, np.nan),
+                     [g if o else "" for g, o in zip(group, ok, strict=True)],
+                     None if d.blocked is None
+                     else [b if o else "" for b, o in zip(d.blocked, ok, strict=True)])
 
 
 class Geofence:
@@ -233,16 +281,22 @@ class Geofence:
 
 
 class Subtree:
-    """A taxon filter as a prior (the service's ``taxon`` field, like iNaturalist's
-    ``taxon_id``): classes outside the subtree get probability 0, the rest are renormalised.
-    ``keep`` marks the classes inside."""
+    """A restriction to some taxa as a prior (the service's ``taxon`` and ``taxa`` fields,
+    ``identify --within`` and ``--taxa``; like iNaturalist's ``taxon_id``): classes outside
+    get probability 0, the rest are renormalised, and the probability that was outside is
+    reported (``mass_outside``: near 1 says the photo is likely none of the allowed taxa).
+    ``keep`` marks the classes inside; ``name`` says which restriction it is in an
+    answer's provenance (``within:Asteraceae``, ``checklist``)."""
 
-    name = "taxon filter"
-
-    def __init__(self, keep: np.ndarray) -> None:
+    def __init__(self, keep: np.ndarray, name: str = "within") -> None:
         self.keep = np.asarray(keep, dtype=bool)
+        self.name = name
 
     def apply(self, probs: np.ndarray, context: Context, classes: Sequence[str]) -> PriorOutput:
         kept = np.where(self.keep[None, :], probs, 0.0)
         total = kept.sum(axis=1, keepdims=True)
-        return PriorOutput(np.divide(kept, total, out=np.zeros_like(kept), where=total > 0))
+        inside = np.divide(kept, total, out=np.zeros_like(kept), where=total > 0)
+        before = probs.sum(axis=1)
+        outside = np.clip(1.0 - np.divide(total[:, 0], before, out=np.zeros_like(before),
+                                          where=before > 0), 0.0, 1.0)
+        return PriorOutput(inside, mass_outside=outside)

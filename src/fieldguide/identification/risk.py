@@ -41,7 +41,8 @@ def risk_coverage(probs: np.ndarray, y: np.ndarray, tree: ClassTree, rule: Rule,
                for c in range(len(tree.member[tree.ranks[0]]))]
     rows = []
     for t in thresholds:
-        d = decide_rows(per_rank, tree, replace(rule, threshold=t), ok, rejected, nearby)
+        d = decide_rows(per_rank, tree, replace(rule.without_groups(), threshold=t), ok,
+                        rejected, nearby)
         right = np.array([bool(name) and name in taxa_of[c]
                           for name, c in zip(d.taxon, y, strict=True)])
         decided = np.array([bool(name) for name in d.taxon])

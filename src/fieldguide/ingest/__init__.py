@@ -2,7 +2,8 @@
 
 Every ingester validates first and writes in one transaction: a refused file leaves the study
 exactly as it was. Re-ingesting the same content is recognised and skipped. The formats the
-command line offers are registered in :data:`FORMATS` (see :mod:`fieldguide.ingest.format`).
+command line offers are registered in :data:`FORMATS` (see :mod:`fieldguide.ingest.format`);
+:func:`record_verdict` writes one reviewer's verdict (the service's ``POST /v1/reviews``).
 Names load lazily, so listing the formats imports no ingester (nor DuckDB).
 """
 
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
     from fieldguide.ingest.image_folder import ingest_image_folder
     from fieldguide.ingest.inat_csv import ingest_inat_csv
     from fieldguide.ingest.report import IngestReport, Rejection
+    from fieldguide.ingest.reviews import record_verdict
     from fieldguide.ingest.taxonomy_file import ingest_taxonomy
     from fieldguide.ingest.traits import ingest_traits
     from fieldguide.ingest.votes import ingest_votes
@@ -28,6 +30,7 @@ _WHERE = {
     "ingest_dwca": "dwca", "ingest_gbif_csv": "gbif_csv",
     "ingest_image_folder": "image_folder", "ingest_inat_csv": "inat_csv",
     "ingest_taxonomy": "taxonomy_file", "ingest_traits": "traits", "ingest_votes": "votes",
+    "record_verdict": "reviews",
 }
 __all__ = [
     "FORMATS",
@@ -42,6 +45,7 @@ __all__ = [
     "ingest_taxonomy",
     "ingest_traits",
     "ingest_votes",
+    "record_verdict",
 ]
 
 

@@ -1,4 +1,6 @@
-"""GBIF's Multimedia extension (multimedia.txt): the photos of the occurrences just written.
+"""GBIF's Multimedia extension (multimedia.txt): the photos and sound recordings of the
+occurrences just written (``type`` StillImage -> ``photos``; Sound, or an ``audio/...``
+``format``, -> ``sounds``, see ``fieldguide.sound``).
 
 Shared by the Darwin Core Archive ingester and the GBIF occurrence-CSV ingester: both stage the
 file as ``fg_media`` with the core id column renamed ``fg_coreid``, then call
@@ -31,7 +33,8 @@ def stage_media(
 
 
 def write_media(con: duckdb.DuckDBPyConnection, import_id: int) -> dict[str, int]:
-    """Photos (StillImage rows) of the occurrences just written; others are counted only."""
+    """Photos (StillImage rows) and recordings (Sound rows) of the occurrences just written;
+    other media are counted only."""
     cols = {r[0] for r in con.execute("DESCRIBE fg_media").fetchall()}
 
     def col(name: str) -> str:  # the cell's value, NULL when missing or the column absent
@@ -48,8 +51,22 @@ def write_media(con: duckdb.DuckDBPyConnection, import_id: int) -> dict[str, int
                {col("identifier")} AS url,
                {col("license")} AS license,
                {col("creator")} AS creator,
-               coalesce({col("type")}, 'StillImage') AS type
+               CASE WHEN lower({col("type")}) = 'sound'
+                      OR lower({col("format")}) LIKE 'audio/%' THEN 'Sound'
+                    ELSE coalesce({col("type")}, 'StillImage') END AS type,
+               {col("format")} AS format,
+               coalesce(nullif(regexp_extract({col('references')}, '/sounds/([0-9]+)', 1), ''),
+                        {col("identifier")}) AS sound_id
         FROM fg_media
+    """)
+    con.execute(f"""
+        INSERT INTO sounds BY NAME
+        SELECT m.sound_id, m.observation_id, m.position, m.url, m.format, m.license,
+               m.creator, {import_id:d} AS import_id
+        FROM fg_media_rows m JOIN observations o USING (observation_id)
+        WHERE o.import_id = {import_id:d} AND type = 'Sound' AND sound_id IS NOT NULL
+          AND sound_id NOT IN (SELECT sound_id FROM sounds)
+        QUALIFY row_number() OVER (PARTITION BY sound_id ORDER BY position) = 1
     """)
     con.execute(f"""
         INSERT INTO photos BY NAME
@@ -63,7 +80,8 @@ def write_media(con: duckdb.DuckDBPyConnection, import_id: int) -> dict[str, int
     row = first_row(
         con.execute(f"""
         SELECT count(*) FILTER (WHERE o.observation_id IS NULL),
-               count(*) FILTER (WHERE type <> 'StillImage')
+               count(*) FILTER (WHERE type NOT IN ('StillImage', 'Sound')),
+               count(*) FILTER (WHERE type = 'Sound' AND o.observation_id IS NOT NULL)
         FROM fg_media_rows m LEFT JOIN observations o
           ON o.observation_id = m.observation_id AND o.import_id = {import_id:d}
     """)
@@ -71,5 +89,6 @@ def write_media(con: duckdb.DuckDBPyConnection, import_id: int) -> dict[str, int
     assert row is not None
     return {
         "media rows without a kept occurrence": int(row[0]),
-        "media rows not images": int(row[1]),
+        "media rows neither images nor sounds": int(row[1]),
+        "sounds": int(row[2]),
     }

@@ -2,8 +2,9 @@
 
 Standard columns used: id, observed_on, time_observed_at, user_id / user_login, latitude,
 longitude, positional_accuracy, taxon_id, scientific_name, quality_grade, license,
-captive_cultivated, place_guess, image_url, iconic_taxon_name and the optional rank columns
-taxon_kingdom_name ... taxon_form_name. The export's own annotation columns (observation
+captive_cultivated, place_guess, image_url, sound_url (the observation's recording, table
+``sounds``), iconic_taxon_name and the optional rank columns taxon_kingdom_name ...
+taxon_form_name. The export's own annotation columns (observation
 fields ``field:<name>``, and 'Plant Phenology', 'Flowers and Fruits', 'Life Stage'... when
 present; see ``traits.inat_annotation_columns``) are written as observation traits, values as
 given. Extra columns are ignored.
@@ -84,6 +85,7 @@ USED_COLUMNS = {
     "captive_cultivated",
     "place_guess",
     "image_url",
+    "sound_url",
     "iconic_taxon_name",
     *(c for _, c in RANK_COLUMNS),
 }
@@ -109,6 +111,9 @@ ICONIC_LINEAGE: dict[str, tuple[tuple[str, str], ...]] = {
 ICONIC_RANKS = {name: lineage[-1][0] for name, lineage in ICONIC_LINEAGE.items()}
 # iNaturalist's photo id, cut from a static photo URL (.../photos/2923252/medium.jpg).
 PHOTO_ID = "nullif(regexp_extract(trim(image_url), '/photos/([^/]+)', 1), '')"
+# iNaturalist's sound id, cut from a sound URL (.../sounds/123456.wav); else <id>-sound.
+SOUND_ID = ("coalesce(nullif(regexp_extract(trim(sound_url), '/sounds/([^/.?]+)', 1), ''), "
+            "trim(id) || '-sound')")
 
 
 def ingest_inat_csv(
@@ -201,6 +206,15 @@ def ingest_inat_csv(
                 FROM fg_stage WHERE {col("image_url")} IS NOT NULL
                   AND rowid NOT IN (SELECT rid FROM {bad})
             """)
+        if "sound_url" in columns:  # the observation's recording (fieldguide.sound)
+            con.execute(f"""
+                INSERT INTO sounds BY NAME
+                SELECT {SOUND_ID} AS sound_id, trim(id) AS observation_id, 1 AS position,
+                       {col("sound_url")} AS url, {col("license")} AS license,
+                       {import_id} AS import_id
+                FROM fg_stage WHERE {col("sound_url")} IS NOT NULL
+                  AND rowid NOT IN (SELECT rid FROM {bad})
+            """)
         for column, trait in annotations.items():
             cell = rowchecks.cell(column)
             con.execute(f"""
@@ -209,7 +223,8 @@ def ingest_inat_csv(
                        ? AS import_id FROM fg_stage
                 WHERE {cell} IS NOT NULL AND rowid NOT IN (SELECT rid FROM {bad})
             """, [trait, import_id])
-        report.counts = count_rows(con, import_id, ["observations", "photos"])
+        report.counts = count_rows(con, import_id, ["observations", "photos"]
+                                   + (["sounds"] if "sound_url" in columns else []))
         report.counts["taxa created"] = len(plan.new_taxa)
         if annotations:
             report.counts.update(count_rows(con, import_id, ["traits"]))
@@ -282,6 +297,13 @@ def _value_checks(columns: Sequence[str], annotations: dict[str, str]) -> list[C
             f"{PHOTO_ID} IN (SELECT photo_id FROM photos)",
             "image_url",
             f"'photo ' || {PHOTO_ID} || ' is already in the study (on another observation)'",
+        ))
+    if "sound_url" in has:
+        checks.append(Check(
+            f"{rowchecks.cell('sound_url')} IS NOT NULL AND {SOUND_ID} IN "
+            "(SELECT sound_id FROM sounds)",
+            "sound_url",
+            f"'recording ' || {SOUND_ID} || ' is already in the study'",
         ))
     return checks
 

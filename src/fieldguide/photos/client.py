@@ -47,6 +47,8 @@ from fieldguide.photos.urls import refusal
 USER_AGENT = f"fieldguide/{__version__} (community-science photo fetcher)"
 FINAL_STATUS = {403: "forbidden", 404: "not found", 410: "gone"}
 Status = Literal["fetched", "there", "retry", "failed"]
+#: The Accept header each kind of :class:`Job` sends (issue 28: a recording asks for audio).
+ACCEPT = {"photo": "image/*", "sound": "audio/*"}
 
 
 @dataclass(frozen=True)
@@ -72,11 +74,12 @@ class FetchOptions:
 
 @dataclass(frozen=True)
 class Job:
-    """One file to fetch; ``kind`` names its content check (``files.CHECKS``)."""
+    """One file to fetch. ``kind`` is "photo" (checked by ``files.CHECKS``) or "sound": a
+    recording, checked by ``fieldguide.sound.keep.keep_recording``."""
 
     photo_id: str
     url: str
-    kind: str = "image"
+    kind: str = "photo"
 
 
 @dataclass(frozen=True)
@@ -162,7 +165,7 @@ class Client:
             connector=connector, auto_decompress=False,
             timeout=aiohttp.ClientTimeout(total=None, sock_connect=options.timeout,
                                           sock_read=options.timeout),
-            headers={"User-Agent": USER_AGENT, "Accept": "image/*",
+            headers={"User-Agent": USER_AGENT, "Accept": ACCEPT["photo"],
                      "Accept-Encoding": "identity"})
         self._proxies = {k: v for k, v in getproxies().items() if k in ("http", "https")}
         self._proxy: dict[tuple[str, str], tuple[URL | None, aiohttp.BasicAuth | None]] = {}
@@ -196,15 +199,16 @@ def make_client(options: FetchOptions, redirects: bool = True) -> Client:
     return Client(options, redirects)
 
 
-async def _stream(client: Client, url: str, max_bytes: int,
-                  write: Callable[[bytes], object]) -> int:
+async def _stream(client: Client, url: str, max_bytes: int, write: Callable[[bytes], object],
+                  accept: str = ACCEPT["photo"]) -> int:
     """GET ``url`` and hand each piece of a 200 answer's body to ``write``; the bytes
     received. Checked against Content-Length and the size cap as it comes."""
     got = 0
     try:
         proxy, proxy_auth = client.proxy(url)
         async with client.session.get(url, allow_redirects=client.redirects, max_redirects=5,
-                                      proxy=proxy, proxy_auth=proxy_auth) as response:
+                                      proxy=proxy, proxy_auth=proxy_auth,
+                                      headers={"Accept": accept}) as response:
             code = response.status
             if code != 200:
                 hint = retry_after(response.headers.get("Retry-After"))
@@ -317,7 +321,8 @@ async def fetch_one(client: Client, job: Job, root: Path, options: FetchOptions,
         body = _Body(root, job.photo_id)
         try:
             try:
-                size = await _stream(client, job.url, options.max_bytes, body.write)
+                size = await _stream(client, job.url, options.max_bytes, body.write,
+                                     ACCEPT.get(job.kind, ACCEPT["photo"]))
             except _Failure as failure:
                 wire += failure.wire_bytes
                 if not failure.retryable:
@@ -331,10 +336,8 @@ async def fetch_one(client: Client, job: Job, root: Path, options: FetchOptions,
                 continue
             wire += size
             try:
-                kept = await asyncio.to_thread(
-                    files.keep, body.done(), job.photo_id, root, kind=job.kind,
-                    max_bytes=options.max_bytes, sha256=body.digest.hexdigest(),
-                    file_bytes=size)
+                kept = await asyncio.to_thread(_keep, job, body.done(), root, options,
+                                               body.digest.hexdigest(), size)
             except InputError as exc:
                 return Outcome(job.photo_id, "failed", exc.reason, tries=attempt + 1,
                                wire_bytes=wire)
@@ -343,6 +346,21 @@ async def fetch_one(client: Client, job: Job, root: Path, options: FetchOptions,
         finally:
             body.discard()
     raise AssertionError("unreachable: the last try returns")
+
+
+def _keep(job: Job, body: bytes | Path, root: Path, options: FetchOptions, sha256: str,
+          file_bytes: int) -> files.Kept:
+    """Check a downloaded body and put it in place (on a worker thread): a photo through
+    ``files.keep`` (its kind's check in ``files.CHECKS``), a recording through the one audio
+    path (issue 28), which takes the bytes (a large one is read back from its scratch file,
+    which the caller then removes)."""
+    if job.kind == "sound":
+        from fieldguide.sound.keep import keep_recording
+
+        data = body if isinstance(body, bytes) else body.read_bytes()
+        return keep_recording(data, job.photo_id, root, options.max_bytes)
+    return files.keep(body, job.photo_id, root, kind=job.kind, max_bytes=options.max_bytes,
+                      sha256=sha256, file_bytes=file_bytes)
 
 
 async def fetch_many(jobs: Iterable[Job], root: Path, options: FetchOptions,

@@ -112,7 +112,7 @@ def check_image(body: bytes | Path, max_bytes: int) -> Checked:
 #: InputError with the reason it is refused). A new kind of media is one function and one
 #: line here.
 CHECKS: dict[str, Callable[[bytes | Path, int], Checked]] = {
-    "image": check_image,
+    "photo": check_image,
 }
 
 

@@ -1,7 +1,8 @@
 """The FastAPI app factory: load the :class:`~fieldguide.service.state.Service` once (the
 model, priors, rejection and rule behind one ``Identifier``, as ``fieldguide identify`` loads
-them), then wire its routes (``routes``, ``routes_search``), one JSON log line and the
-metrics per request, and the static page. Nothing here decides anything, so the service and
+them) and the review desk (``-s STUDY --reviewers FILE``, with its queues), then wire its
+routes (``routes``, ``routes_search``, ``routes_page``, ``routes_review``), one JSON log line
+and the metrics per request, and the static pages. Nothing here decides anything, so the service and
 ``fieldguide identify`` always agree."""
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fieldguide.service.routes import router as routes
+from fieldguide.service.routes_page import router as page_routes
+from fieldguide.service.routes_review import router as review_routes
 from fieldguide.service.routes_search import router as search_routes
 from fieldguide.service.state import Service, Settings
 
@@ -51,13 +54,21 @@ def log_to_stderr() -> None:
 
 
 def environment_json(model: Path, index: Path | None, settings: Settings,
-                     options: IdentifyOptions) -> str:
-    """What ``from_environment`` reads back: the model, index, batch permissions and every
-    option that changes an answer."""
+                     options: IdentifyOptions, study: Path | None = None,
+                     reviewers: Path | None = None, review_manifest: Path | None = None,
+                     review_identifications: Path | None = None) -> str:
+    """What ``from_environment`` reads back: the model, index, batch permissions, every
+    option that changes an answer, and the review page's study, reviewers file and queue
+    files."""
     return json.dumps({
         "model": str(model), "index": str(index) if index else None,
         "allow_paths": str(settings.allow_paths) if settings.allow_paths else None,
-        "allow_hosts": list(settings.allow_hosts), "identify": options.to_json()})
+        "allow_hosts": list(settings.allow_hosts), "identify": options.to_json(),
+        "study": str(study) if study else None,
+        "reviewers": str(reviewers) if reviewers else None,
+        "review_manifest": str(review_manifest) if review_manifest else None,
+        "review_identifications": str(review_identifications)
+        if review_identifications else None})
 
 
 def from_environment() -> FastAPI:
@@ -73,7 +84,10 @@ def from_environment() -> FastAPI:
     options = IdentifyOptions.from_json(opts.get("identify") or {})
     return create_app(opts["model"], index=opts.get("index"), options=options,
                       settings=Settings(allow_paths=Path(allow) if allow else None,
-                                        allow_hosts=tuple(opts.get("allow_hosts") or ())))
+                                        allow_hosts=tuple(opts.get("allow_hosts") or ())),
+                      study=opts.get("study"), reviewers=opts.get("reviewers"),
+                      review_manifest=opts.get("review_manifest"),
+                      review_identifications=opts.get("review_identifications"))
 
 
 class Observe:
@@ -111,11 +125,21 @@ class Observe:
 
 def create_app(model: str | Path, prior: str | Path | None = None,
                index: str | Path | None = None, settings: Settings | None = None,
-               options: IdentifyOptions | None = None) -> FastAPI:
+               options: IdentifyOptions | None = None, study: str | Path | None = None,
+               reviewers: str | Path | None = None,
+               review_manifest: str | Path | None = None,
+               review_identifications: str | Path | None = None) -> FastAPI:
     """Load the model (and its priors, rejection, the index) once and serve it; ``options``
     are ``identify``'s (rule, priors, geofence, no_reject), ``prior`` a shorthand for
-    ``options.prior``. Tests run this in-process."""
+    ``options.prior``; ``study`` and ``reviewers`` (both or neither) turn the review page
+    on, ``review_manifest`` (a dataset manifest with flagged rows) and
+    ``review_identifications`` (an ``identify`` output) add its queues. Tests run this
+    in-process."""
     from fieldguide.identification import IdentifyOptions
+    from fieldguide.service.review import open_desk
+
+    # a bad reviewers or queue file fails before the model loads
+    desk = open_desk(study, reviewers, review_manifest, review_identifications)
 
     options = options or IdentifyOptions()
     if prior is not None:
@@ -123,6 +147,7 @@ def create_app(model: str | Path, prior: str | Path | None = None,
     svc = Service(model, options, index, settings or Settings())
     app = FastAPI(title="fieldguide identification", version=svc.info.version)
     app.state.service = svc
+    app.state.reviews = desk
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -131,5 +156,7 @@ def create_app(model: str | Path, prior: str | Path | None = None,
     app.add_middleware(Observe, service=svc)
     app.include_router(routes)
     app.include_router(search_routes)
+    app.include_router(page_routes)
+    app.include_router(review_routes)
     app.mount("/", StaticFiles(directory=STATIC, html=True), name="page")
     return app

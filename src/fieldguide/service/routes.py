@@ -64,6 +64,11 @@ def taxon(svc: Svc, taxon: str) -> Taxon:
     return Taxon(taxon=taxon, lineage=svc.lineage(taxon))
 
 
+def split_names(text: str | None) -> list[str]:
+    """A ``taxa`` field's names (commas or new lines between them)."""
+    return [n.strip() for n in (text or "").replace("\n", ",").split(",") if n.strip()]
+
+
 @router.post("/v1/identify")
 async def identify(
     request: Request,
@@ -77,6 +82,11 @@ async def identify(
     no_reject: Annotated[bool, Form()] = False,
     source: Annotated[str | None, Form(max_length=200, description="A family's source: its "
                                        "customised members answer.")] = None,
+    taxa: Annotated[str | None, Form(max_length=20000, description="A checklist: taxon "
+                                     "names separated by commas or new lines; answers only "
+                                     "among them (renormalised).")] = None,
+    within: Annotated[str | None, Form(max_length=200, description="Answer only within this "
+                                       "taxon (renormalised).")] = None,
 ) -> Identification:
     cfg = svc.settings
     if not 1 <= len(images) <= cfg.max_images:
@@ -90,7 +100,8 @@ async def identify(
         datas.append(data)
     request.state.images = len(datas)
     answer = await svc.identify(datas, [f.filename or "" for f in images], context=context,
-                                taxon=taxon, k=k, no_reject=no_reject, source=source)
+                                taxon=taxon, k=k, no_reject=no_reject, source=source,
+                                taxa=split_names(taxa), within=within)
     request.state.rejected = answer.rejected
     return answer
 

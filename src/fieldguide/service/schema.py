@@ -5,6 +5,14 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 
+class Reference(BaseModel):
+    """An indexed photo shown beside a suggestion: its image is ``GET /v1/photos/{photo_id}``."""
+
+    photo_id: str
+    label: str = Field(description="The photo's current label in the index.")
+    similarity: float = Field(description="Cosine similarity to the query's mean embedding.")
+
+
 class Result(BaseModel):
     taxon: str = Field(description="The class (taxon name) of the model.")
     rank: str | None = Field("species", description="The rank the class sits at (null when "
@@ -14,6 +22,9 @@ class Result(BaseModel):
     vision_score: float = Field(description="Calibrated probability from the photos alone.")
     prior_score: float | None = None
     expected_nearby: bool | None = None
+    references: list[Reference] = Field(
+        default_factory=list, description="Up to three indexed photos labelled inside this "
+        "taxon, nearest the query first ([] without --index).")
 
 
 class Decision(BaseModel):
@@ -25,6 +36,13 @@ class Decision(BaseModel):
     rank: str | None
     probability: float | None
     auto_validated: bool
+    threshold: float | None = Field(None, description="The threshold the decision met or "
+                                    "missed: its group's (calibrate --groups-at) or the "
+                                    "single one.")
+    provenance: str | None = Field(None, description="What decided it: tokens joined by "
+                                   "'+' (vision, prior:NAME, restricted:NAME, "
+                                   "group_threshold:GROUP, rolled_up:RANK, undecided, "
+                                   "rejected:ood|quality; docs/identify.md).")
 
 
 class ImageResult(BaseModel):
@@ -48,6 +66,9 @@ class Identification(BaseModel):
     common_ancestor: Decision = Field(description="The same walk-up carried on to the "
                                       "coarsest rank the model knows: the finest taxon that "
                                       "clears the threshold, at any rank.")
+    mass_outside: float | None = Field(None, description="With taxa or within: the "
+                                       "probability the photos had outside those taxa, "
+                                       "before renormalising.")
     rejected: bool = Field(description="Not like the training photos (e.g. not a plant); the "
                            "answer is still 200, unlike Pl@ntNet's 404.")
     reject_reason: str | None = None

@@ -57,11 +57,13 @@ class Settings:
     allow_hosts: tuple[str, ...] = ()
 
 
-def _decision(d: Decisions) -> Decision:
+def _decision(d: Decisions, provenance: str | None = None) -> Decision:
     """Row 0 of the decision core's decisions, as ``identify`` writes its columns."""
+    threshold = None if d.threshold is None else float(d.threshold[0])
     return Decision(taxon=d.taxon[0] or None, rank=d.rank[0] or None,
                     probability=float(d.probability[0]),
-                    auto_validated=bool(d.auto_validated[0]))
+                    auto_validated=bool(d.auto_validated[0]), threshold=threshold,
+                    provenance=provenance)
 
 
 class Service:
@@ -178,10 +180,16 @@ class Service:
 
     async def identify(self, sources: Sequence[bytes | str], names: Sequence[str], *,
                        context: Context | None, taxon: str | None, k: int,
-                       no_reject: bool, source: str | None = None) -> Identification:
+                       no_reject: bool, source: str | None = None,
+                       taxa: Sequence[str] = (), within: str | None = None
+                       ) -> Identification:
         family = self.source_model(source)
         try:
             filters: list[Prior] = [self.identifier.subtree(taxon)] if taxon else []
+            if taxa:
+                filters.append(self.identifier.checklist(taxa))
+            if within:
+                filters += self.identifier.restrictions(within=within, field="within")
         except InputError as exc:
             raise HTTPException(422, exc.reason) from None
         loop = asyncio.get_running_loop()
@@ -213,6 +221,7 @@ class Service:
         ``identify`` decides an observation (rejected photos left out of the combination
         unless all are; the observation rejected only then)."""
         from fieldguide.identification import Rejection
+        from fieldguide.identification.provenance import provenance
 
         rejection = None
         if REJECTED in outputs and not no_reject:
@@ -221,6 +230,10 @@ class Service:
         answer = self.identifier.observation(outputs["logits"], rejection, context, filters)
         post = answer.decided.observations
         obs_rej = answer.rejection
+        how = provenance(post.decisions, self.identifier.model.tree(),
+                         np.isfinite(post.probs).all(axis=1), post.changed_by,
+                         None if obs_rej is None else obs_rej.rejected,
+                         None if obs_rej is None else obs_rej.reason)[0]
         rejected = bool(obs_rej is not None and obs_rej.rejected[0])
         reason = (obs_rej.reason[0] or "unknown taxon") if obs_rej is not None and rejected \
             else None
@@ -235,6 +248,7 @@ class Service:
             prior_score=None if post.prior_score is None else float(post.prior_score[0, j]),
             expected_nearby=None if post.expected_nearby is None
             else bool(post.expected_nearby[0, j])) for j in top if probs[j] > 0]
+        self._add_references(outputs, results)
         per_photo = answer.decided.photos.vision
         images, row = [], 0
         for i, (name, crop) in enumerate(zip(names, crops, strict=True)):
@@ -245,12 +259,26 @@ class Service:
             images.append(ImageResult(index=i, filename=name, taxon=classes[j],
                                       score=float(per_photo[row, j])))
             row += 1
-        return Identification(results=results, decision=_decision(answer.decision),
+        outside = None if post.mass_outside is None else float(post.mass_outside[0])
+        return Identification(results=results, decision=_decision(answer.decision, how),
                               common_ancestor=_decision(answer.ancestor),
+                              mass_outside=outside,
                               rejected=rejected, reject_reason=reason, images=images,
                               similar=self._similar(outputs), model=self.info,
                               members=family.members_of([int(top[0])])[0].split(";")
                               if family is not None and len(top) else None)
+
+    def _add_references(self, outputs: dict[str, np.ndarray], results: list[Result]) -> None:
+        """Each suggestion's reference photos: the indexed photos labelled inside its taxon
+        nearest the observation's mean embedding (none without an index)."""
+        if self.index is None or not results:
+            return
+        from fieldguide.service.references import references
+
+        query = outputs["embedding"].mean(axis=0, keepdims=True)
+        found = references(self.index, query, [r.taxon for r in results])
+        for result, refs in zip(results, found, strict=True):
+            result.references = refs
 
     def _similar(self, outputs: dict[str, np.ndarray]) -> list[dict[str, object]]:
         if self.index is None:

@@ -97,6 +97,22 @@ TABLES: dict[str, str] = {
         import_id INTEGER,
     """
     + ",\n".join(f"        {name} {kind}" for name, kind in PHOTO_FILE_COLUMNS),
+    # An observation's sound recordings (iNaturalist's sound_url, DwC-A Multimedia of type
+    # Sound), and what ``sound fetch`` records about each file (fieldguide.sound).
+    "sounds": """
+        sound_id VARCHAR NOT NULL,
+        observation_id VARCHAR NOT NULL,
+        position INTEGER,
+        path VARCHAR,
+        url VARCHAR,
+        format VARCHAR,
+        license VARCHAR,
+        creator VARCHAR,
+        duration_s DOUBLE,
+        sample_rate INTEGER,
+        import_id INTEGER,
+    """
+    + ",\n".join(f"        {name} {kind}" for name, kind in PHOTO_FILE_COLUMNS),
     # Crowd identifications (iNaturalist) and votes (Pl@ntNet, crowdsourcing tasks) alike.
     "identifications": """
         observation_id VARCHAR NOT NULL,

@@ -6,6 +6,15 @@ cells. The one-coin model constrains each worker's confusion matrix to accuracy 
 diagonal and (1 - p_j) / (K - 1) elsewhere (Dawid-Skene with that constraint). Its posterior
 over the labels nobody voted for on a task is then proportional to the class priors, so it is
 kept exactly as the voted (task, label) pairs plus one "rest" factor per task: O(votes) memory.
+
+Known answers (crowd-kit #107, #112): ``gold`` fixes the true label of some tasks; their
+posterior is clamped to that label, so they seed the workers' confusion matrices and are never
+re-estimated. In the full model EM first reaches the workers' own optimum, then the gold tasks
+are clamped and EM continues from there: started from majority vote with gold clamped, EM
+wandered to other optima and lost up to 20 tasks of the product set on some draws of gold
+(docs/benchmarks.md has the table). The one-coin model clamps from the start.
+``init_confusion`` starts chosen workers from given confusion matrices instead of the
+majority-vote estimate (the first E-step uses them; EM re-estimates them afterwards).
 """
 
 from __future__ import annotations
@@ -42,6 +51,13 @@ class DawidSkene(Aggregator):
     0.05 points of plain EM. For the one-coin model it holds
     the voted labels only; an unvoted label k of task i has posterior
     ``posterior_rest_[i] * priors_[k]``. ``model_`` says which model ran.
+
+    ``fit(votes, gold=..., init_confusion=...)``: ``gold`` a label code per task (-1 where
+    unknown, as :func:`fieldguide.votes.io.read_gold` returns), clamped throughout;
+    ``init_confusion`` a (workers, K, K) array of row-stochastic matrices, NaN for the workers
+    that start from majority vote (:func:`fieldguide.votes.io.read_confusion`). The one-coin
+    model starts such a worker at the prior-weighted diagonal of the given matrix, and a gold
+    label nobody voted for on its task counts there as every vote being wrong.
     """
 
     name = "dawid-skene"
@@ -58,8 +74,11 @@ class DawidSkene(Aggregator):
         self.max_dense_cells = max_dense_cells
         self.smoothing = smoothing
 
-    def fit(self, votes: VoteTable) -> Self:
+    def fit(self, votes: VoteTable, *, gold: IntArray | None = None,
+            init_confusion: FloatArray | None = None) -> Self:
         k = votes.n_labels
+        self._gold = _checked_gold(votes, gold)
+        self._init = _checked_confusion(votes, init_confusion)
         cells = (votes.n_workers * k + votes.n_votes + votes.n_tasks) * k
         use_full = self.model == "full" or (self.model == "auto" and cells <= self.max_dense_cells)
         self.model_ = "full" if use_full else "one-coin"
@@ -81,27 +100,50 @@ class DawidSkene(Aggregator):
     # -- dense confusion matrices ---------------------------------------------------------
 
     def _fit_full(self, votes: VoteTable) -> None:
-        n_t, n_k, n_v = votes.n_tasks, votes.n_labels, votes.n_votes
-        t, w, lab = votes.task, votes.worker, votes.label
-        to_task = sp.csr_array((np.ones(n_v), (t, np.arange(n_v))), shape=(n_t, n_v))
+        n_t, n_k = votes.n_tasks, votes.n_labels
         post = np.zeros((n_t, n_k))
-        np.add.at(post, (t, lab), 1.0)
+        np.add.at(post, (votes.task, votes.label), 1.0)
         post /= post.sum(axis=1, keepdims=True)
         priors, err = post.mean(axis=0), _confusion(votes, post, self.smoothing)
-        for _ in range(self.n_iter):
-            log_lik = to_task @ np.log(err[w, :, lab]) + np.log(np.maximum(priors, EPS))
-            top = log_lik.max(axis=1, keepdims=True)
-            norm = top[:, 0] + np.log(np.exp(log_lik - top).sum(axis=1))
-            post = np.exp(log_lik - norm[:, None])
+        if self._init is not None:
+            given = ~np.isnan(self._init[:, 0, 0])
+            err[given] = np.maximum(self._init[given], EPS)
+            err /= err.sum(axis=2, keepdims=True)
+        gold = self._gold
+        known = np.flatnonzero(gold >= 0)
+        if len(known):  # first the workers' own optimum, then the gold answers moved into it
+            post, priors, err = self._em_full(votes, priors, err, known)
+            self.loss_history_ = []
+            post[known] = np.eye(n_k)[gold[known]]
             priors, err = post.mean(axis=0), _confusion(votes, post, self.smoothing)
-            if self._converged(float(norm.sum()) / n_v):
-                break
+        post, priors, err = self._em_full(votes, priors, err, known, clamp=True)
         self.priors_, self.errors_ = priors, err
         self.labels_ = post.argmax(axis=1).astype(np.int64)
         self.acc_ = post[np.arange(n_t), self.labels_]
         self.weights_ = np.einsum("wkk,k->w", err, priors)
         self.posterior_ = sp.csr_array(post)
         self.posterior_rest_ = np.zeros(n_t)
+
+    def _em_full(self, votes: VoteTable, priors: FloatArray, err: FloatArray, known: IntArray,
+                 clamp: bool = False) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """EM from (priors, confusion matrices) until converged; with ``clamp`` the gold
+        tasks' posteriors stay on their gold labels."""
+        n_t, n_k, n_v = votes.n_tasks, votes.n_labels, votes.n_votes
+        t, w, lab = votes.task, votes.worker, votes.label
+        to_task = sp.csr_array((np.ones(n_v), (t, np.arange(n_v))), shape=(n_t, n_v))
+        fixed = np.eye(n_k)[self._gold[known]]
+        post = np.zeros((n_t, n_k))
+        for _ in range(self.n_iter):
+            log_lik = to_task @ np.log(err[w, :, lab]) + np.log(np.maximum(priors, EPS))
+            top = log_lik.max(axis=1, keepdims=True)
+            norm = top[:, 0] + np.log(np.exp(log_lik - top).sum(axis=1))
+            post = np.exp(log_lik - norm[:, None])
+            if clamp:
+                post[known] = fixed
+            priors, err = post.mean(axis=0), _confusion(votes, post, self.smoothing)
+            if self._converged(float(norm.sum()) / n_v):
+                break
+        return post, priors, err
 
     # -- one-coin, sparse -----------------------------------------------------------------
 
@@ -111,8 +153,16 @@ class DawidSkene(Aggregator):
         counts = np.bincount(pair_of_vote, minlength=n_p).astype(np.float64)
         q = counts / np.add.reduceat(counts, start[:-1])[pair_task]  # majority-vote posterior
         rest = np.zeros(n_t)  # posterior per unit of prior on each unvoted label
+        gold_pair = self._gold[pair_task]
+        clamp = gold_pair >= 0
+        q[clamp] = (pair_label[clamp] == gold_pair[clamp]).astype(np.float64)
+        gold_tasks = self._gold >= 0
         priors = np.bincount(pair_label, weights=q, minlength=n_k) / n_t
         skill = _skills(votes, q)
+        if self._init is not None:
+            given = ~np.isnan(self._init[:, 0, 0])
+            diag = np.einsum("wkk,k->w", np.nan_to_num(self._init), priors)
+            skill = np.where(given, diag, skill)
         for _ in range(self.n_iter):
             log_right = np.log(np.clip(skill, EPS, 1 - EPS))
             log_wrong = np.log(np.clip(1 - skill, EPS, 1 - EPS) / max(n_k - 1, 1))
@@ -123,6 +173,8 @@ class DawidSkene(Aggregator):
                 log_rest = np.log(np.maximum(rest_prior, 0.0))
             norm = segment_logsumexp(score, start, log_rest)
             q, rest = np.exp(score - norm[pair_task]), np.exp(-norm)
+            q[clamp] = (pair_label[clamp] == gold_pair[clamp]).astype(np.float64)
+            rest[gold_tasks] = 0.0
             priors = (np.bincount(pair_label, weights=q, minlength=n_k) + priors * (
                 rest.sum() - np.bincount(pair_label, weights=rest[pair_task], minlength=n_k))
             ) / n_t
@@ -132,6 +184,9 @@ class DawidSkene(Aggregator):
                 break
         self.priors_ = priors
         labels, best, _ = votes.argmax_pairs(q)
+        unvoted_gold = gold_tasks & (best < 1.0)
+        labels = np.where(unvoted_gold, self._gold, labels)
+        best = np.where(unvoted_gold, 1.0, best)
         order = np.lexsort((np.arange(n_k), -priors))  # highest prior first, lowest code on ties
         other = best_unvoted(votes, order)
         other_post = np.where(other >= 0, rest * priors[other], -1.0)
@@ -141,6 +196,36 @@ class DawidSkene(Aggregator):
         self.weights_ = skill
         self.posterior_ = sp.csr_array((q, pair_label, start), shape=(n_t, n_k))
         self.posterior_rest_ = rest
+
+
+def _checked_gold(votes: VoteTable, gold: IntArray | None) -> IntArray:
+    """The gold codes as an int array of one entry per task (-1 where unknown)."""
+    if gold is None:
+        return np.full(votes.n_tasks, -1, dtype=np.int64)
+    codes = np.asarray(gold, dtype=np.int64)
+    if codes.shape != (votes.n_tasks,):
+        raise ValueError(f"gold needs one label code per task ({votes.n_tasks}), not "
+                         f"shape {codes.shape}")
+    if ((codes < -1) | (codes >= votes.n_labels)).any():
+        raise ValueError("gold codes must be -1 (unknown) or a label code of the votes")
+    return codes
+
+
+def _checked_confusion(votes: VoteTable, init: FloatArray | None) -> FloatArray | None:
+    """Initial confusion matrices (workers, K, K), rows summing to 1, NaN for workers left to
+    majority vote."""
+    if init is None:
+        return None
+    k = votes.n_labels
+    arr = np.asarray(init, dtype=np.float64)
+    if arr.shape != (votes.n_workers, k, k):
+        raise ValueError(f"init_confusion needs shape {(votes.n_workers, k, k)}, not {arr.shape}")
+    given = np.asarray(~np.isnan(arr).any(axis=(1, 2)), dtype=bool)
+    rows = arr[given].sum(axis=2)
+    if (arr[given] < 0).any() or not np.allclose(rows, 1.0, atol=1e-6):
+        raise ValueError("each given confusion matrix needs rows of non-negative "
+                         "probabilities summing to 1")
+    return np.where(given[:, None, None], arr, np.nan)
 
 
 def _confusion(votes: VoteTable, post: FloatArray, smoothing: float) -> FloatArray:

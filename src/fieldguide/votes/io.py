@@ -271,3 +271,112 @@ def _is_unknown(labels: npt.NDArray[Any]) -> npt.NDArray[np.bool_]:
     if labels.dtype.kind in "iuf":
         return np.asarray(labels < 0)
     return np.isin(labels.astype(str), ["-1", ""])
+
+
+def _did_you_mean(value: str, names: npt.NDArray[Any]) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(value, [str(n) for n in names[:100_000]], n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _codes_or_fail(path: Path, names: npt.NDArray[Any], values: npt.NDArray[Any],
+                   field: str, what: str) -> IntArray:
+    """Codes of ``values`` among ``names`` (compared as text when a column mixes numbers and
+    words); the first value not found is one InputError."""
+    codes = lookup(names, values)
+    if (codes < 0).any() and names.dtype.kind != values.dtype.kind:
+        codes = lookup(names.astype(str), values.astype(str))
+    missing = np.flatnonzero(codes < 0)
+    if len(missing):
+        bad = str(values[missing[0]])
+        raise InputError(f"{what} {bad!r} is not in the votes{_did_you_mean(bad, names)}",
+                         path=path, line=int(missing[0]) + 2, field=field)
+    return codes
+
+
+def read_gold(path: str | Path, votes: VoteTable) -> IntArray:
+    """Known true labels (a ``task,truth`` CSV) as a label code per task of ``votes``, -1
+    where not given: what :meth:`fieldguide.votes.dawid_skene.DawidSkene.fit` clamps.
+
+    Unlike a truth file for evaluation, every row must name a task that was voted on and a
+    label of the votes (a gold label nobody can output would be a typo), and a task given two
+    different labels is refused; each as one line naming the row.
+    """
+    from fieldguide.inputs import nonempty_file
+
+    path = nonempty_file(path, what="gold file")
+    cols = _read_csv_columns(path, ("task", "truth"))
+    tasks = _codes_or_fail(path, votes.task_names, ints_if_possible(cols["task"]), "task", "task")
+    labels = _codes_or_fail(path, votes.label_names, ints_if_possible(cols["truth"]), "truth",
+                            "label")
+    gold = np.full(votes.n_tasks, -1, dtype=np.int64)
+    for row, (t, k) in enumerate(zip(tasks, labels, strict=True)):
+        if gold[t] >= 0 and gold[t] != k:
+            raise InputError(f"task {votes.task_names[t]!r} already has gold label "
+                             f"{votes.label_names[gold[t]]!r}", path=path, line=row + 2,
+                             field="truth")
+        gold[t] = k
+    return gold
+
+
+def read_confusion(path: str | Path, votes: VoteTable) -> npt.NDArray[np.float64]:
+    """Initial confusion matrices from a ``worker,truth,label,probability`` CSV: the
+    probability that the worker answers ``label`` when the answer is ``truth``. Worker ``*``
+    sets every worker's matrix (a named worker's rows replace it). A given (worker, truth) row
+    is normalised to sum to 1; cells not given are 0. Returns (workers, K, K), NaN for the
+    workers the file leaves to majority vote. Bad rows are one InputError naming the line.
+    """
+    from fieldguide.inputs import nonempty_file
+
+    path = nonempty_file(path, what="confusion file")
+    cols = _read_csv_columns(path, ("worker", "truth", "label", "probability"))
+    k = votes.n_labels
+    worker = np.asarray(cols["worker"])
+    every = np.array([str(w) == "*" for w in worker])
+    codes = np.full(len(worker), -1, dtype=np.int64)
+    codes[~every] = lookup(votes.worker_names, ints_if_possible(worker[~every].astype(str)))
+    missing = np.flatnonzero((codes < 0) & ~every)
+    if len(missing):
+        bad_worker = str(worker[missing[0]])
+        raise InputError(f"worker {bad_worker!r} is not in the votes"
+                         f"{_did_you_mean(bad_worker, votes.worker_names)}", path=path,
+                         line=int(missing[0]) + 2, field="worker")
+    truth = _codes_or_fail(path, votes.label_names, ints_if_possible(cols["truth"]), "truth",
+                           "label")
+    label = _codes_or_fail(path, votes.label_names, ints_if_possible(cols["label"]), "label",
+                           "label")
+    prob = cols["probability"]
+    try:
+        p = np.asarray(prob, dtype=np.float64)
+    except (TypeError, ValueError):
+        p = np.full(len(prob), np.nan)
+    bad = np.flatnonzero(~np.isfinite(p) | (p < 0) | (p > 1))
+    if len(bad):
+        shown = p[bad[0]] if np.isfinite(p[bad[0]]) else prob[bad[0]]
+        raise InputError(f"{shown!s} is not a probability in [0, 1]", path=path,
+                         line=int(bad[0]) + 2, field="probability")
+    default = np.zeros((k, k))
+    np.add.at(default, (truth[every], label[every]), p[every])
+    out = np.full((votes.n_workers, k, k), np.nan)
+    if every.any():
+        out[:] = default
+    named = np.unique(codes[~every])
+    out[named] = 0.0
+    if every.any():
+        out[named] = default
+    mine = np.flatnonzero(~every)
+    touched = np.zeros((votes.n_workers, k), dtype=bool)
+    touched[codes[mine], truth[mine]] = True
+    out[np.nonzero(touched)] = 0.0
+    np.add.at(out, (codes[mine], truth[mine], label[mine]), p[mine])
+    sums = out.sum(axis=2, keepdims=True)
+    given = ~np.isnan(out[:, 0, 0])
+    empty = np.argwhere(given[:, None] & (sums[:, :, 0] <= 0))
+    if len(empty):
+        w, t = empty[0]
+        raise InputError(f"worker {votes.worker_names[w]!r} has no row with a probability "
+                         f"above 0 for truth {votes.label_names[t]!r} (give one, or a '*' row "
+                         "for every worker)", path=path, field="truth")
+    with np.errstate(invalid="ignore"):
+        return np.where(given[:, None, None], out / sums, np.nan)

@@ -1,20 +1,30 @@
-"use strict";
-// The page posts the form to /v1/identify and shows the answer; nothing leaves the app.
-const $ = (id) => document.getElementById(id);
-const form = $("form"), input = $("images"), drop = $("drop"), picker = $("picker");
+// The identify page: photos and an optional place and date go to POST v1/identify; the answer
+// comes back as the decision in plain words and the suggestions, each with its lineage, its
+// probability, the prior's part and reference photos from the service's index.
+import { decisionText, el, fetchJSON, lineageElement, pct, referenceList } from "./common.js";
+import { WorldMap } from "./worldmap.js";
 
-function pct(x) { return (100 * x).toFixed(1) + "%"; }
-function item(list, text, cls) {
-  const li = document.createElement("li");
-  li.textContent = text;
-  if (cls) li.className = cls;
-  list.appendChild(li);
-  return li;
-}
+const $ = (id) => document.getElementById(id);
+const form = $("form"), input = $("images"), drop = $("drop");
+const lat = $("latitude"), lon = $("longitude");
+
+// --- what the service has loaded -------------------------------------------------------
+let ready = { prior: false, index: false };
+fetchJSON("ready").then((r) => {
+  ready = r;
+  $("service").textContent = "Model " + r.model.name + " " + r.model.version + " (" +
+    r.model.classes + " taxa)" + (r.prior ? "; place-and-season prior loaded" : "") +
+    (r.index ? "; reference photos from the index" : "; no index, so no reference photos");
+}).catch((e) => { $("service").textContent = "The service is not ready: " + e.message; });
+
+// --- chosen photos, shown as thumbnails ------------------------------------------------
+let objectUrls = [];
 function showChosen() {
-  const list = $("chosen");
-  list.replaceChildren();
-  for (const f of input.files) item(list, f.name);
+  objectUrls.forEach((u) => URL.revokeObjectURL(u));
+  objectUrls = [...input.files].map((f) => URL.createObjectURL(f));
+  $("chosen").replaceChildren(...[...input.files].map((f, i) => el("li", {},
+    el("img", { src: objectUrls[i], alt: "Chosen photo " + f.name, width: 96, height: 96 }),
+    el("span", {}, f.name))));
 }
 input.addEventListener("change", showChosen);
 drop.addEventListener("dragover", (e) => { e.preventDefault(); drop.classList.add("over"); });
@@ -26,27 +36,39 @@ drop.addEventListener("drop", (e) => {
   showChosen();
 });
 
-function setPoint(fx, fy) {
-  $("latitude").value = (90 - fy * 180).toFixed(4);
-  $("longitude").value = (fx * 360 - 180).toFixed(4);
-  let dot = picker.querySelector(".dot");
-  if (!dot) { dot = document.createElement("span"); dot.className = "dot"; picker.appendChild(dot); }
-  dot.style.left = pct(fx); dot.style.top = pct(fy);
+// --- the place: map and typed coordinates move one point ------------------------------
+function describe(la, lo) {
+  return Math.abs(la).toFixed(2) + "° " + (la < 0 ? "S" : "N") + ", " +
+    Math.abs(lo).toFixed(2) + "° " + (lo < 0 ? "W" : "E");
 }
-picker.addEventListener("click", (e) => {
-  const r = picker.getBoundingClientRect();
-  setPoint((e.clientX - r.left) / r.width, (e.clientY - r.top) / r.height);
+const map = new WorldMap($("map"), (la, lo) => {
+  lat.value = la.toFixed(4);
+  lon.value = lo.toFixed(4);
+  $("point").textContent = "Place: " + describe(la, lo);
 });
-picker.addEventListener("keydown", (e) => {
-  const lat = parseFloat($("latitude").value) || 0, lon = parseFloat($("longitude").value) || 0;
-  const moves = { ArrowUp: [0, 1], ArrowDown: [0, -1], ArrowLeft: [-1, 0], ArrowRight: [1, 0] };
-  if (!(e.key in moves)) return;
-  e.preventDefault();
-  const [dx, dy] = moves[e.key];
-  setPoint((Math.min(180, Math.max(-180, lon + dx)) + 180) / 360,
-           (90 - Math.min(90, Math.max(-90, lat + dy))) / 180);
+map.load("v1/map/land").catch((e) => {
+  $("map-missing").textContent = "The world map is not available (" + e.message +
+    "): type the latitude and longitude instead, or click the grid.";
+  $("map-missing").hidden = false;
 });
+function typed() {
+  const la = parseFloat(lat.value), lo = parseFloat(lon.value);
+  if (Number.isFinite(la) && Number.isFinite(lo) && Math.abs(la) <= 90 && Math.abs(lo) <= 180) {
+    map.setPoint(la, lo);
+    $("point").textContent = "Place: " + describe(la, lo);
+  } else {
+    map.setPoint(null);
+    $("point").textContent = "No place chosen: click the map or type the coordinates.";
+  }
+}
+lat.addEventListener("input", typed);
+lon.addEventListener("input", typed);
+$("zoom-in").addEventListener("click", () => map.zoomBy(2));
+$("zoom-out").addEventListener("click", () => map.zoomBy(0.5));
+$("zoom-reset").addEventListener("click", () => map.reset());
+$("clear-point").addEventListener("click", () => { lat.value = ""; lon.value = ""; typed(); });
 
+// --- identify ---------------------------------------------------------------------------
 form.addEventListener("submit", async (e) => {
   e.preventDefault();
   $("error").hidden = true;
@@ -55,44 +77,53 @@ form.addEventListener("submit", async (e) => {
   for (const name of ["latitude", "longitude", "date"]) {
     if ($(name).value) data.append(name, $(name).value);
   }
-  const r = await fetch("v1/identify", { method: "POST", body: data });
-  const body = await r.json();
-  if (!r.ok) {
-    $("error").textContent = body.detail || ("error " + r.status);
+  $("identify").disabled = true;
+  $("busy").textContent = "Identifying…";
+  try {
+    show(await fetchJSON("v1/identify", { method: "POST", body: data }));
+    $("busy").textContent = "";
+  } catch (err) {
+    $("busy").textContent = "";
+    $("error").textContent = err.message;
     $("error").hidden = false;
-    return;
+  } finally {
+    $("identify").disabled = false;
   }
-  show(body);
 });
 
-// "taxon (rank, 93.1%)"; the rank only where the decision core gives one
-function named(x) {
-  return x.taxon + " (" + (x.rank ? x.rank + ", " : "") + pct(x.probability) + ")";
+// One suggestion: the name (and its rank only where the class has one), the calibrated
+// probability, the lineage, the prior's part, and reference photos.
+function suggestion(r) {
+  const head = el("div", { className: "head" }, el("span", { className: "name" }, r.taxon));
+  if (r.rank) head.append(" ", el("span", { className: "rank" }, r.rank));
+  head.append(el("span", { className: "prob" }, pct(r.score)));
+  const li = el("li", { className: "suggestion" }, head,
+    el("div", { className: "bar", role: "presentation" },
+       el("span", { style: "width:" + (100 * r.score).toFixed(1) + "%" })),
+    lineageElement(r.lineage));
+  if (r.prior_score !== null && r.prior_score !== undefined) {
+    li.append(el("p", { className: "parts" },
+      "From the photos alone " + pct(r.vision_score) + "; place-and-season score " +
+      Number(r.prior_score).toFixed(2),
+      r.expected_nearby ? el("span", { className: "badge" }, "Seen nearby")
+        : el("span", { className: "note" }, " (not recorded nearby)")));
+  }
+  if (r.references && r.references.length) li.append(referenceList(r.taxon, r.references));
+  else if (ready.index) li.append(el("p", { className: "note" }, "No indexed photo of this taxon."));
+  return li;
 }
 
 function show(body) {
-  const d = body.decision, a = body.common_ancestor;
-  $("decision").textContent = (d.taxon ? named(d) : "undecided") +
-    (d.auto_validated ? ": auto-validated" : ": needs review") +
-    (a.taxon && a.taxon !== d.taxon ? "; surest taxon at any rank: " + named(a) : "");
-  $("rejection").hidden = !body.rejected;
-  $("rejection").textContent = body.rejected ? "Rejected: " + body.reject_reason : "";
-  const sugg = $("suggestions");
-  sugg.replaceChildren();
-  for (const r of body.results) {
-    const li = item(sugg, r.taxon + " " + pct(r.score));
-    li.className = "suggestion";
-    const lin = document.createElement("div");
-    lin.className = "lineage";
-    lin.textContent = Object.entries(r.lineage).map(([k, v]) => k + ": " + v).join(" · ");
-    li.appendChild(lin);
-  }
-  $("photos").replaceChildren();
-  for (const p of body.images) {
-    item($("photos"), p.filename + ": " + (p.error || p.taxon + " " + pct(p.score)));
-  }
-  $("similar").replaceChildren();
-  for (const s of body.similar) item($("similar"), (s.label || "") + " " + (s.path || s.photo_id || ""));
-  if (!body.similar.length) item($("similar"), "none (no index loaded)");
+  $("decision").textContent = decisionText(body);
+  $("decision").className = "decision " + (body.rejected ? "rejected"
+    : body.decision.auto_validated ? "validated" : "review");
+  $("suggestions-note").textContent = body.rejected
+    ? "The closest taxa the model knows, for comparison only:" : "";
+  $("suggestions").replaceChildren(...body.results.map(suggestion));
+  $("photos").replaceChildren(...body.images.map((p) => el("li", {},
+    p.filename + ": " + (p.error ? p.error : p.taxon + " " + pct(p.score)))));
+  $("similar").replaceChildren(body.similar.length
+    ? referenceList("this observation", body.similar.map((s) => ({ photo_id: s.photo_id, label: s.label })))
+    : el("p", { className: "note" }, "None (the service has no index)."));
   $("answer").hidden = false;
 }
