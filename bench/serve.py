@@ -4,7 +4,10 @@
 identification rate of the same model measured in the same run (``Classifier.run`` on
 decoded crops in batches of 32, the ceiling the service's micro-batching aims at).
 
-    python bench/serve.py --model ARTEFACT [--seconds 20] [--quick]
+    python bench/serve.py --model ARTEFACT [--seconds 20] [--workers 1] [--quick]
+
+The batch rate is measured before and after the service levels and the ratio is taken against
+their mean, and each row carries the load average: on a shared machine both move by the minute.
 
 Targets (docs/benchmarks.md, EfficientNet-Lite0): p99 <= 250 ms at 8 clients; req/s at 32
 clients >= 80% of the batch rate. ``--quick`` (2 s per level, 1 and 8 clients, the tiny
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import socket
 import subprocess
 import sys
@@ -31,14 +35,15 @@ from fieldguide.models.pixels import crop_pixels
 FLOWERS = Path(__file__).resolve().parents[1] / "../shared/data/images/oxford_flowers12"
 
 
-def _serve(model: Path) -> tuple[str, subprocess.Popen[bytes]]:
+def _serve(model: Path, workers: int) -> tuple[str, subprocess.Popen[bytes]]:
     """``fieldguide serve`` in its own process, as deployed: the load generator's own Python
     work must not share the server's interpreter lock."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     server = subprocess.Popen([sys.executable, "-m", "fieldguide.cli.main", "serve", str(model),
-                               "--port", str(port)], stderr=subprocess.DEVNULL)
+                               "--port", str(port), "--workers", str(workers)],
+                              stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while True:
@@ -99,6 +104,16 @@ def _batch_rate(model: Path, photos: list[bytes], seconds: float) -> float:
     return done / (time.perf_counter() - start)
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU of the server and its worker processes so far: per request, the
+    figure a busy shared machine does not change much (the wall-clock rates it does)."""
+    import psutil
+
+    procs = [psutil.Process(pid)]
+    procs += procs[0].children(recursive=True)
+    return sum(sum(p.cpu_times()[:2]) for p in procs)
+
+
 def _tiny_model(folder: Path) -> Path:
     """The tests' tiny colour model (quick mode only, when no artefact is given)."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -111,6 +126,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", type=Path, help="model artefact (model.json + model.onnx)")
     ap.add_argument("--seconds", type=float, default=20.0, help="per concurrency level")
+    ap.add_argument("--workers", type=int, default=1, help="fieldguide serve --workers")
     ap.add_argument("--quick", action="store_true", help="a 2 s check that the script works")
     args = ap.parse_args()
     levels, seconds = ((1, 8), 2.0) if args.quick else ((1, 8, 32), args.seconds)
@@ -124,18 +140,30 @@ def main() -> None:
             if not args.quick:
                 raise SystemExit("--model is needed (quick mode alone uses the tiny model)")
             model = _tiny_model(Path(tmp) / "model")
-        rate = _batch_rate(model, photos, seconds)
-        url, server = _serve(model)
-        print(f"model {model}; {len(photos)} real JPEGs; batch rate {rate:.1f} photos/s")
-        print("clients  req/s   p50 ms  p95 ms  p99 ms  req/s / batch rate")
+        before = _batch_rate(model, photos, seconds)
+        before_load = os.getloadavg()[0]
+        url, server = _serve(model, args.workers)
+        rows = []
         for clients in levels:
+            cpu = _cpu_seconds(server.pid)
             lat = np.array(asyncio.run(_load(url, photos, clients, seconds)))
-            rps = len(lat) / seconds
-            p50, p95, p99 = np.percentile(lat, [50, 95, 99]) * 1000
-            print(f"{clients:7d} {rps:7.1f} {p50:8.1f} {p95:7.1f} {p99:7.1f}  "
-                  f"{rps / rate:6.0%}")
+            per_request = (_cpu_seconds(server.pid) - cpu) / len(lat) * 1000
+            rows.append((clients, len(lat) / seconds, *(np.percentile(lat, [50, 95, 99]) * 1000),
+                         per_request, os.getloadavg()[0]))
         server.terminate()
         server.wait(10)
+        after = _batch_rate(model, photos, seconds)
+        rate = (before + after) / 2
+        print(f"model {model}; {len(photos)} real JPEGs; --workers {args.workers}; "
+              f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; batch rate "
+              f"{before:.1f} before (load {before_load:.1f}), {after:.1f} after (load "
+              f"{os.getloadavg()[0]:.1f}): {rate:.1f} photos/s")
+        print("| clients | req/s | p50 ms | p95 ms | p99 ms | req/s / batch rate | "
+              "server CPU ms/request | load |")
+        print("|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for clients, rps, p50, p95, p99, cpu, load in rows:
+            print(f"| {clients} | {rps:.1f} | {p50:.1f} | {p95:.1f} | {p99:.1f} | "
+                  f"{rps / rate:.0%} | {cpu:.1f} | {load:.1f} |")
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from fieldguide.cli.main import app
 from fieldguide.family import family_log_probs, read_family_card
-from fieldguide.family.model import stacked_log_probs
+from tests.family.conftest import REPO
 
 
 def test_card_lists_every_member(family: Path) -> None:
@@ -93,17 +93,13 @@ def test_identify_per_source(family: Path, flowers: Path, tmp_path: Path) -> Non
     assert probs[j] == pytest.approx(float(meadow[0]["prob_1"]), abs=5e-3)
 
 
-def test_unknown_source_and_engine_refused(family: Path, flowers: Path, tmp_path: Path) -> None:
+def test_unknown_source_refused(family: Path, flowers: Path, tmp_path: Path) -> None:
     done = CliRunner().invoke(app, ["identify", str(family), str(flowers / "labels.csv"),
                                     "--split", "test", "--source", "herbarium",
                                     "-o", str(tmp_path / "out.csv")])
     assert done.exit_code == 2
     assert "unknown source 'herbarium'" in done.stderr and len(done.stderr.splitlines()) == 1
     assert not (tmp_path / "out.csv").exists()
-    done = CliRunner().invoke(app, ["identify", str(family), str(flowers / "labels.csv"),
-                                    "--engine", "ray", "-o", str(tmp_path / "out.csv")])
-    assert done.exit_code == 2 and "local engine only" in done.stderr
-    assert len(done.stderr.splitlines()) == 1 and not (tmp_path / "out.csv").exists()
 
 
 def test_member_file_missing(family: Path, flowers: Path, tmp_path: Path) -> None:
@@ -131,11 +127,29 @@ def test_family_log_probs_is_the_product() -> None:
     assert np.allclose(got[:, [0, 2, 4]], p_group[:, :1] * p_a)
     assert np.allclose(got[:, [1, 3]], p_group[:, 1:] * p_b)
     assert np.allclose(got.sum(1), 1.0)
-    # the service's path: the groups side by side, one set of array operations
-    z = np.concatenate([a, b], axis=1)
-    fast = stacked_log_probs(main, 2.0, z, np.array([3, 2]), np.array([1.0, 0.5]),
-                             np.array([0, 3, 1, 4, 2]))
-    assert np.allclose(np.exp(fast), got)
+    # identification's path: one ONNX graph (temperatures folded in, the groups side by
+    # side), padded to equal groups or sliced group by group, classes reordered or not
+    import onnxruntime as ort
+
+    from fieldguide.family.model import stack_graph
+
+    x = rng.normal(size=(5, 4)).astype(np.float32)
+    w_main, w_a, w_b = (rng.normal(size=(4, k)).astype(np.float32) for k in (2, 3, 2))
+    b_main, b_a, b_b = (rng.normal(size=k).astype(np.float32) for k in (2, 3, 2))
+    want = family_log_probs(x @ w_main + b_main, 2.0, [(np.array([0, 2, 4]), x @ w_a + b_a, 1.0),
+                                                       (np.array([1, 3]), x @ w_b + b_b, 0.5)], 5)
+    for padded in (True, False):
+        for order, reordered in ((np.array([0, 3, 1, 4, 2]), True),
+                                 (np.arange(5), False)):
+            graph, where = stack_graph((w_main, b_main, 2.0), [(w_a, b_a, 1.0), (w_b, b_b, 0.5)],
+                                       order, padded)
+            assert (where is not None) == (reordered or padded)
+            got = ort.InferenceSession(graph).run(["logits"], {"embedding": x})[0]
+            got = got if where is None else got[:, where]
+            if reordered:
+                assert np.allclose(got, want, atol=1e-5)
+            else:  # class k is column k: group a's classes first, then b's
+                assert np.allclose(got, want[:, [0, 2, 4, 1, 3]], atol=1e-5)
 
 
 def test_source_with_a_single_model_refused(flowers: Path, tmp_path: Path) -> None:
@@ -147,3 +161,71 @@ def test_source_with_a_single_model_refused(flowers: Path, tmp_path: Path) -> No
                                     "--source", "garden", "-o", str(out)])
     assert done.exit_code == 2 and "single model" in done.stderr
     assert len(done.stderr.splitlines()) == 1 and not out.exists()
+
+
+def test_compare_family_against_source_only(family: Path, flowers: Path,
+                                            tmp_path: Path) -> None:
+    """``fieldguide compare``: the family customised for garden against the model trained
+    on garden's photos alone (written by training), on garden's test photos: seed 004's
+    table and plot, per group; the figures are those training measured."""
+    alone = family / "comparison" / "garden" / "source-only"
+    out = tmp_path / "compare"
+    done = CliRunner().invoke(app, [
+        "compare", str(alone), str(family), str(flowers / "labels.csv"), "-o", str(out),
+        "--source", "garden", "--sources", str(REPO / "tests/family/data/oxford12-sources.csv")])
+    assert done.exit_code == 0, done.output
+    text = (out / "comparison.md").read_text()
+    assert "Most common taxa included" in text and (out / "taxa_curve.png").is_file()
+    assert "Per group" in text
+    import json
+
+    result = json.loads((out / "comparison.json").read_text())
+    a, b = result["a"], result["b"]
+    assert set(a["superclass"]) == set(read_family_card(family).groups)
+    assert {row["superclass"] for row in a["superclass_table"]} == set(a["superclass"])
+    measured = read_family_card(family).metrics["test@garden"]
+    assert b["average_recall"] == pytest.approx(
+        measured["family_customised"]["average_recall"], abs=0.02)
+    assert a["average_recall"] == pytest.approx(
+        measured["source_only"]["average_recall"], abs=0.02)
+    assert b["average_recall"] > a["average_recall"]
+    print(done.stdout)
+    # --source picks a family's customisation: refused in one line for two single models
+    done = CliRunner().invoke(app, ["compare", str(alone), str(alone), str(flowers / "labels.csv"),
+                                    "-o", str(tmp_path / "x"), "--source", "garden"])
+    assert done.exit_code == 2 and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_family_rejection(family: Path, flowers: Path, tmp_path: Path) -> None:
+    """The family card carries a rejection fitted on its validation photos (as a single
+    model's), and identify applies it: a photo like none of the training photos is rejected,
+    the flowers mostly not; --no-reject leaves it out."""
+    from PIL import Image
+
+    card = read_family_card(family)
+    assert card.rejection is not None and (family / card.rejection["file"]).is_file()
+    assert set(card.rejection["scores"]) <= {"msp", "knn", "mahalanobis"}
+    assert card.rejection["report"]["val_photos"] > 0
+    rng = np.random.default_rng(0)
+    stripes = np.zeros((320, 320, 3), np.uint8)
+    stripes[:, ::16] = (20, 60, 230)  # blue stripes on black: no flower
+    stripes = np.clip(stripes + rng.normal(0, 25, stripes.shape), 0, 255).astype(np.uint8)
+    Image.fromarray(stripes).save(tmp_path / "stripes.jpg", quality=92)
+    listing = tmp_path / "photos.csv"
+    test = sorted((flowers / "test").glob("*/*.jpg"))[::12]
+    with listing.open("w", newline="") as fh:
+        out = csv.writer(fh)
+        out.writerow(["photo_id", "path"])
+        out.writerow(["stripes", tmp_path / "stripes.jpg"])
+        for path in test:
+            out.writerow([path.name, path])
+    rows = _identify(family, listing, tmp_path / "out.csv", "garden")
+    assert rows[0]["rejected"] == "true", rows[0]
+    flowers_rejected = sum(r["rejected"] == "true" for r in rows[1:])
+    print(f"rejected: stripes, and {flowers_rejected} of {len(rows) - 1} flowers")
+    assert flowers_rejected <= 0.25 * (len(rows) - 1)
+    done = CliRunner().invoke(app, ["identify", str(family), str(listing), "--no-reject",
+                                    "-o", str(tmp_path / "kept.csv")])
+    assert done.exit_code == 0, done.output
+    with (tmp_path / "kept.csv").open() as fh:
+        assert "rejected" not in next(csv.reader(fh))

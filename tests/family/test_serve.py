@@ -47,6 +47,22 @@ def _photo(flowers: Path, name: str) -> bytes:
     return next((flowers / "test" / name).glob("*.jpg")).read_bytes()
 
 
+def _stripes() -> bytes:
+    """A photo like none of the flowers: blue stripes on black, with noise."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    stripes = np.zeros((320, 320, 3), np.uint8)
+    stripes[:, ::16] = (20, 60, 230)
+    stripes = np.clip(stripes + rng.normal(0, 25, stripes.shape), 0, 255).astype(np.uint8)
+    out = io.BytesIO()
+    Image.fromarray(stripes).save(out, format="JPEG", quality=92)
+    return out.getvalue()
+
+
 def test_per_source_models_and_swap_under_load(served_family: tuple[str, Path],
                                                flowers: Path, tmp_path: Path) -> None:
     url, folder = served_family
@@ -67,6 +83,11 @@ def test_per_source_models_and_swap_under_load(served_family: tuple[str, Path],
         assert answers["meadow"]["members"][1].startswith("daisies-and-buttercups@meadow:")
         assert answers[None]["members"][0].startswith("main:")
         assert answers["garden"]["results"][0]["taxon"] == "daisy"
+        # the family's rejection is applied: a daisy is no unknown, blue stripes are
+        assert answers["garden"]["rejected"] is False
+        r = client.post("/v1/identify", files={"images": ("s.jpg", _stripes(), "image/jpeg")},
+                        data={"source": "garden"})
+        assert r.status_code == 200 and r.json()["rejected"] is True, r.text
         bad = client.post("/v1/identify", files={"images": ("d.jpg", daisy, "image/jpeg")},
                           data={"source": "herbarium"})
         assert bad.status_code == 422 and "herbarium" in bad.text

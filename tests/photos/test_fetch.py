@@ -14,7 +14,7 @@ from PIL import Image
 
 from fieldguide import __version__
 from fieldguide.errors import InputError
-from fieldguide.photos import FetchOptions, bucket_url, fetch_study, refusal, with_size
+from fieldguide.photos import FetchOptions, bucket_url, client, fetch_study, refusal, with_size
 from fieldguide.store import Study
 from tests.photos.conftest import BIG, CAP, add_photos, files_under, photo_rows
 from tests.photos.server import PhotoServer
@@ -133,6 +133,33 @@ def test_rerun_fetches_nothing_and_verify_refetches_a_changed_file(
         assert (report.verified, report.damaged, report.fetched, report.already) == (1, 2, 2, 1)
         assert damaged.read_bytes() == flowers[names[0]]
     assert all(server.hits[f"/ok/{n}"] == (1 if n == names[1] else 2) for n in names)
+
+
+def test_a_body_over_the_spool_size_streams_through_a_scratch_file(
+        tmp_path: Path, server: PhotoServer, flowers: dict[str, bytes],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Bodies past SPOOL_BYTES go to photos/.tmp as they arrive: kept whole when complete
+    and decodable, and no scratch file is left behind whatever happens."""
+    monkeypatch.setattr(client, "SPOOL_BYTES", 1024)
+    names = _names(flowers)
+    urls: dict[str, str | None] = {
+        "ok": server.url("ok", names[0]), "slow": server.url("slow", names[1]),
+        "truncated": server.url("truncated", names[2]), "html": server.url("html", names[3]),
+        "bigchunked": server.url("bigchunked", BIG), "stall": server.url("stall", names[4])}
+    assert all(len(flowers[names[i]]) > 1024 for i in range(5))
+    with Study(tmp_path / "s") as study:
+        add_photos(study, urls)
+        report = fetch_study(study, options=FAST, seed=0)
+        rows = photo_rows(study)
+    assert (report.fetched, sum(report.failed.values()), sum(report.retry.values())) == (2, 2, 2)
+    for case, name in (("ok", names[0]), ("slow", names[1])):
+        kept = Path(str(rows[case]["path"]))
+        assert kept.read_bytes() == flowers[name]
+        assert rows[case]["sha256"] == hashlib.sha256(flowers[name]).hexdigest()
+    assert str(rows["bigchunked"]["fetch_reason"]).startswith("over the size cap (>")
+    assert str(rows["truncated"]["fetch_reason"]).startswith("truncated body")
+    assert str(rows["stall"]["fetch_reason"]).startswith("timeout")
+    assert len(files_under(tmp_path / "s" / "photos")) == 2  # nothing left in .tmp
 
 
 def test_dataset_scope_fetches_only_the_manifest_photos(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -156,6 +158,20 @@ async def test_taxa_health_ready_metrics_page(client: httpx.AsyncClient) -> None
     assert (await client.get("/v1/candidates", params={"taxon": "red"})).status_code == 404
     r = await client.post("/v1/identify/batch", json=["a.jpg"])
     assert r.status_code == 403
+
+
+async def test_one_log_line_and_metrics_per_request(client: httpx.AsyncClient,
+                                                    caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="fieldguide.service")
+    assert (await client.post("/v1/identify", files=_files(RED, GREEN))).status_code == 200
+    assert (await client.get("/v1/taxa/purple")).status_code == 404
+    lines = [json.loads(r.getMessage()) for r in caplog.records
+             if r.name == "fieldguide.service"]
+    assert [(x["route"], x["method"], x["status"], x["images"]) for x in lines] == [
+        ("/v1/identify", "POST", 200, 2), ("/v1/taxa/{taxon}", "GET", 404, None)]
+    assert isinstance(lines[0]["rejected"], bool) and lines[0]["ms"] > 0
+    text = (await client.get("/metrics")).text
+    assert 'fieldguide_requests_total{route="/v1/taxa/{taxon}",status="404"} 1.0' in text
 
 
 async def test_batch_paths(tiny_model: Path, tmp_path: Path) -> None:

@@ -206,3 +206,31 @@ def test_spec_checks_the_probe_optimiser() -> None:
         parse_spec(table)
     table["probe"] = {"optimiser": "sgd", "device": "torch-cpu", "epochs": 3}
     assert parse_spec(table).probe.optimiser == "sgd"
+
+
+@pytest.mark.parametrize("optimiser", ["lbfgs", "sgd"])
+def test_starting_weights_are_a_fine_tune(optimiser: str) -> None:
+    """``start_from``: the fit starts from given weights and its L2 penalty is on the
+    distance from them: held hard, a few photos leave the weights where they were (the
+    biases, free, still move); held lightly, it learns from the photos as a fit from the
+    class means does."""
+    k, d = 5, 16
+    centres, x, y = _clusters(k, 2000, d, 0.8)
+    rng = np.random.default_rng(1)
+    y_val = rng.integers(0, k, 600)
+    x_val = (centres[y_val] + 0.8 * rng.normal(size=(600, d))).astype(np.float32)
+    heads = _species(k)
+    shared = fit_linear_heads(x, y[:, None], heads, {}, l2=1e-3, max_iter=200,
+                              optimiser=optimiser, val=(x_val, y_val[:, None]))
+    start = shared.heads["taxon"]
+    few = np.flatnonzero(y == 0)[:20]  # a source that sent 20 photos of one class
+    options = StreamOptions(epochs=3)
+    held = fit_linear_heads(x[few], y[few, None], heads, {}, l2=1.0, max_iter=200,
+                            optimiser=optimiser, options=options, start_from={"taxon": start})
+    w, b = held.heads["taxon"]
+    assert np.abs(w - start[0]).max() < 0.05 * np.abs(start[0]).max()
+    assert b[0] - start[1][0] > np.median(b - start[1])  # its one class: more likely
+    light = fit_linear_heads(x, y[:, None], heads, {}, l2=1e-3, max_iter=200,
+                             optimiser=optimiser, val=(x_val, y_val[:, None]),
+                             start_from={"taxon": (np.zeros_like(start[0]), start[1])})
+    assert (head_logits(light, x_val, "taxon").argmax(1) == y_val).mean() > 0.9

@@ -12,6 +12,8 @@ import typer
 from fieldguide.cli.common import fail, guarded
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from fieldguide.training.predict import SplitPredictions
 
 OutOption = Annotated[Path, typer.Option("-o", "--output", help="Folder to write into.")]
@@ -67,10 +69,11 @@ def _train_family(spec: Path, output: Path | None) -> None:
 
 
 def _predictions(model: Path, dataset: Path, split: str, head: str | None,
-                 root: Path | None) -> SplitPredictions:
+                 root: Path | None, source: str | None = None) -> SplitPredictions:
     from fieldguide.training.predict import predict_split
 
-    pred: SplitPredictions = guarded(lambda: predict_split(model, dataset, split, head, root))
+    pred: SplitPredictions = guarded(lambda: predict_split(model, dataset, split, head, root,
+                                                           source=source))
     if pred.skipped:
         typer.echo(f"{pred.skipped} photo(s) could not be read and were skipped", err=True)
     return pred
@@ -140,20 +143,79 @@ def evaluate(
 def compare(
     model_a: Path, model_b: Path, dataset: Path, output: OutOption,
     split: SplitOption = "test", head: HeadOption = None, root: RootOption = None,
+    source: Annotated[str | None, typer.Option(
+        help="A family's customisation to compare (as identify's --source), on this "
+             "source's photos only.")] = None,
+    sources: Annotated[Path | None, typer.Option(
+        help="path,source CSV naming each photo's source (default: DATASET's `source` "
+             "column).")] = None,
 ) -> None:
-    """Two models on the same photos of DATASET: accuracies, disagreements, paired test."""
-    from fieldguide.evaluation import compare_models, write_comparison
+    """Two models on the same photos of DATASET: accuracies, disagreements, paired test.
+    Either may be a family folder (seed 004's comparison: a family customised for --source
+    against a model trained on that source alone, on the source's test photos; the accuracy
+    and average recall against the number of most common taxa included, per group)."""
+    import numpy as np
 
-    a = _predictions(model_a, dataset, split, head, root)
-    b = _predictions(model_b, dataset, split, head, root)
-    if a.class_names != b.class_names:
+    from fieldguide.evaluation import compare_models, write_comparison
+    from fieldguide.family.card import is_family
+
+    families = [m for m in (model_a, model_b) if is_family(m)]
+    if source is not None and not families:
+        raise fail("--source picks a family's customisation: neither model is a family")
+    a = _predictions(model_a, dataset, split, head, root, source if is_family(model_a) else None)
+    b = _predictions(model_b, dataset, split, head, root, source if is_family(model_b) else None)
+    if sorted(a.class_names) != sorted(b.class_names):
         raise fail("the two models do not have the same classes")
+    b = _in_order(b, a.class_names)
     if a.photo_ids != b.photo_ids:
         raise fail("the two models scored different photos")
     names = (_label(model_a), _label(model_b))
     if names[0] == names[1]:
         names = (f"{names[0]} (A)", f"{names[1]} (B)")
+    superclass = None
+    if families:
+        from fieldguide.family import read_family_card
+        from fieldguide.family.compare import group_of_class, photo_sources
+
+        superclass = group_of_class(guarded(lambda: read_family_card(families[0])),
+                                    a.class_names)
+        if source is not None:
+            of = guarded(lambda: photo_sources(dataset, sources))
+            keep = np.array([of.get(p) == source for p in a.photo_ids], dtype=bool)
+            if not keep.any():
+                raise fail(f"no {split} photo of source {source!r} in {dataset}")
+            a = _rows(a, keep)
+            b = _rows(b, keep)
+            names = (f"{names[0]} ({source})", f"{names[1]} ({source})")
+    counts = a.train_counts if a.train_counts is not None else b.train_counts
     result = guarded(lambda: compare_models(a.probs, b.probs, a.y_true, a.class_names, names,
-                                            train_counts=a.train_counts))
+                                            train_counts=counts, superclass=superclass))
     written: dict[str, Path] = write_comparison(result, output)
+    typer.echo(f"top-1 {result.a.top1:.4f} / {result.b.top1:.4f}, average recall "
+               f"{result.a.average_recall:.4f} / {result.b.average_recall:.4f} on "
+               f"{len(a.y_true)} photos")
     typer.echo("comparison: " + ", ".join(str(p) for p in written.values()))
+
+
+def _in_order(pred: SplitPredictions, classes: list[str]) -> SplitPredictions:
+    """``pred`` with its classes in the order of ``classes`` (the same set): a family lists
+    its classes group by group."""
+    if pred.class_names == classes:
+        return pred
+    from dataclasses import replace
+
+    import numpy as np
+
+    column = {c: i for i, c in enumerate(pred.class_names)}
+    order = np.array([column[c] for c in classes])
+    where = np.argsort(order)  # old index -> new index
+    counts = None if pred.train_counts is None else pred.train_counts[order]
+    return replace(pred, probs=pred.probs[:, order], y_true=where[pred.y_true],
+                   class_names=list(classes), train_counts=counts)
+
+
+def _rows(pred: SplitPredictions, keep: np.ndarray) -> SplitPredictions:
+    from dataclasses import replace
+
+    return replace(pred, probs=pred.probs[keep], y_true=pred.y_true[keep],
+                   photo_ids=[p for p, k in zip(pred.photo_ids, keep, strict=True) if k])

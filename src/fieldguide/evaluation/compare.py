@@ -106,6 +106,15 @@ def write_comparison(result: ComparisonResult, out_dir: Path) -> dict[str, Path]
     doc.table(["class", "support", f"recall {na}", f"recall {nb}", "difference"],
               [[a.class_names[i], a.support[i], a.recall[i], b.recall[i], result.recall_diff[i]]
                for i in changed[:DIFF_ROWS]])
+    if a.superclass_table and b.superclass_table:
+        doc.heading("Per group")
+        doc.para("Average recall (the mean over a group's tested classes of their recall) "
+                 "and accuracy on the group's photos.")
+        doc.table(["group", "classes", "test photos", f"average recall {na}",
+                   f"average recall {nb}", f"accuracy {na}", f"accuracy {nb}"],
+                  [[ra["superclass"], ra["n_classes"], ra["n_test_images"], ra["top1"],
+                    rb["top1"], ra["image_top1"], rb["image_top1"]]
+                   for ra, rb in zip(a.superclass_table, b.superclass_table, strict=True)])
     if a.taxa_curve is not None and b.taxa_curve is not None:
         files["taxa_curve"] = plots.taxa_curve_png(
             [(na, a.taxa_curve), (nb, b.taxa_curve)], out_dir / "taxa_curve.png",

@@ -7,7 +7,9 @@ trained from one pooled dataset on one shared encoder and identified as one mode
 - :func:`read_family_card` (``card.py``): the one reader and writer of ``family.json``;
 - :class:`FamilyModel` (``model.py``): a family folder behind ``open_model``;
   :func:`family_log_probs`, P(taxon) = P(group) x P(taxon | group, source);
-- :func:`replace_member` (``swap.py``): one member replaced in place, atomically.
+- :func:`replace_member` (``swap.py``): one member replaced in place, atomically;
+- :func:`write_source_comparison` (``compare.py``): seed 004's comparison of a family
+  customised for a source against a model of that source alone (training and ``compare``).
 
 Imports are lazy: ``fieldguide --help`` loads none of this.
 """
@@ -19,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from fieldguide.family.card import FamilyCard, Member, is_family, read_family_card
+    from fieldguide.family.compare import write_source_comparison
     from fieldguide.family.model import FamilyModel, family_log_probs
     from fieldguide.family.spec import FamilySpec, bind, is_family_spec, load_family_spec
     from fieldguide.family.swap import replace_member
@@ -28,7 +31,7 @@ _WHERE = {
     "FamilyCard": "card", "Member": "card", "is_family": "card", "read_family_card": "card",
     "FamilyModel": "model", "family_log_probs": "model", "FamilySpec": "spec", "bind": "spec",
     "is_family_spec": "spec", "load_family_spec": "spec", "replace_member": "swap",
-    "fit_family": "train", "train_family": "train",
+    "fit_family": "train", "train_family": "train", "write_source_comparison": "compare",
 }
 __all__ = [
     "FamilyCard",
@@ -44,6 +47,7 @@ __all__ = [
     "read_family_card",
     "replace_member",
     "train_family",
+    "write_source_comparison",
 ]
 
 

@@ -3,9 +3,10 @@
 A family folder holds ``family.json``, the shared encoder (``encoder.onnx``: photos to
 embedding vectors, one pass per photo) and one heads-only model folder per member under
 ``members/`` (``model.json`` + ``model.onnx`` taking ``embedding``, read by the model card
-module as any model). The card lists every member with its identity (folder, version, the
-sha256 of its ONNX file), role (``main``: which group; ``group``: the taxa of one group),
-group, source (``None``: shared), classes, metrics and release notes. Replacing a member
+module as any model), and the family's rejection (``rejection.npz``, fitted on the family's
+answers for its validation photos). The card lists every member with its identity (folder,
+version, the sha256 of its ONNX file), role (``main``: which group; ``group``: the taxa of
+one group), group, source (``None``: shared), classes, metrics and release notes. Replacing a member
 rewrites this file atomically, so a reader sees the old family or the new one, never half.
 """
 
@@ -60,6 +61,10 @@ class FamilyCard:
     preprocessing: Preprocessing
     members: tuple[Member, ...]
     metrics: dict[str, Any] = field(default_factory=dict)
+    label: str = "taxon"  # the manifest column of the classes (what evaluation reads)
+    #: the family's rejection (``rejection.npz`` beside the card), as a model card's
+    #: ``extras["rejection"]``; None when it has none
+    rejection: dict[str, Any] | None = None
 
     def member(self, name: str) -> Member:
         for m in self.members:
@@ -89,7 +94,8 @@ class FamilyCard:
                 "groups": {g: list(c) for g, c in self.groups.items()},
                 "sources": list(self.sources), "encoder": self.encoder,
                 "preprocessing": self.preprocessing.to_dict(),
-                "members": [m.to_dict() for m in self.members], "metrics": self.metrics}
+                "members": [m.to_dict() for m in self.members], "metrics": self.metrics,
+                "label": self.label, "rejection": self.rejection}
 
 
 def _strings(value: Any, where: Path, key: str) -> tuple[str, ...]:
@@ -159,11 +165,14 @@ def read_family_card(folder: str | Path) -> FamilyCard:
     metrics = d.get("metrics", {})
     if not isinstance(metrics, dict):
         raise InputError("must be a mapping", path=path, field="metrics")
+    rejection = d.get("rejection")
+    if rejection is not None and not isinstance(rejection, dict):
+        raise InputError("must be a mapping or null", path=path, field="rejection")
     return FamilyCard(str(d.get("name") or "family"), str(d.get("version") or "1"), classes,
                       {str(c): clean_lineage(v) for c, v in lineage.items()}, groups,
                       _strings(d.get("sources", []), path, "sources") if d.get("sources")
                       else (), encoder, Preprocessing.from_dict(d.get("preprocessing"), path),
-                      members, metrics)
+                      members, metrics, str(d.get("label") or "taxon"), rejection)
 
 
 def write_family_card(card: FamilyCard, folder: str | Path) -> Path:

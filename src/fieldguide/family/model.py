@@ -26,11 +26,10 @@ from scipy.special import log_softmax
 
 from fieldguide.errors import InputError
 from fieldguide.family.card import FILE, FamilyCard, Member, read_family_card
-from fieldguide.identification.classifier import Classifier
-from fieldguide.identification.decision import ClassTree, class_tree
+from fieldguide.identification.classifier import Classifier, ort_session
 from fieldguide.inputs.files import file_sha256
 from fieldguide.models.card import HeadSpec, ModelCard, read_card
-from fieldguide.models.pixels import Crop, normalise
+from fieldguide.models.pixels import normalise
 
 
 def family_log_probs(group_logits: np.ndarray, group_temperature: float,
@@ -78,116 +77,154 @@ class _Head:
                              f"lists {len(member.classes)} classes", path=path)
 
 
-def stacked_log_probs(group_logits: np.ndarray, group_temperature: float, z: np.ndarray,
-                      sizes: np.ndarray, temperatures: np.ndarray,
-                      order: np.ndarray) -> np.ndarray:
-    """:func:`family_log_probs` of every group's logits side by side in ``z`` (n, sum K):
-    group g holds ``sizes[g]`` columns at temperature ``temperatures[g]``; ``order[k]`` is
-    class k's column. A fixed number of array operations whatever the number of groups (the
-    service's one-photo path)."""
-    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-    scaled = z.astype(np.float64) / np.repeat(temperatures, sizes)
-    top = np.maximum.reduceat(scaled, starts, axis=1)
-    shifted = scaled - np.repeat(top, sizes, axis=1)
-    log_norm = np.log(np.add.reduceat(np.exp(shifted), starts, axis=1))
-    log_group = log_softmax(group_logits.astype(np.float64) / group_temperature, axis=1)
-    out: np.ndarray = (shifted + np.repeat(log_group - log_norm, sizes, axis=1))[:, order]
-    return out
+def stack_graph(main: tuple[np.ndarray, np.ndarray, float],
+                heads: Sequence[tuple[np.ndarray, np.ndarray, float]],
+                order: np.ndarray, padded: bool | None = None
+                ) -> tuple[bytes, np.ndarray | None]:
+    """One source's members as one ONNX graph from ``embedding`` (n, d) to ``logits``:
+    log P(taxon) = log P(group) + log P(taxon | group), :func:`family_log_probs` inside ONNX
+    Runtime. ``main`` and ``heads[g]`` are (weight (d, K), bias (K,), temperature);
+    ``order[k]`` is class k's column among the groups' columns side by side. Returns the
+    serialised graph and the columns of its output that hold the classes in their order
+    (``None`` when they are already: a family card lists its classes group by group; ONNX
+    Runtime's Gather copies column by column, NumPy's ``take`` about ten times faster).
+
+    Every temperature is folded into its weights, and the main head and every group head are
+    one concatenated matrix: one matrix product per batch, then a fixed number of operations
+    whatever the number of groups. With groups of near-equal size (``padded``, the default
+    when padding adds at most a quarter of the columns) the groups are padded to the largest
+    (a padding column's logit is -1e30, so it takes no probability) and normalised as one
+    (n, G, K) log-softmax; otherwise each group is sliced and normalised on its own (a few
+    graph nodes per group, still no Python per call)."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    w_main, b_main, t_main = main
+    d, n_groups = w_main.shape[0], w_main.shape[1]
+    sizes = [h[0].shape[1] for h in heads]
+    widest = max(sizes)
+    if padded is None:
+        padded = n_groups * widest <= 1.25 * sum(sizes)
+    blocks_w, blocks_b, columns = [w_main / t_main], [b_main / t_main], []
+    start = 0
+    for (w, b, t), k in zip(heads, sizes, strict=True):
+        pad = widest - k if padded else 0
+        blocks_w += [w / t, np.zeros((d, pad))]
+        blocks_b += [b / t, np.full(pad, -1e30)]
+        columns.append(np.arange(start, start + k))
+        start += k + pad
+    # class k's column in the joined output
+    where = np.concatenate(columns)[np.asarray(order)]
+    consts = {"w": np.concatenate(blocks_w, axis=1), "b": np.concatenate(blocks_b),
+              "main_end": np.array([n_groups]), "axis1": np.array([1]),
+              "zero": np.array([0]), "big": np.array([np.iinfo(np.int64).max])}
+    nodes = [helper.make_node("MatMul", ["embedding", "w"], ["mm"]),
+             helper.make_node("Add", ["mm", "b"], ["z"]),
+             helper.make_node("Slice", ["z", "zero", "main_end", "axis1"], ["z_main"]),
+             helper.make_node("LogSoftmax", ["z_main"], ["log_group"], axis=1),
+             helper.make_node("Slice", ["z", "main_end", "big", "axis1"], ["z_taxa"])]
+    if padded:
+        consts["by_group"] = np.array([0, n_groups, widest])
+        consts["flat"] = np.array([0, n_groups * widest])
+        consts["axis2"] = np.array([2])
+        nodes += [helper.make_node("Reshape", ["z_taxa", "by_group"], ["z3"]),
+                  helper.make_node("LogSoftmax", ["z3"], ["within3"], axis=2),
+                  helper.make_node("Unsqueeze", ["log_group", "axis2"], ["log_group3"]),
+                  helper.make_node("Add", ["within3", "log_group3"], ["joint3"]),
+                  helper.make_node("Reshape", ["joint3", "flat"], ["joint"])]
+    else:
+        parts, begin = [], 0
+        for g, k in enumerate(sizes):
+            consts[f"s{g}"], consts[f"e{g}"] = np.array([begin]), np.array([begin + k])
+            consts[f"g{g}"], consts[f"g{g}e"] = np.array([g]), np.array([g + 1])
+            nodes += [helper.make_node("Slice", ["z_taxa", f"s{g}", f"e{g}", "axis1"],
+                                       [f"z{g}"]),
+                      helper.make_node("LogSoftmax", [f"z{g}"], [f"within{g}"], axis=1),
+                      helper.make_node("Slice", ["log_group", f"g{g}", f"g{g}e", "axis1"],
+                                       [f"lg{g}"]),
+                      helper.make_node("Add", [f"within{g}", f"lg{g}"], [f"joint{g}"])]
+            parts.append(f"joint{g}")
+            begin += k
+        nodes.append(helper.make_node("Concat", parts, ["joint"], axis=1))
+    nodes[-1].output[0] = "logits"
+    inits = [numpy_helper.from_array(
+        np.ascontiguousarray(v, np.int64 if v.dtype.kind in "iu" else np.float32), k)
+        for k, v in consts.items()]
+    graph = helper.make_graph(
+        nodes, "fieldguide-family-source",
+        [helper.make_tensor_value_info("embedding", TensorProto.FLOAT, ["n", d])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["n", start])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 9
+    # classes already in the groups' order need no reordering
+    return model.SerializeToString(), None if np.array_equal(where, np.arange(start)) else where
 
 
 @dataclass(frozen=True)
 class _Stack:
-    """A source's members as one ONNX graph: ``embedding`` -> the main member's ``groups``
-    logits and every group member's logits side by side (``taxa``), one call per batch."""
+    """A source's members as one ONNX session (:func:`stack_graph`): embedding vectors in,
+    log P(taxon) out, one call per batch."""
 
     session: Any
-    sizes: np.ndarray
-    temperatures: np.ndarray
-    order: np.ndarray  # class index -> column
+    where: np.ndarray | None
+    main: Member
+    groups: tuple[Member, ...]
 
-    def run(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        groups, taxa = self.session.run(["groups", "taxa"], {"embedding": x})
-        return np.asarray(groups), np.asarray(taxa)
-
-
-def _stack_graph(main: _Head, heads: Sequence[_Head]) -> bytes:
-    from onnx import TensorProto, helper, numpy_helper
-
-    d = main.weight.shape[0]
-    consts = {"main_w": main.weight, "main_b": main.bias,
-              "taxa_w": np.concatenate([h.weight for h in heads], axis=1),
-              "taxa_b": np.concatenate([h.bias for h in heads])}
-    nodes = [helper.make_node("MatMul", ["embedding", "main_w"], ["main_mm"]),
-             helper.make_node("Add", ["main_mm", "main_b"], ["groups"]),
-             helper.make_node("MatMul", ["embedding", "taxa_w"], ["taxa_mm"]),
-             helper.make_node("Add", ["taxa_mm", "taxa_b"], ["taxa"])]
-    graph = helper.make_graph(
-        nodes, "fieldguide-family-stack",
-        [helper.make_tensor_value_info("embedding", TensorProto.FLOAT, ["n", d])],
-        [helper.make_tensor_value_info(n, TensorProto.FLOAT, ["n", consts[f"{n}_b"].shape[0]
-                                                              if n == "taxa" else
-                                                              main.bias.shape[0]])
-         for n in ("groups", "taxa")],
-        [numpy_helper.from_array(np.ascontiguousarray(v, np.float32), k)
-         for k, v in consts.items()])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 9
-    data: bytes = model.SerializeToString()
-    return data
+    def run(self, x: np.ndarray) -> np.ndarray:
+        out: np.ndarray = self.session.run(["logits"], {"embedding": x})[0]
+        return out if self.where is None else np.take(out, self.where, axis=1)
 
 
 @dataclass(frozen=True)
 class _Loaded:
-    """Everything one answer needs, loaded together and replaced together."""
+    """Everything one answer needs, loaded together and replaced together: the card, the
+    members' heads and one session per source (``None``: the shared members)."""
 
     card: FamilyCard
     heads: dict[str, _Head]  # by member name
     digest: str
     stamp: tuple[int, int]  # family.json's (mtime_ns, size) when read
-    stacks: dict[str | None, _Stack]  # by source, built on first use
+    stacks: dict[str | None, _Stack]
+
+
+def _model_card(card: FamilyCard) -> ModelCard:
+    """The family as one model's card: every class, the shared encoder's export."""
+    return ModelCard(backbone=str(card.encoder.get("backbone", "")),
+                     heads=[HeadSpec("taxon", "species", card.label, card.classes)],
+                     preprocessing=card.preprocessing, lineage=card.lineage, name=card.name,
+                     version=card.version, metrics=card.metrics, onnx=str(card.encoder["onnx"]),
+                     weights=str(card.encoder.get("weights", "")),
+                     extras={} if card.rejection is None else {"rejection": card.rejection},
+                     outputs=["taxon", "embedding"])
 
 
 class FamilyModel(Classifier):
-    """A family folder opened for identification (see the module); a
-    :class:`~fieldguide.identification.classifier.Classifier` to every front end, whose
-    ``session`` is the shared encoder's."""
+    """A family folder opened for identification (see the module): a
+    :class:`~fieldguide.identification.classifier.Classifier` built by its constructor on
+    the card made from ``family.json``, whose session is the shared encoder's; ``logits``
+    are the family's log P(taxon)."""
 
     def __init__(self, folder: str | Path, threads: int = 2, spinning: bool = True,
                  source: str | None = None) -> None:
-        import onnxruntime as ort
-
         self.folder = Path(folder)
         self._threads, self._spinning = threads, spinning
         self._lock = threading.Lock()
         self._loaded = self._load()
         card = self._loaded.card
         self.source = self._check_source(card, source)
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = max(1, threads)
-        opts.inter_op_num_threads = 1
-        opts.log_severity_level = 3
-        if not spinning:
-            opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        path = self.folder / str(card.encoder["onnx"])
-        self.encoder = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-        self.session = self.encoder
-        self.path = path
-        self.input_name = self.encoder.get_inputs()[0].name
-        produced = [o.name for o in self.encoder.get_outputs()]
-        self.embedding_name = "embedding" if "embedding" in produced else "features"
-        self.classes: list[str] = list(card.classes)
-        self.card = ModelCard(backbone=str(card.encoder.get("backbone", "")),
-                              heads=[HeadSpec("taxon", "species", "taxon", card.classes)],
-                              preprocessing=card.preprocessing, lineage=card.lineage,
-                              name=card.name, version=card.version, metrics=card.metrics,
-                              onnx=str(card.encoder["onnx"]), outputs=["taxon", "embedding"])
-        self.crop = Crop.from_card(card.preprocessing)
-        self.mean, self.std = card.preprocessing.mean, card.preprocessing.std
+        super().__init__(folder, threads, None, spinning, _model_card(card))
+        self.encoder = self.session
+        self.embedding_name = "embedding" if "embedding" in self.outputs else "features"
         self.outputs = ["embedding", "logits"]
         self.primary = "logits"
-        self._tree: ClassTree | None = None
-        self._digest: str | None = None
         self._index = {c: i for i, c in enumerate(self.classes)}
+        of_group = {c: g for g, cs in card.groups.items() for c in cs}
+        self._group_of = [of_group[c] for c in self.classes]
+
+    def _check_outputs(self) -> None:
+        produced = {o.name for o in self.session.get_outputs()}
+        if not produced & {"embedding", "features"}:
+            raise InputError("the shared encoder gives no embedding (outputs: "
+                             f"{', '.join(sorted(produced))})", path=self.path)
 
     @staticmethod
     def _check_source(card: FamilyCard, source: str | None) -> str | None:
@@ -201,13 +238,29 @@ class FamilyModel(Classifier):
         return st.st_mtime_ns, st.st_size
 
     def _load(self) -> _Loaded:
+        """Read the card and every member, and build each source's session (so that no
+        answer waits for one)."""
         stamp = self._stamp()
         card = read_family_card(self.folder)
         heads = {m.name: _Head(self.folder, m) for m in card.members}
         if len({h.weight.shape[0] for h in heads.values()}) != 1:
             raise InputError("the members take embeddings of different widths",
                              path=self.folder / FILE, field="members")
-        return _Loaded(card, heads, file_sha256(self.folder / FILE), stamp, {})
+        index = {c: i for i, c in enumerate(card.classes)}
+        stacks = {}
+        for source in (None, *card.sources):
+            main = card.pick("main", None, source)
+            groups = tuple(card.pick("group", g, source) for g in card.groups)
+            columns = np.array([index[c] for m in groups for c in m.classes])
+            order = np.empty(len(card.classes), dtype=np.int64)
+            order[columns] = np.arange(len(columns))
+            h = heads[main.name]
+            graph, where = stack_graph((h.weight, h.bias, h.temperature),
+                                       [(heads[m.name].weight, heads[m.name].bias,
+                                         heads[m.name].temperature) for m in groups], order)
+            stacks[source] = _Stack(ort_session(graph, self._threads, self._spinning), where,
+                                    main, groups)
+        return _Loaded(card, heads, file_sha256(self.folder / FILE), stamp, stacks)
 
     def reload(self) -> FamilyCard:
         """Read ``family.json`` and the members again and swap them in at once (a member
@@ -257,33 +310,22 @@ class FamilyModel(Classifier):
     def temperature(self) -> float:
         return 1.0
 
-    @property
-    def name(self) -> str:
-        return f"{self.card.name} {self.card.version}"
-
-    def tree(self) -> ClassTree:
-        if self._tree is None:
-            self._tree = class_tree(self.classes, self.card.lineage)
-        return self._tree
-
     def members_used(self, loaded: _Loaded | None = None) -> tuple[Member, list[Member]]:
         """The main member and each group's member that answer for this source."""
-        card = (loaded or self._current()).card
-        main = card.pick("main", None, self.source)
-        return main, [card.pick("group", g, self.source) for g in card.groups]
+        stack = (loaded or self._current()).stacks[self.source]
+        return stack.main, list(stack.groups)
 
     def members_of(self, classes: Sequence[int]) -> list[str]:
         """For each answer's class index, the members that made it (``name:version``)."""
-        main, groups = self.members_used()
-        card = self._current().card
-        group_names = list(card.groups)
-        of_class = {c: group_names.index(g) for g, cs in card.groups.items() for c in cs}
+        loaded = self._current()
+        main, groups = self.members_used(loaded)
+        position = {g: i for i, g in enumerate(loaded.card.groups)}
         out = []
         for k in classes:
             if k < 0:
                 out.append("")
                 continue
-            g = groups[of_class[self.classes[k]]]
+            g = groups[position[self._group_of[k]]]
             out.append(f"{main.name}:{main.version};{g.name}:{g.version}")
         return out
 
@@ -299,40 +341,14 @@ class FamilyModel(Classifier):
                          dtype=np.float32)
         out = {"embedding": emb}
         if "logits" in wanted:
-            out["logits"] = self.log_probs(emb).astype(np.float32)
+            out["logits"] = self.log_probs(emb)
         return {n: out[n] for n in wanted}
 
     def log_probs(self, embedding: np.ndarray) -> np.ndarray:
-        """log P(taxon) of embedding vectors (n, d), by this source's members."""
-        loaded = self._current()
-        main, _ = self.members_used(loaded)
-        stack = self._stack(loaded)
-        groups, taxa = stack.run(np.ascontiguousarray(embedding, dtype=np.float32))
-        return stacked_log_probs(groups, loaded.heads[main.name].temperature, taxa,
-                                 stack.sizes, stack.temperatures, stack.order)
-
-    def _stack(self, loaded: _Loaded) -> _Stack:
-        stack = loaded.stacks.get(self.source)
-        if stack is None:
-            import onnxruntime as ort
-
-            main, groups = self.members_used(loaded)
-            heads = [loaded.heads[m.name] for m in groups]
-            columns = np.array([self._index[c] for m in groups for c in m.classes])
-            order = np.empty(len(self.classes), dtype=np.int64)
-            order[columns] = np.arange(len(columns))
-            opts = ort.SessionOptions()
-            opts.intra_op_num_threads = max(1, self._threads)
-            opts.inter_op_num_threads = 1
-            opts.log_severity_level = 3
-            if not self._spinning:
-                opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-            session = ort.InferenceSession(_stack_graph(loaded.heads[main.name], heads), opts,
-                                           providers=["CPUExecutionProvider"])
-            stack = _Stack(session, np.array([len(m.classes) for m in groups]),
-                           np.array([h.temperature for h in heads]), order)
-            loaded.stacks[self.source] = stack
-        return stack
+        """log P(taxon) (n, C) float32 of embedding vectors (n, d), by this source's members:
+        one ONNX call."""
+        return self._current().stacks[self.source].run(
+            np.ascontiguousarray(embedding, dtype=np.float32))
 
     def identity(self) -> str:
         """The encoder, the members' card and the source: what answers depend on."""

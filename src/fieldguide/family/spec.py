@@ -53,7 +53,9 @@ class FamilySpec:
     sources: tuple[str, ...]
     source_file: Path | None
     source_column: str
-    customise: dict[str, int]  # source -> how many times its photos count in its heads
+    #: source -> how strongly its fine-tuned heads are held to the shared heads (their L2
+    #: penalty on the distance from the shared weights, in multiples of ``l2``)
+    customise: dict[str, float]
 
 
 def is_family_spec(path: Path) -> bool:
@@ -123,7 +125,7 @@ def _parse(raw: dict[str, Any], path: Path) -> FamilySpec:
             len(set(names)) != len(names):
         raise InputError("must be a list of distinct source names", path=path,
                          field="sources.names")
-    customise: dict[str, int] = {}
+    customise: dict[str, float] = {}
     for source, table in custom_raw.items():
         if source not in names:
             raise InputError(f"customisation for an unknown source {source!r} (sources: "
@@ -131,8 +133,8 @@ def _parse(raw: dict[str, Any], path: Path) -> FamilySpec:
                              field=f"customise.{source}")
         if not isinstance(table, dict):
             raise InputError("must be a table", path=path, field=f"customise.{source}")
-        customise[source] = int(_number(table, "weight", 4, 1, 100, path,
-                                        f"customise.{source}"))
+        customise[source] = _number(table, "anchor", 100, 1, 1e6, path,
+                                    f"customise.{source}")
     seed = raw.get("seed", 0)
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise InputError("must be an integer", path=path, field="seed")

@@ -3,14 +3,15 @@ embedding store), then every member fitted on the stored vectors.
 
 - the main member: which group (a linear head over the groups, all training photos);
 - each group's shared member: the group's classes, on every source's photos of the group;
-- each customised member (a source, a group): the group's head fitted again on the shared
-  head's photos with the source's own photos counted ``weight`` times (the pooled photos
-  keep what the shared head learned; the probe fit starts from zero, it takes no initial
-  weights), then moved to the source's class frequencies by prior correction (Saerens et
-  al. 2002) from the frequencies it was fitted on; a source with no photo of the group keeps
-  the shared head. The source's main member is the main head with the source's group
-  frequencies;
-- each member calibrated (one temperature) on its own validation photos.
+- each customised member (a source, a group): the shared group head fine-tuned on the
+  source's own training photos of the group: the fit starts from the shared head's weights
+  and its L2 penalty is on the distance from them (L2-SP, Li et al. 2018; ``anchor`` times
+  the probe's ``l2``), so a few hundred photos adapt the head rather than replace it, while
+  the biases, free of the penalty, take the source's class frequencies; a source with no
+  photo of the group keeps the shared head. The source's main member is the main head with
+  the source's group frequencies (prior correction, Saerens et al. 2002);
+- each member calibrated (one temperature) on its own validation photos;
+- the family's rejection, fitted as a single model's on the family's answers.
 
 The fit is :func:`fit_family`, a pure function of arrays (the benchmark calls it on
 synthetic vectors); :func:`train_family` reads the spec's photos and writes the folder.
@@ -79,11 +80,14 @@ class Pool:
         return np.flatnonzero(keep)
 
 
-def _fit(x: np.ndarray, y: np.ndarray, k: int, l2: float,
-         max_iter: int) -> tuple[np.ndarray, np.ndarray]:
-    """A linear head on (x, y), by the probe fit."""
+def _fit(x: np.ndarray, y: np.ndarray, k: int, l2: float, max_iter: int,
+         start_from: tuple[np.ndarray, np.ndarray] | None = None
+         ) -> tuple[np.ndarray, np.ndarray]:
+    """A linear head on (x, y), by the probe fit (``start_from``: a fine-tune's starting
+    weight and bias)."""
     head = HeadSpec("head", "species", "head", tuple(str(i) for i in range(k)))
-    fit = fit_linear_heads(x, y[:, None], [head], {}, l2=l2, max_iter=max_iter)
+    fit = fit_linear_heads(x, y[:, None], [head], {}, l2=l2, max_iter=max_iter,
+                           start_from=None if start_from is None else {"head": start_from})
     w, b = fit.heads["head"]
     return np.asarray(w, np.float32), np.asarray(b, np.float32)
 
@@ -105,7 +109,7 @@ def _log_ratio(counts: np.ndarray, pooled: np.ndarray) -> np.ndarray:
     return out
 
 
-def fit_family(pool: Pool, customise: dict[str, int], *, l2: float = 1e-3,
+def fit_family(pool: Pool, customise: dict[str, float], *, l2: float = 1e-3,
                max_iter: int = 300) -> list[FittedMember]:
     """Every member of a family, calibrated (see the module)."""
     x, groups = pool.feats, pool.groups
@@ -135,17 +139,12 @@ def fit_family(pool: Pool, customise: dict[str, int], *, l2: float = 1e-3,
         rows_val = pool.rows("val", group=g)
         shared.temperature = _temperature(shared, x[rows_val], local[pool.labels[rows_val]])
         members.append(shared)
-        pooled = np.bincount(local[pool.labels[rows]], minlength=len(index))
-        for source, weight in customise.items():
+        for source, anchor in customise.items():
             mine = pool.rows("train", source, g)
             w_own, b_own = shared.weight, shared.bias
             if len(mine):
-                y = local[pool.labels[mine]]
-                both = np.concatenate([rows, np.repeat(mine, weight)])
-                w_own, b_own = _fit(x[both], local[pool.labels[both]], len(index), l2,
-                                    max_iter)
-                counts = np.bincount(y, minlength=len(index))
-                b_own = b_own + _log_ratio(counts, pooled + weight * counts)
+                w_own, b_own = _fit(x[mine], local[pool.labels[mine]], len(index),
+                                    l2 * anchor, max_iter, (shared.weight, shared.bias))
             own = FittedMember(f"{group}@{source}", "group", group, source, names, w_own, b_own)
             rows_val = pool.rows("val", source, g)
             own.temperature = _temperature(own, x[rows_val], local[pool.labels[rows_val]],
@@ -189,11 +188,13 @@ def flat_head(pool: Pool, rows: np.ndarray, l2: float, max_iter: int) -> FittedM
     return FittedMember("flat", "group", None, None, pool.classes, w, b)
 
 
-def family_metrics(members: list[FittedMember], pool: Pool, customise: dict[str, int],
-                   l2: float, max_iter: int, report: Path | None = None) -> dict[str, Any]:
+def family_metrics(members: list[FittedMember], pool: Pool, customise: dict[str, float],
+                   l2: float, max_iter: int, report: Path | None = None,
+                   alone_heads: dict[str, FittedMember] | None = None) -> dict[str, Any]:
     """Each member's validation and test top-1, and the family's test figures against one
     flat head on the same photos and, per source, a head trained on that source alone; with
-    ``report``, that comparison as seed 004's figures 4 and 5 (``report/<source>/``)."""
+    ``report``, that comparison as seed 004's figures 4 and 5 (``report/<source>/``);
+    ``alone_heads`` receives the heads trained on each source alone."""
     x = pool.feats
     test = pool.rows("test")
     out: dict[str, Any] = {}
@@ -208,6 +209,8 @@ def family_metrics(members: list[FittedMember], pool: Pool, customise: dict[str,
             continue
         y = pool.labels[rows]
         alone = flat_head(pool, pool.rows("train", source), l2, max_iter)
+        if alone_heads is not None:
+            alone_heads[source] = alone
         customised = family_predict(members, pool, x[rows], source)
         if report is not None:
             _compare(pool, source, alone.logits(x[rows]), customised, y, report / source)
@@ -233,20 +236,41 @@ def family_metrics(members: list[FittedMember], pool: Pool, customise: dict[str,
     return out
 
 
+#: The scores a family's rejection combines: its ``logits`` are log-probabilities, whose
+#: energy (their logsumexp) is 0 for every photo.
+REJECTION_SCORES = ("msp", "knn", "mahalanobis")
+
+
+def fit_family_rejector(members: Sequence[FittedMember], pool: Pool,
+                        false_rejection: float = 0.05) -> tuple[Any, dict[str, Any]]:
+    """The family's rejection: the same fit as a single model's
+    (:func:`~fieldguide.identification.rejector_fit.fit_rejector`, pseudo-unknowns among the
+    training classes, the threshold on the validation photos) on the shared members'
+    answers and the encoder's embeddings; a source's answers are rejected by it too."""
+    from fieldguide.identification.rejector_fit import fit_rejector
+
+    got = []
+    for split in ("train", "val"):
+        rows = pool.rows(split)
+        if not len(rows):
+            raise InputError(f"the family's rejection needs {split} photos", field="split")
+        x = pool.feats[rows]
+        got += [{"logits": family_predict(members, pool, x).astype(np.float32),
+                 "embedding": x}, pool.labels[rows]]
+    return fit_rejector(*got, false_rejection=false_rejection, scores=REJECTION_SCORES)
+
+
 def _compare(pool: Pool, source: str, alone: np.ndarray, family: np.ndarray, y: np.ndarray,
              out: Path) -> None:
     """The family customised for ``source`` against the head trained on its photos alone, on
-    its test photos: accuracy and average recall against the number of the source's most
-    common taxa included (table and plot), per group (the superclass table)."""
+    its test photos (:func:`~fieldguide.family.compare.write_source_comparison`)."""
     from scipy.special import softmax
 
-    from fieldguide.evaluation import compare_models, write_comparison
+    from fieldguide.family.compare import write_source_comparison
 
     counts = np.bincount(pool.labels[pool.rows("train", source)], minlength=len(pool.classes))
-    result = compare_models(softmax(alone, axis=1), np.exp(family), y, list(pool.classes),
-                            (f"{source} alone", f"family for {source}"), train_counts=counts,
-                            superclass=[pool.groups[g] for g in pool.group_of])
-    write_comparison(result, out)
+    write_source_comparison(softmax(alone, axis=1), np.exp(family), y, pool.classes,
+                            [pool.groups[g] for g in pool.group_of], counts, source, out)
 
 
 def _encoder(spec: FamilySpec, data: FamilyData, cache: Path
@@ -277,20 +301,40 @@ def train_family(spec: FamilySpec, out: Path | None = None) -> tuple[Path, Famil
                 data.sources[keep].astype(str), tuple(data.classes),
                 tuple(g.name for g in spec.groups), data.group_of)
     members = fit_family(pool, spec.customise, l2=spec.l2, max_iter=spec.max_iter)
+    alone: dict[str, FittedMember] = {}
     metrics = family_metrics(members, pool, spec.customise, spec.l2, spec.max_iter,
-                             folder / "comparison")
+                             folder / "comparison", alone)
     metrics["skipped_images"] = int((~ok).sum())
+    rejector, report = fit_family_rejector(members, pool)
     card = write_family(folder, spec.name, members, pool, data.lineage, spec.sources, graph,
-                        prep, identity, metrics, f"trained on {spec.path.name}")
+                        prep, identity, metrics, f"trained on {spec.path.name}",
+                        label=spec.label, rejection=(rejector, report))
+    from fieldguide.family.compare import write_source_only
+
+    for source, head in alone.items():
+        counts = np.bincount(pool.labels[pool.rows("train", source)],
+                             minlength=len(pool.classes))
+        write_source_only(
+            folder / "comparison" / source / "source-only", graph,
+            {"backbone": identity["backbone"], "preprocessing": prep,
+             "heads": [HeadSpec("taxon", "species", spec.label, pool.classes)],
+             "lineage": {c: data.lineage.get(c, {}) for c in pool.classes},
+             "name": f"{spec.name}/{source}-only", "version": card.version,
+             "weights": identity["weights"], "train_counts": {"taxon": counts.tolist()},
+             "metrics": metrics.get(f"test@{source}", {}).get("source_only", {})},
+            head.weight, head.bias)
     return folder, card
 
 
 def write_family(folder: Path, name: str, members: Sequence[FittedMember], pool: Pool,
                  lineage: dict[str, dict[str, str]], sources: Sequence[str], encoder: Any,
                  prep: Preprocessing, identity: dict[str, str], metrics: dict[str, Any],
-                 notes: str) -> FamilyCard:
+                 notes: str, label: str = "taxon",
+                 rejection: tuple[Any, dict[str, Any]] | None = None) -> FamilyCard:
     """The family folder: ``encoder.onnx`` (the ONNX graph ``encoder``), each member as a
-    heads-only model folder, then ``family.json`` last (a folder without it is no family)."""
+    heads-only model folder, its rejection (a fitted rejector and its report) as
+    ``rejection.npz``, then ``family.json`` last (a folder without it is no family);
+    ``label``: the manifest column of the classes."""
     import onnx
 
     from fieldguide.inputs.files import atomic_path
@@ -326,9 +370,16 @@ def write_family(folder: Path, name: str, members: Sequence[FittedMember], pool:
                               f"{what}, {shared}; {notes}"))
     groups = {g: tuple(c for c, k in zip(pool.classes, pool.group_of, strict=True) if k == i)
               for i, g in enumerate(pool.groups)}
-    family = FamilyCard(name, version, pool.classes, {c: lineage.get(c, {}) for c in
-                                                      pool.classes}, groups, tuple(sources),
+    rejection_meta = None
+    if rejection is not None:
+        from fieldguide.identification.rejector import write_rejector_file
+
+        rejection_meta = write_rejector_file(folder, *rejection)
+    # the classes group by group: identification's joined graph then gives them in order
+    classes = tuple(c for names in groups.values() for c in names)
+    family = FamilyCard(name, version, classes, {c: lineage.get(c, {}) for c in classes},
+                        groups, tuple(sources),
                         {"onnx": "encoder.onnx", **embeddings_from}, prep, tuple(written),
-                        metrics)
+                        metrics, label, rejection_meta)
     write_family_card(family, folder)
     return family

@@ -12,6 +12,7 @@ session and card handling of :class:`OnnxModel`, in ``heads_only.py``.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -27,6 +28,27 @@ TAKES_PHOTOS = ("this model takes photos, not embeddings: give a photo listing, 
                 "study")
 
 
+def ort_session(model: Path | bytes, threads: int = 2, spinning: bool = True) -> Any:
+    """An ONNX Runtime session on the CPU over a file or a serialised graph; a graph ONNX
+    Runtime cannot load is refused in one line (see :class:`OnnxModel` for ``spinning``)."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = max(1, threads)
+    opts.inter_op_num_threads = 1
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.log_severity_level = 3
+    if not spinning:
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        opts.add_session_config_entry("session.inter_op.allow_spinning", "0")
+    try:
+        return ort.InferenceSession(model if isinstance(model, bytes) else str(model), opts,
+                                    providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own types for a bad graph
+        raise InputError(f"not a usable ONNX model: {str(exc).splitlines()[0][:200]}",
+                         path=None if isinstance(model, bytes) else model) from None
+
+
 class OnnxModel:
     """What every model folder shares: the card, one ONNX Runtime session over its export
     (checked to have the primary head, as wide as the card's classes), the temperature and
@@ -34,48 +56,39 @@ class OnnxModel:
     (:class:`~fieldguide.identification.heads_only.HeadsOnlyModel`) embedding vectors."""
 
     def __init__(self, folder: str | Path, threads: int = 2, onnx: Path | None = None,
-                 spinning: bool = True) -> None:
+                 spinning: bool = True, card: ModelCard | None = None) -> None:
         """``spinning=False`` stops ONNX Runtime's threads from spin-waiting between calls:
         slower for back-to-back batches, but a server's decoding and HTTP threads keep the
-        cores (on 2 cores, spinning threads starve them)."""
-        import onnxruntime as ort
-
+        cores (on 2 cores, spinning threads starve them). ``card``: the card of a model
+        whose folder holds none of its own (a family's, made from ``family.json``)."""
         self.folder = Path(folder)
-        self.card: ModelCard = read_card(self.folder)
+        self.card: ModelCard = card if card is not None else read_card(self.folder)
         self._check_card()
         path = Path(onnx) if onnx else self.folder / (self.card.onnx or "model.onnx")
         if not path.is_file():
             raise InputError("the artefact has no ONNX export (train with run.export_onnx)",
                              path=path)
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = max(1, threads)
-        opts.inter_op_num_threads = 1
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        opts.log_severity_level = 3
-        if not spinning:
-            opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-            opts.add_session_config_entry("session.inter_op.allow_spinning", "0")
         self.path = path
-        try:
-            self.session = ort.InferenceSession(str(path), opts,
-                                                providers=["CPUExecutionProvider"])
-        except Exception as exc:  # onnxruntime raises its own types for a bad graph
-            raise InputError(f"not a usable ONNX model: {str(exc).splitlines()[0][:200]}",
-                             path=path) from None
+        self.session = ort_session(path, threads, spinning)
         self.input_name = self.session.get_inputs()[0].name
         self.outputs = [o.name for o in self.session.get_outputs()]
         self.primary = self.card.primary.name
+        self._tree: ClassTree | None = None
+        self._digest: str | None = None
+        self.classes: list[str] = self.card.classes
+        self._check_outputs()
+
+    def _check_outputs(self) -> None:
+        """Refuse an export whose outputs do not match the card (one line)."""
+        path = self.path
         if self.primary not in self.outputs:
             raise InputError(f"the ONNX export has no output {self.primary!r} (outputs: "
                              f"{', '.join(self.outputs)})", path=path, field="primary")
-        self.classes: list[str] = self.card.classes
         width = self.session.get_outputs()[self.outputs.index(self.primary)].shape[-1]
         if isinstance(width, int) and width != len(self.classes):
             raise InputError(f"model.json lists {len(self.classes)} classes but the ONNX "
                              f"output has {width}", path=self.folder / "model.json",
                              field=f"heads.{self.primary}.classes")
-        self._tree: ClassTree | None = None
-        self._digest: str | None = None
 
     def _check_card(self) -> None:
         """Refuse a card this kind of model cannot run (one line)."""
@@ -121,8 +134,8 @@ class Classifier(OnnxModel):
     trained on embeddings) is refused: its graph takes vectors, not pixels."""
 
     def __init__(self, folder: str | Path, threads: int = 2, onnx: Path | None = None,
-                 spinning: bool = True) -> None:
-        super().__init__(folder, threads, onnx, spinning)
+                 spinning: bool = True, card: ModelCard | None = None) -> None:
+        super().__init__(folder, threads, onnx, spinning, card)
         self.crop = Crop.from_card(self.card.preprocessing)
         self.mean, self.std = self.card.preprocessing.mean, self.card.preprocessing.std
 

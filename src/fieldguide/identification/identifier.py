@@ -280,9 +280,6 @@ class Identifier:
         options.rule()  # checked before the model opens
         clf = open_model(model, options.threads, options.onnx, options.spinning,
                          options.source)
-        if options.engine != "local" and (Path(model) / "family.json").is_file():
-            raise InputError("a family is scored by the local engine only (its Ray actors "
-                             "open single models)", field="--engine")
         card = getattr(clf, "card", None)
         parts = decision_parts(options, clf.classes, card.lineage if card else {}, card,
                                Path(clf.folder) / "model.json")

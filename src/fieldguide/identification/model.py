@@ -26,6 +26,21 @@ def open_model(folder: str | Path, threads: int = 2, onnx: str | Path | None = N
     from fieldguide.family.card import is_family
 
     if is_family(folder):
+        return open_photo_model(folder, threads, onnx, spinning, source)
+    if source is not None:
+        raise InputError("--source picks a family's customisation: this is a single model "
+                         "(no family.json)", path=folder, field="--source")
+    kind = HeadsOnlyModel if read_card(Path(folder)).heads_only else Classifier
+    return kind(folder, threads, Path(onnx) if onnx else None, spinning)
+
+
+def open_photo_model(folder: str | Path, threads: int = 2, onnx: str | Path | None = None,
+                     spinning: bool = True, source: str | None = None) -> Classifier:
+    """A model that scores photos: a :class:`Classifier`, or a family of models (its
+    ``source``'s members answering); a heads-only card is refused in one line."""
+    from fieldguide.family.card import is_family
+
+    if is_family(folder):
         if onnx:
             raise InputError("a family has one encoder and its members; --onnx names the "
                              "export of a single model", field="--onnx")
@@ -35,11 +50,4 @@ def open_model(folder: str | Path, threads: int = 2, onnx: str | Path | None = N
     if source is not None:
         raise InputError("--source picks a family's customisation: this is a single model "
                          "(no family.json)", path=folder, field="--source")
-    kind = HeadsOnlyModel if read_card(Path(folder)).heads_only else Classifier
-    return kind(folder, threads, Path(onnx) if onnx else None, spinning)
-
-
-def open_photo_model(folder: str | Path, threads: int = 2, onnx: str | Path | None = None,
-                     spinning: bool = True) -> Classifier:
-    """A model that scores photos (a heads-only card is refused in one line)."""
     return Classifier(folder, threads, Path(onnx) if onnx else None, spinning)

@@ -61,9 +61,9 @@ class ChunkScorer:
     model) and decoding threads, built once, then a batch of photo rows in, one result row per
     photo out (outputs as fixed-width float32 lists)."""
 
-    def __init__(self, folder: str, onnx: str, threads: int, options: RunOptions,
-                 outputs: Sequence[str]) -> None:
-        self.model = open_photo_model(folder, threads, onnx)
+    def __init__(self, folder: str, onnx: str | None, threads: int, options: RunOptions,
+                 outputs: Sequence[str], source: str | None = None) -> None:
+        self.model = open_photo_model(folder, threads, onnx, source=source)
         self.options, self.outputs = options, tuple(outputs)
         self.pool = ThreadPoolExecutor(options.decode_workers)
 
@@ -208,12 +208,20 @@ class RayEngine:
                             "path": pa.array(list(paths), pa.string())})
                   for c, lo, paths in todo]
         size = {c: len(paths) for c, _, paths in todo}
+        from fieldguide.family.model import FamilyModel
+
+        # a family's actors open the folder as the driver did: its encoder and the members
+        # of the same source
+        source = model.source if isinstance(model, FamilyModel) else None
+        family = isinstance(model, FamilyModel)
         scored = ray.data.from_arrow(blocks).map_batches(
             self.actor, batch_format="pyarrow", batch_size=options.batch_size,
             compute=ray.data.ActorPoolStrategy(size=self.actors), num_cpus=self.threads,
-            fn_constructor_kwargs={"folder": str(model.folder), "onnx": str(model.path),
+            fn_constructor_kwargs={"folder": str(model.folder),
+                                   "onnx": None if family else str(model.path),
                                    "threads": self.threads, "options": options,
-                                   "outputs": tuple(outputs)})
+                                   "outputs": tuple(outputs),
+                                   "source": source})
         import pyarrow.compute as pc
 
         pending: dict[int, list[pa.Table]] = {}

@@ -81,15 +81,22 @@ class FittedRejector:
         return arrays, meta
 
 
+def write_rejector_file(folder: Path, rejector: FittedRejector,
+                        report: dict[str, Any]) -> dict[str, Any]:
+    """Write ``rejection.npz`` into ``folder``; returns what the card holds of it (its
+    ``extras["rejection"]``; a family card's ``rejection``)."""
+    arrays, meta = rejector.to_files()
+    with atomic_path(folder / FILE) as tmp, tmp.open("wb") as fh:
+        np.savez(fh, **arrays)  # type: ignore[arg-type]
+    return {**meta, "report": report}
+
+
 def save_rejector(folder: Path, rejector: FittedRejector, report: dict[str, Any]) -> Path:
     """Write ``rejection.npz`` and the card's ``extras["rejection"]``."""
     from fieldguide.models.card import read_card, update_card
 
-    arrays, meta = rejector.to_files()
-    with atomic_path(folder / FILE) as tmp, tmp.open("wb") as fh:
-        np.savez(fh, **arrays)  # type: ignore[arg-type]
-    extras = {**read_card(folder).extras, "rejection": {**meta, "report": report}}
-    update_card(folder, extras=extras)
+    meta = write_rejector_file(folder, rejector, report)
+    update_card(folder, extras={**read_card(folder).extras, "rejection": meta})
     return folder / FILE
 
 

@@ -71,15 +71,19 @@ def auroc(scores_in: np.ndarray, scores_out: np.ndarray) -> float:
 def fit_rejector(train: dict[str, np.ndarray], y_train: np.ndarray,
                  val: dict[str, np.ndarray], y_val: np.ndarray, *,
                  false_rejection: float = 0.05, holdout: float = 0.25, folds: int = 4,
-                 seed: int = 0) -> tuple[FittedRejector, dict[str, Any]]:
+                 seed: int = 0, scores: Sequence[str] | None = None
+                 ) -> tuple[FittedRejector, dict[str, Any]]:
     """Fit the combiner on pseudo-unknowns (held-out training classes, in ``folds`` turns),
-    then the final score models on every class, and the threshold on the validation split."""
+    then the final score models on every class, and the threshold on the validation split.
+    ``scores``: those of the outputs' scores to combine (default: every one they allow)."""
     if not 0 < false_rejection < 1:
         raise InputError("must be in (0, 1)", field="false_rejection")
     classes = np.unique(y_train)
     if len(classes) < 2:
         raise InputError("rejection needs at least two classes with training photos")
     names = available_scores(list(train))
+    if scores is not None:
+        names = tuple(n for n in names if n in scores)
     rng = np.random.default_rng(seed)
     n_out = max(1, round(holdout * len(classes)))
     xs, ys = [], []

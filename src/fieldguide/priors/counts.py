@@ -78,6 +78,7 @@ class CountsPrior(PlaceSeasonPrior):
         self._bits: tuple[bytes, NDArray[np.uint64], NDArray[np.uint64]] | None = None
         self._reach: dict[int, NDArray[np.uint64]] = {}
         self._seasonal: tuple[bytes, NDArray[np.float64]] | None = None
+        self._season_all: NDArray[np.float64] | None = None
 
     @classmethod
     def fit(cls, obs: Observations, **options: Any) -> CountsPrior:
@@ -190,6 +191,67 @@ class CountsPrior(PlaceSeasonPrior):
         score = np.where((cols >= 0)[None, :], lift / (1 + lift), 0.0)
         return prob, score, located | dated
 
+    def evaluate_pairs(self, ctx: Context, photo: NDArray[np.int64], cols: NDArray[np.int64]
+                       ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.bool_]]:
+        """:meth:`evaluate` for (photo, taxon) pairs: the same estimate, looked up per pair
+        (float64 throughout) instead of as a photos x taxa block."""
+        n = len(ctx)
+        p0 = self.frequency(cols)
+        located = valid_coordinates(ctx.latitude, ctx.longitude)
+        b = day_bins(ctx.day_of_year, self.bins)
+        dated = b >= 0
+        prob = p0.copy()
+        g, gq, share, tau = self._group_terms(cols)
+        place = located[photo]
+        per_res: list[Floats] = []
+        place_rows: list[NDArray[np.int64]] = []
+        if place.any():
+            fine = np.zeros(n, dtype=np.uint64)
+            fine[located] = latlng_cells(ctx.latitude[located], ctx.longitude[located],
+                                         self.resolutions[-1])
+            who, c, gc = photo[place], cols[place], g[place]
+            p: Floats = p0[place]
+            q: Floats = gq[place]
+            for res, table, gtable in zip(self.resolutions, self.place, self.group_place,
+                                          strict=True):
+                keys = np.where(located, parent_cells(fine, res).astype(np.int64), -1)
+                r = np.where(located, table.rows(keys), -1)
+                gr = np.where(located, gtable.rows(keys), -1)
+                p, q = self._descend(p, q, table.pairs(r[who], c), gtable.pairs(gr[who], gc),
+                                     table.totals(r)[who].astype(np.float64), tau[place],
+                                     share[place])
+                per_res.append(p)
+                place_rows.append(r)
+            prob[place] = p
+        if dated.any():
+            if self._season_all is None:
+                self._season_all = self._season_frequency(
+                    np.arange(len(self.names), dtype=np.int64))
+            ps_all = self._season_all
+            only = dated[photo] & ~place
+            prob[only] = ps_all[b[photo[only]], cols[only]]
+            both = dated[photo] & place
+            if both.any():
+                who, c = photo[both], cols[both]
+                sub = dated[photo[place]]       # the place pairs that have a date too
+                ps: Floats = ps_all[b[who], c]
+                for j, table in enumerate(self.season):
+                    r = place_rows[j]
+                    counts = np.zeros(len(who))
+                    nc = np.zeros(n)
+                    for d, w in _KERNEL:
+                        key = np.where((r >= 0) & dated, r * self.bins + (b + d) % self.bins,
+                                       -1)
+                        sr = table.rows(key)
+                        counts += w * table.pairs(sr[who], c)
+                        nc += w * table.totals(sr)
+                    base = 0.5 * (per_res[j][sub] + ps)
+                    ps = (counts + self.alpha_season * base) / (nc[who] + self.alpha_season)
+                prob[both] = ps
+        lift = prob / np.maximum(p0, 1e-300)
+        score = np.where(cols >= 0, lift / (1 + lift), 0.0)
+        return prob, score, located | dated
+
     def _descend(self, p: Floats, q: Floats, counts: Floats, gcounts: Floats, nc: Floats,
                  tau: Floats, share: Floats) -> tuple[Floats, Floats]:
         """One resolution finer: the taxon's and its group's estimates in the finer cell
@@ -207,11 +269,19 @@ class CountsPrior(PlaceSeasonPrior):
         g, gq, share, tau = self._group_terms(taxa)
         p: Floats = p0.copy()
         q: Floats = gq.copy()
+        # millions of pairs in a few thousand cells: look each cell's rows up once
+        if len(cells) and bool((cells[1:] >= cells[:-1]).all()):  # calibrate's cell order
+            new = np.empty(len(cells), dtype=bool)
+            new[0], new[1:] = True, cells[1:] != cells[:-1]
+            uniq, inverse = cells[new], np.cumsum(new) - 1
+        else:
+            uniq, inverse = np.unique(cells, return_inverse=True)
         for res, table, gtable in zip(self.resolutions, self.place, self.group_place,
                                       strict=True):
-            keys = parent_cells(cells, res).astype(np.int64)
-            r = table.rows(keys)
-            p, q = self._descend(p, q, table.pairs(r, taxa), gtable.pairs(gtable.rows(keys), g),
+            keys = parent_cells(uniq, res).astype(np.int64)
+            r = table.rows(keys)[inverse]
+            gr = gtable.rows(keys)[inverse]
+            p, q = self._descend(p, q, table.pairs(r, taxa), gtable.pairs(gr, g),
                                  table.totals(r).astype(np.float64), tau, share)
         lift = p / np.maximum(p0, 1e-300)
         return np.asarray(lift / (1 + lift), dtype=np.float64)
@@ -238,8 +308,9 @@ class CountsPrior(PlaceSeasonPrior):
         reach = np.stack([self._reach[int(c)] for c in cells.tolist()])
         b = day_bins(ctx.day_of_year, self.bins)
         out = reach[inverse, np.where(b >= 0, b, self.bins)]
-        flags = np.unpackbits(out.view(np.uint8), axis=1, bitorder="little")[:, :len(cols)]
-        return flags.astype(bool) & (cols >= 0)[None, :]
+        flags = np.unpackbits(out.view(np.uint8), axis=1, bitorder="little",
+                              count=len(cols)).view(bool)   # 0/1 bytes: no copy
+        return flags if (cols >= 0).all() else flags & (cols >= 0)[None, :]
 
     def _add_reach(self, cells: NDArray[np.uint64]) -> None:
         """Cache, per new coarse cell, (bins + 1, words) bitsets: the taxa recorded in data
@@ -269,17 +340,15 @@ class CountsPrior(PlaceSeasonPrior):
                        ) -> tuple[NDArray[np.uint64], NDArray[np.uint64]]:
         """Bitsets of the wanted taxa recorded per (coarse data cell, window +/- the day
         window), and per coarse data cell at any time of year."""
+        from fieldguide.priors.kernels import presence_bits
+
         k = len(cols)
         words = (k + 63) // 64
         colmap = np.full(len(self.names), -1, dtype=np.int64)
         colmap[cols[cols >= 0]] = np.flatnonzero(cols >= 0)
         season, n_cells = self.season[0], len(self.place[0].keys)
         grid = np.zeros((n_cells * self.bins, words), dtype=np.uint64)
-        for start in range(0, len(season.keys), 4096):
-            rows = np.arange(start, min(start + 4096, len(season.keys)))
-            present = season.dense(rows, colmap, words * 64) > 0
-            grid[season.keys[rows]] = np.packbits(present, axis=1, bitorder="little"
-                                                  ).view(np.uint64)
+        presence_bits(season.keys, season.ptr, season.col, colmap, grid)
         grid = grid.reshape(n_cells, self.bins, words)  # type: ignore[assignment]
         reach = int(np.ceil(WINDOW_DAYS / (366 / self.bins) - 1e-9))
         dated = np.zeros_like(grid)
@@ -304,26 +373,30 @@ def build_counts(obs: Observations, *, resolutions: tuple[int, ...] = (2, 3, 4),
     b = day_bins(obs.doy, bins)
     arrays: dict[str, NDArray[Any]] = {
         "taxon_count": np.bincount(obs.taxon, minlength=n_taxa).astype(np.float32),
-        "season_count": np.zeros((bins, n_taxa), dtype=np.float32),
         "group": obs.group.astype(np.int64),
     }
     dated = b >= 0
-    np.add.at(arrays["season_count"], (b[dated], obs.taxon[dated]), 1)
+    arrays["season_count"] = np.bincount(b[dated] * n_taxa + obs.taxon[dated],
+                                         minlength=bins * n_taxa
+                                         ).reshape(bins, n_taxa).astype(np.float32)
     rows = np.flatnonzero(located)
     taxon = obs.taxon[rows]
     grp = obs.group[taxon]
-    fine = latlng_cells(obs.lat[rows], obs.lon[rows], res[-1])
+    # the records' cells sorted once; each table's rows are derived from the distinct cells
+    cells, fine_row = np.unique(latlng_cells(obs.lat[rows], obs.lon[rows], res[-1]),
+                                return_inverse=True)
     day = b[rows]
+    has = grp >= 0
+    when = day >= 0
     for r in res:
-        keys = parent_cells(fine, r).astype(np.int64)
-        place = SparseCounts.build(keys, taxon, n_taxa)
-        arrays.update(place.arrays(f"place{r}"))
-        has = grp >= 0
-        arrays.update(SparseCounts.build(keys[has], grp[has], max(len(obs.group_names), 1))
-                      .arrays(f"group{r}"))
-        when = day >= 0
-        skey = place.rows(keys[when]) * bins + day[when]
-        arrays.update(SparseCounts.build(skey, taxon[when], n_taxa).arrays(f"season{r}"))
+        keys, cell_row = np.unique(parent_cells(cells, r).astype(np.int64),
+                                   return_inverse=True)
+        row = cell_row[fine_row]
+        arrays.update(SparseCounts.from_rows(keys, row, taxon).arrays(f"place{r}"))
+        arrays.update(_sub_table(keys, row[has], grp[has]).arrays(f"group{r}"))
+        skeys = np.arange(len(keys) * bins, dtype=np.int64)
+        arrays.update(_sub_table(skeys, row[when] * bins + day[when], taxon[when])
+                      .arrays(f"season{r}"))
     params: dict[str, Any] = {
         "method": "counts", "rank": obs.rank, "resolutions": res, "bins": bins,
         "alpha": alpha, "alpha_season": alpha_season, "tau": tau, "floor": floor,
@@ -336,6 +409,14 @@ def build_counts(obs: Observations, *, resolutions: tuple[int, ...] = (2, 3, 4),
                                      min_effort=min_effort, seed=seed)
     prior.thresholds = arrays["thresholds"]
     return prior
+
+
+def _sub_table(keys: NDArray[np.int64], rows: NDArray[np.int64],
+               cols: NDArray[np.int64]) -> SparseCounts:
+    """The counts of records in rows ``rows`` (indices into ``keys``) keeping only the rows
+    that have records, renumbered."""
+    present = np.bincount(rows, minlength=len(keys)) > 0
+    return SparseCounts.from_rows(keys[present], (np.cumsum(present) - 1)[rows], cols)
 
 
 def _unit_vectors(lat: NDArray[np.float64], lon: NDArray[np.float64]) -> NDArray[np.float64]:

@@ -11,6 +11,20 @@ into the combined probabilities the posterior uses:
   replaces the class frequency the vision model was trained with (the study's frequency
   stands in for the training set's).
 
+With many classes only the ones that can matter are scored: per photo, its known classes by
+decreasing vision probability, at most ``TOP_K`` (64), while they are at least ``floor``
+(0.005) times its highest or hold less than ``MASS`` (99%) of its vision probability. Every
+other class of the photo gets the smallest weight of its scored classes ("no more likely
+than the least expected of its plausible taxa"), score NaN and, under a score threshold
+rule, is not expected nearby. With ``combine="inat"`` an unscored class could not have won
+anyway (vision x weight <= its vision < floor x the top's <= the top's combined value) as
+long as the cap is not reached, and each combined probability moves by at most twice the
+unscored vision mass over the photo's combined total (tests/priors/test_top_classes.py:
+identical decisions and the bound on a real prior of 4,386 species). A model with at most
+``TOP_K`` classes has every class scored, as before, and so has ``combine="bayes"``: its
+weight p(taxon | place, season) / p(taxon) is unbounded (a rare taxon at home can outweigh
+a vision ratio of 1,000), so no vision cut is safe there.
+
 Missing context is skipped, never guessed: a photo without coordinates gets the season-only
 prior where the method has one (counts), a photo with neither coordinates nor a date keeps its
 vision probabilities (score NaN, expected_nearby False). Model classes that are not taxa of the
@@ -37,6 +51,8 @@ if TYPE_CHECKING:
 Combine = Literal["inat", "bayes"]
 FLOOR = 0.005  #: iNaturalist's clamp on the geo score
 CHUNK = 4096   #: photos scored at once (bounds memory at CHUNK x K floats per array)
+TOP_K = 64     #: at most this many classes scored per photo (see module doc)
+MASS = 0.99    #: ... and at least those holding this share of its vision probability
 
 
 class PlaceSeasonPrior:
@@ -59,6 +75,7 @@ class PlaceSeasonPrior:
         self.thresholds = thresholds
         self.floor = float(floor)
         self.combine: Combine = combine
+        self.top_k: int | None = TOP_K   #: None: score every class (the reference)
         self._index = {n: i for i, n in enumerate(self.names)}
 
     @property
@@ -99,6 +116,15 @@ class PlaceSeasonPrior:
         other rows are unspecified. ``season=False`` ignores the dates."""
         raise NotImplementedError
 
+    def evaluate_pairs(self, ctx: Context, photo: NDArray[np.int64], cols: NDArray[np.int64]
+                       ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.bool_]]:
+        """:meth:`evaluate` for (photo, taxon) pairs: probability and score per pair,
+        ``used`` per photo. By default the dense block over the pairs' taxa, gathered; a
+        method whose cost grows with photos x taxa computes the pairs alone."""
+        wanted, at = np.unique(cols, return_inverse=True)
+        prob, score, used = self.evaluate(ctx, wanted)
+        return prob[photo, at], score[photo, at], used
+
     def nearby(self, ctx: Context, cols: NDArray[np.int64],
                score: NDArray[np.float64]) -> NDArray[np.bool_]:
         """(n, K): taxon expected near the photo (by default: score >= the taxon's
@@ -118,11 +144,15 @@ class PlaceSeasonPrior:
         ctx = clean_context(context)
         cols = self.columns(classes)
         n, k = vision.shape
-        combined = vision.copy()
         score = np.full((n, k), np.nan)
         near = np.zeros((n, k), dtype=bool)
         if not (cols >= 0).any():
-            return PriorOutput(combined, score, near)
+            return PriorOutput(vision.copy(), score, near)
+        if self.top_k is not None and k > self.top_k and self.combine == "inat":
+            out = PriorOutput(np.empty((n, k)), score, near)
+            self._apply_top(np.ascontiguousarray(vision), ctx, cols, out, self.top_k)
+            return out
+        combined = vision.copy()
         freq = self.frequency(cols)
         known = cols >= 0
         for start in range(0, n, CHUNK):
@@ -146,6 +176,33 @@ class PlaceSeasonPrior:
                 near[start + np.flatnonzero(located)] = self.nearby(
                     _rows(sub, located), cols, sc[located])
         return PriorOutput(combined, score, near)
+
+
+    def _apply_top(self, vision: NDArray[np.float64], ctx: Context, cols: NDArray[np.int64],
+                   out: PriorOutput, top_k: int) -> None:
+        """:meth:`apply` with ``combine="inat"`` scoring each photo's top classes only (see
+        module doc); fills ``out``'s arrays in place."""
+        from fieldguide.priors.kernels import mix_rows, top_classes
+
+        assert out.score is not None and out.expected_nearby is not None
+        known = cols >= 0
+        for start in range(0, len(vision), CHUNK):
+            part = slice(start, min(len(vision), start + CHUNK))
+            sub = Context(ctx.latitude[part], ctx.longitude[part], ctx.day_of_year[part])
+            v = vision[part]
+            first, pos = top_classes(v, known, top_k, self.floor, MASS)
+            photo = np.repeat(np.arange(len(v)), np.diff(first))
+            _, sc, used = self.evaluate_pairs(sub, photo, cols[pos])
+            mix_rows(v, first, pos, np.maximum(sc, self.floor), used, out.probs[part])
+            kept = used[photo]
+            out.score[start + photo[kept], pos[kept]] = sc[kept]
+            located = used & valid_coordinates(sub.latitude, sub.longitude)
+            if located.all():   # views, no copies of the photos x classes block
+                out.expected_nearby[part] = self.nearby(sub, cols, out.score[part])
+            elif located.any():
+                rows = start + np.flatnonzero(located)
+                out.expected_nearby[rows] = self.nearby(_rows(sub, located), cols,
+                                                        out.score[rows])
 
 
 #: Prior methods by name (plug-ins: entry point group ``fieldguide.priors``).

@@ -22,13 +22,20 @@ class SparseCounts:
               n_cols: int) -> SparseCounts:
         """Count records per (key, column)."""
         row_keys, row = np.unique(keys, return_inverse=True)
-        pair, count = np.unique(row.astype(np.int64) * n_cols + cols, return_counts=True)
-        rows = pair // n_cols
-        ptr = np.zeros(len(row_keys) + 1, dtype=np.int64)
-        np.cumsum(np.bincount(rows, minlength=len(row_keys)), out=ptr[1:])
-        total = np.bincount(row, minlength=len(row_keys)).astype(np.float32)
-        return cls(row_keys.astype(np.int64), total, ptr, (pair % n_cols).astype(np.int32),
-                   count.astype(np.float32))
+        return cls.from_rows(row_keys, row, cols)
+
+    @classmethod
+    def from_rows(cls, row_keys: NDArray[np.int64], rows: NDArray[np.int64],
+                  cols: NDArray[np.int64]) -> SparseCounts:
+        """Count records per (row, column), the rows already numbered: record i is in row
+        ``rows[i]``, whose key is ``row_keys[rows[i]]`` (sorted keys, every row used). A
+        counting sort (priors/kernels.py), linear in the records: no sort of all of them."""
+        from fieldguide.priors.kernels import count_rows
+
+        ptr, col, count, total = count_rows(np.asarray(rows, dtype=np.int64),
+                                            np.asarray(cols, dtype=np.int64), len(row_keys))
+        return cls(np.asarray(row_keys, dtype=np.int64), total.astype(np.float32), ptr,
+                   col.astype(np.int32), count.astype(np.float32))
 
     def arrays(self, prefix: str) -> dict[str, NDArray[np.generic]]:
         return {f"{prefix}.{name}": getattr(self, name)
@@ -68,16 +75,11 @@ class SparseCounts:
         return out
 
     def pairs(self, rows: NDArray[np.int64], cols: NDArray[np.int64]) -> NDArray[np.float32]:
-        """Count at each (row, column) pair (0 where absent)."""
+        """Count at each (row, column) pair (0 where absent or either index is negative):
+        a binary search inside each pair's row, compiled (priors/kernels.py)."""
+        from fieldguide.priors.kernels import pair_counts
+
         out = np.zeros(len(rows), dtype=np.float32)
-        if len(self.col) == 0:
-            return out
-        n_cols = np.int64(int(self.col.max()) + 1)
-        ok = np.flatnonzero((rows >= 0) & (cols >= 0) & (cols < n_cols))
-        entry_row = np.repeat(np.arange(len(self.keys), dtype=np.int64), np.diff(self.ptr))
-        flat = entry_row * n_cols + self.col
-        query = rows[ok] * n_cols + cols[ok]
-        at = np.minimum(np.searchsorted(flat, query), len(flat) - 1)
-        hit = flat[at] == query
-        out[ok[hit]] = self.count[at[hit]]
+        pair_counts(self.ptr, self.col, self.count, np.asarray(rows, dtype=np.int64),
+                    np.asarray(cols, dtype=np.int64), out)
         return out

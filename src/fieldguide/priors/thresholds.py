@@ -3,7 +3,9 @@ that maximises F1 between the taxon's presence cells and well-sampled absence ce
 with at least ``min_effort`` records of any taxon, none of this one) at H3 resolution 4.
 
 To bound the work on big studies each taxon is calibrated on at most ``cap`` presence cells
-and ``cap`` absence cells, drawn at random (seeded).
+and ``cap`` absence cells, drawn at random (seeded). The per-taxon loops are compiled
+(:mod:`fieldguide.priors.kernels`); they give exactly the thresholds of the NumPy formulation
+they replaced (tests/priors/test_threshold_kernels.py keeps it as the reference).
 """
 
 from __future__ import annotations
@@ -23,12 +25,14 @@ def calibrate(table: SparseCounts, n_taxa: int, score: ScoreFn, *, min_effort: i
     """Thresholds for every taxon from a resolution-4 count table and a pairwise scorer
     ``score(cells, taxa)``. A taxon without presence cells gets 1 (never expected by score);
     one without any well-sampled absence cell gets its lowest presence score."""
+    from fieldguide.priors.kernels import first_per_taxon, group_positions
+
     rng = np.random.default_rng(seed)
     entry_row = np.repeat(np.arange(len(table.keys), dtype=np.int64), np.diff(table.ptr))
     taxa = table.col.astype(np.int64)
-    order = np.lexsort((rng.random(len(taxa)), taxa))
-    first = np.searchsorted(taxa[order], taxa[order])
-    keep = order[np.arange(len(order)) - first < cap]
+    # each taxon's presence cells in a random order (ties: table order), the first ``cap``
+    width = max(n_taxa, int(taxa.max()) + 1 if len(taxa) else 0)
+    keep = first_per_taxon(taxa, rng.random(len(taxa)), width, cap)
     pos_rows, pos_taxa = entry_row[keep], taxa[keep]
     well = np.flatnonzero(table.total >= min_effort)
     have = np.unique(pos_taxa)
@@ -42,28 +46,21 @@ def calibrate(table: SparseCounts, n_taxa: int, score: ScoreFn, *, min_effort: i
     rows = np.concatenate([pos_rows, neg_rows])
     who = np.concatenate([pos_taxa, neg_taxa])
     label = np.concatenate([np.ones(len(pos_rows), bool), np.zeros(len(neg_rows), bool)])
-    values = score(table.keys[rows].astype(np.uint64), who)
+    # scored in cell order (the scorer's table lookups then run forwards), kept in pair order
+    _, by_cell = group_positions(rows, len(table.keys))
+    values = np.empty(len(rows), dtype=np.float64)
+    values[by_cell] = score(table.keys[rows[by_cell]].astype(np.uint64), who[by_cell])
     return best_f1(who, values, label, n_taxa)
 
 
 def best_f1(taxa: NDArray[np.int64], score: NDArray[np.float64], label: NDArray[np.bool_],
             n_taxa: int) -> NDArray[np.float32]:
-    """Per taxon, the score threshold (predict present when score >= it) maximising F1."""
+    """Per taxon, the score threshold (predict present when score >= it) maximising F1: the
+    score where F1 first peaks, walking each taxon's pairs from the highest score down (equal
+    scores in the order given); 1 for a taxon without presence pairs."""
+    from fieldguide.priors.kernels import best_f1_thresholds
+
     out = np.ones(n_taxa, dtype=np.float32)
-    if len(taxa) == 0:
-        return out
-    order = np.lexsort((-score, taxa))
-    t, s, y = taxa[order], score[order], label[order].astype(np.int64)
-    start = np.searchsorted(t, t)                       # first entry of each taxon's run
-    tp = np.cumsum(y)
-    fp = np.cumsum(1 - y)
-    before_tp = np.where(start > 0, tp[start - 1], 0)
-    before_fp = np.where(start > 0, fp[start - 1], 0)
-    tp, fp = tp - before_tp, fp - before_fp
-    positives = np.bincount(t, weights=y, minlength=n_taxa)[t]
-    f1 = np.where(positives > 0, 2 * tp / np.maximum(tp + fp + positives, 1), 0.0)
-    best = np.lexsort((-f1, t))
-    firsts = best[np.searchsorted(t[best], np.unique(t))]
-    has_pos = positives[firsts] > 0
-    out[t[firsts[has_pos]]] = s[firsts[has_pos]]
+    best_f1_thresholds(np.asarray(taxa, dtype=np.int64), np.asarray(score, dtype=np.float64),
+                       np.asarray(label, dtype=np.uint8), out)
     return out

@@ -43,20 +43,24 @@ class Batcher:
         if self.task is not None:
             self.task.cancel()
 
+    def _drain(self, items: list[tuple[np.ndarray, asyncio.Future[dict[str, np.ndarray]]]],
+               rows: int) -> int:
+        """Move what is already queued into ``items`` while the batch has room."""
+        while rows < self.max_batch and not self.queue.empty():
+            item = self.queue.get_nowait()
+            items.append(item)
+            rows += len(item[0])
+        return rows
+
     async def _work(self) -> None:
-        loop = asyncio.get_running_loop()
         while True:
             items = [await self.queue.get()]
-            rows = len(items[0][0])
-            deadline = loop.time() + self.wait_s
-            while rows < self.max_batch:
-                try:
-                    item = await asyncio.wait_for(self.queue.get(),
-                                                  max(0.0, deadline - loop.time()))
-                except TimeoutError:
-                    break
-                items.append(item)
-                rows += len(item[0])
+            rows = self._drain(items, len(items[0][0]))
+            if rows < self.max_batch and self.wait_s > 0:
+                # One timer per batch: a wait_for per gathered request made a task each, on
+                # the event loop that also parses every upload.
+                await asyncio.sleep(self.wait_s)
+                rows = self._drain(items, rows)
             items = [(c, f) for c, f in items if not f.done()]  # timed-out callers
             if not items:
                 continue

@@ -143,6 +143,13 @@ class _Problem:
     l2: float
     mean: np.ndarray  # per-feature mean and scale: the fit runs on standardised features
     scale: np.ndarray
+    #: per head, the standardised weights the L2 penalty pulls towards (a fine-tune's
+    #: starting weights); a head not here is pulled towards zero
+    anchor: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def from_anchor(self, name: str, w: Any) -> Any:
+        """``w`` minus the head's anchor (NumPy or torch)."""
+        return w - self.anchor[name] if name in self.anchor else w
 
     @property
     def species(self) -> str | None:
@@ -287,7 +294,7 @@ class _Numpy:
     def step(self, x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
         loss, grads, logits = _numpy_batch(self.p, self.params, x, y, grad=True)
         for n, (w, _) in self.params.items():
-            grads[n][0] += self.penalty * w
+            grads[n][0] += self.penalty * self.p.from_anchor(n, w)
         self.opt.step(grads)
         return loss, self._primary(logits, len(x))
 
@@ -302,8 +309,8 @@ class _Numpy:
         return {n: [a.copy() for a in ps] for n, ps in self.params.items()}
 
     def l2_term(self) -> float:
-        return sum(self.p.l2 * float(((w / self.p.scale) ** 2).sum())
-                   for w, _ in self.params.values())
+        return sum(self.p.l2 * float(((self.p.from_anchor(n, w) / self.p.scale) ** 2).sum())
+                   for n, (w, _) in self.params.items())
 
 
 class _Torch:
@@ -322,6 +329,7 @@ class _Torch:
         self.opt: Any = (torch.optim.SGD(found, lr=lr, momentum=0.9) if sgd
                          else torch.optim.Adam(found, lr=lr))
         self.inv_scale2 = self._t(1.0 / p.scale**2)
+        self.anchor = {n: self._t(a) for n, a in p.anchor.items()}
         self.membership = {n: self._t(m) for n, m in p.membership.items()}
         self.weights = {n: self._t(w) for n, w in p.weights.items()}
         self.shift = {n: self._t(s) for n, s in p.shift.items()}
@@ -367,7 +375,8 @@ class _Torch:
     def step(self, x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
         xt, yt = self._batch(x, y)
         loss, primary = self._loss(xt, yt)
-        reg = sum(self.p.l2 * ((w**2) * self.inv_scale2).sum() for w, _ in self.params.values())
+        reg = sum(self.p.l2 * ((w - self.anchor[n] if n in self.anchor else w) ** 2
+                               * self.inv_scale2).sum() for n, (w, _) in self.params.items())
         self.opt.zero_grad(set_to_none=True)
         (loss + reg).backward()
         self.opt.step()
@@ -390,8 +399,8 @@ class _Torch:
                 for n, ps in self.params.items()}
 
     def l2_term(self) -> float:
-        return sum(self.p.l2 * float(((w / self.p.scale) ** 2).sum())
-                   for w, _ in self.state().values())
+        return sum(self.p.l2 * float(((self.p.from_anchor(n, w) / self.p.scale) ** 2).sum())
+                   for n, (w, _) in self.state().items())
 
 
 def _statistics(shards: list[np.ndarray], targets: np.ndarray, heads: list[HeadSpec],
@@ -511,12 +520,17 @@ def fit_streaming(feats: Features, targets: np.ndarray, heads: list[HeadSpec],
                   class_weights: dict[str, np.ndarray | None] | None = None,
                   adjust: dict[str, np.ndarray] | None = None,
                   val: tuple[Features, np.ndarray] | None = None,
-                  options: StreamOptions | None = None) -> StreamFit:
+                  options: StreamOptions | None = None,
+                  start_from: dict[str, Linear] | None = None) -> StreamFit:
     """Fit every linear head by mini-batch Adam; early stopping on ``val`` (see ``_score``).
 
     ``targets`` is (rows, heads) over all rows of ``feats`` in order (-1: not labelled).
     Returns the weights of the epoch that scored best on ``val`` (without it: on the
     training rows), in the features' own units (the standardisation is folded back in).
+    ``start_from``: starting weights (in the features' units) of some heads, a fine-tune: those
+    heads start there instead of at the class means, and their L2 penalty is on the distance
+    from there (L2-SP, Li et al. 2018), so a small set of photos adapts the head rather than
+    replacing it.
     """
     opts = options or StreamOptions()
     shards = as_shards(feats)
@@ -526,11 +540,15 @@ def fit_streaming(feats: Features, targets: np.ndarray, heads: list[HeadSpec],
     if len(targets) != rows:
         raise ValueError("targets need one row per feature row")
     mean, scale, sums, counts = _statistics(shards, targets, heads, opts.block_rows)
+    # z = w x + b = (w scale) u + (b + w mean) on standardised rows u
+    begun = {name: [(np.asarray(w) * scale).astype(np.float32),
+                    (np.asarray(b) + np.asarray(w) @ mean).astype(np.float32)]
+             for name, (w, b) in (start_from or {}).items()}
     p = _Problem(heads, membership,
                  {k: np.asarray(v, np.float32) for k, v in (class_weights or {}).items()
                   if v is not None},
                  {k: np.asarray(v, np.float32) for k, v in (adjust or {}).items()},
-                 l2, mean, scale)
+                 l2, mean, scale, {name: w for name, (w, _) in begun.items()})
     val_shards = as_shards(val[0]) if val is not None else None
     val_targets = np.asarray(val[1], np.int64) if val is not None else None
     # the warm start's scale is fitted on held-out rows where there are some: on training
@@ -540,7 +558,7 @@ def fit_streaming(feats: Features, targets: np.ndarray, heads: list[HeadSpec],
     first_index, first = next(_blocks(source[0], min(opts.block_rows, opts.batch_size, 2048),
                                       np.random.default_rng(opts.seed)))
     sample = ((first - mean) / scale).astype(np.float32)
-    init = _warm_start(p, sums, counts, sample, source[1][first_index])
+    init = {**_warm_start(p, sums, counts, sample, source[1][first_index]), **begun}
     device = pick_device(opts.device)
     sgd = opts.method == "sgd"
     lr = opts.lr or (1.0 / shards[0].shape[1] if sgd else 1e-3)

@@ -12,6 +12,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from fieldguide.errors import InputError
+from fieldguide.identification.classifier import Classifier
 from fieldguide.inputs.tables import read_columns
 from fieldguide.models.artefact import ModelCard, load_model
 from fieldguide.models.heads import FieldguideNet
@@ -43,22 +44,23 @@ def predict(model: FieldguideNet, paths: list[Path], prep: dict[str, Any], *,
     return probs, ok
 
 
-def predict_onnx(model_dir: Path, paths: list[Path]) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """:func:`predict` through the artefact's ``model.onnx``, by identification's own runner
-    (its decoding, batching and softmax)."""
+def predict_onnx(clf: Classifier, paths: list[Path]) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """:func:`predict` through a photo model's ONNX export, or a family of models, by
+    identification's own runner (its decoding, batching and softmax)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from fieldguide.identification.classifier import Classifier
+    from fieldguide.family.model import FamilyModel
     from fieldguide.identification.posterior import softmax
     from fieldguide.identification.runner import RunOptions, score_chunk
 
-    clf = Classifier(model_dir)
-    heads = [h.name for h in clf.card.heads]
+    # a family gives one answer, log P(taxon), as ``logits``
+    heads = {"logits": clf.card.primary.name} if isinstance(clf, FamilyModel) else \
+        {h.name: h.name for h in clf.card.heads}
     with ThreadPoolExecutor(2) as pool:
-        out = score_chunk([str(p) for p in paths], clf, RunOptions(), heads, pool)
+        out = score_chunk([str(p) for p in paths], clf, RunOptions(), list(heads), pool)
     ok = out["errors"] == ""
-    probs = {name: np.where(ok[:, None], softmax(np.nan_to_num(out[name])), 0.0)
-             .astype(np.float32) for name in heads}
+    probs = {name: np.where(ok[:, None], softmax(np.nan_to_num(out[given])), 0.0)
+             .astype(np.float32) for given, name in heads.items()}
     return probs, ok
 
 
@@ -110,25 +112,35 @@ def predict_embeddings(model_dir: Path, source: Path, split: str = "test",
 
 
 def predict_split(model_dir: Path, manifest: Path, split: str = "test", head: str | None = None,
-                  root: Path | None = None, workers: int = 1) -> SplitPredictions:
+                  root: Path | None = None, workers: int = 1,
+                  source: str | None = None) -> SplitPredictions:
     """The model on a manifest's split; labels the model does not know are refused by name.
-    A probe on ONNX encoders (no PyTorch weights) is scored by ONNX Runtime; a heads-only
-    model scores an embeddings file or store (:func:`predict_embeddings`) and refuses a
-    manifest of photos, as a photo model refuses embeddings, in one line."""
+    A probe on ONNX encoders (no PyTorch weights) and a family of models (``source``: whose
+    customisation answers) are scored by ONNX Runtime; a heads-only model scores an
+    embeddings file or store (:func:`predict_embeddings`) and refuses a manifest of photos,
+    as a photo model refuses embeddings, in one line."""
     from fieldguide.embeddings.external import is_embeddings
+    from fieldguide.family.card import is_family
     from fieldguide.identification.classifier import TAKES_EMBEDDINGS, TAKES_PHOTOS
+    from fieldguide.identification.model import open_photo_model
     from fieldguide.models.card import read_card
 
-    heads_only = read_card(Path(model_dir)).heads_only
+    family = is_family(model_dir)
+    if source is not None and not family:
+        raise InputError("--source picks a family's customisation: this is a single model "
+                         "(no family.json)", path=model_dir, field="--source")
+    heads_only = not family and read_card(Path(model_dir)).heads_only
     if is_embeddings(manifest):
         if not heads_only:
             raise InputError(TAKES_PHOTOS, path=manifest, field="embedding")
         return predict_embeddings(Path(model_dir), Path(manifest), split, head)
     if heads_only:
         raise InputError(TAKES_EMBEDDINGS, path=model_dir, field="embeddings_from")
-    on_onnx = not (Path(model_dir) / "model.safetensors").is_file()
-    if on_onnx:
-        model, card = None, read_card(model_dir)
+    clf: Classifier | None = None
+    model: FieldguideNet | None = None
+    if family or not (Path(model_dir) / "model.safetensors").is_file():
+        clf = open_photo_model(model_dir, source=source)
+        card = clf.card
     else:
         model, card = load_model(model_dir)
     spec = card.head(head) if head else card.primary
@@ -149,7 +161,8 @@ def predict_split(model_dir: Path, manifest: Path, split: str = "test", head: st
         raise InputError(f"no labelled photo in split {split!r}", path=manifest, field="split")
     paths = local_paths({"path": [cols["path"][r] for r, _ in keep]}, base, Path(manifest))
     if model is None:
-        probs, ok = predict_onnx(Path(model_dir), paths)
+        assert clf is not None
+        probs, ok = predict_onnx(clf, paths)
     else:
         probs, ok = predict(model, paths, card.preprocessing.to_dict(), workers=workers)
     ids = [str(cols.get("photo_id", cols["path"])[r]) for r, _ in keep]

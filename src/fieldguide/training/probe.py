@@ -95,12 +95,16 @@ def fit_linear_heads(feats: Features, targets: np.ndarray, heads: list[HeadSpec]
                      class_weights: dict[str, np.ndarray | None] | None = None,
                      adjust: dict[str, np.ndarray] | None = None,
                      val: tuple[Features, np.ndarray] | None = None, optimiser: str = "auto",
-                     options: StreamOptions | None = None) -> ProbeFit:
+                     options: StreamOptions | None = None,
+                     start_from: dict[str, Linear] | None = None) -> ProbeFit:
     """Fit every head on (n, d) features (or row shards) and (n, heads) targets (-1: not
     labelled); raise :class:`NotLearned` when the primary head learned nothing.
 
     ``membership`` maps each rank head to its (species, groups) log-membership matrix; ``val``
-    (features, targets) stops the mini-batch fit early; ``max_iter`` bounds L-BFGS.
+    (features, targets) stops the mini-batch fit early; ``max_iter`` bounds L-BFGS;
+    ``start_from``: a fine-tune's starting weights (weight (K, d), bias (K,)) of some heads, whose
+    L2 penalty is then on the distance from them (both optimisers); a primary head started so
+    is not checked for having learned (its few photos may be of one class).
     """
     if optimiser not in OPTIMISERS:
         raise ValueError(f"unknown optimiser {optimiser!r} (known: {', '.join(OPTIMISERS)})")
@@ -112,14 +116,16 @@ def fit_linear_heads(feats: Features, targets: np.ndarray, heads: list[HeadSpec]
     if optimiser != "lbfgs":
         found = fit_streaming(shards, targets, heads, membership, l2=l2,
                               class_weights=class_weights, adjust=adjust, val=val,
-                              options=replace(options or StreamOptions(), method=optimiser))
+                              options=replace(options or StreamOptions(), method=optimiser),
+                              start_from=start_from)
         fit = ProbeFit(found.heads, found.loss, found.epochs, optimiser, found.history)
     else:
         x = shards[0] if len(shards) == 1 else np.concatenate(shards)
         fit = _fit_lbfgs(x, targets, heads, membership, l2=l2, max_iter=max_iter,
-                         class_weights=class_weights, adjust=adjust)
-    check_learned(fit, shards, targets, heads[0], (class_weights or {}).get(heads[0].name),
-                  (adjust or {}).get(heads[0].name))
+                         class_weights=class_weights, adjust=adjust, start_from=start_from)
+    if heads[0].name not in (start_from or {}):  # a fine-tune starts from a learned head
+        check_learned(fit, shards, targets, heads[0], (class_weights or {}).get(heads[0].name),
+                      (adjust or {}).get(heads[0].name))
     return fit
 
 
@@ -171,8 +177,10 @@ def check_learned(fit: ProbeFit, shards: list[np.ndarray], targets: np.ndarray,
 def _fit_lbfgs(x: np.ndarray, targets: np.ndarray, heads: list[HeadSpec],
                membership: dict[str, np.ndarray], *, l2: float, max_iter: int,
                class_weights: dict[str, np.ndarray | None] | None = None,
-               adjust: dict[str, np.ndarray] | None = None) -> ProbeFit:
-    """Full-batch L-BFGS in float64: exact and quick on small problems."""
+               adjust: dict[str, np.ndarray] | None = None,
+               start_from: dict[str, Linear] | None = None) -> ProbeFit:
+    """Full-batch L-BFGS in float64: exact and quick on small problems; ``start_from``: see
+    :func:`fit_linear_heads`."""
     from scipy.optimize import minimize
 
     x = np.asarray(x, dtype=np.float64)
@@ -213,11 +221,16 @@ def _fit_lbfgs(x: np.ndarray, targets: np.ndarray, heads: list[HeadSpec],
             loss += part
         grad = []
         for name, (w, _) in params.items():
-            loss += l2 * float((w**2).sum())
-            grad += [(dlogits[name].T @ x + 2 * l2 * w).ravel(), dlogits[name].sum(axis=0)]
+            off = w - anchor[name][0] if name in anchor else w
+            loss += l2 * float((off**2).sum())
+            grad += [(dlogits[name].T @ x + 2 * l2 * off).ravel(), dlogits[name].sum(axis=0)]
         return loss, np.concatenate(grad)
 
-    theta0 = np.zeros(sum(k * d + k for k in sizes))
+    anchor = {name: (np.asarray(w, np.float64), np.asarray(b, np.float64))
+              for name, (w, b) in (start_from or {}).items()}
+    theta0 = np.concatenate([
+        np.concatenate([anchor[h.name][0].ravel(), anchor[h.name][1]]) if h.name in anchor
+        else np.zeros(k * d + k) for h, k in zip(linear, sizes, strict=True)])
     gtol = _GTOL * min(1.0, _GTOL_CLASSES / max(sum(sizes), 1))
     found = minimize(objective, theta0, jac=True, method="L-BFGS-B",
                      options={"maxiter": max_iter, "maxcor": 20, "gtol": gtol})

@@ -8,38 +8,22 @@ sequential scan. Results are bit-identical to the NumPy version: a pair's weight
 vote order as ``bincount`` does, and a task's total repeats NumPy's pairwise summation, which
 ``np.add.reduceat`` uses (it differs from a plain loop from eight labels per task on).
 
-Compiled functions are cached on disk (``cache=True``) so a run does not pay the compile
-time again; where no cache directory is writable they are compiled per process instead.
+Compiled functions are cached on disk (see :mod:`fieldguide.compiled`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
-import numba
 import numpy as np
 import numpy.typing as npt
 
+from fieldguide.compiled import jit
 from fieldguide.votes.table import FloatArray, IntArray
 
-F = TypeVar("F", bound=Callable[..., Any])
 
-
-def _jit(fn: F, **options: Any) -> F:
-    """``numba.njit(cache=True)``, or without the disk cache where no locator is writable.
-
-    ``error_model="numpy"``: a division by zero gives inf or NaN, as in NumPy, not an error.
-    """
-    try:
-        return numba.njit(cache=True, error_model="numpy", **options)(  # type: ignore[no-any-return]
-            fn)
-    except RuntimeError:  # numba: "cannot cache function ...: no locator available"
-        return numba.njit(error_model="numpy", **options)(fn)  # type: ignore[no-any-return]
-
-
-@_jit
+@jit
 def _sort_task(lo: int, hi: int, order: Any, label: Any, worker: Any, pair: Any,
                is_author: Any) -> None:
     """Sort one task's votes ``lo:hi`` by label, stably; insertion sort when short."""
@@ -61,7 +45,7 @@ def _sort_task(lo: int, hi: int, order: Any, label: Any, worker: Any, pair: Any,
         order[j + 1], label[j + 1], worker[j + 1], pair[j + 1], is_author[j + 1] = v, lab, w, p, a
 
 
-@_jit
+@jit
 def _pairs(worker: Any, label: Any, n_workers: int, n_labels: int) -> Any:
     """(pair of each vote, first pair of each worker): distinct (worker, label), worker by worker.
 
@@ -94,7 +78,7 @@ def _pairs(worker: Any, label: Any, n_workers: int, n_labels: int) -> Any:
     return pair_of_vote, pair_start
 
 
-@_jit
+@jit
 def _layout(task: Any, worker: Any, label: Any, author: Any, n_tasks: int, n_workers: int,
             n_labels: int) -> Any:
     n_votes = len(task)
@@ -194,7 +178,7 @@ class Layout:
         return out
 
 
-@_jit
+@jit
 def _block_sum(a: Any, lo: int, n: int) -> float:
     """NumPy's pairwise summation of at most 128 values: eight running sums from 8 on."""
     if n < 8:
@@ -222,7 +206,7 @@ def _block_sum(a: Any, lo: int, n: int) -> float:
     return res  # type: ignore[no-any-return]
 
 
-@_jit
+@jit
 def _pairwise_sum(a: Any, lo: int, n: int) -> float:
     """NumPy's pairwise summation of ``a[lo:lo+n]`` (``DOUBLE_pairwise_sum``), step for step.
 
@@ -288,10 +272,10 @@ def _task_vote(lo: int, hi: int, label: Any, worker: Any, worker_weight: Any,
 
 
 # Inlined into its callers' loops: a call per task costs more than the task's arithmetic.
-_task_vote = _jit(_task_vote, inline="always")
+_task_vote = jit(_task_vote, inline="always")
 
 
-@_jit
+@jit
 def _weighted_vote(task_start: Any, label: Any, worker: Any, worker_weight: Any,
                    max_pairs: int) -> Any:
     n_tasks = len(task_start) - 1
@@ -317,7 +301,7 @@ def weighted_vote(layout: Layout, worker_weight: FloatArray, worker: np.ndarray 
                           layout.max_votes)
 
 
-@_jit
+@jit
 def _count_pairs(seen: Any, pair_start: Any, n_users: int) -> Any:
     n_author = np.zeros(n_users, dtype=np.int64)
     n_any = np.zeros(n_users, dtype=np.int64)
@@ -328,7 +312,7 @@ def _count_pairs(seen: Any, pair_start: Any, n_users: int) -> Any:
     return n_author, n_any
 
 
-@_jit
+@jit
 def _species(task_start: Any, label: Any, pair: Any, is_author: Any, yhat: Any, valid: Any,
              pair_start: Any, n_users: int) -> Any:
     seen = np.zeros(pair_start[-1], dtype=np.uint8)  # 1: matched somewhere, 2: authored
@@ -351,7 +335,7 @@ def species(layout: Layout, yhat: IntArray, valid: np.ndarray, n_users: int
                     layout.pair, layout.is_author, yhat, valid, layout.pair_start, n_users)
 
 
-@_jit
+@jit
 def _vote_and_count(task_start: Any, label: Any, worker: Any, worker_weight: Any, pair: Any,
                     is_author: Any, pair_start: Any, n_users: int, theta_conf: float,
                     theta_acc: float, ai_label: Any, w_ai: float, max_pairs: int,
