@@ -45,6 +45,11 @@ GOOD = 'a = ["Asteraceae", "Ranunculaceae"]\nb = ["Liliopsida", "Violaceae"]'
                  "unknown source 'herbarium'", id="unknown-customisation"),
     pytest.param('a = ["Asteraceae"]\nb = ["Liliopsida", "Violaceae"]', '"garden"', "",
                  "groups", "is in no group", id="class-in-no-group"),
+    pytest.param(GOOD, '"garden"', '[traits.stage]\ngroup = "bb"\ncolumn = "label"\n',
+                 "traits.stage.group", "unknown group 'bb' (did you mean 'b'?)",
+                 id="trait-unknown-group"),
+    pytest.param(GOOD, '"garden"', '[traits.stage]\ngroup = "b"\ncolumn = "stage"\n',
+                 "traits.stage.column", "unknown column 'stage'", id="trait-unknown-column"),
 ])
 def test_refused_in_one_line(tmp_path: Path, flowers: Path, groups: str, sources: str,
                              customise: str, key: str, reason: str) -> None:

@@ -6,7 +6,9 @@ embedding vectors, one pass per photo) and one heads-only model folder per membe
 module as any model), and the family's rejection (``rejection.npz``, fitted on the family's
 answers for its validation photos). The card lists every member with its identity (folder,
 version, the sha256 of its ONNX file), role (``main``: which group; ``group``: the taxa of
-one group), group, source (``None``: shared), classes, metrics and release notes. Replacing a member
+one group; ``trait``: a trait's values, e.g. the life stage, for one group's photos), group,
+source (``None``: shared), classes, metrics, release notes and, for a trait member, the
+trait's column. Replacing a member
 rewrites this file atomically, so a reader sees the old family or the new one, never half.
 """
 
@@ -24,7 +26,7 @@ from fieldguide.models.card import Preprocessing, card_json, clean_lineage
 
 FORMAT = "fieldguide-family/1"
 FILE = "family.json"
-ROLES = ("main", "group")
+ROLES = ("main", "group", "trait")
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,7 @@ class Member:
     source: str | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
     release_notes: str = ""
+    column: str | None = None  # a trait member's column (what identify writes)
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "classes": list(self.classes)}
@@ -120,14 +123,17 @@ def _member(d: Any, where: Path, i: int, folder: Path) -> Member:
     if not (folder / rel / MODEL_FILE).is_file() or not (folder / rel / "model.onnx").is_file():
         raise InputError(f"member {d['name']!r}: missing file {rel / 'model.onnx'} or "
                          f"{rel / MODEL_FILE}", path=where, field=f"{key}.folder")
-    for k in ("group", "source"):
+    for k in ("group", "source", "column"):
         if d.get(k) is not None and not isinstance(d[k], str):
             raise InputError("must be a name or null", path=where, field=f"{key}.{k}")
     if not isinstance(d.get("metrics", {}), dict):
         raise InputError("must be a mapping", path=where, field=f"{key}.metrics")
+    if d["role"] == "trait" and not (d.get("column") and d.get("group")):
+        raise InputError("a trait member names its group and column", path=where, field=key)
     return Member(d["name"], d["role"], d["folder"], d["version"], d["sha256"],
                   _strings(d.get("classes"), where, f"{key}.classes"), d.get("group"),
-                  d.get("source"), d.get("metrics", {}), str(d.get("release_notes") or ""))
+                  d.get("source"), d.get("metrics", {}), str(d.get("release_notes") or ""),
+                  d.get("column"))
 
 
 def is_family(folder: str | Path) -> bool:

@@ -3,15 +3,17 @@
 A family is named by ``kind = "family"`` in a training spec. ``[groups]`` maps each group to
 taxa of the study's taxonomy (any clade at any rank, or a list of them); ``[sources]`` names
 the data sources and where each photo's source is read (a ``path,source`` CSV, or a manifest
-column); ``[customise.<source>]`` asks for that source's customised group heads. Every
-refusal is one :class:`~fieldguide.errors.InputError` naming the file and the key:
-a group that matches no taxon, two groups that share a class, a class in no group, a source
-with no training photos, a customisation for an unknown source.
+column); ``[customise.<source>]`` asks for that source's customised group heads;
+``[traits.<name>]`` a group's trait or life-stage member (``group``, the manifest ``column``
+it learns, or a ``path,<column>`` CSV ``file``). Every refusal is one
+:class:`~fieldguide.errors.InputError` naming the file and the key: a group that matches no
+taxon, two groups that share a class, a class in no group, a source with no training photos,
+a customisation for an unknown source, a trait member of an unknown group or column.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +32,17 @@ class Group:
 
     name: str
     taxa: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Trait:
+    """A group's trait (or life-stage) member: its name, its group, the column of labels it
+    learns, and the ``path,<column>`` CSV holding them (None: the manifest)."""
+
+    name: str
+    group: str
+    column: str
+    file: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -56,6 +69,7 @@ class FamilySpec:
     #: source -> how strongly its fine-tuned heads are held to the shared heads (their L2
     #: penalty on the distance from the shared weights, in multiples of ``l2``)
     customise: dict[str, float]
+    traits: tuple[Trait, ...] = ()
 
 
 def is_family_spec(path: Path) -> bool:
@@ -125,6 +139,7 @@ def _parse(raw: dict[str, Any], path: Path) -> FamilySpec:
             len(set(names)) != len(names):
         raise InputError("must be a list of distinct source names", path=path,
                          field="sources.names")
+    traits = _traits(_table(raw, "traits", path), groups, path)
     customise: dict[str, float] = {}
     for source, table in custom_raw.items():
         if source not in names:
@@ -161,7 +176,32 @@ def _parse(raw: dict[str, Any], path: Path) -> FamilySpec:
         cache=resolve(cache) if cache else None, groups=tuple(groups),
         sources=tuple(names), source_file=resolve(file) if file else None,
         source_column=_text(sources_raw, "column", path, "sources", "source"),
-        customise=customise)
+        customise=customise, traits=traits)
+
+
+def _traits(raw: dict[str, Any], groups: list[Group], path: Path) -> tuple[Trait, ...]:
+    """``[traits.<name>]``: each a group's member learning a trait column."""
+    from fieldguide.identification.checklist import did_you_mean
+
+    names = [g.name for g in groups]
+    out = []
+    for name, table in raw.items():
+        where = f"traits.{name}"
+        if not isinstance(table, dict):
+            raise InputError("must be a table (group, column)", path=path, field=where)
+        if name in names or name == "main" or "@" in name or "/" in name:
+            raise InputError("a trait member's name must differ from the groups' and "
+                             "'main', without '@' or '/'", path=path, field=where)
+        group = _text(table, "group", path, where)
+        if group not in names:
+            raise InputError(f"unknown group {group!r}{did_you_mean(group, names)} (groups: "
+                             f"{', '.join(names)})", path=path, field=f"{where}.group")
+        file = table.get("file")
+        if file is not None and not isinstance(file, str):
+            raise InputError("must be a path", path=path, field=f"{where}.file")
+        out.append(Trait(str(name), group, _text(table, "column", path, where),
+                         (path.parent / file).resolve() if file else None))
+    return tuple(out)
 
 
 @dataclass(frozen=True)
@@ -175,6 +215,8 @@ class FamilyData:
     classes: list[str]
     lineage: dict[str, dict[str, str]]
     group_of: np.ndarray  # (classes,) group index
+    #: trait column -> (n,) label per photo, "" where unlabelled
+    traits: dict[str, np.ndarray] = field(default_factory=dict)
 
     def rows(self, split: str, source: str | None = None,
              group: int | None = None) -> np.ndarray:
@@ -262,8 +304,51 @@ def bind(spec: FamilySpec) -> FamilyData:
         if not ((sources == s) & (splits == "train")).any():
             raise InputError(f"source {s!r} has no training photos", path=spec.source_file
                              or spec.manifest, field="sources.names")
+    traits = _trait_labels(spec, cols, rel, labels, splits, group_of)
     base = spec.manifest.parent
     keep = labels >= 0
     return FamilyData([base / rel[i] for i in np.flatnonzero(keep)], labels[keep],
                       splits[keep], sources[keep], classes,
-                      {c: lineage.get(c, {}) for c in classes}, group_of)
+                      {c: lineage.get(c, {}) for c in classes}, group_of,
+                      {c: v[keep] for c, v in traits.items()})
+
+
+def _trait_labels(spec: FamilySpec, cols: dict[str, list[Any]], rel: list[str],
+                  labels: np.ndarray, splits: np.ndarray, group_of: np.ndarray
+                  ) -> dict[str, np.ndarray]:
+    """Each trait member's column, per photo ("" unlabelled); a column missing from its
+    table, or with under two values among its group's training photos, is refused."""
+    from fieldguide.identification.checklist import did_you_mean
+
+    out: dict[str, np.ndarray] = {}
+    names = [g.name for g in spec.groups]
+    for trait in spec.traits:
+        where = f"traits.{trait.name}.column"
+        if trait.file is not None:
+            table = read_columns(trait.file, what="trait labels")
+            if "path" not in table or trait.column not in table:
+                missing = "path" if "path" not in table else trait.column
+                raise InputError(f"missing column {missing!r}"
+                                 f"{did_you_mean(missing, table)}", path=trait.file,
+                                 field=where)
+            by_path = {str(p): str(v or "") for p, v in zip(table["path"],
+                                                            table[trait.column], strict=True)}
+            values = np.array([by_path.get(p, "") for p in rel], dtype=object)
+        elif trait.column in cols:
+            values = np.array([str(v or "") for v in cols[trait.column]], dtype=object)
+        else:
+            raise InputError(f"unknown column {trait.column!r}"
+                             f"{did_you_mean(trait.column, cols)} in the manifest",
+                             path=spec.path, field=where)
+        if trait.column in out and (out[trait.column] != values).any():
+            raise InputError(f"column {trait.column!r} is read from two different tables",
+                             path=spec.path, field=where)
+        g = names.index(trait.group)
+        rows = (labels >= 0) & (splits == "train") & (values != "")
+        rows &= group_of[np.maximum(labels, 0)] == g
+        if len(set(values[rows].tolist())) < 2:
+            raise InputError(f"the group's training photos have under two values of "
+                             f"{trait.column!r}", path=trait.file or spec.manifest,
+                             field=where)
+        out[trait.column] = values
+    return out

@@ -27,6 +27,7 @@ from fieldguide.service.schema import (
     MemberInfo,
     ModelInfo,
     Result,
+    Trait,
 )
 
 if TYPE_CHECKING:
@@ -266,7 +267,8 @@ class Service:
                               rejected=rejected, reject_reason=reason, images=images,
                               similar=self._similar(outputs), model=self.info,
                               members=family.members_of([int(top[0])])[0].split(";")
-                              if family is not None and len(top) else None)
+                              if family is not None and len(top) else None,
+                              traits=_traits(family, outputs, top))
 
     def _add_references(self, outputs: dict[str, np.ndarray], results: list[Result]) -> None:
         """Each suggestion's reference photos: the indexed photos labelled inside its taxon
@@ -310,3 +312,16 @@ def context_of(latitude: float | None, longitude: float | None,
     nan = np.nan
     return Context.of([nan if latitude is None else latitude],
                       [nan if longitude is None else longitude], [doy])
+
+
+def _traits(family: FamilyModel | None, outputs: dict[str, np.ndarray], top: np.ndarray
+            ) -> dict[str, Trait] | None:
+    """A family's trait members' answers for the top taxon's group, on the observation's
+    mean embedding (None when that group has no trait member)."""
+    if family is None or not len(top) or not family.trait_columns:
+        return None
+    query = outputs["embedding"].mean(axis=0, keepdims=True)
+    got = {column: Trait(value=values[0], probability=float(probs[0] or 0.0))
+           for column, (values, probs) in family.traits_of(query, [int(top[0])]).items()
+           if values[0] is not None}
+    return got or None
