@@ -32,6 +32,11 @@ def test_card_lists_every_member(family: Path) -> None:
     assert (trait.role, trait.group, trait.column) == ("trait", "monocots-and-violets",
                                                       "flowering_stage")
     assert trait.classes == ("in bud", "in flower") and trait.metrics["test_photos"] > 0
+    # local names: a class, a species name, a misspelt one, a family
+    assert card.local_names["garden"] == {"daisy": "madeliefje",
+                                          "buttercup": "scherpe boterbloem",
+                                          "iris": "gele lis", "Asteraceae": "composietenfamilie"}
+    assert card.local_names["meadow"]["bluebell"] == "wild hyacinth"
 
 
 def test_acceptance_figures(family: Path) -> None:
@@ -83,6 +88,12 @@ def test_identify_per_source(family: Path, flowers: Path, tmp_path: Path) -> Non
         assert s["members"].startswith("main:") and "@" not in s["members"]
         assert g["taxon_1"] == g["label"]
         assert float(g["prob_1"]) != float(m["prob_1"])
+    # each source's local names (its names file, harmonised onto the family's taxa) for the
+    # decided taxon; the shared members have none
+    assert [(r["label"], r["local_name"]) for r in garden] == [
+        ("daisy", "madeliefje"), ("iris", "gele lis"), ("pansy", "")]
+    assert [r["local_name"] for r in meadow] == ["meadow daisy", "", ""]
+    assert "local_name" not in shared[0]
     # each customisation's answer is its members' P(group) x P(taxon | group)
     from fieldguide.family import FamilyModel
     from fieldguide.models.pixels import load_crop

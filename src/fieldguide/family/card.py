@@ -8,7 +8,7 @@ answers for its validation photos). The card lists every member with its identit
 version, the sha256 of its ONNX file), role (``main``: which group; ``group``: the taxa of
 one group; ``trait``: a trait's values, e.g. the life stage, for one group's photos), group,
 source (``None``: shared), classes, metrics, release notes and, for a trait member, the
-trait's column. Replacing a member
+trait's column; and each source's local names (``local_names``: taxon to name). Replacing a member
 rewrites this file atomically, so a reader sees the old family or the new one, never half.
 """
 
@@ -68,6 +68,8 @@ class FamilyCard:
     #: the family's rejection (``rejection.npz`` beside the card), as a model card's
     #: ``extras["rejection"]``; None when it has none
     rejection: dict[str, Any] | None = None
+    #: source -> {taxon (a class or a taxon of their lineage): the source's local name}
+    local_names: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def member(self, name: str) -> Member:
         for m in self.members:
@@ -98,7 +100,8 @@ class FamilyCard:
                 "sources": list(self.sources), "encoder": self.encoder,
                 "preprocessing": self.preprocessing.to_dict(),
                 "members": [m.to_dict() for m in self.members], "metrics": self.metrics,
-                "label": self.label, "rejection": self.rejection}
+                "label": self.label, "rejection": self.rejection,
+                "local_names": self.local_names}
 
 
 def _strings(value: Any, where: Path, key: str) -> tuple[str, ...]:
@@ -174,11 +177,18 @@ def read_family_card(folder: str | Path) -> FamilyCard:
     rejection = d.get("rejection")
     if rejection is not None and not isinstance(rejection, dict):
         raise InputError("must be a mapping or null", path=path, field="rejection")
+    sources = _strings(d.get("sources", []), path, "sources") if d.get("sources") else ()
+    local = d.get("local_names") or {}
+    if not isinstance(local, dict) or not all(
+            s in sources and isinstance(v, dict) and
+            all(isinstance(k, str) and isinstance(n, str) for k, n in v.items())
+            for s, v in local.items()):
+        raise InputError("must map each of the family's sources to {taxon: local name}",
+                         path=path, field="local_names")
     return FamilyCard(str(d.get("name") or "family"), str(d.get("version") or "1"), classes,
                       {str(c): clean_lineage(v) for c, v in lineage.items()}, groups,
-                      _strings(d.get("sources", []), path, "sources") if d.get("sources")
-                      else (), encoder, Preprocessing.from_dict(d.get("preprocessing"), path),
-                      members, metrics, str(d.get("label") or "taxon"), rejection)
+                      sources, encoder, Preprocessing.from_dict(d.get("preprocessing"), path),
+                      members, metrics, str(d.get("label") or "taxon"), rejection, local)
 
 
 def write_family_card(card: FamilyCard, folder: str | Path) -> Path:

@@ -332,6 +332,13 @@ class FamilyModel(Classifier):
         return out
 
     @property
+    def local_names(self) -> dict[str, str]:
+        """This source's local names by taxon (none for the shared members)."""
+        if self.source is None:
+            return {}
+        return self._current().card.local_names.get(self.source, {})
+
+    @property
     def trait_columns(self) -> tuple[str, ...]:
         """The columns the family's trait members write (none without trait members)."""
         return tuple(dict.fromkeys(str(m.column) for m in self._current().card.members

@@ -3,7 +3,8 @@
 A family is named by ``kind = "family"`` in a training spec. ``[groups]`` maps each group to
 taxa of the study's taxonomy (any clade at any rank, or a list of them); ``[sources]`` names
 the data sources and where each photo's source is read (a ``path,source`` CSV, or a manifest
-column); ``[customise.<source>]`` asks for that source's customised group heads;
+column); ``[customise.<source>]`` asks for that source's customised group heads (and ``names``, its
+local names: a ``taxon,local_name`` CSV harmonised onto the family's taxa);
 ``[traits.<name>]`` a group's trait or life-stage member (``group``, the manifest ``column``
 it learns, or a ``path,<column>`` CSV ``file``). Every refusal is one
 :class:`~fieldguide.errors.InputError` naming the file and the key: a group that matches no
@@ -70,6 +71,8 @@ class FamilySpec:
     #: penalty on the distance from the shared weights, in multiples of ``l2``)
     customise: dict[str, float]
     traits: tuple[Trait, ...] = ()
+    #: source -> its local names file (``taxon,local_name``)
+    local_names: dict[str, Path] = field(default_factory=dict)
 
 
 def is_family_spec(path: Path) -> bool:
@@ -141,6 +144,7 @@ def _parse(raw: dict[str, Any], path: Path) -> FamilySpec:
                          field="sources.names")
     traits = _traits(_table(raw, "traits", path), groups, path)
     customise: dict[str, float] = {}
+    local_names: dict[str, Path] = {}
     for source, table in custom_raw.items():
         if source not in names:
             raise InputError(f"customisation for an unknown source {source!r} (sources: "
@@ -150,6 +154,8 @@ def _parse(raw: dict[str, Any], path: Path) -> FamilySpec:
             raise InputError("must be a table", path=path, field=f"customise.{source}")
         customise[source] = _number(table, "anchor", 100, 1, 1e6, path,
                                     f"customise.{source}")
+        if "names" in table:
+            local_names[source] = resolve(_text(table, "names", path, f"customise.{source}"))
     seed = raw.get("seed", 0)
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise InputError("must be an integer", path=path, field="seed")
@@ -176,7 +182,7 @@ def _parse(raw: dict[str, Any], path: Path) -> FamilySpec:
         cache=resolve(cache) if cache else None, groups=tuple(groups),
         sources=tuple(names), source_file=resolve(file) if file else None,
         source_column=_text(sources_raw, "column", path, "sources", "source"),
-        customise=customise, traits=traits)
+        customise=customise, traits=traits, local_names=local_names)
 
 
 def _traits(raw: dict[str, Any], groups: list[Group], path: Path) -> tuple[Trait, ...]:
@@ -217,6 +223,8 @@ class FamilyData:
     group_of: np.ndarray  # (classes,) group index
     #: trait column -> (n,) label per photo, "" where unlabelled
     traits: dict[str, np.ndarray] = field(default_factory=dict)
+    #: source -> {taxon: its local name} (harmonised onto the classes and their lineage)
+    local_names: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def rows(self, split: str, source: str | None = None,
              group: int | None = None) -> np.ndarray:
@@ -305,12 +313,16 @@ def bind(spec: FamilySpec) -> FamilyData:
             raise InputError(f"source {s!r} has no training photos", path=spec.source_file
                              or spec.manifest, field="sources.names")
     traits = _trait_labels(spec, cols, rel, labels, splits, group_of)
+    from fieldguide.family.names import read_local_names
+
+    local_names = {s: read_local_names(f, classes, lineage)
+                   for s, f in spec.local_names.items()}
     base = spec.manifest.parent
     keep = labels >= 0
     return FamilyData([base / rel[i] for i in np.flatnonzero(keep)], labels[keep],
                       splits[keep], sources[keep], classes,
                       {c: lineage.get(c, {}) for c in classes}, group_of,
-                      {c: v[keep] for c, v in traits.items()})
+                      {c: v[keep] for c, v in traits.items()}, local_names)
 
 
 def _trait_labels(spec: FamilySpec, cols: dict[str, list[Any]], rel: list[str],

@@ -348,7 +348,8 @@ def train_family(spec: FamilySpec, out: Path | None = None) -> tuple[Path, Famil
     rejector, report = fit_family_rejector(members, pool)
     card = write_family(folder, spec.name, members, pool, data.lineage, spec.sources, graph,
                         prep, identity, metrics, f"trained on {spec.path.name}",
-                        label=spec.label, rejection=(rejector, report))
+                        label=spec.label, rejection=(rejector, report),
+                        local_names=data.local_names)
     from fieldguide.family.compare import write_source_only
 
     for source, head in alone.items():
@@ -370,11 +371,13 @@ def write_family(folder: Path, name: str, members: Sequence[FittedMember], pool:
                  lineage: dict[str, dict[str, str]], sources: Sequence[str], encoder: Any,
                  prep: Preprocessing, identity: dict[str, str], metrics: dict[str, Any],
                  notes: str, label: str = "taxon",
-                 rejection: tuple[Any, dict[str, Any]] | None = None) -> FamilyCard:
+                 rejection: tuple[Any, dict[str, Any]] | None = None,
+                 local_names: dict[str, dict[str, str]] | None = None) -> FamilyCard:
     """The family folder: ``encoder.onnx`` (the ONNX graph ``encoder``), each member as a
     heads-only model folder, its rejection (a fitted rejector and its report) as
     ``rejection.npz``, then ``family.json`` last (a folder without it is no family);
-    ``label``: the manifest column of the classes."""
+    ``label``: the manifest column of the classes; ``local_names``: each source's names of
+    taxa."""
     import onnx
 
     from fieldguide.inputs.files import atomic_path
@@ -424,6 +427,6 @@ def write_family(folder: Path, name: str, members: Sequence[FittedMember], pool:
     family = FamilyCard(name, version, classes, {c: lineage.get(c, {}) for c in classes},
                         groups, tuple(sources),
                         {"onnx": "encoder.onnx", **embeddings_from}, prep, tuple(written),
-                        metrics, label, rejection_meta)
+                        metrics, label, rejection_meta, dict(local_names or {}))
     write_family_card(family, folder)
     return family

@@ -224,8 +224,9 @@ def with_members(result: Annotation, model: OnnxModel,
     member, the member of the top taxon's group and that group's trait members,
     ``name:version;...``); with the photos' ``embedding`` among ``outputs``, each photo gets
     each trait column (the value and ``<column>_probability``, by the trait member of its
-    answer's group; empty where the group has none). A single model's answers are returned
-    as they are."""
+    answer's group; empty where the group has none); for a source with local names, both
+    tables get ``local_name``, the source's name of the decided ``taxon``. A single model's
+    answers are returned as they are."""
     members_of = getattr(model, "members_of", None)
     if members_of is None:
         return result
@@ -246,8 +247,16 @@ def with_members(result: Annotation, model: OnnxModel,
                 np.nan_to_num(outputs["embedding"]), top).items():
             photos = photos.append_column(name, pa.array(values, pa.string()))
             photos = photos.append_column(f"{name}_probability", pa.array(probs, pa.float64()))
-    return replace(result, photos=photos, observations=result.observations.append_column(
-        "members", column(result.observations)))
+    observations = result.observations.append_column("members", column(result.observations))
+    local = getattr(model, "local_names", None)
+    if local:
+        def named(table: pa.Table) -> pa.Table:
+            return table.append_column("local_name", pa.array(
+                [local.get(t) if t else None for t in table.column("taxon").to_pylist()],
+                pa.string()))
+
+        photos, observations = named(photos), named(observations)
+    return replace(result, photos=photos, observations=observations)
 
 
 def observations_path(out: Path) -> Path:

@@ -22,6 +22,8 @@ class Result(BaseModel):
     vision_score: float = Field(description="Calibrated probability from the photos alone.")
     prior_score: float | None = None
     expected_nearby: bool | None = None
+    local_name: str | None = Field(None, description="With a family's source: that "
+                                   "source's name of the taxon (its names file).")
     references: list[Reference] = Field(
         default_factory=list, description="Up to three indexed photos labelled inside this "
         "taxon, nearest the query first ([] without --index).")
@@ -43,6 +45,8 @@ class Decision(BaseModel):
                                    "'+' (vision, prior:NAME, restricted:NAME, "
                                    "group_threshold:GROUP, rolled_up:RANK, undecided, "
                                    "rejected:ood|quality; docs/identify.md).")
+    local_name: str | None = Field(None, description="With a family's source: that source's "
+                                   "name of the taxon (its names file).")
 
 
 class ImageResult(BaseModel):

@@ -58,13 +58,17 @@ class Settings:
     allow_hosts: tuple[str, ...] = ()
 
 
-def _decision(d: Decisions, provenance: str | None = None) -> Decision:
-    """Row 0 of the decision core's decisions, as ``identify`` writes its columns."""
+def _decision(d: Decisions, provenance: str | None = None,
+              local_names: dict[str, str] | None = None) -> Decision:
+    """Row 0 of the decision core's decisions, as ``identify`` writes its columns (with a
+    family's source, the source's local name of the taxon)."""
     threshold = None if d.threshold is None else float(d.threshold[0])
-    return Decision(taxon=d.taxon[0] or None, rank=d.rank[0] or None,
+    taxon = d.taxon[0] or None
+    return Decision(taxon=taxon, rank=d.rank[0] or None,
                     probability=float(d.probability[0]),
                     auto_validated=bool(d.auto_validated[0]), threshold=threshold,
-                    provenance=provenance)
+                    provenance=provenance,
+                    local_name=(local_names or {}).get(taxon) if taxon else None)
 
 
 class Service:
@@ -241,6 +245,7 @@ class Service:
         if rejected:
             self.metrics.rejections.inc()
         classes = self.classes
+        local = family.local_names if family is not None else {}
         probs = post.probs[0]
         top = np.argsort(-probs, kind="stable")[:k]
         results = [Result(
@@ -248,7 +253,8 @@ class Service:
             score=float(probs[j]), vision_score=float(post.vision[0, j]),
             prior_score=None if post.prior_score is None else float(post.prior_score[0, j]),
             expected_nearby=None if post.expected_nearby is None
-            else bool(post.expected_nearby[0, j])) for j in top if probs[j] > 0]
+            else bool(post.expected_nearby[0, j]), local_name=local.get(classes[j]))
+            for j in top if probs[j] > 0]
         self._add_references(outputs, results)
         per_photo = answer.decided.photos.vision
         images, row = [], 0
@@ -261,8 +267,8 @@ class Service:
                                       score=float(per_photo[row, j])))
             row += 1
         outside = None if post.mass_outside is None else float(post.mass_outside[0])
-        return Identification(results=results, decision=_decision(answer.decision, how),
-                              common_ancestor=_decision(answer.ancestor),
+        return Identification(results=results, decision=_decision(answer.decision, how, local),
+                              common_ancestor=_decision(answer.ancestor, None, local),
                               mass_outside=outside,
                               rejected=rejected, reject_reason=reason, images=images,
                               similar=self._similar(outputs), model=self.info,
