@@ -84,7 +84,7 @@ def test_per_source_models_and_swap_under_load(served_family: tuple[str, Path],
         assert answers[None]["members"][0].startswith("main:")
         assert answers["garden"]["results"][0]["taxon"] == "daisy"
         # garden's local name of the answer; meadow's own; none for the shared members
-        assert answers["garden"]["decision"]["local_name"] == "madeliefje"
+        assert answers["garden"]["local_name"] == "madeliefje"
         assert answers["garden"]["results"][0]["local_name"] == "madeliefje"
         assert answers["meadow"]["results"][0]["local_name"] == "meadow daisy"
         assert answers[None]["results"][0]["local_name"] is None

@@ -45,8 +45,6 @@ class Decision(BaseModel):
                                    "'+' (vision, prior:NAME, restricted:NAME, "
                                    "group_threshold:GROUP, rolled_up:RANK, undecided, "
                                    "rejected:ood|quality; docs/identify.md).")
-    local_name: str | None = Field(None, description="With a family's source: that source's "
-                                   "name of the taxon (its names file).")
 
 
 class ImageResult(BaseModel):
@@ -90,6 +88,8 @@ class Identification(BaseModel):
                                       "answer (name:version): the main member and the top "
                                       "taxon's group member, the source's where customised, "
                                       "and that group's trait members.")
+    local_name: str | None = Field(None, description="With a family's source: that source's "
+                                   "name of the decision's taxon (its names file).")
     traits: dict[str, Trait] | None = Field(default=None, description="A family's trait "
                                             "members' answers for the top taxon's group "
                                             "(e.g. its life stage), by column, on the "

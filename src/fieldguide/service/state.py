@@ -58,17 +58,13 @@ class Settings:
     allow_hosts: tuple[str, ...] = ()
 
 
-def _decision(d: Decisions, provenance: str | None = None,
-              local_names: dict[str, str] | None = None) -> Decision:
-    """Row 0 of the decision core's decisions, as ``identify`` writes its columns (with a
-    family's source, the source's local name of the taxon)."""
+def _decision(d: Decisions, provenance: str | None = None) -> Decision:
+    """Row 0 of the decision core's decisions, as ``identify`` writes its columns."""
     threshold = None if d.threshold is None else float(d.threshold[0])
-    taxon = d.taxon[0] or None
-    return Decision(taxon=taxon, rank=d.rank[0] or None,
+    return Decision(taxon=d.taxon[0] or None, rank=d.rank[0] or None,
                     probability=float(d.probability[0]),
                     auto_validated=bool(d.auto_validated[0]), threshold=threshold,
-                    provenance=provenance,
-                    local_name=(local_names or {}).get(taxon) if taxon else None)
+                    provenance=provenance)
 
 
 class Service:
@@ -267,8 +263,10 @@ class Service:
                                       score=float(per_photo[row, j])))
             row += 1
         outside = None if post.mass_outside is None else float(post.mass_outside[0])
-        return Identification(results=results, decision=_decision(answer.decision, how, local),
-                              common_ancestor=_decision(answer.ancestor, None, local),
+        decided = answer.decision.taxon[0]
+        return Identification(results=results, decision=_decision(answer.decision, how),
+                              common_ancestor=_decision(answer.ancestor),
+                              local_name=local.get(decided) if decided else None,
                               mass_outside=outside,
                               rejected=rejected, reject_reason=reason, images=images,
                               similar=self._similar(outputs), model=self.info,
