@@ -19,7 +19,7 @@ from tests.family.conftest import REPO
 def test_card_lists_every_member(family: Path) -> None:
     card = read_family_card(family)
     names = {m.name for m in card.members}
-    assert names == {"main", "main@garden", "main@meadow",
+    assert names == {"main", "main@garden", "main@meadow", "flowering",
                      *(f"{g}{s}" for g in card.groups for s in ("", "@garden", "@meadow"))}
     assert {len(c) for c in card.groups.values()} == {6}
     for m in card.members:
@@ -27,6 +27,16 @@ def test_card_lists_every_member(family: Path) -> None:
         assert 0.0 <= m.metrics["val_top1"] <= 1.0
         assert (family / m.folder / "model.onnx").is_file()
     assert card.lineage["daisy"]["family"] == "Asteraceae"
+    # the trait member: one group's flowering stage, calibrated on the group's photos
+    trait = card.member("flowering")
+    assert (trait.role, trait.group, trait.column) == ("trait", "monocots-and-violets",
+                                                      "flowering_stage")
+    assert trait.classes == ("in bud", "in flower") and trait.metrics["test_photos"] > 0
+    # local names: a class, a species name, a misspelt one, a family
+    assert card.local_names["garden"] == {"daisy": "madeliefje",
+                                          "buttercup": "scherpe boterbloem",
+                                          "iris": "gele lis", "Asteraceae": "composietenfamilie"}
+    assert card.local_names["meadow"]["bluebell"] == "wild hyacinth"
 
 
 def test_acceptance_figures(family: Path) -> None:
@@ -78,6 +88,12 @@ def test_identify_per_source(family: Path, flowers: Path, tmp_path: Path) -> Non
         assert s["members"].startswith("main:") and "@" not in s["members"]
         assert g["taxon_1"] == g["label"]
         assert float(g["prob_1"]) != float(m["prob_1"])
+    # each source's local names (its names file, harmonised onto the family's taxa) for the
+    # decided taxon; the shared members have none
+    assert [(r["label"], r["local_name"]) for r in garden] == [
+        ("daisy", "madeliefje"), ("iris", "gele lis"), ("pansy", "")]
+    assert [r["local_name"] for r in meadow] == ["meadow daisy", "", ""]
+    assert "local_name" not in shared[0]
     # each customisation's answer is its members' P(group) x P(taxon | group)
     from fieldguide.family import FamilyModel
     from fieldguide.models.pixels import load_crop
@@ -91,6 +107,35 @@ def test_identify_per_source(family: Path, flowers: Path, tmp_path: Path) -> Non
     assert probs.sum() == pytest.approx(1.0, abs=1e-5)
     j = model.classes.index(meadow[0]["taxon_1"])
     assert probs[j] == pytest.approx(float(meadow[0]["prob_1"]), abs=5e-3)
+
+
+def test_trait_columns(family: Path, flowers: Path, tmp_path: Path) -> None:
+    """A photo whose answer's group has a trait member gets its column (value and
+    probability) and the member named in ``members``; another group's photo gets them
+    empty."""
+    listing = tmp_path / "photos.csv"
+    with listing.open("w", newline="") as fh:
+        out = csv.writer(fh)
+        out.writerow(["photo_id", "path"])
+        for taxon in ("daisy", "iris", "bluebell"):
+            out.writerow([taxon, next((flowers / "test" / taxon).glob("*.jpg"))])
+    rows = {r["photo_id"]: r for r in _identify(family, listing, tmp_path / "out.csv",
+                                                "garden")}
+    assert rows["daisy"]["taxon_1"] == "daisy"
+    assert rows["daisy"]["flowering_stage"] == "" == rows["daisy"]["flowering_stage_probability"]
+    assert "flowering:" not in rows["daisy"]["members"]
+    for taxon in ("iris", "bluebell"):
+        row = rows[taxon]
+        assert row["taxon_1"] == taxon
+        assert row["flowering_stage"] in ("in bud", "in flower")
+        assert 0.5 <= float(row["flowering_stage_probability"]) <= 1.0
+        assert row["members"].split(";")[2].startswith("flowering:")
+    # with the family's rejection left out the embedding is still scored for the traits
+    done = CliRunner().invoke(app, ["identify", str(family), str(listing), "-o",
+                                    str(tmp_path / "plain.csv"), "--no-reject"])
+    assert done.exit_code == 0, done.output
+    with (tmp_path / "plain.csv").open() as fh:
+        assert all(r["flowering_stage"] for r in csv.DictReader(fh) if r["photo_id"] != "daisy")
 
 
 def test_unknown_source_refused(family: Path, flowers: Path, tmp_path: Path) -> None:

@@ -83,6 +83,22 @@ def test_per_source_models_and_swap_under_load(served_family: tuple[str, Path],
         assert answers["meadow"]["members"][1].startswith("daisies-and-buttercups@meadow:")
         assert answers[None]["members"][0].startswith("main:")
         assert answers["garden"]["results"][0]["taxon"] == "daisy"
+        # garden's local name of the answer; meadow's own; none for the shared members
+        assert answers["garden"]["local_name"] == "madeliefje"
+        assert answers["garden"]["results"][0]["local_name"] == "madeliefje"
+        assert answers["meadow"]["results"][0]["local_name"] == "meadow daisy"
+        assert answers[None]["results"][0]["local_name"] is None
+        # a daisy's group has no trait member; an iris's has one (its flowering stage)
+        assert answers["garden"]["traits"] is None
+        r = client.post("/v1/identify",
+                        files={"images": ("i.jpg", _photo(flowers, "iris"), "image/jpeg")},
+                        data={"source": "garden"})
+        assert r.status_code == 200, r.text
+        iris = r.json()
+        assert iris["results"][0]["taxon"] == "iris"
+        assert iris["members"][2].startswith("flowering:")
+        stage = iris["traits"]["flowering_stage"]
+        assert stage["value"] in ("in bud", "in flower") and 0.5 <= stage["probability"] <= 1
         # the family's rejection is applied: a daisy is no unknown, blue stripes are
         assert answers["garden"]["rejected"] is False
         r = client.post("/v1/identify", files={"images": ("s.jpg", _stripes(), "image/jpeg")},

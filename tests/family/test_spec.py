@@ -45,6 +45,11 @@ GOOD = 'a = ["Asteraceae", "Ranunculaceae"]\nb = ["Liliopsida", "Violaceae"]'
                  "unknown source 'herbarium'", id="unknown-customisation"),
     pytest.param('a = ["Asteraceae"]\nb = ["Liliopsida", "Violaceae"]', '"garden"', "",
                  "groups", "is in no group", id="class-in-no-group"),
+    pytest.param(GOOD, '"garden"', '[traits.stage]\ngroup = "bb"\ncolumn = "label"\n',
+                 "traits.stage.group", "unknown group 'bb' (did you mean 'b'?)",
+                 id="trait-unknown-group"),
+    pytest.param(GOOD, '"garden"', '[traits.stage]\ngroup = "b"\ncolumn = "stage"\n',
+                 "traits.stage.column", "unknown column 'stage'", id="trait-unknown-column"),
 ])
 def test_refused_in_one_line(tmp_path: Path, flowers: Path, groups: str, sources: str,
                              customise: str, key: str, reason: str) -> None:
@@ -59,4 +64,24 @@ def test_refused_in_one_line(tmp_path: Path, flowers: Path, groups: str, sources
     assert len(lines) == 1, lines
     assert str(spec) in lines[0] or "sources.csv" in lines[0]
     assert f"field '{key}'" in lines[0] and reason in lines[0], lines[0]
+    assert not out.exists()
+
+
+def test_unknown_taxon_in_local_names(tmp_path: Path, flowers: Path) -> None:
+    """A source's names file naming a taxon the family lacks: one line with the closest
+    names, the file and its line, before anything is written."""
+    from fieldguide.cli.main import app
+
+    names = tmp_path / "names.csv"
+    names.write_text("taxon,local_name\ndaisy,madeliefje\nBellis perennis,madeliefje\n"
+                     "Tussilago farfaro,klein hoefblad\ndaisie,x\n")
+    spec = tmp_path / "family.toml"
+    spec.write_text(spec_text(flowers, GOOD, '"garden"',
+                              f'[customise.garden]\nnames = "{names}"\n'))
+    out = tmp_path / "out"
+    done = CliRunner().invoke(app, ["train", str(spec), "-o", str(out)])
+    lines = done.stderr.strip().splitlines()
+    assert done.exit_code == 2 and len(lines) == 1, done.output
+    assert str(names) in lines[0] and "line 5" in lines[0] and "field 'taxon'" in lines[0]
+    assert "'daisie' is not a taxon of the family (did you mean 'daisy'?)" in lines[0]
     assert not out.exists()

@@ -1,12 +1,14 @@
 """A family of models as Naturalis runs it (issue 23): a main model that says which group a
-photo belongs to, a shared model per group, and each group's model customised per source,
-trained from one pooled dataset on one shared encoder and identified as one model.
+photo belongs to, a shared model per group, each group's model customised per source, trait
+(life-stage) members per group and each source's local names, trained from one pooled
+dataset on one shared encoder and identified as one model.
 
 - :func:`load_family_spec` / :func:`bind` (``spec.py``): the TOML spec and the data it binds to;
 - :func:`train_family` / :func:`fit_family` (``train.py``): the members, fitted and calibrated;
 - :func:`read_family_card` (``card.py``): the one reader and writer of ``family.json``;
 - :class:`FamilyModel` (``model.py``): a family folder behind ``open_model``;
   :func:`family_log_probs`, P(taxon) = P(group) x P(taxon | group, source);
+- :func:`read_local_names` (``names.py``): a source's local names, harmonised onto the taxa;
 - :func:`replace_member` (``swap.py``): one member replaced in place, atomically;
 - :func:`write_source_comparison` (``compare.py``): seed 004's comparison of a family
   customised for a source against a model of that source alone (training and ``compare``).
@@ -23,6 +25,7 @@ if TYPE_CHECKING:
     from fieldguide.family.card import FamilyCard, Member, is_family, read_family_card
     from fieldguide.family.compare import write_source_comparison
     from fieldguide.family.model import FamilyModel, family_log_probs
+    from fieldguide.family.names import read_local_names
     from fieldguide.family.spec import FamilySpec, bind, is_family_spec, load_family_spec
     from fieldguide.family.swap import replace_member
     from fieldguide.family.train import fit_family, train_family
@@ -32,6 +35,7 @@ _WHERE = {
     "FamilyModel": "model", "family_log_probs": "model", "FamilySpec": "spec", "bind": "spec",
     "is_family_spec": "spec", "load_family_spec": "spec", "replace_member": "swap",
     "fit_family": "train", "train_family": "train", "write_source_comparison": "compare",
+    "read_local_names": "names",
 }
 __all__ = [
     "FamilyCard",
@@ -45,6 +49,7 @@ __all__ = [
     "is_family_spec",
     "load_family_spec",
     "read_family_card",
+    "read_local_names",
     "replace_member",
     "train_family",
     "write_source_comparison",

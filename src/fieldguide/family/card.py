@@ -6,7 +6,9 @@ embedding vectors, one pass per photo) and one heads-only model folder per membe
 module as any model), and the family's rejection (``rejection.npz``, fitted on the family's
 answers for its validation photos). The card lists every member with its identity (folder,
 version, the sha256 of its ONNX file), role (``main``: which group; ``group``: the taxa of
-one group), group, source (``None``: shared), classes, metrics and release notes. Replacing a member
+one group; ``trait``: a trait's values, e.g. the life stage, for one group's photos), group,
+source (``None``: shared), classes, metrics, release notes and, for a trait member, the
+trait's column; and each source's local names (``local_names``: taxon to name). Replacing a member
 rewrites this file atomically, so a reader sees the old family or the new one, never half.
 """
 
@@ -24,7 +26,7 @@ from fieldguide.models.card import Preprocessing, card_json, clean_lineage
 
 FORMAT = "fieldguide-family/1"
 FILE = "family.json"
-ROLES = ("main", "group")
+ROLES = ("main", "group", "trait")
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,7 @@ class Member:
     source: str | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
     release_notes: str = ""
+    column: str | None = None  # a trait member's column (what identify writes)
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "classes": list(self.classes)}
@@ -65,6 +68,8 @@ class FamilyCard:
     #: the family's rejection (``rejection.npz`` beside the card), as a model card's
     #: ``extras["rejection"]``; None when it has none
     rejection: dict[str, Any] | None = None
+    #: source -> {taxon (a class or a taxon of their lineage): the source's local name}
+    local_names: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def member(self, name: str) -> Member:
         for m in self.members:
@@ -95,7 +100,8 @@ class FamilyCard:
                 "sources": list(self.sources), "encoder": self.encoder,
                 "preprocessing": self.preprocessing.to_dict(),
                 "members": [m.to_dict() for m in self.members], "metrics": self.metrics,
-                "label": self.label, "rejection": self.rejection}
+                "label": self.label, "rejection": self.rejection,
+                "local_names": self.local_names}
 
 
 def _strings(value: Any, where: Path, key: str) -> tuple[str, ...]:
@@ -120,14 +126,17 @@ def _member(d: Any, where: Path, i: int, folder: Path) -> Member:
     if not (folder / rel / MODEL_FILE).is_file() or not (folder / rel / "model.onnx").is_file():
         raise InputError(f"member {d['name']!r}: missing file {rel / 'model.onnx'} or "
                          f"{rel / MODEL_FILE}", path=where, field=f"{key}.folder")
-    for k in ("group", "source"):
+    for k in ("group", "source", "column"):
         if d.get(k) is not None and not isinstance(d[k], str):
             raise InputError("must be a name or null", path=where, field=f"{key}.{k}")
     if not isinstance(d.get("metrics", {}), dict):
         raise InputError("must be a mapping", path=where, field=f"{key}.metrics")
+    if d["role"] == "trait" and not (d.get("column") and d.get("group")):
+        raise InputError("a trait member names its group and column", path=where, field=key)
     return Member(d["name"], d["role"], d["folder"], d["version"], d["sha256"],
                   _strings(d.get("classes"), where, f"{key}.classes"), d.get("group"),
-                  d.get("source"), d.get("metrics", {}), str(d.get("release_notes") or ""))
+                  d.get("source"), d.get("metrics", {}), str(d.get("release_notes") or ""),
+                  d.get("column"))
 
 
 def is_family(folder: str | Path) -> bool:
@@ -168,11 +177,18 @@ def read_family_card(folder: str | Path) -> FamilyCard:
     rejection = d.get("rejection")
     if rejection is not None and not isinstance(rejection, dict):
         raise InputError("must be a mapping or null", path=path, field="rejection")
+    sources = _strings(d.get("sources", []), path, "sources") if d.get("sources") else ()
+    local = d.get("local_names") or {}
+    if not isinstance(local, dict) or not all(
+            s in sources and isinstance(v, dict) and
+            all(isinstance(k, str) and isinstance(n, str) for k, n in v.items())
+            for s, v in local.items()):
+        raise InputError("must map each of the family's sources to {taxon: local name}",
+                         path=path, field="local_names")
     return FamilyCard(str(d.get("name") or "family"), str(d.get("version") or "1"), classes,
                       {str(c): clean_lineage(v) for c, v in lineage.items()}, groups,
-                      _strings(d.get("sources", []), path, "sources") if d.get("sources")
-                      else (), encoder, Preprocessing.from_dict(d.get("preprocessing"), path),
-                      members, metrics, str(d.get("label") or "taxon"), rejection)
+                      sources, encoder, Preprocessing.from_dict(d.get("preprocessing"), path),
+                      members, metrics, str(d.get("label") or "taxon"), rejection, local)
 
 
 def write_family_card(card: FamilyCard, folder: str | Path) -> Path:

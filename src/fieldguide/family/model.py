@@ -326,7 +326,50 @@ class FamilyModel(Classifier):
                 out.append("")
                 continue
             g = groups[position[self._group_of[k]]]
-            out.append(f"{main.name}:{main.version};{g.name}:{g.version}")
+            traits = "".join(f";{t.name}:{t.version}" for t in loaded.card.members
+                             if t.role == "trait" and t.group == g.group)
+            out.append(f"{main.name}:{main.version};{g.name}:{g.version}{traits}")
+        return out
+
+    @property
+    def local_names(self) -> dict[str, str]:
+        """This source's local names by taxon (none for the shared members)."""
+        if self.source is None:
+            return {}
+        return self._current().card.local_names.get(self.source, {})
+
+    @property
+    def trait_columns(self) -> tuple[str, ...]:
+        """The columns the family's trait members write (none without trait members)."""
+        return tuple(dict.fromkeys(str(m.column) for m in self._current().card.members
+                                   if m.role == "trait"))
+
+    @property
+    def answer_outputs(self) -> tuple[str, ...]:
+        """What an answer needs beyond ``logits``: the embedding, for the trait members."""
+        return ("embedding",) if self.trait_columns else ()
+
+    def traits_of(self, embedding: np.ndarray, classes: Sequence[int]
+                  ) -> dict[str, tuple[list[str | None], list[float | None]]]:
+        """For each trait column, each row's value and its calibrated probability by the
+        trait member of the group of the row's answer (``classes[i]``, -1: none); None
+        where that group has no member for the column."""
+        loaded = self._current()
+        out: dict[str, tuple[list[str | None], list[float | None]]] = {
+            c: ([None] * len(classes), [None] * len(classes)) for c in self.trait_columns}
+        for m in loaded.card.members:
+            if m.role != "trait":
+                continue
+            rows = [i for i, k in enumerate(classes) if k >= 0 and self._group_of[k] == m.group]
+            if not rows:
+                continue
+            head = loaded.heads[m.name]
+            z = np.asarray(embedding[rows], np.float64) @ head.weight + head.bias
+            p = np.exp(log_softmax(z / head.temperature, axis=1))
+            values, probs = out[str(m.column)]
+            for i, row in zip(rows, p, strict=True):
+                j = int(row.argmax())
+                values[i], probs[i] = m.classes[j], float(row[j])
         return out
 
     def run(self, crops: np.ndarray, names: list[str] | None = None) -> dict[str, np.ndarray]:

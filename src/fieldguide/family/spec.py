@@ -3,15 +3,18 @@
 A family is named by ``kind = "family"`` in a training spec. ``[groups]`` maps each group to
 taxa of the study's taxonomy (any clade at any rank, or a list of them); ``[sources]`` names
 the data sources and where each photo's source is read (a ``path,source`` CSV, or a manifest
-column); ``[customise.<source>]`` asks for that source's customised group heads. Every
-refusal is one :class:`~fieldguide.errors.InputError` naming the file and the key:
-a group that matches no taxon, two groups that share a class, a class in no group, a source
-with no training photos, a customisation for an unknown source.
+column); ``[customise.<source>]`` asks for that source's customised group heads (and ``names``, its
+local names: a ``taxon,local_name`` CSV harmonised onto the family's taxa);
+``[traits.<name>]`` a group's trait or life-stage member (``group``, the manifest ``column``
+it learns, or a ``path,<column>`` CSV ``file``). Every refusal is one
+:class:`~fieldguide.errors.InputError` naming the file and the key: a group that matches no
+taxon, two groups that share a class, a class in no group, a source with no training photos,
+a customisation for an unknown source, a trait member of an unknown group or column.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +33,17 @@ class Group:
 
     name: str
     taxa: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Trait:
+    """A group's trait (or life-stage) member: its name, its group, the column of labels it
+    learns, and the ``path,<column>`` CSV holding them (None: the manifest)."""
+
+    name: str
+    group: str
+    column: str
+    file: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -56,6 +70,9 @@ class FamilySpec:
     #: source -> how strongly its fine-tuned heads are held to the shared heads (their L2
     #: penalty on the distance from the shared weights, in multiples of ``l2``)
     customise: dict[str, float]
+    traits: tuple[Trait, ...] = ()
+    #: source -> its local names file (``taxon,local_name``)
+    local_names: dict[str, Path] = field(default_factory=dict)
 
 
 def is_family_spec(path: Path) -> bool:
@@ -125,7 +142,9 @@ def _parse(raw: dict[str, Any], path: Path) -> FamilySpec:
             len(set(names)) != len(names):
         raise InputError("must be a list of distinct source names", path=path,
                          field="sources.names")
+    traits = _traits(_table(raw, "traits", path), groups, path)
     customise: dict[str, float] = {}
+    local_names: dict[str, Path] = {}
     for source, table in custom_raw.items():
         if source not in names:
             raise InputError(f"customisation for an unknown source {source!r} (sources: "
@@ -135,6 +154,8 @@ def _parse(raw: dict[str, Any], path: Path) -> FamilySpec:
             raise InputError("must be a table", path=path, field=f"customise.{source}")
         customise[source] = _number(table, "anchor", 100, 1, 1e6, path,
                                     f"customise.{source}")
+        if "names" in table:
+            local_names[source] = resolve(_text(table, "names", path, f"customise.{source}"))
     seed = raw.get("seed", 0)
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise InputError("must be an integer", path=path, field="seed")
@@ -161,7 +182,32 @@ def _parse(raw: dict[str, Any], path: Path) -> FamilySpec:
         cache=resolve(cache) if cache else None, groups=tuple(groups),
         sources=tuple(names), source_file=resolve(file) if file else None,
         source_column=_text(sources_raw, "column", path, "sources", "source"),
-        customise=customise)
+        customise=customise, traits=traits, local_names=local_names)
+
+
+def _traits(raw: dict[str, Any], groups: list[Group], path: Path) -> tuple[Trait, ...]:
+    """``[traits.<name>]``: each a group's member learning a trait column."""
+    from fieldguide.identification.checklist import did_you_mean
+
+    names = [g.name for g in groups]
+    out = []
+    for name, table in raw.items():
+        where = f"traits.{name}"
+        if not isinstance(table, dict):
+            raise InputError("must be a table (group, column)", path=path, field=where)
+        if name in names or name == "main" or "@" in name or "/" in name:
+            raise InputError("a trait member's name must differ from the groups' and "
+                             "'main', without '@' or '/'", path=path, field=where)
+        group = _text(table, "group", path, where)
+        if group not in names:
+            raise InputError(f"unknown group {group!r}{did_you_mean(group, names)} (groups: "
+                             f"{', '.join(names)})", path=path, field=f"{where}.group")
+        file = table.get("file")
+        if file is not None and not isinstance(file, str):
+            raise InputError("must be a path", path=path, field=f"{where}.file")
+        out.append(Trait(str(name), group, _text(table, "column", path, where),
+                         (path.parent / file).resolve() if file else None))
+    return tuple(out)
 
 
 @dataclass(frozen=True)
@@ -175,6 +221,10 @@ class FamilyData:
     classes: list[str]
     lineage: dict[str, dict[str, str]]
     group_of: np.ndarray  # (classes,) group index
+    #: trait column -> (n,) label per photo, "" where unlabelled
+    traits: dict[str, np.ndarray] = field(default_factory=dict)
+    #: source -> {taxon: its local name} (harmonised onto the classes and their lineage)
+    local_names: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def rows(self, split: str, source: str | None = None,
              group: int | None = None) -> np.ndarray:
@@ -262,8 +312,55 @@ def bind(spec: FamilySpec) -> FamilyData:
         if not ((sources == s) & (splits == "train")).any():
             raise InputError(f"source {s!r} has no training photos", path=spec.source_file
                              or spec.manifest, field="sources.names")
+    traits = _trait_labels(spec, cols, rel, labels, splits, group_of)
+    from fieldguide.family.names import read_local_names
+
+    local_names = {s: read_local_names(f, classes, lineage)
+                   for s, f in spec.local_names.items()}
     base = spec.manifest.parent
     keep = labels >= 0
     return FamilyData([base / rel[i] for i in np.flatnonzero(keep)], labels[keep],
                       splits[keep], sources[keep], classes,
-                      {c: lineage.get(c, {}) for c in classes}, group_of)
+                      {c: lineage.get(c, {}) for c in classes}, group_of,
+                      {c: v[keep] for c, v in traits.items()}, local_names)
+
+
+def _trait_labels(spec: FamilySpec, cols: dict[str, list[Any]], rel: list[str],
+                  labels: np.ndarray, splits: np.ndarray, group_of: np.ndarray
+                  ) -> dict[str, np.ndarray]:
+    """Each trait member's column, per photo ("" unlabelled); a column missing from its
+    table, or with under two values among its group's training photos, is refused."""
+    from fieldguide.identification.checklist import did_you_mean
+
+    out: dict[str, np.ndarray] = {}
+    names = [g.name for g in spec.groups]
+    for trait in spec.traits:
+        where = f"traits.{trait.name}.column"
+        if trait.file is not None:
+            table = read_columns(trait.file, what="trait labels")
+            if "path" not in table or trait.column not in table:
+                missing = "path" if "path" not in table else trait.column
+                raise InputError(f"missing column {missing!r}"
+                                 f"{did_you_mean(missing, table)}", path=trait.file,
+                                 field=where)
+            by_path = {str(p): str(v or "") for p, v in zip(table["path"],
+                                                            table[trait.column], strict=True)}
+            values = np.array([by_path.get(p, "") for p in rel], dtype=object)
+        elif trait.column in cols:
+            values = np.array([str(v or "") for v in cols[trait.column]], dtype=object)
+        else:
+            raise InputError(f"unknown column {trait.column!r}"
+                             f"{did_you_mean(trait.column, cols)} in the manifest",
+                             path=spec.path, field=where)
+        if trait.column in out and (out[trait.column] != values).any():
+            raise InputError(f"column {trait.column!r} is read from two different tables",
+                             path=spec.path, field=where)
+        g = names.index(trait.group)
+        rows = (labels >= 0) & (splits == "train") & (values != "")
+        rows &= group_of[np.maximum(labels, 0)] == g
+        if len(set(values[rows].tolist())) < 2:
+            raise InputError(f"the group's training photos have under two values of "
+                             f"{trait.column!r}", path=trait.file or spec.manifest,
+                             field=where)
+        out[trait.column] = values
+    return out

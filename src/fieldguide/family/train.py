@@ -10,6 +10,8 @@ embedding store), then every member fitted on the stored vectors.
   the biases, free of the penalty, take the source's class frequencies; a source with no
   photo of the group keeps the shared head. The source's main member is the main head with
   the source's group frequencies (prior correction, Saerens et al. 2002);
+- each trait (or life-stage) member: a head over a trait column's values, on its group's
+  training photos labelled for it (the same stored vectors: no second encoder pass);
 - each member calibrated (one temperature) on its own validation photos;
 - the family's rejection, fitted as a single model's on the family's answers.
 
@@ -30,7 +32,7 @@ import numpy as np
 from fieldguide.errors import InputError
 from fieldguide.family.card import FamilyCard, Member, member_identity, write_family_card
 from fieldguide.family.model import family_log_probs
-from fieldguide.family.spec import FamilyData, FamilySpec, bind
+from fieldguide.family.spec import FamilyData, FamilySpec, Trait, bind
 from fieldguide.inputs.files import file_sha256
 from fieldguide.models.card import HeadSpec, ModelCard, Preprocessing, write_card
 from fieldguide.training.probe import fit_linear_heads
@@ -51,6 +53,7 @@ class FittedMember:
     bias: np.ndarray
     temperature: float = 1.0
     metrics: dict[str, Any] = field(default_factory=dict)
+    column: str | None = None  # a trait member's column of labels
 
     def logits(self, x: np.ndarray) -> np.ndarray:
         out: np.ndarray = np.asarray(x, np.float32) @ self.weight.T + self.bias
@@ -69,6 +72,8 @@ class Pool:
     classes: tuple[str, ...]
     groups: tuple[str, ...]
     group_of: np.ndarray
+    #: trait column -> (n,) label per vector, "" where unlabelled
+    traits: dict[str, np.ndarray] = field(default_factory=dict)
 
     def rows(self, split: str, source: str | None = None,
              group: int | None = None) -> np.ndarray:
@@ -110,7 +115,7 @@ def _log_ratio(counts: np.ndarray, pooled: np.ndarray) -> np.ndarray:
 
 
 def fit_family(pool: Pool, customise: dict[str, float], *, l2: float = 1e-3,
-               max_iter: int = 300) -> list[FittedMember]:
+               max_iter: int = 300, traits: Sequence[Trait] = ()) -> list[FittedMember]:
     """Every member of a family, calibrated (see the module)."""
     x, groups = pool.feats, pool.groups
     train, val = pool.rows("train"), pool.rows("val")
@@ -150,7 +155,35 @@ def fit_family(pool: Pool, customise: dict[str, float], *, l2: float = 1e-3,
             own.temperature = _temperature(own, x[rows_val], local[pool.labels[rows_val]],
                                            shared.temperature)
             members.append(own)
+    members += [_fit_trait(pool, t, l2, max_iter) for t in traits]
     return members
+
+
+def trait_rows(pool: Pool, column: str, group: str, split: str) -> np.ndarray:
+    """The rows of ``split`` in ``group`` labelled for the trait ``column``."""
+    rows = pool.rows(split, group=pool.groups.index(group))
+    labelled: np.ndarray = rows[pool.traits[column][rows] != ""]
+    return labelled
+
+
+def _fit_trait(pool: Pool, trait: Trait, l2: float, max_iter: int) -> FittedMember:
+    """A trait member: a head over the column's values on its group's labelled training
+    photos, calibrated on its group's labelled validation photos."""
+    values = pool.traits[trait.column]
+    rows = trait_rows(pool, trait.column, trait.group, "train")
+    classes = tuple(sorted(set(values[rows].tolist())))
+    index = {c: i for i, c in enumerate(classes)}
+
+    def y(r: np.ndarray) -> np.ndarray:
+        return np.array([index.get(v, -1) for v in values[r]], dtype=np.int64)
+
+    w, b = _fit(pool.feats[rows], y(rows), len(classes), l2, max_iter)
+    member = FittedMember(trait.name, "trait", trait.group, None, classes, w, b,
+                          column=trait.column)
+    val = trait_rows(pool, trait.column, trait.group, "val")
+    val = val[y(val) >= 0]  # a value never seen in training cannot calibrate
+    member.temperature = _temperature(member, pool.feats[val], y(val))
+    return member
 
 
 def family_predict(members: Sequence[FittedMember], pool: Pool, x: np.ndarray,
@@ -225,6 +258,11 @@ def family_metrics(members: list[FittedMember], pool: Pool, customise: dict[str,
             if m.role == "main":
                 rows = pool.rows(split, m.source)
                 y = g_of_row[rows]
+            elif m.role == "trait":
+                index = {c: i for i, c in enumerate(m.classes)}
+                rows = trait_rows(pool, str(m.column), str(m.group), split)
+                y = np.array([index.get(v, -1) for v in pool.traits[str(m.column)][rows]],
+                             dtype=np.int64)
             else:
                 g = pool.groups.index(str(m.group))
                 rows = pool.rows(split, m.source, g)
@@ -299,8 +337,10 @@ def train_family(spec: FamilySpec, out: Path | None = None) -> tuple[Path, Famil
     keep = np.flatnonzero(ok)
     pool = Pool(feats[keep], data.labels[keep], data.splits[keep].astype(str),
                 data.sources[keep].astype(str), tuple(data.classes),
-                tuple(g.name for g in spec.groups), data.group_of)
-    members = fit_family(pool, spec.customise, l2=spec.l2, max_iter=spec.max_iter)
+                tuple(g.name for g in spec.groups), data.group_of,
+                {c: v[keep].astype(str) for c, v in data.traits.items()})
+    members = fit_family(pool, spec.customise, l2=spec.l2, max_iter=spec.max_iter,
+                         traits=spec.traits)
     alone: dict[str, FittedMember] = {}
     metrics = family_metrics(members, pool, spec.customise, spec.l2, spec.max_iter,
                              folder / "comparison", alone)
@@ -308,7 +348,8 @@ def train_family(spec: FamilySpec, out: Path | None = None) -> tuple[Path, Famil
     rejector, report = fit_family_rejector(members, pool)
     card = write_family(folder, spec.name, members, pool, data.lineage, spec.sources, graph,
                         prep, identity, metrics, f"trained on {spec.path.name}",
-                        label=spec.label, rejection=(rejector, report))
+                        label=spec.label, rejection=(rejector, report),
+                        local_names=data.local_names)
     from fieldguide.family.compare import write_source_only
 
     for source, head in alone.items():
@@ -330,11 +371,13 @@ def write_family(folder: Path, name: str, members: Sequence[FittedMember], pool:
                  lineage: dict[str, dict[str, str]], sources: Sequence[str], encoder: Any,
                  prep: Preprocessing, identity: dict[str, str], metrics: dict[str, Any],
                  notes: str, label: str = "taxon",
-                 rejection: tuple[Any, dict[str, Any]] | None = None) -> FamilyCard:
+                 rejection: tuple[Any, dict[str, Any]] | None = None,
+                 local_names: dict[str, dict[str, str]] | None = None) -> FamilyCard:
     """The family folder: ``encoder.onnx`` (the ONNX graph ``encoder``), each member as a
     heads-only model folder, its rejection (a fitted rejector and its report) as
     ``rejection.npz``, then ``family.json`` last (a folder without it is no family);
-    ``label``: the manifest column of the classes."""
+    ``label``: the manifest column of the classes; ``local_names``: each source's names of
+    taxa."""
     import onnx
 
     from fieldguide.inputs.files import atomic_path
@@ -348,10 +391,13 @@ def write_family(folder: Path, name: str, members: Sequence[FittedMember], pool:
     written = []
     for m in members:
         rel = f"members/{m.name}"
-        head = HeadSpec("group" if m.role == "main" else "taxon", "species",
-                        "group" if m.role == "main" else "taxon", m.classes)
+        if m.role == "trait":
+            head = HeadSpec("trait", "trait", str(m.column), m.classes)
+        else:
+            head = HeadSpec("group" if m.role == "main" else "taxon", "species",
+                            "group" if m.role == "main" else "taxon", m.classes)
         card = ModelCard(backbone=identity["backbone"], heads=[head], preprocessing=prep,
-                         lineage={} if m.role == "main" else
+                         lineage={} if m.role != "group" else
                          {c: lineage.get(c, {}) for c in m.classes},
                          name=f"{name}/{m.name}", version=version,
                          weights=identity["weights"], metrics=m.metrics,
@@ -363,11 +409,12 @@ def write_family(folder: Path, name: str, members: Sequence[FittedMember], pool:
         with atomic_path(folder / rel / "model.onnx") as tmp:
             onnx.save(model, str(tmp))
         write_card(card, folder / rel)
-        what = "which group" if m.role == "main" else f"the taxa of {m.group}"
+        what = {"main": "which group", "group": f"the taxa of {m.group}",
+                "trait": f"{m.column} of {m.group}'s photos"}[m.role]
         shared = f"customised for {m.source}" if m.source else "shared"
         written.append(Member(m.name, m.role, rel, version, member_identity(folder, rel),
                               m.classes, m.group, m.source, m.metrics,
-                              f"{what}, {shared}; {notes}"))
+                              f"{what}, {shared}; {notes}", m.column))
     groups = {g: tuple(c for c, k in zip(pool.classes, pool.group_of, strict=True) if k == i)
               for i, g in enumerate(pool.groups)}
     rejection_meta = None
@@ -380,6 +427,6 @@ def write_family(folder: Path, name: str, members: Sequence[FittedMember], pool:
     family = FamilyCard(name, version, classes, {c: lineage.get(c, {}) for c in classes},
                         groups, tuple(sources),
                         {"onnx": "encoder.onnx", **embeddings_from}, prep, tuple(written),
-                        metrics, label, rejection_meta)
+                        metrics, label, rejection_meta, dict(local_names or {}))
     write_family_card(family, folder)
     return family

@@ -181,12 +181,15 @@ def annotate(photos: Photos, model: Classifier, work: Path, *, rule: Rule, top_k
              options: RunOptions | None = None, priors: Sequence[Prior] = (),
              rejector: Rejector | None = None,
              progress: Progress | None = None, scorer: Scorer = run_outputs) -> Annotation:
-    """Score (resuming from ``work``), then :func:`tabulate`."""
+    """Score (resuming from ``work``), then :func:`tabulate`; a family's answers name their
+    members and carry its trait members' columns (:func:`with_members`)."""
     options = options or RunOptions()
-    wanted = ("logits", *(rejector.outputs if rejector else ()))
+    wanted = tuple(dict.fromkeys(("logits", *(rejector.outputs if rejector else ()),
+                                  *getattr(model, "answer_outputs", ()))))
     outputs, errors, scored = scorer(photos, model, work, options, wanted, progress)
-    return tabulate(photos, outputs, errors, model, rule=rule, top_k=top_k, priors=priors,
-                    rejector=rejector, scored=scored)
+    result = tabulate(photos, outputs, errors, model, rule=rule, top_k=top_k, priors=priors,
+                      rejector=rejector, scored=scored)
+    return with_members(result, model, outputs)
 
 
 def tabulate(photos: Photos, outputs: dict[str, np.ndarray], errors: Sequence[str],
@@ -215,22 +218,45 @@ def tabulate(photos: Photos, outputs: dict[str, np.ndarray], errors: Sequence[st
                       got.photos)
 
 
-def with_members(result: Annotation, model: OnnxModel) -> Annotation:
+def with_members(result: Annotation, model: OnnxModel,
+                 outputs: dict[str, np.ndarray] | None = None) -> Annotation:
     """A family's answers name the members that made them (column ``members``: its main
-    member and the member of the top taxon's group, ``name:version;...``); a single model's
+    member, the member of the top taxon's group and that group's trait members,
+    ``name:version;...``); with the photos' ``embedding`` among ``outputs``, each photo gets
+    each trait column (the value and ``<column>_probability``, by the trait member of its
+    answer's group; empty where the group has none); for a source with local names, both
+    tables get ``local_name``, the source's name of the decided ``taxon``. A single model's
     answers are returned as they are."""
     members_of = getattr(model, "members_of", None)
     if members_of is None:
         return result
     index = {c: i for i, c in enumerate(model.classes)}
 
-    def column(table: pa.Table) -> pa.Array:
-        top = [index.get(t, -1) if t else -1 for t in table.column("taxon_1").to_pylist()]
-        return pa.array([m or None for m in members_of(top)], pa.string())
+    def tops(table: pa.Table) -> list[int]:
+        return [index.get(t, -1) if t else -1 for t in table.column("taxon_1").to_pylist()]
 
-    return replace(result, photos=result.photos.append_column("members", column(result.photos)),
-                   observations=result.observations.append_column(
-                       "members", column(result.observations)))
+    def column(table: pa.Table) -> pa.Array:
+        return pa.array([m or None for m in members_of(tops(table))], pa.string())
+
+    photos = result.photos.append_column("members", column(result.photos))
+    if outputs is not None and "embedding" in outputs and \
+            getattr(model, "trait_columns", None):
+        top = [k if not err else -1 for k, err in zip(
+            tops(photos), photos.column("error").to_pylist(), strict=True)]
+        for name, (values, probs) in model.traits_of(  # type: ignore[attr-defined]
+                np.nan_to_num(outputs["embedding"]), top).items():
+            photos = photos.append_column(name, pa.array(values, pa.string()))
+            photos = photos.append_column(f"{name}_probability", pa.array(probs, pa.float64()))
+    observations = result.observations.append_column("members", column(result.observations))
+    local = getattr(model, "local_names", None)
+    if local:
+        def named(table: pa.Table) -> pa.Table:
+            return table.append_column("local_name", pa.array(
+                [local.get(t) if t else None for t in table.column("taxon").to_pylist()],
+                pa.string()))
+
+        photos, observations = named(photos), named(observations)
+    return replace(result, photos=photos, observations=observations)
 
 
 def observations_path(out: Path) -> Path:

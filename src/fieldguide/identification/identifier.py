@@ -29,7 +29,6 @@ from fieldguide.identification.annotate import (
     annotate,
     decide_batch,
     tabulate,
-    with_members,
 )
 from fieldguide.identification.classifier import (
     TAKES_EMBEDDINGS,
@@ -346,10 +345,9 @@ class Identifier:
                  progress: Progress | None = None) -> Annotation:
         """Batch identification of a listing (``fieldguide identify``; resumable); a
         family's answers name the members that made them (``members``)."""
-        got = annotate(photos, self.pixels, work, rule=self.rule, top_k=top_k,
-                       options=self.run, priors=self.all_priors, rejector=self.rejector,
-                       progress=progress, scorer=self.scorer)
-        return with_members(got, self.model)
+        return annotate(photos, self.pixels, work, rule=self.rule, top_k=top_k,
+                        options=self.run, priors=self.all_priors, rejector=self.rejector,
+                        progress=progress, scorer=self.scorer)
 
     def annotate_embeddings(self, source: str | Path, split: str | None = None, *,
                             top_k: int = 5) -> Annotation:

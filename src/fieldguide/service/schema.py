@@ -22,6 +22,8 @@ class Result(BaseModel):
     vision_score: float = Field(description="Calibrated probability from the photos alone.")
     prior_score: float | None = None
     expected_nearby: bool | None = None
+    local_name: str | None = Field(None, description="With a family's source: that "
+                                   "source's name of the taxon (its names file).")
     references: list[Reference] = Field(
         default_factory=list, description="Up to three indexed photos labelled inside this "
         "taxon, nearest the query first ([] without --index).")
@@ -59,6 +61,13 @@ class ModelInfo(BaseModel):
     classes: int
 
 
+class Trait(BaseModel):
+    """A trait member's answer: the trait's value and its calibrated probability."""
+
+    value: str
+    probability: float
+
+
 class Identification(BaseModel):
     results: list[Result]
     decision: Decision = Field(description="The walk-up from the rule's finest to its "
@@ -77,7 +86,14 @@ class Identification(BaseModel):
     model: ModelInfo
     members: list[str] | None = Field(default=None, description="A family's members that made the "
                                       "answer (name:version): the main member and the top "
-                                      "taxon's group member, the source's where customised.")
+                                      "taxon's group member, the source's where customised, "
+                                      "and that group's trait members.")
+    local_name: str | None = Field(None, description="With a family's source: that source's "
+                                   "name of the decision's taxon (its names file).")
+    traits: dict[str, Trait] | None = Field(default=None, description="A family's trait "
+                                            "members' answers for the top taxon's group "
+                                            "(e.g. its life stage), by column, on the "
+                                            "observation's mean embedding.")
 
 
 class MemberInfo(BaseModel):
@@ -85,7 +101,8 @@ class MemberInfo(BaseModel):
 
     name: str
     version: str
-    role: str = Field(description="main (which group), group (a group's taxa) or model.")
+    role: str = Field(description="main (which group), group (a group's taxa), trait (a "
+                      "trait's values for a group's photos) or model.")
     group: str | None = None
     source: str | None = Field(default=None, description="The source it is customised for "
                                "(null: shared).")

@@ -27,6 +27,7 @@ from fieldguide.service.schema import (
     MemberInfo,
     ModelInfo,
     Result,
+    Trait,
 )
 
 if TYPE_CHECKING:
@@ -240,6 +241,7 @@ class Service:
         if rejected:
             self.metrics.rejections.inc()
         classes = self.classes
+        local = family.local_names if family is not None else {}
         probs = post.probs[0]
         top = np.argsort(-probs, kind="stable")[:k]
         results = [Result(
@@ -247,7 +249,8 @@ class Service:
             score=float(probs[j]), vision_score=float(post.vision[0, j]),
             prior_score=None if post.prior_score is None else float(post.prior_score[0, j]),
             expected_nearby=None if post.expected_nearby is None
-            else bool(post.expected_nearby[0, j])) for j in top if probs[j] > 0]
+            else bool(post.expected_nearby[0, j]), local_name=local.get(classes[j]))
+            for j in top if probs[j] > 0]
         self._add_references(outputs, results)
         per_photo = answer.decided.photos.vision
         images, row = [], 0
@@ -260,13 +263,16 @@ class Service:
                                       score=float(per_photo[row, j])))
             row += 1
         outside = None if post.mass_outside is None else float(post.mass_outside[0])
+        decided = answer.decision.taxon[0]
         return Identification(results=results, decision=_decision(answer.decision, how),
                               common_ancestor=_decision(answer.ancestor),
+                              local_name=local.get(decided) if decided else None,
                               mass_outside=outside,
                               rejected=rejected, reject_reason=reason, images=images,
                               similar=self._similar(outputs), model=self.info,
                               members=family.members_of([int(top[0])])[0].split(";")
-                              if family is not None and len(top) else None)
+                              if family is not None and len(top) else None,
+                              traits=_traits(family, outputs, top))
 
     def _add_references(self, outputs: dict[str, np.ndarray], results: list[Result]) -> None:
         """Each suggestion's reference photos: the indexed photos labelled inside its taxon
@@ -310,3 +316,16 @@ def context_of(latitude: float | None, longitude: float | None,
     nan = np.nan
     return Context.of([nan if latitude is None else latitude],
                       [nan if longitude is None else longitude], [doy])
+
+
+def _traits(family: FamilyModel | None, outputs: dict[str, np.ndarray], top: np.ndarray
+            ) -> dict[str, Trait] | None:
+    """A family's trait members' answers for the top taxon's group, on the observation's
+    mean embedding (None when that group has no trait member)."""
+    if family is None or not len(top) or not family.trait_columns:
+        return None
+    query = outputs["embedding"].mean(axis=0, keepdims=True)
+    got = {column: Trait(value=values[0], probability=float(probs[0] or 0.0))
+           for column, (values, probs) in family.traits_of(query, [int(top[0])]).items()
+           if values[0] is not None}
+    return got or None
