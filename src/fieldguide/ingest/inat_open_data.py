@@ -6,7 +6,9 @@ At their real scale (hundreds of millions of photos) nothing passes through Pyth
 CSV reader streams each file straight into the study's tables with SQL joins. Memory stays flat
 in the number of rows: the import runs under :data:`MEMORY_LIMIT` (DuckDB spills joins and
 staged rows to the study's temporary folder beyond it), without keeping insertion order (so
-inserts stream instead of buffering), and stages only the observation columns it uses, typed.
+inserts stream instead of buffering), stages only the observation columns it uses, typed, and
+joins in a fixed order (:data:`FIXED_JOIN_ORDER`) so that the photos, the largest table, stream
+past hash tables of observations instead of being hashed themselves.
 Photo URLs follow the bucket's pattern
 ``{base}/photos/{photo_id}/medium.{extension}`` (``photos fetch --size`` picks another size);
 the rights holder is the observer's name (else login), and the attribution reads as
