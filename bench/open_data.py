@@ -5,6 +5,7 @@ reports rows/s and its peak memory (RSS), which must stay bounded however many r
 
     .venv/bin/python bench/open_data.py            # 10M observations, 25M photos
     .venv/bin/python bench/open_data.py --quick    # 20k observations, 50k photos (a check)
+    .venv/bin/python bench/open_data.py --data /tmp/od-10m   # generate once, reuse after
 """
 
 from __future__ import annotations
@@ -85,6 +86,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="a tiny set, to check the script")
     parser.add_argument("--observations", type=int, default=10_000_000)
     parser.add_argument("--photos", type=int, default=25_000_000)
+    parser.add_argument("--data", type=Path,
+                        help="keep the generated tables in this folder and reuse them when it "
+                             "already holds them (generating 10M/25M takes minutes)")
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -92,11 +96,13 @@ def main() -> None:
         return
     n_obs, n_photos = (20_000, 50_000) if args.quick else (args.observations, args.photos)
     with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp) / "open-data"
-        folder.mkdir()
+        folder = args.data or Path(tmp) / "open-data"
+        folder.mkdir(parents=True, exist_ok=True)
         start = time.perf_counter()
-        generate(folder, n_obs, n_photos, observers=max(n_obs // 20, 1),
-                 species=max(min(n_obs // 50, 200_000), 10))
+        reused = (folder / "photos.csv.gz").is_file()
+        if not reused:
+            generate(folder, n_obs, n_photos, observers=max(n_obs // 20, 1),
+                     species=max(min(n_obs // 50, 200_000), 10))
         made = time.perf_counter() - start
         out = subprocess.run([sys.executable, __file__, "--child", str(folder),
                               str(Path(tmp) / "study")], capture_output=True, text=True, cwd=REPO)
@@ -104,8 +110,12 @@ def main() -> None:
             sys.exit(f"ingest failed:\n{out.stderr}")
         result = json.loads(out.stdout.strip().splitlines()[-1])
     peak_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    print(f"generated {n_obs:,} observations, {n_photos:,} photos in {made:.1f} s")
-    print(f"ingest: {result['seconds']:.1f} s, {n_photos / result['seconds']:,.0f} photos/s, "
+    if reused:
+        print(f"reused the tables in {folder} (their sizes, not --observations/--photos, count)")
+    else:
+        print(f"generated {n_obs:,} observations, {n_photos:,} photos in {made:.1f} s")
+    rate = result["photos"] / result["seconds"]
+    print(f"ingest: {result['seconds']:.1f} s, {rate:,.0f} photos/s, "
           f"peak RSS {peak_mib:,.0f} MiB; study holds {result['observations']:,} observations, "
           f"{result['photos']:,} photos, {result['taxa']:,} taxa")
 

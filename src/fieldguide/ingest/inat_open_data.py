@@ -6,7 +6,9 @@ At their real scale (hundreds of millions of photos) nothing passes through Pyth
 CSV reader streams each file straight into the study's tables with SQL joins. Memory stays flat
 in the number of rows: the import runs under :data:`MEMORY_LIMIT` (DuckDB spills joins and
 staged rows to the study's temporary folder beyond it), without keeping insertion order (so
-inserts stream instead of buffering), and stages only the observation columns it uses, typed.
+inserts stream instead of buffering), stages only the observation columns it uses, typed, and
+joins in a fixed order (:data:`FIXED_JOIN_ORDER`) so that the photos, the largest table, stream
+past hash tables of observations instead of being hashed themselves.
 Photo URLs follow the bucket's pattern
 ``{base}/photos/{photo_id}/medium.{extension}`` (``photos fetch --size`` picks another size);
 the rights holder is the observer's name (else login), and the attribution reads as
@@ -40,8 +42,19 @@ TABLES = {
 }
 REQUIRED = ("observations", "photos")
 #: DuckDB's memory budget during an import (its default is 80% of the machine's memory, which
-#: it then fills at 10M observations); the rest of the process needs a few hundred MB beside.
-MEMORY_LIMIT = "2GB"
+#: it then fills at 10M observations). The import's hash tables are keyed by observations,
+#: not photos (:data:`FIXED_JOIN_ORDER`), and 2M observations / 5M photos need about 1 GB, so
+#: a larger import spills to the study's temporary folder at the same peak instead of growing;
+#: the rest of the process needs a couple of hundred MB beside.
+MEMORY_LIMIT = "1GB"
+#: The join order exactly as written, with each join's hash table built on its right-hand
+#: side. DuckDB cannot know how many rows a CSV file holds (it guesses a few dozen), so it
+#: would hash the photos table (every photo's columns, the largest thing in the import) and
+#: stream the observations past it; written out, every hash table is keyed by the
+#: observations, observers or taxa, and the photos stream through.
+FIXED_JOIN_ORDER = "join_order,build_side_probe_side"
+#: The connection settings an import changes, each restored afterwards.
+SETTINGS = ("memory_limit", "preserve_insertion_order", "disabled_optimizers")
 SUFFIXES = (".csv", ".csv.gz", ".tsv", ".tsv.gz", ".txt", ".txt.gz")
 
 
@@ -101,9 +114,10 @@ def ingest_inat_open_data(study: Study, folder: str | Path, *,
         return skipped
     con = study.con
     settings = {name: scalar(con, f"SELECT current_setting('{name}')")
-                for name in ("memory_limit", "preserve_insertion_order")}
+                for name in SETTINGS}
     con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
     con.execute("SET preserve_insertion_order = false")
+    con.execute(f"SET disabled_optimizers = '{FIXED_JOIN_ORDER}'")
     try:
         return _ingest(study, folder, files, base_url, max_rejects)
     finally:
@@ -179,7 +193,7 @@ def _ingest(study: Study, folder: Path, files: dict[str, Path], base_url: str,
                         ELSE ', some rights reserved (' || ph.license || ')' END AS attribution,
                    try_cast(ph.width AS INTEGER) AS width,
                    try_cast(ph.height AS INTEGER) AS height, {import_id} AS import_id
-            FROM {src['photos']} ph JOIN fg_od_obs o USING (observation_uuid)
+            FROM {src['photos']} ph SEMI JOIN fg_od_obs o USING (observation_uuid)
             LEFT JOIN fg_od_people pe ON pe.observer_id = ph.observer_id
             WHERE {value_sql("ph.photo_id")} IS NOT NULL
               AND ph.photo_id NOT IN (SELECT photo_id FROM photos)
