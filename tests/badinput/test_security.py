@@ -125,6 +125,9 @@ ALLOWED: dict[tuple[str, str], str] = {
     **{(_ST, e): "number" for e in (
         "cell", "seed", "fraction", "last", "int(keep)")},
     **{(_ST, e): "code" for e in ("group", "cap", "observation")},
+    # flag_for_review: the rule's registered temp table (checked to be fg_[a-z_]+) and a SET
+    # clause built from constants
+    **{(_ST, e): "code" for e in ("flagged", "suggest")},
     **{(_SY, e): "number (test data generator: its own int arguments)" for e in (
         "families", "genera", "taxa", "observers", "observations", "first_species", "p",
         "_u('i', 1)", "_u('i', 2)", "_u('i', 3)", "_u('i', 6)", "_u('i', 7)", "_u('i', 10)")},

@@ -48,6 +48,7 @@ class Anomalies(Rule):
         import pyarrow as pa
 
         import fieldguide.curation.steps as steps
+        from fieldguide.curation.steps import DS
         from fieldguide.priors.anomaly import read_anomalies
         from fieldguide.store.sql import scalar
 
@@ -57,7 +58,7 @@ class Anomalies(Rule):
             "observation_id": [ids[i] for i in rows],
             "reason": [f"anomaly {scores[i]:.2f}" for i in rows]}))
         try:
-            present = int(scalar(con, f"SELECT count(*) FROM {steps.DS} WHERE observation_id "
+            present = int(scalar(con, f"SELECT count(*) FROM {DS} WHERE observation_id "
                                       "IN (SELECT observation_id FROM fg_anomalous)"))
             if self.action == "drop":
                 steps.delete(con, "observation_id IN (SELECT observation_id FROM fg_anomalous)")

@@ -49,6 +49,7 @@ class LabelNoise(Rule):
         import pyarrow as pa
 
         import fieldguide.curation.steps as steps
+        from fieldguide.curation.steps import DS
         from fieldguide.store.sql import scalar
         from fieldguide.training.noise import read_noise
 
@@ -63,7 +64,7 @@ class LabelNoise(Rule):
             "photo_id": [table.photo_id[i] for i in rows], "reason": reasons,
             "suggested": [table.suggested[i] or None for i in rows]}))
         try:
-            present = int(scalar(con, f"SELECT count(*) FROM {steps.DS} "
+            present = int(scalar(con, f"SELECT count(*) FROM {DS} "
                                  "WHERE photo_id IN (SELECT photo_id FROM fg_noisy)"))
             if self.action == "drop":
                 steps.delete(con, "photo_id IN (SELECT photo_id FROM fg_noisy)")

@@ -10,6 +10,8 @@ as bound parameters, or as numbers the rule has already checked.
 
 from __future__ import annotations
 
+import re
+
 from collections.abc import Sequence
 from typing import Any, Protocol
 
@@ -59,6 +61,8 @@ def flag_for_review(con: duckdb.DuckDBPyConnection, key: str, flagged: str) -> i
     (``fieldguide serve --review-manifest``). Returns how many rows were marked."""
     if key not in ("photo_id", "observation_id"):
         raise ValueError(f"flag_for_review keys on photo_id or observation_id, not {key!r}")
+    if not re.fullmatch(r"fg_[a-z_]+", flagged):  # a temp table the calling rule registered
+        raise ValueError(f"flag_for_review reads a registered fg_ table, not {flagged!r}")
     con.execute(f"ALTER TABLE {DS} ADD COLUMN IF NOT EXISTS needs_review BOOLEAN DEFAULT false")
     con.execute(f"ALTER TABLE {DS} ADD COLUMN IF NOT EXISTS review_reason VARCHAR")
     suggest = ""
