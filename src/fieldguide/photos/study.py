@@ -36,21 +36,38 @@ _QUEUE = "fg_fetch_queue"
 
 
 @dataclass
-class FetchReport:
-    """What a run did. ``already`` counts photos whose files were in place before it."""
+class Tally:
+    """The outcomes of a fetch run, counted as they arrive (photos and recordings alike)."""
 
-    photos: int = 0
-    with_url: int = 0
     to_fetch: int = 0
     fetched: int = 0
     already: int = 0
     failed: Counter[str] = field(default_factory=Counter)
     retry: Counter[str] = field(default_factory=Counter)
+    wire_bytes: int = 0
+    seconds: float = 0.0
+
+    def count(self, outcome: Outcome) -> None:
+        self.wire_bytes += outcome.wire_bytes
+        if outcome.status == "fetched":
+            self.fetched += 1
+        elif outcome.status == "there":
+            self.already += 1
+        elif outcome.status == "retry":
+            self.retry[outcome.reason or "?"] += 1
+        else:
+            self.failed[outcome.reason or "?"] += 1
+
+
+@dataclass
+class FetchReport(Tally):
+    """What a run did. ``already`` counts photos whose files were in place before it."""
+
+    photos: int = 0
+    with_url: int = 0
     licences: dict[str, int] = field(default_factory=dict)
     verified: int = 0
     damaged: int = 0
-    wire_bytes: int = 0
-    seconds: float = 0.0
 
     def table(self) -> str:
         """The final table: fetched, already there, failed by reason; then the licences."""
@@ -209,15 +226,7 @@ class _Writer:
 
     def add(self, outcome: Outcome) -> None:
         r = self.report
-        r.wire_bytes += outcome.wire_bytes
-        if outcome.status == "fetched":
-            r.fetched += 1
-        elif outcome.status == "there":
-            r.already += 1
-        elif outcome.status == "retry":
-            r.retry[outcome.reason or "?"] += 1
-        else:
-            r.failed[outcome.reason or "?"] += 1
+        r.count(outcome)
         self.rows.append(outcome)
         self.done += 1
         if self.progress is not None:

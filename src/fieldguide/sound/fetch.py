@@ -21,8 +21,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
-from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -32,23 +31,16 @@ from fieldguide.errors import InputError
 from fieldguide.inputs.files import file_sha256
 from fieldguide.photos.client import FetchOptions, Job, Outcome, fetch_many
 from fieldguide.photos.files import Kept, prepare
+from fieldguide.photos.study import Tally
 from fieldguide.sound.audio import LIMITS, read_header
 from fieldguide.sound.keep import check_recording, on_disk
 from fieldguide.store import Study
 
 
 @dataclass
-class SoundFetchReport:
+class SoundFetchReport(Tally):
     """What a run did; ``already`` counts recordings whose files were in place (a killed
     run's last ones), recorded without a request."""
-
-    to_fetch: int = 0
-    fetched: int = 0
-    already: int = 0
-    failed: Counter[str] = field(default_factory=Counter)
-    retry: Counter[str] = field(default_factory=Counter)
-    wire_bytes: int = 0
-    seconds: float = 0.0
 
     def text(self) -> str:
         lines = [f"fetched {self.fetched:,} of {self.to_fetch:,} recording(s) "
@@ -121,16 +113,7 @@ class _Recorder:
         self.limits = dataclasses.replace(LIMITS, max_bytes=max_bytes)
 
     def add(self, o: Outcome) -> None:
-        r = self.report
-        r.wire_bytes += o.wire_bytes
-        if o.status == "fetched":
-            r.fetched += 1
-        elif o.status == "there":
-            r.already += 1
-        elif o.status == "retry":
-            r.retry[o.reason or "?"] += 1
-        else:
-            r.failed[o.reason or "?"] += 1
+        self.report.count(o)
         head = read_header(o.kept.path, self.limits) if o.kept else None
         table = pa.table({
             "sound_id": [o.photo_id],
