@@ -9,6 +9,8 @@ observation's date, place, observer, photos and licences from the study when one
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -134,6 +136,17 @@ def decisions_from_labels(study: Study, labels: str) -> list[Decision]:
     return out
 
 
+@contextmanager
+def _export_ids(study: Study, ids: list[str]) -> Iterator[Any]:
+    """The study's connection with the exported observations' ids as table ``fg_export_ids``
+    (a join, not SQL text built from the ids)."""
+    study.con.register("fg_export_ids", pa.table({"observation_id": ids}))
+    try:
+        yield study.con
+    finally:
+        study.con.unregister("fg_export_ids")
+
+
 def _records(result: Any) -> list[dict[str, Any]]:
     names = [d[0] for d in result.description]
     return [dict(zip(names, r, strict=True)) for r in result.fetchall()]
@@ -253,16 +266,13 @@ def build_archive(decisions: list[Decision], study: Study | None, *,
 def _observations(study: Study | None, ids: list[str]) -> dict[str, dict[str, Any]]:
     if study is None:
         return {}
-    study.con.register("fg_export_ids", pa.table({"observation_id": ids}))
-    try:
-        rows = _records(study.con.execute("""
+    with _export_ids(study, ids) as con:
+        rows = _records(con.execute("""
             SELECT o.*, t.name AS taxon_name,
                    CASE WHEN t.source_key IS NOT NULL THEN t.source || ':' || t.source_key END
                        AS taxon_key
             FROM observations o JOIN fg_export_ids USING (observation_id)
             LEFT JOIN taxa t USING (taxon_id)"""))
-    finally:
-        study.con.unregister("fg_export_ids")
     return {r["observation_id"]: r for r in rows}
 
 
@@ -272,17 +282,14 @@ def _photos(study: Study | None, ids: list[str]) -> dict[str, list[dict[str, Any
     out: dict[str, list[dict[str, Any]]] = defaultdict(list)
     if study is None:
         return out
-    study.con.register("fg_export_ids", pa.table({"observation_id": ids}))
-    try:
-        rows = study.con.execute("""
+    with _export_ids(study, ids) as con:
+        rows = con.execute("""
             SELECT p.observation_id, p.photo_id, p.url, p.license, p.creator, p.rights_holder,
                    o.source
             FROM photos p JOIN fg_export_ids USING (observation_id)
             JOIN observations o USING (observation_id)
             WHERE nullif(trim(p.url), '') IS NOT NULL
             ORDER BY p.observation_id, p.position, p.photo_id""").fetchall()
-    finally:
-        study.con.unregister("fg_export_ids")
     for obs_id, photo_id, url, licence, creator, holder, source in rows:
         lower = url.lower().split("?")[0]
         fmt = "image/png" if lower.endswith(".png") else "image/jpeg"
@@ -304,17 +311,14 @@ def _sounds(study: Study | None, ids: list[str]) -> dict[str, list[dict[str, Any
     out: dict[str, list[dict[str, Any]]] = defaultdict(list)
     if study is None:
         return out
-    study.con.register("fg_export_ids", pa.table({"observation_id": ids}))
-    try:
-        rows = study.con.execute("""
+    with _export_ids(study, ids) as con:
+        rows = con.execute("""
             SELECT r.observation_id, r.sound_id, r.url, r.format, r.license, r.creator,
                    r.rights_holder, o.source
             FROM sounds r JOIN fg_export_ids USING (observation_id)
             JOIN observations o USING (observation_id)
             WHERE nullif(trim(r.url), '') IS NOT NULL
             ORDER BY r.observation_id, r.position, r.sound_id""").fetchall()
-    finally:
-        study.con.unregister("fg_export_ids")
     for obs_id, sound_id, url, fmt, licence, creator, holder, source in rows:
         suffix = url.lower().split("?")[0].rsplit(".", 1)[-1]
         mime = fmt if fmt and "/" in fmt else _AUDIO.get(suffix)
@@ -331,21 +335,18 @@ def _history(study: Study | None, ids: list[str]) -> dict[str, list[dict[str, An
     out: dict[str, list[dict[str, Any]]] = defaultdict(list)
     if study is None:
         return out
-    study.con.register("fg_export_ids", pa.table({"observation_id": ids}))
-    try:
-        crowd = study.con.execute("""
+    with _export_ids(study, ids) as con:
+        crowd = con.execute("""
             SELECT i.observation_id, coalesce(t.name, i.label), t.rank, i.user_id, i.created_at,
                    i.is_current
             FROM identifications i JOIN fg_export_ids USING (observation_id)
             LEFT JOIN taxa t USING (taxon_id)
             ORDER BY i.observation_id, i.created_at NULLS LAST""").fetchall()
-        labels = study.con.execute("""
+        labels = con.execute("""
             SELECT l.observation_id, coalesce(t.name, l.label), t.rank, l.method, l.created_at,
                    l.validated
             FROM labels l JOIN fg_export_ids USING (observation_id)
             LEFT JOIN taxa t USING (taxon_id) ORDER BY l.observation_id, l.method""").fetchall()
-    finally:
-        study.con.unregister("fg_export_ids")
     for obs_id, name, rank, who, when, current in crowd:
         out[obs_id].append({"coreid": obs_id, "scientificName": name, "taxonRank": rank,
                             "identifiedBy": who, "dateIdentified": when,
