@@ -11,7 +11,6 @@ as bound parameters, or as numbers the rule has already checked.
 from __future__ import annotations
 
 import re
-
 from collections.abc import Sequence
 from typing import Any, Protocol
 

@@ -159,17 +159,24 @@ def _folder(root: Path) -> Photos:
     return from_columns({"photo_id": rel, "path": rel}, root, root)
 
 
-def _study(root: Path) -> Photos:
+# The media tables a study listing reads: table -> its id column (constants, never input).
+_MEDIA = {"photos": "photo_id", "sounds": "sound_id"}
+
+
+def study_media(root: Path, table: str = "photos") -> Photos:
+    """Every photo (or recording: ``table="sounds"``) of a study with its observation's place
+    and date, ids in ``photo_id``; one not yet fetched has no path and becomes an error row."""
     from fieldguide.store import Study
 
+    key = _MEDIA[table]
     with Study(root, create=False, read_only=True) as s:
-        table = s.con.sql(
-            "SELECT p.photo_id, coalesce(p.path, '') AS path, p.observation_id, o.latitude, "
-            "o.longitude, CAST(o.observed_on AS DATE) AS observed_on, p.url "
-            "FROM photos p LEFT JOIN observations o USING (observation_id) "
-            "ORDER BY p.observation_id, p.position, p.photo_id"
+        got = s.con.sql(
+            f"SELECT m.{key} AS photo_id, coalesce(m.path, '') AS path, m.observation_id, "
+            "o.latitude, o.longitude, CAST(o.observed_on AS DATE) AS observed_on, m.url "
+            f"FROM {table} m LEFT JOIN observations o USING (observation_id) "
+            f"ORDER BY m.observation_id, m.position, m.{key}"
         ).to_arrow_table()
-    cols = {name: table.column(name).to_pylist() for name in table.column_names}
+    cols = {name: got.column(name).to_pylist() for name in got.column_names}
     return from_columns(cols, root, root)
 
 
@@ -180,7 +187,7 @@ def read_photos(source: Path, split: str | None = None) -> Photos:
     if source.is_dir():
         from fieldguide.store.study import DB_NAME
 
-        return _study(source) if (source / DB_NAME).exists() else _folder(source)
+        return study_media(source) if (source / DB_NAME).exists() else _folder(source)
     if not source.is_file():
         raise InputError("input not found", path=source)
     cols = read_table(source)

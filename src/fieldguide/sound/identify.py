@@ -206,9 +206,9 @@ def read_recordings(source: Path) -> Photos:
         from fieldguide.store.study import DB_NAME
 
         if (source / DB_NAME).exists():
-            from fieldguide.sound.study import study_listing
+            from fieldguide.identification.inputs import study_media
 
-            return study_listing(source)
+            return study_media(source, "sounds")
         from fieldguide.sound.audio import is_recording_path
 
         files = sorted(p for p in source.rglob("*") if p.is_file() and is_recording_path(p)
