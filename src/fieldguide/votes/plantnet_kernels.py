@@ -4,7 +4,8 @@ The NumPy formulation sorts 9M (task, label) and (worker, label) keys with ``np.
 runs several ``bincount``/``reduceat`` passes per round; the profile at Pl@ntNet scale spent
 most of its 8 s there. Here the votes are put in (task, label) and (worker, label) order once,
 by stable counting sorts (linear in the votes, no comparison sort), and each round is a single
-sequential scan. Results are bit-identical to the NumPy version: a pair's weight is summed in
+scan, its tasks shared among the cores (a task's arithmetic unchanged). Results are
+bit-identical to the NumPy version: a pair's weight is summed in
 vote order as ``bincount`` does, and a task's total repeats NumPy's pairwise summation, which
 ``np.add.reduceat`` uses (it differs from a plain loop from eight labels per task on).
 
@@ -18,6 +19,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from numba import prange
 
 from fieldguide.compiled import jit
 from fieldguide.votes.table import FloatArray, IntArray
@@ -335,35 +337,63 @@ def species(layout: Layout, yhat: IntArray, valid: np.ndarray, n_users: int
                     layout.pair, layout.is_author, yhat, valid, layout.pair_start, n_users)
 
 
-@jit
+#: Tasks handed out to a thread at a time by the rounds; chunks are dealt out in turn so both
+#: threads get tasks of every size (tasks are in order of their number of votes).
+CHUNK = 4096
+STRIDES = 16
+
+
 def _vote_and_count(task_start: Any, label: Any, worker: Any, worker_weight: Any, pair: Any,
                     is_author: Any, pair_start: Any, n_users: int, theta_conf: float,
                     theta_acc: float, ai_label: Any, w_ai: float, max_pairs: int,
                     n_single: int, single_seen: Any) -> Any:
-    # A one-vote task always elects its vote: those pairs are matched in every round
-    # (single_seen), and only an author's vote on a validated task adds a mark.
-    seen = single_seen.copy()  # 1: matched somewhere, 2: authored
+    # Two marks per (worker, label) pair: matched somewhere, and authored on a validated task
+    # it won. A one-vote task always elects its vote: those pairs are matched in every round
+    # (single_seen), and only an author's vote on a validated task adds a mark. Tasks run on
+    # every core; a mark is only ever set to 1, so two threads marking one pair agree and
+    # each task's arithmetic is the same as on one core.
+    matched = single_seen.copy()
+    authored = np.zeros(len(single_seen), dtype=np.uint8)
     invalidating = len(ai_label) > 0
-    for t in range(n_single):
-        v = task_start[t]
-        if is_author[v]:
-            conf = 0.0 + worker_weight[worker[v]]
-            total = conf
-            if invalidating and ai_label[t] >= 0 and ai_label[t] != label[v]:
-                total = total + w_ai
-            if conf >= theta_conf and conf / total >= theta_acc:
-                seen[pair[v]] |= 2
-    pair_w = np.empty(max(max_pairs, 1))
-    for t in range(n_single, len(task_start) - 1):
-        lo, hi = task_start[t], task_start[t + 1]
-        y, conf, total = _task_vote(lo, hi, label, worker, worker_weight, pair_w)
-        if invalidating and ai_label[t] >= 0 and ai_label[t] != y:
-            total = total + w_ai
-        flag = 3 if conf >= theta_conf and conf / total >= theta_acc else 1
-        for v in range(lo, hi):
-            if label[v] == y:
-                seen[pair[v]] |= flag if is_author[v] else 1
-    return _count_pairs(seen, pair_start, n_users)
+    n_tasks = len(task_start) - 1
+    for stride in prange(STRIDES):
+        pair_w = np.empty(max(max_pairs, 1))
+        first = stride * CHUNK
+        while first < n_tasks:
+            for t in range(first, min(first + CHUNK, n_tasks)):
+                lo, hi = task_start[t], task_start[t + 1]
+                if t < n_single:
+                    if is_author[lo]:
+                        conf = 0.0 + worker_weight[worker[lo]]
+                        total = conf
+                        if invalidating and ai_label[t] >= 0 and ai_label[t] != label[lo]:
+                            total = total + w_ai
+                        if conf >= theta_conf and conf / total >= theta_acc:
+                            authored[pair[lo]] = 1
+                    continue
+                y, conf, total = _task_vote(lo, hi, label, worker, worker_weight, pair_w)
+                if invalidating and ai_label[t] >= 0 and ai_label[t] != y:
+                    total = total + w_ai
+                valid = conf >= theta_conf and conf / total >= theta_acc
+                for v in range(lo, hi):
+                    if label[v] == y:
+                        matched[pair[v]] = 1
+                        if valid and is_author[v]:
+                            authored[pair[v]] = 1
+            first += STRIDES * CHUNK
+    n_author = np.zeros(n_users, dtype=np.int64)
+    n_any = np.zeros(n_users, dtype=np.int64)
+    for u in prange(n_users):
+        a = 0
+        m = 0
+        for p in range(pair_start[u], pair_start[u + 1]):
+            m += matched[p]
+            a += authored[p]
+        n_any[u], n_author[u] = m, a
+    return n_author, n_any
+
+
+_vote_and_count = jit(_vote_and_count, parallel=True)
 
 
 def vote_and_count(layout: Layout, worker_weight: FloatArray, worker: np.ndarray, n_users: int,
