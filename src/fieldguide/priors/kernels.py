@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from fieldguide.compiled import jit
+from fieldguide.compiled import group_positions, jit
 
 
 @jit
@@ -38,22 +38,6 @@ def pair_counts(ptr: Any, col: Any, count: Any, rows: Any, cols: Any, out: Any) 
                 hi = mid
         if lo < end and col[lo] == c:
             out[i] = count[lo]
-
-
-@jit
-def group_positions(taxa: Any, n_taxa: int) -> Any:
-    """(start, index): the positions of value t (a taxon, a row: small integers 0..n_taxa-1)
-    are ``index[start[t]:start[t + 1]]``, in their original order (a stable counting sort)."""
-    start = np.zeros(n_taxa + 1, dtype=np.int64)
-    for t in taxa:
-        start[t + 1] += 1
-    start = np.cumsum(start)
-    fill = start[:-1].copy()
-    index = np.empty(len(taxa), dtype=np.int64)
-    for i in range(len(taxa)):
-        index[fill[taxa[i]]] = i
-        fill[taxa[i]] += 1
-    return start, index
 
 
 @jit

@@ -25,7 +25,8 @@ def calibrate(table: SparseCounts, n_taxa: int, score: ScoreFn, *, min_effort: i
     """Thresholds for every taxon from a resolution-4 count table and a pairwise scorer
     ``score(cells, taxa)``. A taxon without presence cells gets 1 (never expected by score);
     one without any well-sampled absence cell gets its lowest presence score."""
-    from fieldguide.priors.kernels import first_per_taxon, group_positions
+    from fieldguide.compiled import group_positions
+    from fieldguide.priors.kernels import first_per_taxon
 
     rng = np.random.default_rng(seed)
     entry_row = np.repeat(np.arange(len(table.keys), dtype=np.int64), np.diff(table.ptr))

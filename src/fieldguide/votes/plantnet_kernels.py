@@ -21,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 from numba import prange
 
-from fieldguide.compiled import jit
+from fieldguide.compiled import group_positions, jit
 from fieldguide.votes.table import FloatArray, IntArray
 
 
@@ -54,15 +54,7 @@ def _pairs(worker: Any, label: Any, n_workers: int, n_labels: int) -> Any:
     Within a worker, pairs are numbered in order of first appearance; a label's last worker
     and pair are remembered (an array over the labels, small enough to stay in cache).
     """
-    worker_start = np.zeros(n_workers + 1, dtype=np.int64)
-    for w in worker:
-        worker_start[w + 1] += 1
-    worker_start = np.cumsum(worker_start)
-    fill = worker_start[:-1].copy()
-    by_worker = np.empty(len(worker), dtype=np.int64)
-    for v in range(len(worker)):
-        by_worker[fill[worker[v]]] = v
-        fill[worker[v]] += 1
+    worker_start, by_worker = group_positions(worker, n_workers)
     last_worker = np.full(n_labels, -1, dtype=np.int64)
     last_pair = np.empty(n_labels, dtype=np.int64)
     pair_of_vote = np.empty(len(worker), dtype=np.int32)
