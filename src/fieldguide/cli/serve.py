@@ -65,6 +65,11 @@ def serve(
     answer-changing options are identify's."""
     import os
 
+    # Before NumPy loads (the workers inherit it): the service's parallelism is across
+    # requests, and OpenBLAS's own threads, waking for every micro-batch's rejection scores,
+    # made those scores cost ten times their single-thread CPU (docs/benchmarks.md, issue
+    # 27). The results are the same on any number of threads; an operator's setting wins.
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     import uvicorn
 
     from fieldguide.identification import IdentifyOptions

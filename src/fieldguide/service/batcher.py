@@ -1,5 +1,7 @@
 """Micro-batching: crops of concurrent requests gathered (up to ``max_batch`` rows or
-``wait_s``) into one ONNX call, since a batch of 32 costs far less than 32 calls of one."""
+``wait_s``) into one ONNX call, since a batch of 32 costs far less than 32 calls of one.
+Up to ``in_flight`` calls run at once, each on its own thread, while only one batch is
+gathered at a time (so a second call does not split the queue into two half batches)."""
 
 from __future__ import annotations
 
@@ -16,22 +18,27 @@ class Full(Exception):
 
 
 class Batcher:
-    """One worker task draining a bounded queue; ``submit`` awaits its rows' outputs."""
+    """``in_flight`` worker tasks draining a bounded queue, one gathering at a time;
+    ``submit`` awaits its rows' outputs."""
 
     def __init__(self, run: Run, max_batch: int = 32, wait_s: float = 0.004,
-                 max_queue: int = 256, on_batch: Callable[[int], None] | None = None) -> None:
+                 max_queue: int = 256, on_batch: Callable[[int], None] | None = None,
+                 in_flight: int = 1) -> None:
         self.run, self.max_batch, self.wait_s = run, max_batch, wait_s
+        self.in_flight = max(1, in_flight)
+        self.gathering = asyncio.Lock()
+        self.tasks: list[asyncio.Task[None]] = []
         self.queue: asyncio.Queue[tuple[np.ndarray, asyncio.Future[dict[str, np.ndarray]]]]
         self.queue = asyncio.Queue(max_queue)
         self.on_batch = on_batch
-        self.task: asyncio.Task[None] | None = None
 
     def depth(self) -> int:
         return self.queue.qsize()
 
     async def submit(self, crops: np.ndarray) -> dict[str, np.ndarray]:
-        if self.task is None:
-            self.task = asyncio.get_running_loop().create_task(self._work())
+        if not self.tasks:
+            loop = asyncio.get_running_loop()
+            self.tasks = [loop.create_task(self._work()) for _ in range(self.in_flight)]
         fut: asyncio.Future[dict[str, np.ndarray]] = asyncio.get_running_loop().create_future()
         try:
             self.queue.put_nowait((crops, fut))
@@ -40,8 +47,8 @@ class Batcher:
         return await fut
 
     async def close(self) -> None:
-        if self.task is not None:
-            self.task.cancel()
+        for task in self.tasks:
+            task.cancel()
 
     def _drain(self, items: list[tuple[np.ndarray, asyncio.Future[dict[str, np.ndarray]]]],
                rows: int) -> int:
@@ -54,13 +61,14 @@ class Batcher:
 
     async def _work(self) -> None:
         while True:
-            items = [await self.queue.get()]
-            rows = self._drain(items, len(items[0][0]))
-            if rows < self.max_batch and self.wait_s > 0:
-                # One timer per batch: a wait_for per gathered request made a task each, on
-                # the event loop that also parses every upload.
-                await asyncio.sleep(self.wait_s)
-                rows = self._drain(items, rows)
+            async with self.gathering:  # the other workers' calls run meanwhile
+                items = [await self.queue.get()]
+                rows = self._drain(items, len(items[0][0]))
+                if rows < self.max_batch and self.wait_s > 0:
+                    # One timer per batch: a wait_for per gathered request made a task each,
+                    # on the event loop that also parses every upload.
+                    await asyncio.sleep(self.wait_s)
+                    rows = self._drain(items, rows)
             items = [(c, f) for c, f in items if not f.done()]  # timed-out callers
             if not items:
                 continue
@@ -70,7 +78,8 @@ class Batcher:
                 out = await asyncio.to_thread(self.run, np.concatenate([c for c, _ in items]))
             except Exception as exc:  # the model failed: every waiting request learns why
                 for _, f in items:
-                    f.set_exception(exc)
+                    if not f.done():
+                        f.set_exception(exc)
                 continue
             start = 0
             for crops, f in items:

@@ -42,9 +42,16 @@ REJECTED, REASON, SCORE = "rejected", "reject_reason", "ood_score"  # beside the
 class Settings:
     """Limits and batching: images per request, bytes and pixels per image (413/422
     beyond), rows per ONNX call, how long to gather a batch, the queue bound (503 beyond),
-    the per-request timeout (504), the folder ``/v1/identify/batch`` may read paths from
-    (off when None) and the hosts it may fetch URLs from (none when empty: a service that
-    fetched any URL would let its callers reach whatever it can reach)."""
+    the model calls run at once and ONNX Runtime's threads in each, the per-request
+    timeout (504), the folder ``/v1/identify/batch`` may read paths from (off when None)
+    and the hosts it may fetch URLs from (none when empty: a service that fetched any URL
+    would let its callers reach whatever it can reach).
+
+    Two calls of one thread each rather than one call of two threads: the threads of one
+    call hand work to each other inside every operator, which cost a fifth more CPU per
+    photo than a single thread (docs/benchmarks.md, issue 27), and two calls keep both
+    cores on the model while the event loop and decoders have work of their own
+    (``identify``'s ``threads`` option does not apply to the service)."""
 
     max_images: int = 10
     max_bytes: int = 16 * 2**20
@@ -52,6 +59,8 @@ class Settings:
     max_batch: int = 32
     wait_ms: float = 4.0
     max_queue: int = 256
+    batches_in_flight: int = 2
+    model_threads: int = 1
     timeout_s: float = 30.0
     decode_threads: int = 4
     allow_paths: Path | None = None
@@ -78,8 +87,8 @@ class Service:
 
         self.settings = settings
         # a server's decoding and HTTP threads need the cores ONNX Runtime would spin on
-        self.identifier: Identifier = Identifier.from_paths(model,
-                                                            replace(options, spinning=False))
+        served = replace(options, spinning=False, threads=settings.model_threads)
+        self.identifier: Identifier = Identifier.from_paths(model, served)
         # the service scores photos: a heads-only model is refused here, in one line
         self.crop = self.identifier.pixels.crop
         self.limits = ImageLimits(max_bytes=settings.max_bytes, max_pixels=settings.max_pixels)
@@ -92,7 +101,8 @@ class Service:
         self.metrics = Metrics()
         self.pool = ThreadPoolExecutor(settings.decode_threads, thread_name_prefix="decode")
         self.batcher = Batcher(self._run_batch, settings.max_batch, settings.wait_ms / 1000,
-                               settings.max_queue, self.metrics.batch_size.observe)
+                               settings.max_queue, self.metrics.batch_size.observe,
+                               settings.batches_in_flight)
         card = self.identifier.model.card
         self.info = ModelInfo(name=card.name, version=card.version, classes=len(self.classes))
         from fieldguide.family.model import FamilyModel
