@@ -15,8 +15,9 @@ from fieldguide.service.state import Service, context_of
 router = APIRouter()
 
 
-def service(request: Request) -> Service:
-    """The app's loaded service (``create_app`` puts it in ``app.state``)."""
+async def service(request: Request) -> Service:
+    """The app's loaded service (``create_app`` puts it in ``app.state``); a coroutine, since
+    FastAPI hands a plain function dependency to a worker thread on every request."""
     svc: Service = request.app.state.service
     return svc
 
