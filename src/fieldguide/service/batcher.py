@@ -1,7 +1,9 @@
 """Micro-batching: crops of concurrent requests gathered (up to ``max_batch`` rows or
-``wait_s``) into one ONNX call, since a batch of 32 costs far less than 32 calls of one.
-Up to ``in_flight`` calls run at once, each on its own thread, while only one batch is
-gathered at a time (so a second call does not split the queue into two half batches)."""
+``wait_s``) into one ONNX call with their rejection scores, whose matrix products cost a
+fifth as much per photo at 32 rows as at one (ONNX Runtime's own cost per photo on one
+thread hardly changes with the rows). Up to ``in_flight`` calls run at once, each on its
+own thread, while only one batch is gathered at a time (so a second call does not split
+the queue into two half batches)."""
 
 from __future__ import annotations
 
