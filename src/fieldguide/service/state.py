@@ -48,9 +48,9 @@ class Settings:
     would let its callers reach whatever it can reach).
 
     Two calls of one thread each rather than one call of two threads: the threads of one
-    call hand work to each other inside every operator, which cost a fifth more CPU per
-    photo than a single thread (docs/benchmarks.md, issue 27), and two calls keep both
-    cores on the model while the event loop and decoders have work of their own
+    call hand work to each other inside every operator, which cost a fifth to a third more
+    CPU per photo than a single thread (docs/benchmarks.md, issue 27), and two calls keep
+    both cores on the model while the event loop and decoders have work of their own
     (``identify``'s ``threads`` option does not apply to the service)."""
 
     max_images: int = 10
