@@ -1,5 +1,6 @@
 """The micro-batcher runs up to ``in_flight`` model calls at once but gathers one batch at a
-time, and answers given in mixed batches equal those given one request at a time."""
+time, answers given in mixed batches equal those given one request at a time, and
+``fieldguide serve`` keeps OpenBLAS on one thread."""
 
 from __future__ import annotations
 
@@ -95,3 +96,39 @@ async def test_answers_in_mixed_batches_equal_answers_one_at_a_time(
              if line.startswith("fieldguide_batch_size_count")]
     batches = float(sizes[0].split()[-1])
     assert batches < 2 * len(photos), "some requests shared a batch"
+
+
+def test_serve_runs_openblas_on_one_thread_in_its_workers(tiny_model: Path) -> None:
+    """``fieldguide serve`` sets OPENBLAS_NUM_THREADS=1 before NumPy loads, and its worker
+    processes inherit it (read from their environment, as the kernel holds it)."""
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    import psutil
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    server = subprocess.Popen([sys.executable, "-m", "fieldguide.cli.main", "serve",
+                               str(tiny_model), "--port", str(port), "--workers", "2"],
+                              env=env, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline and server.poll() is None, "serve did not start"
+            time.sleep(0.2)
+        workers = psutil.Process(server.pid).children(recursive=True)
+        assert len(workers) >= 2
+        assert all(p.environ().get("OPENBLAS_NUM_THREADS") == "1" for p in workers)
+    finally:
+        server.terminate()
+        server.wait(20)
