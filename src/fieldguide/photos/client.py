@@ -1,8 +1,9 @@
 """Fetching many photos politely: one async HTTP client (aiohttp: a pool of keep-alive
 connections per host, as many as the concurrency), bounded concurrency, a per-host rate limit,
-and retries with exponential backoff and jitter. Each body is hashed as it arrives and stopped
-at the size cap; a small one stays in memory, a large one streams to a scratch file; either is
-checked and put in place (renamed, never half-written) off the event loop.
+and retries with exponential backoff and jitter. Each body is stopped at the size cap as it
+arrives; a small one stays in memory, a large one streams to a scratch file (hashed on the
+way); either is hashed if need be, checked and put in place (renamed, never half-written) by
+a keeping thread, off the event loop.
 
 Why aiohttp: with httpx 0.28 at concurrency 32, 1,000 photos on loopback spent 8.0 of 13.4 s
 of the event loop in httpcore's connection pool (each request scans every connection, and
@@ -274,18 +275,19 @@ SPOOL_BYTES = 2**20
 
 
 class _Body:
-    """A body as it arrives: hashed on the way, in memory up to :data:`SPOOL_BYTES`, then in
-    the photo's scratch file."""
+    """A body as it arrives: in memory up to :data:`SPOOL_BYTES`, then in the photo's scratch
+    file, hashed on the way. A body kept in memory is hashed by the keeping thread instead:
+    hashing more than 2 KiB lets go of the interpreter lock, and the loop then waits to get it
+    back from a thread that is checking a photo."""
 
     def __init__(self, root: Path, photo_id: str) -> None:
         self.root, self.photo_id = root, photo_id
         self.part: Path | None = None  # named when the body outgrows memory
-        self.digest = hashlib.sha256()
+        self.digest: hashlib._Hash | None = None  # from then on
         self.memory = bytearray()
         self.file: BinaryIO | None = None
 
     def write(self, chunk: bytes) -> None:
-        self.digest.update(chunk)
         if self.file is None and len(self.memory) + len(chunk) <= SPOOL_BYTES:
             self.memory += chunk
             return
@@ -293,8 +295,15 @@ class _Body:
             self.part = files.scratch(self.root, self.photo_id)
             self.file = self.part.open("wb")
             self.file.write(self.memory)
+            self.digest = hashlib.sha256(self.memory)
             self.memory = bytearray()
+        assert self.digest is not None
+        self.digest.update(chunk)
         self.file.write(chunk)
+
+    def sha256(self) -> str | None:
+        """The hash of a body that went to its scratch file (None: one in memory)."""
+        return None if self.digest is None else self.digest.hexdigest()
 
     def done(self) -> bytes | Path:
         """The whole body: its bytes, or its scratch file (closed)."""
@@ -414,9 +423,8 @@ async def fetch_one(client: Client, job: Job, root: Path, options: FetchOptions,
                 continue
             wire += size
             whole = body.done()
-            digest = body.digest.hexdigest()
             try:
-                kept = await keepers.run(_keep, job, whole, root, options, digest, size)
+                kept = await keepers.run(_keep, job, whole, root, options, body.sha256(), size)
             except InputError as exc:
                 return Outcome(job.photo_id, "failed", exc.reason, tries=attempt + 1,
                                wire_bytes=wire)
@@ -427,8 +435,8 @@ async def fetch_one(client: Client, job: Job, root: Path, options: FetchOptions,
     raise AssertionError("unreachable: the last try returns")
 
 
-def _keep(job: Job, body: bytes | Path, root: Path, options: FetchOptions, sha256: str,
-          file_bytes: int) -> files.Kept:
+def _keep(job: Job, body: bytes | Path, root: Path, options: FetchOptions,
+          sha256: str | None, file_bytes: int) -> files.Kept:
     """Check a downloaded body and put it in place (on a worker thread): a photo through
     ``files.keep`` (its kind's check in ``files.CHECKS``), a recording through the one audio
     path (issue 28), which takes the bytes (a large one is read back from its scratch file,
@@ -438,8 +446,12 @@ def _keep(job: Job, body: bytes | Path, root: Path, options: FetchOptions, sha25
 
         data = body if isinstance(body, bytes) else body.read_bytes()
         return keep_recording(data, job.photo_id, root, options.max_bytes)
+    # A body that stayed in memory is hashed here, one that streamed was as it came (_Body).
+    digest = hashlib.sha256(body).hexdigest() if isinstance(body, bytes) else sha256
+    if digest is None:
+        raise AssertionError("a body streamed to its scratch file is hashed on the way")
     return files.keep(body, job.photo_id, root, kind=job.kind, max_bytes=options.max_bytes,
-                      sha256=sha256, file_bytes=file_bytes)
+                      sha256=digest, file_bytes=file_bytes)
 
 
 async def fetch_many(jobs: Iterable[Job], root: Path, options: FetchOptions,
