@@ -1,13 +1,21 @@
 """photos fetch on loopback: N small real JPEGs (about 10 KiB each) at concurrency 1, 8 and
 32, each followed by ``curl --parallel --parallel-max C`` fetching the same N photos from the
 same server in the same run (the peer: a C client that checks nothing, writing the same
-files; its rows show what the server and the machine allow), and one more fetch of 5 x N photos
-at concurrency 32 to show that memory does not grow with the number of photos. Each fetch runs
-in a fresh process (so peaks do not carry over); each row has the client's CPU time per photo
-(user + system, the server's excluded) and the load average when it ended: on a shared
-machine compare rows of one run, not figures of two.
+files; its rows show what the server and the machine allow), one more fetch of 5 x N photos
+at concurrency 32 to show that memory does not grow with the number of photos, and the same
+pairs against a server that waits ``--latency`` ms before each answer (a photo host across a
+network: the reason for fetching concurrently). Each fetch runs in a fresh process (so peaks
+do not carry over); each row has the client's CPU time per photo (user + system, the
+server's excluded) and the load average when it ended: on a shared machine compare rows of
+one run, not figures of two.
 
-    .venv/bin/python bench/fetch.py [--photos 2000] [--repeat 2]
+The server is a single-threaded asyncio server in a process of its own, answering from
+memory. Until issue 27's second round it was a ``ThreadingHTTPServer`` (a thread per
+connection) inside the bench's own process: it got slower with every connection added, for
+curl too (4,936 / 2,877 / 1,747 photos/s at 1 / 8 / 32), so no client's rate could grow with
+the concurrency.
+
+    .venv/bin/python bench/fetch.py [--photos 2000] [--repeat 2] [--latency 20]
     .venv/bin/python bench/fetch.py --quick    # 300 photos, to check the script
 
 Targets (issue 27): >= 500 photos/s and >= 0.5 x curl at concurrency 32, the rate growing with
@@ -17,6 +25,8 @@ the concurrency, peak RSS flat in the number of photos.
 from __future__ import annotations
 
 import argparse
+import asyncio
+import collections
 import json
 import os
 import resource
@@ -24,40 +34,81 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 PHOTOS = REPO.parent / "shared" / "data" / "images" / "oxford_flowers12"
 
 
-def serve(bodies: list[bytes]) -> ThreadingHTTPServer:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
+def photo_bodies() -> list[bytes]:
+    return [p.read_bytes() for p in sorted(PHOTOS.rglob("*.jpg"))[:200]]
 
-        def log_message(self, *args: Any) -> None:
-            pass
 
-        def do_GET(self) -> None:
-            body = bodies[int(self.path.rsplit("/", 1)[1].split(".")[0]) % len(bodies)]
-            # One write for head and body: two small writes meet Nagle and delayed ACK and
-            # cost 40 ms a photo, which would measure the server, not the client.
-            head = (f"HTTP/1.1 200 OK\r\nContent-Type: image/jpeg\r\n"
-                    f"Content-Length: {len(body)}\r\n\r\n").encode()
-            self.wfile.write(head + body)
+def serve_forever(latency: float) -> None:
+    """The photo host (run with ``--serve``): ``GET /ok/<n>.jpg`` answers photo n modulo 200,
+    head and body in one write (two small writes meet Nagle and delayed ACK: 40 ms a photo),
+    after ``latency`` seconds; keep-alive, one thread, no parsing beyond the request line.
+    Prints its port, then serves until stdin closes."""
+    answers = []
+    for body in photo_bodies():
+        head = (f"HTTP/1.1 200 OK\r\nContent-Type: image/jpeg\r\n"
+                f"Content-Length: {len(body)}\r\n\r\n").encode()
+        answers.append(head + body)
 
-    class Server(ThreadingHTTPServer):
-        # The default listen backlog (5) drops connects at concurrency 32: the client would
-        # spend its time retrying connection errors, measuring the backlog, not the fetch.
-        request_queue_size = 256
+    class Host(asyncio.Protocol):
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            assert isinstance(transport, asyncio.Transport)
+            self.transport = transport
+            self.buffer = b""
+            self.waiting: collections.deque[bytes] = collections.deque()
 
-    httpd = Server(("127.0.0.1", 0), Handler)
-    httpd.daemon_threads = True
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    return httpd
+        def data_received(self, data: bytes) -> None:
+            self.buffer += data
+            while (end := self.buffer.find(b"\r\n\r\n")) >= 0:
+                line = self.buffer[:self.buffer.find(b"\r\n")]
+                self.buffer = self.buffer[end + 4:]
+                try:
+                    n = int(line.split(b" ")[1].rsplit(b"/", 1)[1].split(b".")[0])
+                    answer = answers[n % len(answers)]
+                except (IndexError, ValueError):
+                    answer = b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"
+                if not latency:
+                    self.transport.write(answer)
+                    continue
+                # Answers leave in the order asked, each `latency` after its request.
+                self.waiting.append(answer)
+                loop.call_later(latency, self.answer)
+
+        def answer(self) -> None:
+            if not self.transport.is_closing():
+                self.transport.write(self.waiting.popleft())
+
+    async def run() -> None:
+        # Backlog 256: the default drops connects at concurrency 32, and a client would then
+        # be measured retrying connection errors.
+        server = await loop.create_server(Host, "127.0.0.1", 0, backlog=256)
+        print(server.sockets[0].getsockname()[1], flush=True)
+        await loop.run_in_executor(None, sys.stdin.read)  # until the bench closes our stdin
+
+    loop = asyncio.new_event_loop()
+    loop.run_until_complete(run())
+
+
+class Server:
+    """The photo host in a process of its own (so it shares no interpreter with the bench or
+    a client), ``latency`` seconds before each answer."""
+
+    def __init__(self, latency: float) -> None:
+        self.process = subprocess.Popen([sys.executable, __file__, "--serve", str(latency)],
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        assert self.process.stdout is not None
+        self.base = f"http://127.0.0.1:{int(self.process.stdout.readline())}"
+
+    def close(self) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.close()
+        self.process.wait(10)
 
 
 def child(study: str, concurrency: int) -> None:
@@ -74,7 +125,8 @@ def child(study: str, concurrency: int) -> None:
 
 
 def fieldguide_fetch(base: str, photos: int, concurrency: int) -> dict[str, float]:
-    """``fetch_study`` of a fresh study of ``photos`` photos, in its own process."""
+    """``fetch_study`` of a fresh study of ``photos`` photos, in its own process; ``process_s``
+    is that process's whole life (start-up, opening the study and exit included)."""
     from fieldguide.store import Study
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -85,10 +137,13 @@ def fieldguide_fetch(base: str, photos: int, concurrency: int) -> dict[str, floa
             con.execute("INSERT INTO photos (photo_id, observation_id, url) "
                         "SELECT i::VARCHAR, i::VARCHAR, ? || '/ok/' || i || '.jpg' "
                         "FROM range(?) t(i)", [base, photos])
+        start = time.perf_counter()
         out = subprocess.run([sys.executable, __file__, "--child", study, str(concurrency)],
                              capture_output=True, text=True, check=True).stdout
+        process = time.perf_counter() - start
     r: dict[str, float] = json.loads(out.strip().splitlines()[-1])
     assert r["fetched"] == photos, r
+    r["process_s"] = process
     return r
 
 
@@ -110,60 +165,77 @@ def curl_fetch(base: str, photos: int, parallel: int) -> dict[str, float]:
         fetched = sum(1 for p in Path(tmp).glob("*.jpg") if p.stat().st_size)
     assert fetched == photos, (fetched, photos)
     cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
-    return {"fetched": fetched, "seconds": seconds, "cpu_s": cpu}
+    return {"fetched": fetched, "seconds": seconds, "cpu_s": cpu, "process_s": seconds}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--photos", type=int, default=2_000)
     parser.add_argument("--repeat", type=int, default=1, help="runs of the whole table")
+    parser.add_argument("--latency", type=float, default=20.0,
+                        help="ms the second server waits before each answer (0: no such rows)")
+    parser.add_argument("--latency-photos", type=int, default=500,
+                        help="photos per fetch from the slow server (at 20 ms and one "
+                             "connection, 500 take 10 s)")
     parser.add_argument("--quick", action="store_true", help="300 photos: a check of the script")
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument("--serve", type=float, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.quick:
-        args.photos = 300
+        args.photos, args.latency_photos = 300, 100
     if args.child:
         child(args.child[0], int(args.child[1]))
+        return
+    if args.serve is not None:
+        serve_forever(args.serve)
         return
     if shutil.which("curl") is None:
         raise SystemExit("curl is needed for the peer row")
 
-    bodies = [p.read_bytes() for p in sorted(PHOTOS.rglob("*.jpg"))[:200]]
-    httpd = serve(bodies)
-    base = f"http://127.0.0.1:{httpd.server_address[1]}"
+    bodies = photo_bodies()
     when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     print(f"photos of ~{sum(map(len, bodies)) // len(bodies) // 1024} KiB from a loopback "
-          f"server (one process serving, one fetching), {when}")
-    print("| run | client | concurrency | photos | photos/s | seconds | client CPU ms/photo | "
-          "peak RSS MiB | ratio | load (1 min) |")
-    print("|---:|---|---:|---:|---:|---:|---:|---:|---|---:|")
+          f"server (a single-threaded asyncio process answering from memory; the client in "
+          f"another), {when}")
+    print("| run | server | client | concurrency | photos | photos/s | seconds (process) | "
+          "client CPU ms/photo | peak RSS MiB | ratio | load (1 min) |")
+    print("|---:|---|---|---:|---:|---:|---:|---:|---:|---|---:|")
 
-    def row(run: int, client: str, concurrency: int, photos: int, r: dict[str, float],
-            ratio: str) -> float:
+    def row(run: int, server: str, client: str, concurrency: int, photos: int,
+            r: dict[str, float], ratio: str) -> None:
         rate = r["fetched"] / r["seconds"]
         peak = f"{r['peak_mib']:,.0f}" if "peak_mib" in r else "-"
-        print(f"| {run} | {client} | {concurrency} | {photos:,} | {rate:,.0f} | "
-              f"{r['seconds']:.2f} | {1000 * r['cpu_s'] / r['fetched']:.2f} | {peak} | {ratio} | "
+        print(f"| {run} | {server} | {client} | {concurrency} | {photos:,} | {rate:,.0f} | "
+              f"{r['seconds']:.2f} ({r['process_s']:.2f}) | "
+              f"{1000 * r['cpu_s'] / r['fetched']:.2f} | {peak} | {ratio} | "
               f"{os.getloadavg()[0]:.1f} |", flush=True)
-        return rate
 
+    servers = [("no wait", 0.0, args.photos)]
+    if args.latency:
+        servers.append((f"{args.latency:g} ms", args.latency / 1000, args.latency_photos))
     for run in range(1, args.repeat + 1):
-        first = None
-        for concurrency in (1, 8, 32):
-            r = fieldguide_fetch(base, args.photos, concurrency)
-            rate = r["fetched"] / r["seconds"]
-            first = first or rate
-            row(run, "fieldguide", concurrency, args.photos, r, f"{rate / first:.2f} x c=1")
-            peak_small = r["peak_mib"]
-            curl = curl_fetch(base, args.photos, concurrency)
-            curl_rate = curl["fetched"] / curl["seconds"]
-            row(run, "curl", concurrency, args.photos, curl,
-                f"fieldguide = {rate / curl_rate:.2f} x curl")
-        big = 5 * args.photos
-        r = fieldguide_fetch(base, big, 32)
-        row(run, "fieldguide", 32, big, r, f"RSS {r['peak_mib'] / peak_small:.2f} x "
-            f"at {args.photos:,}")
-    httpd.shutdown()
+        for name, latency, photos in servers:
+            server = Server(latency)
+            try:
+                first = None
+                for concurrency in (1, 8, 32):
+                    r = fieldguide_fetch(server.base, photos, concurrency)
+                    rate = r["fetched"] / r["seconds"]
+                    first = first or rate
+                    row(run, name, "fieldguide", concurrency, photos, r,
+                        f"{rate / first:.2f} x c=1")
+                    peak_small = r["peak_mib"]
+                    curl = curl_fetch(server.base, photos, concurrency)
+                    curl_rate = curl["fetched"] / curl["seconds"]
+                    row(run, name, "curl", concurrency, photos, curl,
+                        f"fieldguide = {rate / curl_rate:.2f} x curl")
+                if not latency:
+                    big = 5 * photos
+                    r = fieldguide_fetch(server.base, big, 32)
+                    row(run, name, "fieldguide", 32, big, r,
+                        f"RSS {r['peak_mib'] / peak_small:.2f} x at {photos:,}")
+            finally:
+                server.close()
 
 
 if __name__ == "__main__":

@@ -89,8 +89,10 @@ def output_file(path: str | Path, *, overwrite: bool = True) -> Path:
     p = Path(path)
     if p.is_dir():
         raise InputError("is a folder; give a file name for the output", path=p)
-    if p.exists() and not overwrite:
+    if not overwrite and p.exists():
         raise InputError("already exists; remove it or choose another output", path=p)
+    if p.parent.is_dir():  # the usual case, one stat (the photo store writes thousands a second)
+        return p
     for parent in p.parents:
         if parent.exists():
             if not parent.is_dir():
@@ -135,8 +137,9 @@ def atomic_path(path: str | Path, *, scratch: str | Path | None = None) -> Itera
     try:
         yield tmp
         os.replace(tmp, p)
-    finally:
+    except BaseException:
         tmp.unlink(missing_ok=True)
+        raise
 
 
 def write_text_atomic(path: str | Path, text: str) -> Path:

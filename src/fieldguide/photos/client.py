@@ -1,8 +1,9 @@
 """Fetching many photos politely: one async HTTP client (aiohttp: a pool of keep-alive
 connections per host, as many as the concurrency), bounded concurrency, a per-host rate limit,
-and retries with exponential backoff and jitter. Each body is hashed as it arrives and stopped
-at the size cap; a small one stays in memory, a large one streams to a scratch file; either is
-checked and put in place (renamed, never half-written) off the event loop.
+and retries with exponential backoff and jitter. Each body is stopped at the size cap as it
+arrives; a small one stays in memory, a large one streams to a scratch file (hashed on the
+way); either is hashed if need be, checked and put in place (renamed, never half-written) by
+a keeping thread, off the event loop.
 
 Why aiohttp: with httpx 0.28 at concurrency 32, 1,000 photos on loopback spent 8.0 of 13.4 s
 of the event loop in httpcore's connection pool (each request scans every connection, and
@@ -25,14 +26,17 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 import random
+import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Container, Iterable
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from pathlib import Path
+from queue import SimpleQueue
 from types import TracebackType
-from typing import BinaryIO, Literal
+from typing import Any, BinaryIO, Literal, TypeVar
 from urllib.parse import urlsplit
 from urllib.request import getproxies, proxy_bypass
 
@@ -49,6 +53,8 @@ FINAL_STATUS = {403: "forbidden", 404: "not found", 410: "gone"}
 Status = Literal["fetched", "there", "retry", "failed"]
 #: The Accept header each kind of :class:`Job` sends (issue 28: a recording asks for audio).
 ACCEPT = {"photo": "image/*", "sound": "audio/*"}
+T = TypeVar("T")
+_Call = tuple["asyncio.Future[Any]", Callable[..., Any], tuple[Any, ...]]
 
 
 @dataclass(frozen=True)
@@ -161,8 +167,9 @@ class Client:
         connector = aiohttp.TCPConnector(limit=options.concurrency,
                                          limit_per_host=options.concurrency)
         self.redirects = redirects
+        # No cookie jar: nothing fetched needs cookies, and none should pass between hosts.
         self.session = aiohttp.ClientSession(
-            connector=connector, auto_decompress=False,
+            connector=connector, auto_decompress=False, cookie_jar=aiohttp.DummyCookieJar(),
             timeout=aiohttp.ClientTimeout(total=None, sock_connect=options.timeout,
                                           sock_read=options.timeout),
             headers={"User-Agent": USER_AGENT, "Accept": ACCEPT["photo"],
@@ -206,9 +213,11 @@ async def _stream(client: Client, url: str, max_bytes: int, write: Callable[[byt
     got = 0
     try:
         proxy, proxy_auth = client.proxy(url)
+        # The session's headers ask for a photo; another kind's Accept costs a header merge.
+        headers = None if accept == ACCEPT["photo"] else {"Accept": accept}
         async with client.session.get(url, allow_redirects=client.redirects, max_redirects=5,
                                       proxy=proxy, proxy_auth=proxy_auth,
-                                      headers={"Accept": accept}) as response:
+                                      headers=headers) as response:
             code = response.status
             if code != 200:
                 hint = retry_after(response.headers.get("Retry-After"))
@@ -266,18 +275,19 @@ SPOOL_BYTES = 2**20
 
 
 class _Body:
-    """A body as it arrives: hashed on the way, in memory up to :data:`SPOOL_BYTES`, then in
-    the photo's scratch file."""
+    """A body as it arrives: in memory up to :data:`SPOOL_BYTES`, then in the photo's scratch
+    file, hashed on the way. A body kept in memory is hashed by the keeping thread instead:
+    hashing more than 2 KiB lets go of the interpreter lock, and the loop then waits to get it
+    back from a thread that is checking a photo."""
 
     def __init__(self, root: Path, photo_id: str) -> None:
         self.root, self.photo_id = root, photo_id
         self.part: Path | None = None  # named when the body outgrows memory
-        self.digest = hashlib.sha256()
+        self.digest: hashlib._Hash | None = None  # from then on
         self.memory = bytearray()
         self.file: BinaryIO | None = None
 
     def write(self, chunk: bytes) -> None:
-        self.digest.update(chunk)
         if self.file is None and len(self.memory) + len(chunk) <= SPOOL_BYTES:
             self.memory += chunk
             return
@@ -285,8 +295,15 @@ class _Body:
             self.part = files.scratch(self.root, self.photo_id)
             self.file = self.part.open("wb")
             self.file.write(self.memory)
+            self.digest = hashlib.sha256(self.memory)
             self.memory = bytearray()
+        assert self.digest is not None
+        self.digest.update(chunk)
         self.file.write(chunk)
+
+    def sha256(self) -> str | None:
+        """The hash of a body that went to its scratch file (None: one in memory)."""
+        return None if self.digest is None else self.digest.hexdigest()
 
     def done(self) -> bytes | Path:
         """The whole body: its bytes, or its scratch file (closed)."""
@@ -302,16 +319,86 @@ class _Body:
             self.part.unlink(missing_ok=True)
 
 
+#: Threads that check and put in place what was downloaded: two use the second core while
+#: the loop talks HTTP; more help only large photos on a machine with the cores for them.
+KEEPING_THREADS = max(2, min(8, os.cpu_count() or 1))
+
+
+class Keepers:
+    """Threads that check downloaded bodies and put them in place, off the event loop.
+
+    Leaner than ``asyncio.to_thread`` (about 50 us of the loop's CPU a call: a context copy,
+    an executor future wrapped in an asyncio one, a wake-up of the loop per result): a job is
+    one put on a queue, and results come back to the loop in batches, one wake-up for all
+    that finished while it was busy. Pillow decodes with the interpreter lock released, so
+    checks on two threads use two cores."""
+
+    def __init__(self, threads: int) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.inbox: SimpleQueue[_Call | None] = SimpleQueue()
+        self.finished: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
+        self.lock = threading.Lock()
+        self.threads = [threading.Thread(target=self._work, name=f"fetch-keep-{i}", daemon=True)
+                        for i in range(threads)]
+        for thread in self.threads:
+            thread.start()
+
+    def run(self, call: Callable[..., T], *args: Any) -> asyncio.Future[T]:
+        """``call(*args)`` on a keeping thread; its result (or exception) on the loop."""
+        future: asyncio.Future[T] = self.loop.create_future()
+        self.inbox.put((future, call, args))
+        return future
+
+    def _work(self) -> None:
+        while (item := self.inbox.get()) is not None:
+            future, call, args = item
+            try:
+                result, error = call(*args), None
+            except BaseException as exc:  # handed to the awaiting task, which decides
+                result, error = None, exc
+            with self.lock:
+                wake = not self.finished
+                self.finished.append((future, result, error))
+            if wake:
+                try:
+                    self.loop.call_soon_threadsafe(self._deliver)
+                except RuntimeError:  # the loop is closed: nobody waits any more
+                    return
+
+    def _deliver(self) -> None:
+        with self.lock:
+            finished, self.finished = self.finished, []
+        for future, result, error in finished:
+            if future.done():  # its task was cancelled
+                continue
+            if error is None:
+                future.set_result(result)
+            else:
+                future.set_exception(error)
+
+    def close(self) -> None:
+        """Let the threads finish what they hold and end (at the end of a run, when nothing
+        else waits on the loop)."""
+        for _ in self.threads:
+            self.inbox.put(None)
+        for thread in self.threads:
+            thread.join()
+
+
 async def fetch_one(client: Client, job: Job, root: Path, options: FetchOptions,
-                    limiter: HostLimiter, rng: random.Random) -> Outcome:
-    """One file, start to finish; never raises for anything the server or file does."""
+                    limiter: HostLimiter, rng: random.Random, keepers: Keepers,
+                    folders: Container[str] | None = None) -> Outcome:
+    """One file, start to finish; never raises for anything the server or file does. Its
+    check and the putting in place run on ``keepers``' threads. ``folders``: the shard
+    folders there were under ``root`` when the run began (None: look in every one for a file
+    an earlier run kept)."""
     refused = refusal(job.url)
     if refused:
         return Outcome(job.photo_id, "failed", refused)
-    found = files.on_disk(root, job.photo_id)
+    found = files.on_disk(root, job.photo_id, folders)
     if found is not None:
         try:
-            kept = await asyncio.to_thread(files.describe, found, job.kind, options.max_bytes)
+            kept = await keepers.run(files.describe, found, job.kind, options.max_bytes)
             return Outcome(job.photo_id, "there", kept=kept)
         except InputError:
             found.unlink(missing_ok=True)  # not a file we would keep: fetch it again
@@ -335,9 +422,9 @@ async def fetch_one(client: Client, job: Job, root: Path, options: FetchOptions,
                 await asyncio.sleep(delay)
                 continue
             wire += size
+            whole = body.done()
             try:
-                kept = await asyncio.to_thread(_keep, job, body.done(), root, options,
-                                               body.digest.hexdigest(), size)
+                kept = await keepers.run(_keep, job, whole, root, options, body.sha256(), size)
             except InputError as exc:
                 return Outcome(job.photo_id, "failed", exc.reason, tries=attempt + 1,
                                wire_bytes=wire)
@@ -348,8 +435,8 @@ async def fetch_one(client: Client, job: Job, root: Path, options: FetchOptions,
     raise AssertionError("unreachable: the last try returns")
 
 
-def _keep(job: Job, body: bytes | Path, root: Path, options: FetchOptions, sha256: str,
-          file_bytes: int) -> files.Kept:
+def _keep(job: Job, body: bytes | Path, root: Path, options: FetchOptions,
+          sha256: str | None, file_bytes: int) -> files.Kept:
     """Check a downloaded body and put it in place (on a worker thread): a photo through
     ``files.keep`` (its kind's check in ``files.CHECKS``), a recording through the one audio
     path (issue 28), which takes the bytes (a large one is read back from its scratch file,
@@ -359,8 +446,12 @@ def _keep(job: Job, body: bytes | Path, root: Path, options: FetchOptions, sha25
 
         data = body if isinstance(body, bytes) else body.read_bytes()
         return keep_recording(data, job.photo_id, root, options.max_bytes)
+    # A body that stayed in memory is hashed here, one that streamed was as it came (_Body).
+    digest = hashlib.sha256(body).hexdigest() if isinstance(body, bytes) else sha256
+    if digest is None:
+        raise AssertionError("a body streamed to its scratch file is hashed on the way")
     return files.keep(body, job.photo_id, root, kind=job.kind, max_bytes=options.max_bytes,
-                      sha256=sha256, file_bytes=file_bytes)
+                      sha256=digest, file_bytes=file_bytes)
 
 
 async def fetch_many(jobs: Iterable[Job], root: Path, options: FetchOptions,
@@ -375,9 +466,12 @@ async def fetch_many(jobs: Iterable[Job], root: Path, options: FetchOptions,
     own = client is None
     http = client or Client(options)
 
+    folders = files.shard_folders(root)
+    keepers = Keepers(KEEPING_THREADS)
+
     async def worker() -> None:
         while (job := await queue.get()) is not None:
-            on_outcome(await fetch_one(http, job, root, options, limiter, rng))
+            on_outcome(await fetch_one(http, job, root, options, limiter, rng, keepers, folders))
 
     try:
         # A TaskGroup: a worker that fails cancels the others and the feeding loop.
@@ -389,5 +483,6 @@ async def fetch_many(jobs: Iterable[Job], root: Path, options: FetchOptions,
             for _ in range(options.concurrency):
                 await queue.put(None)
     finally:
+        keepers.close()
         if own:
             await http.close()

@@ -15,7 +15,7 @@ import hashlib
 import io
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,15 +57,29 @@ def shard(photo_id: str) -> str:
 _SUFFIXES = tuple(dict.fromkeys(EXTENSIONS.values()))
 
 
-def on_disk(root: Path, photo_id: str) -> Path | None:
+def on_disk(root: Path, photo_id: str, folders: Container[str] | None = None) -> Path | None:
     """The kept file of a photo, whatever its format, or None (asked for every photo before
-    its download, so plain strings and one ``stat`` per format)."""
-    base = os.path.join(root, shard(photo_id), stem(photo_id))
+    its download, so plain strings and one ``stat`` per format). ``folders``: the shard
+    folders that existed when the run began (:func:`shard_folders`); a photo whose folder
+    was not among them cannot have been kept by an earlier run, and costs no ``stat``."""
+    folder = shard(photo_id)
+    if folders is not None and folder not in folders:
+        return None
+    base = os.path.join(root, folder, stem(photo_id))
     for ext in _SUFFIXES:
         candidate = f"{base}.{ext}"
         if os.path.isfile(candidate):
             return Path(candidate)
     return None
+
+
+def shard_folders(root: Path) -> frozenset[str]:
+    """The shard folders under ``root`` now (at the start of a run: a first run into a new
+    study finds none, and skips the look for earlier files that :func:`on_disk` makes)."""
+    try:
+        return frozenset(e.name for e in os.scandir(root) if e.is_dir() and e.name != ".tmp")
+    except FileNotFoundError:
+        return frozenset()
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-import pyarrow as pa
-
 import fieldguide.photos.files as files
 from fieldguide.errors import InputError
 from fieldguide.photos.client import FetchOptions, Job, Outcome, fetch_many
@@ -151,6 +149,7 @@ def _scope(study: Study, dataset: Path | None) -> None:
     if dataset is None:
         con.execute(f"CREATE OR REPLACE TEMP TABLE {_SCOPE} AS SELECT photo_id FROM photos")
         return
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     manifest = dataset / "manifest.parquet" if dataset.is_dir() else dataset

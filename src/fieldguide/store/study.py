@@ -15,15 +15,19 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
-import pyarrow as pa
 
 from fieldguide.errors import InputError
 from fieldguide.inputs.files import atomic_path, file_sha256
 from fieldguide.store.schema import MIGRATIONS, SCHEMA_VERSION, TABLES
 from fieldguide.store.sql import first_row, quote_ident, quote_literal
+
+# pyarrow only for the annotations: DuckDB imports it when a table is first read as Arrow,
+# and a command that never does (e.g. fetching photos) is spared its 50 ms at start-up.
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 DB_NAME = "fieldguide.duckdb"
 
