@@ -13,9 +13,11 @@ The server is a single-threaded asyncio server in a process of its own, answerin
 memory. Until issue 27's second round it was a ``ThreadingHTTPServer`` (a thread per
 connection) inside the bench's own process: it got slower with every connection added, for
 curl too (4,936 / 2,877 / 1,747 photos/s at 1 / 8 / 32), so no client's rate could grow with
-the concurrency.
+the concurrency. That host, the one issue 27's figures were measured on, is kept as
+``--hosts threaded`` (now in a process of its own too), so both ratios can be shown.
 
     .venv/bin/python bench/fetch.py [--photos 2000] [--repeat 2] [--latency 20]
+                                    [--hosts asyncio,threaded]
     .venv/bin/python bench/fetch.py --quick    # 300 photos, to check the script
 
 Targets (issue 27): >= 500 photos/s and >= 0.5 x curl at concurrency 32, the rate growing with
@@ -34,8 +36,11 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 PHOTOS = REPO.parent / "shared" / "data" / "images" / "oxford_flowers12"
@@ -95,12 +100,40 @@ def serve_forever(latency: float) -> None:
     loop.run_until_complete(run())
 
 
+def serve_threaded() -> None:
+    """Issue 27's photo host (run with ``--serve-threaded``): a ``ThreadingHTTPServer``, one
+    thread per connection, head and body in one write. Prints its port, then serves until
+    stdin closes."""
+    bodies = photo_bodies()
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            body = bodies[int(self.path.rsplit("/", 1)[1].split(".")[0]) % len(bodies)]
+            self.wfile.write((f"HTTP/1.1 200 OK\r\nContent-Type: image/jpeg\r\n"
+                              f"Content-Length: {len(body)}\r\n\r\n").encode() + body)
+
+    class Host(ThreadingHTTPServer):
+        request_queue_size = 256   # as above: no dropped connects at 32
+        daemon_threads = True
+
+    httpd = Host(("127.0.0.1", 0), Handler)
+    print(httpd.server_address[1], flush=True)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    sys.stdin.read()
+
+
 class Server:
     """The photo host in a process of its own (so it shares no interpreter with the bench or
-    a client), ``latency`` seconds before each answer."""
+    a client), ``latency`` seconds before each answer; ``threaded``: issue 27's host."""
 
-    def __init__(self, latency: float) -> None:
-        self.process = subprocess.Popen([sys.executable, __file__, "--serve", str(latency)],
+    def __init__(self, latency: float, threaded: bool = False) -> None:
+        command = (["--serve-threaded"] if threaded else ["--serve", str(latency)])
+        self.process = subprocess.Popen([sys.executable, __file__, *command],
                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         assert self.process.stdout is not None
         self.base = f"http://127.0.0.1:{int(self.process.stdout.readline())}"
@@ -177,9 +210,13 @@ def main() -> None:
     parser.add_argument("--latency-photos", type=int, default=500,
                         help="photos per fetch from the slow server (at 20 ms and one "
                              "connection, 500 take 10 s)")
+    parser.add_argument("--hosts", default="asyncio,threaded",
+                        help="photo hosts without waiting: asyncio (one thread, no slowdown "
+                             "with connections) and/or threaded (issue 27's host)")
     parser.add_argument("--quick", action="store_true", help="300 photos: a check of the script")
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     parser.add_argument("--serve", type=float, help=argparse.SUPPRESS)
+    parser.add_argument("--serve-threaded", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.quick:
         args.photos, args.latency_photos = 300, 100
@@ -189,14 +226,17 @@ def main() -> None:
     if args.serve is not None:
         serve_forever(args.serve)
         return
+    if args.serve_threaded:
+        serve_threaded()
+        return
     if shutil.which("curl") is None:
         raise SystemExit("curl is needed for the peer row")
 
     bodies = photo_bodies()
     when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     print(f"photos of ~{sum(map(len, bodies)) // len(bodies) // 1024} KiB from a loopback "
-          f"server (a single-threaded asyncio process answering from memory; the client in "
-          f"another), {when}")
+          f"server in a process of its own, answering from memory (asyncio: one thread; "
+          f"threaded: a thread per connection, issue 27's host), {when}")
     print("| run | server | client | concurrency | photos | photos/s | seconds (process) | "
           "client CPU ms/photo | peak RSS MiB | ratio | load (1 min) |")
     print("|---:|---|---|---:|---:|---:|---:|---:|---:|---|---:|")
@@ -210,12 +250,16 @@ def main() -> None:
               f"{1000 * r['cpu_s'] / r['fetched']:.2f} | {peak} | {ratio} | "
               f"{os.getloadavg()[0]:.1f} |", flush=True)
 
-    servers = [("no wait", 0.0, args.photos)]
+    hosts = args.hosts.split(",")
+    if not set(hosts) <= {"asyncio", "threaded"}:
+        raise SystemExit(f"--hosts: asyncio and/or threaded, not {args.hosts!r}")
+    servers = [(f"{host}, no wait", 0.0, args.photos, host == "threaded") for host in hosts]
     if args.latency:
-        servers.append((f"{args.latency:g} ms", args.latency / 1000, args.latency_photos))
+        servers.append((f"asyncio, {args.latency:g} ms", args.latency / 1000,
+                        args.latency_photos, False))
     for run in range(1, args.repeat + 1):
-        for name, latency, photos in servers:
-            server = Server(latency)
+        for name, latency, photos, threaded in servers:
+            server = Server(latency, threaded)
             try:
                 first = None
                 for concurrency in (1, 8, 32):
@@ -229,7 +273,7 @@ def main() -> None:
                     curl_rate = curl["fetched"] / curl["seconds"]
                     row(run, name, "curl", concurrency, photos, curl,
                         f"fieldguide = {rate / curl_rate:.2f} x curl")
-                if not latency:
+                if not latency and not threaded:
                     big = 5 * photos
                     r = fieldguide_fetch(server.base, big, 32)
                     row(run, name, "fieldguide", 32, big, r,
