@@ -62,7 +62,7 @@ FIXED_JOIN_ORDER = "join_order,build_side_probe_side"
 #: so every hash table holds at most about this many observations however large the tables:
 #: one statement over all of them outgrew DuckDB's memory limit at 10M observations and ran
 #: as an external join, whose bookkeeping outside the limit grew with the rows.
-OBSERVATIONS_PER_CHUNK = 1_000_000
+OBSERVATIONS_PER_CHUNK = 250_000
 #: About how many bytes one observation takes in the file, gzipped (True) or not (False), to
 #: choose the number of chunks before reading it (a row count would cost a pass over it).
 BYTES_PER_OBSERVATION = {True: 25, False: 100}
@@ -137,7 +137,11 @@ def ingest_inat_open_data(study: Study, folder: str | Path, *,
     con.execute(f"SET disabled_optimizers = '{FIXED_JOIN_ORDER}'")
     con.execute(f"SET partitioned_write_flush_threshold = {SPLIT_ROWS_PER_THREAD}")
     try:
-        return _ingest(study, folder, files, base_url, max_rejects)
+        report = _ingest(study, folder, files, base_url, max_rejects)
+        # Checkpoint now, under the limit: left to closing the study, DuckDB merges the
+        # chunks' last, partly filled row groups under its default limit (1.4 GB at 2M rows).
+        con.execute("CHECKPOINT")
+        return report
     finally:
         for name, value in settings.items():
             # DuckDB shows the limit rounded (e.g. '18.8 GiB'): its default is restored
