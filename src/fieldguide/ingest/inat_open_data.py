@@ -138,8 +138,8 @@ def ingest_inat_open_data(study: Study, folder: str | Path, *,
     con.execute(f"SET partitioned_write_flush_threshold = {SPLIT_ROWS_PER_THREAD}")
     try:
         report = _ingest(study, folder, files, base_url, max_rejects)
-        # Checkpoint now, under the limit: left to closing the study, DuckDB merges the
-        # chunks' last, partly filled row groups under its default limit (1.4 GB at 2M rows).
+        # Checkpoint now, under the limit: left to closing the study, it ran under DuckDB's
+        # default limit and took 1.4 GB at 2M observations / 5M photos in 9 chunks.
         con.execute("CHECKPOINT")
         return report
     finally:
