@@ -62,16 +62,23 @@ FIXED_JOIN_ORDER = "join_order,build_side_probe_side"
 #: so every hash table holds at most about this many observations however large the tables:
 #: one statement over all of them outgrew DuckDB's memory limit at 10M observations and ran
 #: as an external join, whose bookkeeping outside the limit grew with the rows.
-OBSERVATIONS_PER_CHUNK = 250_000
+OBSERVATIONS_PER_CHUNK = 1_000_000
 #: About how many bytes one observation takes in the file, gzipped (True) or not (False), to
 #: choose the number of chunks before reading it (a row count would cost a pass over it).
 BYTES_PER_OBSERVATION = {True: 25, False: 100}
 #: Rows each thread holds before writing them out to the chunk files, however many chunks
 #: there are (DuckDB's default is 524,288).
 SPLIT_ROWS_PER_THREAD = 65_536
+#: Rows the chunk files being written hold together before writing their row groups (each
+#: file's row group is this divided by the number of chunks, at least :data:`MIN_ROW_GROUP`).
+#: At DuckDB's default row group (122,880 rows a file) the split's memory grew with the
+#: number of chunks: 25 MB more for each at 10M/25M.
+SPLIT_ROWS = 1_000_000
+MIN_ROW_GROUP = 2_048
+ROW_GROUP = 122_880
 #: The connection settings an import changes, each restored afterwards.
 SETTINGS = ("memory_limit", "preserve_insertion_order", "disabled_optimizers",
-            "partitioned_write_flush_threshold")
+            "partitioned_write_flush_threshold", "write_buffer_row_group_count")
 SUFFIXES = (".csv", ".csv.gz", ".tsv", ".tsv.gz", ".txt", ".txt.gz")
 
 
@@ -136,6 +143,10 @@ def ingest_inat_open_data(study: Study, folder: str | Path, *,
     con.execute("SET preserve_insertion_order = false")
     con.execute(f"SET disabled_optimizers = '{FIXED_JOIN_ORDER}'")
     con.execute(f"SET partitioned_write_flush_threshold = {SPLIT_ROWS_PER_THREAD}")
+    # Each full row group of an insert goes to the study's file at once: a chunk's insert is
+    # a few row groups a thread, fewer than DuckDB's default buffer of 5, which would keep
+    # them all as transaction-local rows in memory (spilled) until the checkpoint.
+    con.execute("SET write_buffer_row_group_count = 1")
     try:
         report = _ingest(study, folder, files, base_url, max_rejects)
         # Checkpoint now, under the limit: left to closing the study, it ran under DuckDB's
@@ -183,7 +194,7 @@ def _write_in_chunks(study: Study, folder: Path, files: dict[str, Path], src: di
                    try_cast({value_sql("positional_accuracy")} AS DOUBLE)
                        AS positional_accuracy,
                    {value_sql("quality_grade")} AS quality_grade, {chunk_of}
-            FROM {src['observations']}""", scratch / "observations")
+            FROM {src['observations']}""", scratch / "observations", chunks)
     except duckdb.Error as exc:
         raise InputError(f"unreadable table: {str(exc).splitlines()[0]}",
                          path=files["observations"]) from None
@@ -216,7 +227,7 @@ def _write_in_chunks(study: Study, folder: Path, files: dict[str, Path], src: di
                    position, {chunk_of}
             FROM {src['photos']}
             WHERE {value_sql("photo_id")} IS NOT NULL
-              AND photo_id NOT IN (SELECT photo_id FROM photos)""", scratch / "photos")
+              AND photo_id NOT IN (SELECT photo_id FROM photos)""", scratch / "photos", chunks)
     except duckdb.Error as exc:
         raise InputError(f"unreadable table: {str(exc).splitlines()[0]}",
                          path=files["photos"]) from None
@@ -279,10 +290,14 @@ def _chunk_count(observations: Path) -> int:
     return max(1, -(-observations.stat().st_size // (per_row * OBSERVATIONS_PER_CHUNK)))
 
 
-def _split(con: duckdb.DuckDBPyConnection, select: str, folder: Path) -> None:
-    """Write ``select``'s rows to Parquet files under ``folder``, one folder per chunk."""
+def _split(con: duckdb.DuckDBPyConnection, select: str, folder: Path, chunks: int) -> None:
+    """Write ``select``'s rows to Parquet files under ``folder``, one folder per chunk. Each
+    open file gathers a row group before writing it, so the row groups are made smaller as
+    the chunks grow in number: together they hold :data:`SPLIT_ROWS` rows at most."""
     literal = str(folder).replace("'", "''")
-    con.execute(f"COPY ({select}) TO '{literal}' (FORMAT parquet, PARTITION_BY (chunk))")
+    rows = min(max(SPLIT_ROWS // chunks, MIN_ROW_GROUP), ROW_GROUP)
+    con.execute(f"COPY ({select}) TO '{literal}' "
+                f"(FORMAT parquet, PARTITION_BY (chunk), ROW_GROUP_SIZE {rows})")
 
 
 def _chunk_files(folder: Path) -> dict[int, str]:
