@@ -61,7 +61,7 @@ FIXED_JOIN_ORDER = "join_order,build_side_probe_side"
 #: Observations per chunk. The photos are joined to their observations one chunk at a time,
 #: so every hash table holds at most about this many observations however large the tables:
 #: one statement over all of them outgrew DuckDB's memory limit at 10M observations and ran
-#: as an external join, whose bookkeeping outside the limit grew with the rows.
+#: as an external join, and the memory outside the limit grew with the rows.
 OBSERVATIONS_PER_CHUNK = 1_000_000
 #: About how many bytes one observation takes in the file, gzipped (True) or not (False), to
 #: choose the number of chunks before reading it (a row count would cost a pass over it).
@@ -69,10 +69,9 @@ BYTES_PER_OBSERVATION = {True: 25, False: 100}
 #: Rows each thread holds before writing them out to the chunk files, however many chunks
 #: there are (DuckDB's default is 524,288).
 SPLIT_ROWS_PER_THREAD = 65_536
-#: Rows the chunk files being written hold together before writing their row groups (each
-#: file's row group is this divided by the number of chunks, at least :data:`MIN_ROW_GROUP`).
-#: At DuckDB's default row group (122,880 rows a file) the split's memory grew with the
-#: number of chunks: 25 MB more for each at 10M/25M.
+#: Each chunk file being written gathers a row group before writing it: this many rows are
+#: shared among the chunks' files (each at least :data:`MIN_ROW_GROUP`, at most DuckDB's
+#: default :data:`ROW_GROUP`), so that many chunks do not each hold a full row group.
 SPLIT_ROWS = 1_000_000
 MIN_ROW_GROUP = 2_048
 ROW_GROUP = 122_880
@@ -284,10 +283,11 @@ def _write_in_chunks(study: Study, folder: Path, files: dict[str, Path], src: di
 
 
 def _chunk_count(observations: Path) -> int:
-    """How many chunks to split the import into: about :data:`OBSERVATIONS_PER_CHUNK` each,
-    judged from the file's size (its rows are not counted before it is read)."""
+    """How many chunks to split the import into: about :data:`OBSERVATIONS_PER_CHUNK` each
+    (the nearest count: a chunk holds at most 1.5 times it), judged from the file's size (its
+    rows are not counted before it is read)."""
     per_row = BYTES_PER_OBSERVATION[observations.name.endswith(".gz")]
-    return max(1, -(-observations.stat().st_size // (per_row * OBSERVATIONS_PER_CHUNK)))
+    return max(1, round(observations.stat().st_size / (per_row * OBSERVATIONS_PER_CHUNK)))
 
 
 def _split(con: duckdb.DuckDBPyConnection, select: str, folder: Path, chunks: int) -> None:
