@@ -3,12 +3,13 @@
 gzipped or not; files named ``observations.csv[.gz]`` and so on, as AWS serves them).
 
 At their real scale (hundreds of millions of photos) nothing passes through Python: DuckDB's
-CSV reader streams each file through SQL into the study's tables. Memory stays flat in the
-number of rows: the observations (only the columns the import uses, typed) and the photos are
-first split by a hash of the observation's uuid into chunks of about
-:data:`OBSERVATIONS_PER_CHUNK` observations (Parquet files in the study's ``.tmp`` folder,
-removed afterwards and cleared by a re-run), then each chunk's photos are joined to that
-chunk's observations, so no hash table grows with the tables. Everything is written in one
+CSV reader streams each file through SQL into the study's tables. Memory stays nearly flat
+in the number of rows (0.64 GB at 5M photos, 0.67 GB at 25M; docs/benchmarks.md): the
+observations (only the columns the import uses, typed) and the photos are first split by a
+hash of the observation's uuid into chunks of about :data:`OBSERVATIONS_PER_CHUNK`
+observations (Parquet files in the study's ``.tmp`` folder, removed afterwards and cleared by
+a re-run), then each chunk's photos are joined to that chunk's observations, so no hash table
+of observations grows with the tables. Everything is written in one
 transaction, so a refused import leaves the study as it was. The import runs under
 :data:`MEMORY_LIMIT`, without keeping insertion order (so inserts stream instead of
 buffering), and joins in a fixed order (:data:`FIXED_JOIN_ORDER`) so that the photos, the
