@@ -117,3 +117,41 @@ def test_import_runs_under_a_memory_limit_and_restores_the_settings(
     assert seen[0][1] is False and seen[0][0] == expected
     assert seen[0][2] == inat_open_data.FIXED_JOIN_ORDER
     assert settings() == before
+
+
+def test_many_chunks_give_the_same_study_as_one(
+        study: Study, shared_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from fieldguide.ingest import inat_open_data
+
+    def tables(s: Study) -> list[list[tuple[object, ...]]]:
+        return [s.con.execute(f"SELECT * EXCLUDE (import_id) FROM {name} ORDER BY ALL"
+                              ).fetchall() for name in ("observations", "photos", "taxa")]
+
+    ingest_inat_open_data(study, shared_data / SAMPLE, max_rejects=2)
+    assert inat_open_data._chunk_count(shared_data / SAMPLE / "observations.csv") == 1
+    monkeypatch.setattr(inat_open_data, "OBSERVATIONS_PER_CHUNK", 1)  # a chunk per ~100 bytes
+    assert inat_open_data._chunk_count(shared_data / SAMPLE / "observations.csv") > 20
+    with Study(tmp_path / "chunked") as chunked:
+        report = ingest_inat_open_data(chunked, shared_data / SAMPLE, max_rejects=2)
+        assert report.counts["observations"] == 48 and report.counts["photos"] > 0
+        assert tables(chunked) == tables(study)
+
+
+def test_chunk_files_are_removed_and_those_a_killed_import_left_are_cleared(
+        study: Study, shared_data: Path) -> None:
+    scratch = study.root / ".tmp" / "inat-open-data"
+    leftover = scratch / "observations" / "chunk=0"
+    leftover.mkdir(parents=True)  # what an import killed half-way through the split leaves
+    study.con.execute(f"COPY (SELECT 'ghost' AS observation_uuid) TO "
+                      f"'{leftover / 'data_0.parquet'}' (FORMAT parquet)")
+    with pytest.raises(InputError, match="line 27"):
+        ingest_inat_open_data(study, shared_data / SAMPLE)
+    assert not scratch.exists() and study.counts()["observations"] == 0
+    leftover.mkdir(parents=True)
+    study.con.execute(f"COPY (SELECT 'ghost' AS observation_uuid) TO "
+                      f"'{leftover / 'data_0.parquet'}' (FORMAT parquet)")
+    ingest_inat_open_data(study, shared_data / SAMPLE, max_rejects=2)
+    assert not scratch.exists()
+    assert study.con.execute("SELECT count(*) FROM observations WHERE observation_id = 'ghost'"
+                             ).fetchone() == (0,)
+    assert study.counts()["observations"] == 48
