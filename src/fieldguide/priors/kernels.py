@@ -244,17 +244,16 @@ def _window_bits(grid: Any, reach: int, dated: Any, anytime: Any) -> None:
     of them (cells shared among the cores)."""
     n_cells, bins, words = grid.shape
     for cell in prange(n_cells):
-        for w in range(words):
-            every = np.uint64(0)
-            for b in range(bins):
-                every |= grid[cell, b, w]
-            anytime[cell, w] = every
+        anytime[cell, :] = 0
         for b in range(bins):
             for w in range(words):
-                near = np.uint64(0)
-                for d in range(-reach, reach + 1):
-                    near |= grid[cell, (b + d + bins) % bins, w]
-                dated[cell, b, w] = near
+                anytime[cell, w] |= grid[cell, b, w]
+        for b in range(bins):
+            dated[cell, b, :] = 0
+            for d in range(-reach, reach + 1):
+                src = (b + d + bins) % bins
+                for w in range(words):
+                    dated[cell, b, w] |= grid[cell, src, w]
 
 
 window_bits = jit(_window_bits, parallel=True)
