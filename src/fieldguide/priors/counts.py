@@ -21,6 +21,7 @@ default: a record within 1000 km (between H3 cell centres at the coarsest resolu
 
 from __future__ import annotations
 
+import threading
 from typing import Any, Literal
 
 import numpy as np
@@ -80,8 +81,10 @@ class CountsPrior(PlaceSeasonPrior):
         self._bits: tuple[bytes, NDArray[np.uint64], NDArray[np.uint64]] | None = None
         self._reach_at: dict[int, int] = {}   #: coarse cell -> its row of _reach
         self._reach = np.zeros((0, self.bins + 1, 0), dtype=np.uint64)
+        self._reach_lock = threading.Lock()
         self._seasonal: tuple[bytes, NDArray[np.float64]] | None = None
         self._season_all: NDArray[np.float64] | None = None
+        self._tables: tuple[Any, Any, Any] | None = None
 
     @classmethod
     def fit(cls, obs: Observations, **options: Any) -> CountsPrior:
@@ -197,63 +200,61 @@ class CountsPrior(PlaceSeasonPrior):
     def evaluate_pairs(self, ctx: Context, photo: NDArray[np.int64], cols: NDArray[np.int64]
                        ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.bool_]]:
         """:meth:`evaluate` for (photo, taxon) pairs: the same estimate, looked up per pair
-        (float64 throughout) instead of as a photos x taxa block."""
-        n = len(ctx)
+        (float64 throughout) instead of as a photos x taxa block. Each photo's table rows
+        are found here; the pairs are estimated by one compiled loop
+        (:func:`fieldguide.priors.kernels.pair_estimate`, NumPy's operations in NumPy's
+        order) instead of some forty NumPy passes over them."""
+        from fieldguide.priors.kernels import pair_estimate
+
+        n, n_res, windows = len(ctx), len(self.resolutions), len(_KERNEL)
         p0 = self.frequency(cols)
         located = valid_coordinates(ctx.latitude, ctx.longitude)
-        b = day_bins(ctx.day_of_year, self.bins)
+        b = day_bins(ctx.day_of_year, self.bins).astype(np.int64)
         dated = b >= 0
-        prob = p0.copy()
         g, gq, share, tau = self._group_terms(cols)
-        place = located[photo]
-        per_res: list[Floats] = []
-        place_rows: list[NDArray[np.int64]] = []
-        if place.any():
+        place_row = np.full((n_res, n), -1, dtype=np.int64)
+        group_row = np.full((n_res, n), -1, dtype=np.int64)
+        season_row = np.full((n_res, windows, n), -1, dtype=np.int64)
+        place_nc = np.zeros((n_res, n))
+        season_nc = np.zeros((n_res, n))
+        if located.any():
             fine = np.zeros(n, dtype=np.uint64)
             fine[located] = latlng_cells(ctx.latitude[located], ctx.longitude[located],
                                          self.resolutions[-1])
-            who, c, gc = photo[place], cols[place], g[place]
-            p: Floats = p0[place]
-            q: Floats = gq[place]
-            for res, table, gtable in zip(self.resolutions, self.place, self.group_place,
-                                          strict=True):
+            for j, (res, table, gtable) in enumerate(zip(self.resolutions, self.place,
+                                                         self.group_place, strict=True)):
                 keys = np.where(located, parent_cells(fine, res).astype(np.int64), -1)
-                r = np.where(located, table.rows(keys), -1)
-                gr = np.where(located, gtable.rows(keys), -1)
-                p, q = self._descend(p, q, table.pairs(r[who], c), gtable.pairs(gr[who], gc),
-                                     table.totals(r)[who].astype(np.float64), tau[place],
-                                     share[place])
-                per_res.append(p)
-                place_rows.append(r)
-            prob[place] = p
-        if dated.any():
-            if self._season_all is None:
-                self._season_all = self._season_frequency(
-                    np.arange(len(self.names), dtype=np.int64))
-            ps_all = self._season_all
-            only = dated[photo] & ~place
-            prob[only] = ps_all[b[photo[only]], cols[only]]
-            both = dated[photo] & place
-            if both.any():
-                who, c = photo[both], cols[both]
-                sub = dated[photo[place]]       # the place pairs that have a date too
-                ps: Floats = ps_all[b[who], c]
-                for j, table in enumerate(self.season):
-                    r = place_rows[j]
-                    counts = np.zeros(len(who))
-                    nc = np.zeros(n)
-                    for d, w in _KERNEL:
-                        key = np.where((r >= 0) & dated, r * self.bins + (b + d) % self.bins,
-                                       -1)
-                        sr = table.rows(key)
-                        counts += w * table.pairs(sr[who], c)
-                        nc += w * table.totals(sr)
-                    base = 0.5 * (per_res[j][sub] + ps)
-                    ps = (counts + self.alpha_season * base) / (nc[who] + self.alpha_season)
-                prob[both] = ps
-        lift = prob / np.maximum(p0, 1e-300)
-        score = np.where(cols >= 0, lift / (1 + lift), 0.0)
+                r = place_row[j] = np.where(located, table.rows(keys), -1)
+                group_row[j] = np.where(located, gtable.rows(keys), -1)
+                place_nc[j] = table.totals(r)
+                for d, (shift, w) in enumerate(_KERNEL):
+                    key = np.where((r >= 0) & dated, r * self.bins + (b + shift) % self.bins,
+                                   -1)
+                    season_row[j, d] = self.season[j].rows(key)
+                    season_nc[j] += w * self.season[j].totals(season_row[j, d])
+        if dated.any() and self._season_all is None:
+            self._season_all = self._season_frequency(np.arange(len(self.names), dtype=np.int64))
+        ps_all = self._season_all if dated.any() else np.zeros((1, 1))
+        prob, score = np.empty(len(photo)), np.empty(len(photo))
+        pair_estimate(np.asarray(photo, dtype=np.int64), np.asarray(cols, dtype=np.int64), p0,
+                      g, gq, share, tau, located, dated, b, *self._pair_tables(), place_row,
+                      group_row, place_nc, season_row,
+                      np.array([w for _, w in _KERNEL], dtype=np.float32), season_nc, ps_all,
+                      self.alpha, self.alpha_season, prob, score)
         return prob, score, located | dated
+
+    def _pair_tables(self) -> tuple[Any, Any, Any]:
+        """The place, group and season tables as (ptr, col, count) lists per resolution, as
+        :func:`~fieldguide.priors.kernels.pair_estimate` takes them (made once)."""
+        if self._tables is None:
+            from numba.typed import List
+
+            place, group, season = (
+                (List([t.ptr for t in family]), List([t.col for t in family]),
+                 List([t.count for t in family]))
+                for family in (self.place, self.group_place, self.season))
+            self._tables = (place, group, season)
+        return self._tables
 
     def _descend(self, p: Floats, q: Floats, counts: Floats, gcounts: Floats, nc: Floats,
                  tau: Floats, share: Floats) -> tuple[Floats, Floats]:
@@ -320,24 +321,28 @@ class CountsPrior(PlaceSeasonPrior):
         +/- WINDOW_DAYS of its day are the bits of ``reach[cell[i], window[i]]`` (window
         ``bins``: any day). Each coarse cell a photo falls in gets its bitsets once per prior
         and class list (:meth:`_add_reach`); a batch then costs a lookup per distinct cell."""
-        key = cols.tobytes()
-        if self._bits is None or self._bits[0] != key:
-            self._bits = (key, *self._presence_bits(cols))
-            self._reach_at = {}
-            self._reach = np.zeros((0, self.bins + 1, self._bits[1].shape[2]), dtype=np.uint64)
         coarse = parent_cells(latlng_cells(ctx.latitude, ctx.longitude, self.resolutions[-1]),
                               self.resolutions[0])
         cells, inverse = np.unique(coarse, return_inverse=True)
-        self._add_reach(cells[[int(c) not in self._reach_at for c in cells.tolist()]])
-        at = np.array([self._reach_at[int(c)] for c in cells.tolist()], dtype=np.int64)
+        key = cols.tobytes()
+        with self._reach_lock:   # the service decides batches on several threads
+            if self._bits is None or self._bits[0] != key:
+                self._bits = (key, *self._presence_bits(cols))
+                self._reach_at = {}
+                self._reach = np.zeros((0, self.bins + 1, self._bits[1].shape[2]),
+                                       dtype=np.uint64)
+            self._add_reach(cells[[int(c) not in self._reach_at for c in cells.tolist()]])
+            at = np.array([self._reach_at[int(c)] for c in cells.tolist()], dtype=np.int64)
+            reach = self._reach
         b = day_bins(ctx.day_of_year, self.bins)
-        return self._reach, at[inverse], np.where(b >= 0, b, self.bins).astype(np.int64)
+        return reach, at[inverse], np.where(b >= 0, b, self.bins).astype(np.int64)
 
     def _add_reach(self, cells: NDArray[np.uint64]) -> None:
         """Add, per new coarse cell, (bins + 1, words) bitsets to the reach table: the taxa
         recorded in data cells within RADIUS_KM of its centre, per day window +/-
         WINDOW_DAYS, then any day. The table grows by doubling; a grown table is a new array,
-        so blocks handed out earlier keep reading the rows they were given."""
+        so blocks handed out earlier keep reading the rows they were given (callers hold
+        ``_reach_lock``)."""
         from fieldguide.priors.kernels import reach_bits
 
         if len(cells) == 0:

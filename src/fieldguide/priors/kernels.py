@@ -26,26 +26,91 @@ from numba import prange
 from fieldguide.compiled import group_positions, jit
 
 
+@jit
+def _entry(ptr: Any, col: Any, r: int, c: int) -> int:
+    """The entry of column ``c`` in row ``r`` (a binary search inside the row), -1 where
+    absent or either index is negative."""
+    if r < 0 or c < 0:
+        return -1
+    lo, hi = ptr[r], ptr[r + 1]
+    end = hi
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if col[mid] < c:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo if lo < end and col[lo] == c else -1
+
+
 def _pair_counts(ptr: Any, col: Any, count: Any, rows: Any, cols: Any, out: Any) -> None:
     """``out[i]``: the count at (``rows[i]``, ``cols[i]``), left as it is where absent or
     where either index is negative (pairs shared among the cores)."""
     for i in prange(len(rows)):
-        r, c = rows[i], cols[i]
-        if r < 0 or c < 0:
-            continue
-        lo, hi = ptr[r], ptr[r + 1]
-        end = hi
-        while lo < hi:
-            mid = (lo + hi) >> 1
-            if col[mid] < c:
-                lo = mid + 1
-            else:
-                hi = mid
-        if lo < end and col[lo] == c:
-            out[i] = count[lo]
+        e = _entry(ptr, col, rows[i], cols[i])
+        if e >= 0:
+            out[i] = count[e]
 
 
 pair_counts = jit(_pair_counts, parallel=True)
+
+
+def _pair_estimate(photo: Any, cols: Any, p0: Any, g: Any, gq: Any, share: Any, tau: Any,
+                   located: Any, dated: Any, b: Any, place: Any, group: Any, season: Any,
+                   place_row: Any, group_row: Any, place_nc: Any, season_row: Any,
+                   season_w: Any, season_nc: Any, ps_all: Any, alpha: float,
+                   alpha_season: float, prob: Any, score: Any) -> None:
+    """``CountsPrior.evaluate_pairs``' estimate, one pair at a time (pairs shared among the
+    cores), with NumPy's operations in NumPy's order so every value is the same: per
+    resolution the place and group counts (``place``, ``group``, ``season``: (ptr, col,
+    count) lists per resolution, rows per photo in ``*_row``, row totals in ``*_nc``), then
+    the season's three neighbouring windows (weights ``season_w``, float32 as NumPy's
+    ``w * float32 counts``)."""
+    n_res, m = place_row.shape[0], len(photo)
+    p, q = p0.copy(), gq.copy()
+    per_res = np.empty((n_res, m))
+    for j in range(n_res):       # a resolution's tables taken out of the lists once
+        ptr, col, count = place[0][j], place[1][j], place[2][j]
+        gptr, gcol, gcount = group[0][j], group[1][j], group[2][j]
+        for i in prange(m):
+            ph = photo[i]
+            if not located[ph]:
+                continue
+            e = _entry(ptr, col, place_row[j, ph], cols[i])
+            counts = np.float64(count[e]) if e >= 0 else 0.0
+            e = _entry(gptr, gcol, group_row[j, ph], g[i])
+            gcounts = np.float64(gcount[e]) if e >= 0 else 0.0
+            inv = 1 / (place_nc[j, ph] + alpha)
+            q[i] = (gcounts + alpha * q[i]) * inv
+            base = (1 - tau[i]) * p[i] + tau[i] * share[i] * q[i]
+            p[i] = (counts + alpha * base) * inv
+            per_res[j, i] = p[i]
+    ps = np.empty(m)
+    for i in prange(m):
+        if dated[photo[i]]:
+            ps[i] = ps_all[b[photo[i]], cols[i]]
+    for j in range(n_res):
+        ptr, col, count = season[0][j], season[1][j], season[2][j]
+        for i in prange(m):
+            ph = photo[i]
+            if not (located[ph] and dated[ph]):
+                continue
+            counts = 0.0
+            for d in range(len(season_w)):
+                e = _entry(ptr, col, season_row[j, d, ph], cols[i])
+                found = count[e] if e >= 0 else np.float32(0)
+                counts += np.float64(season_w[d] * found)
+            base = 0.5 * (per_res[j, i] + ps[i])
+            ps[i] = (counts + alpha_season * base) / (season_nc[j, ph] + alpha_season)
+    for i in prange(m):
+        ph = photo[i]
+        value = ps[i] if dated[ph] else (p[i] if located[ph] else p0[i])
+        prob[i] = value
+        lift = value / max(p0[i], 1e-300)
+        score[i] = lift / (1 + lift) if cols[i] >= 0 else 0.0
+
+
+pair_estimate = jit(_pair_estimate, parallel=True)
 
 
 @jit
