@@ -84,7 +84,6 @@ class CountsPrior(PlaceSeasonPrior):
         self._reach_lock = threading.Lock()
         self._seasonal: tuple[bytes, NDArray[np.float64]] | None = None
         self._season_all: NDArray[np.float64] | None = None
-        self._tables: tuple[Any, Any, Any] | None = None
 
     @classmethod
     def fit(cls, obs: Observations, **options: Any) -> CountsPrior:
@@ -244,17 +243,13 @@ class CountsPrior(PlaceSeasonPrior):
         return prob, score, located | dated
 
     def _pair_tables(self) -> tuple[Any, Any, Any]:
-        """The place, group and season tables as (ptr, col, count) lists per resolution, as
-        :func:`~fieldguide.priors.kernels.pair_estimate` takes them (made once)."""
-        if self._tables is None:
-            from numba.typed import List
-
-            place, group, season = (
-                (List([t.ptr for t in family]), List([t.col for t in family]),
-                 List([t.count for t in family]))
-                for family in (self.place, self.group_place, self.season))
-            self._tables = (place, group, season)
-        return self._tables
+        """The place, group and season tables as (ptr, col, count) tuples over the
+        resolutions, as :func:`~fieldguide.priors.kernels.pair_estimate` takes them."""
+        place, group, season = (
+            (tuple(t.ptr for t in family), tuple(t.col for t in family),
+             tuple(t.count for t in family))
+            for family in (self.place, self.group_place, self.season))
+        return place, group, season
 
     def _descend(self, p: Floats, q: Floats, counts: Floats, gcounts: Floats, nc: Floats,
                  tau: Floats, share: Floats) -> tuple[Floats, Floats]:

@@ -63,13 +63,13 @@ def _pair_estimate(photo: Any, cols: Any, p0: Any, g: Any, gq: Any, share: Any, 
     """``CountsPrior.evaluate_pairs``' estimate, one pair at a time (pairs shared among the
     cores), with NumPy's operations in NumPy's order so every value is the same: per
     resolution the place and group counts (``place``, ``group``, ``season``: (ptr, col,
-    count) lists per resolution, rows per photo in ``*_row``, row totals in ``*_nc``), then
+    count) tuples over the resolutions, rows per photo in ``*_row``, row totals in ``*_nc``), then
     the season's three neighbouring windows (weights ``season_w``, float32 as NumPy's
     ``w * float32 counts``)."""
     n_res, m = place_row.shape[0], len(photo)
     p, q = p0.copy(), gq.copy()
     per_res = np.empty((n_res, m))
-    for j in range(n_res):       # a resolution's tables taken out of the lists once
+    for j in range(n_res):       # a resolution's tables taken out of the tuples once
         ptr, col, count = place[0][j], place[1][j], place[2][j]
         gptr, gcol, gcount = group[0][j], group[1][j], group[2][j]
         for i in prange(m):
