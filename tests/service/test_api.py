@@ -115,6 +115,38 @@ async def test_prior_changes_the_ranking(tiny_model: Path, tiny_prior: Path) -> 
     assert europe["decision"]["provenance"].startswith("vision+prior:")
 
 
+async def test_lazy_prior_outputs_answer_as_dense_ones(
+        tiny_model: Path, tiny_prior: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With more classes than the prior's TOP_K (lowered to 1 for the tiny model's colours)
+    its score and nearby flags are lazy blocks; the answers equal those from dense blocks."""
+    from fieldguide.identification.class_values import ClassValues
+    from fieldguide.identification.posterior import PriorOutput
+    from fieldguide.priors import prior as prior_module
+
+    monkeypatch.setattr(prior_module, "TOP_K", 1)
+    lazy_top = prior_module.PlaceSeasonPrior._apply_top
+    places: tuple[dict[str, str], ...] = (
+        {"latitude": "50", "longitude": "10", "date": "2024-06-01"},
+        {"latitude": "-30", "longitude": "150"}, {})
+    answers = []
+    for densify in (False, True):
+        def top(self: Any, *args: Any, densify: bool = densify) -> PriorOutput:
+            out = lazy_top(self, *args)
+            assert isinstance(out.score, ClassValues)
+            assert isinstance(out.expected_nearby, ClassValues)
+            if not densify:
+                return out
+            return PriorOutput(out.probs, out.score.dense(), out.expected_nearby.dense())
+
+        monkeypatch.setattr(prior_module.PlaceSeasonPrior, "_apply_top", top)
+        async with _client(create_app(tiny_model, prior=tiny_prior)) as c:
+            answers.append([(await c.post("/v1/identify", files=_files(YELLOW, GREEN),
+                                          data=data)).json() for data in places])
+    lazy, dense = ([(a["results"], a["decision"]) for a in got] for got in answers)
+    assert lazy == dense
+    assert {r["expected_nearby"] for a in answers[0] for r in a["results"]} == {True, False}
+
+
 BAD: list[tuple[str, dict[str, Any], int]] = [
     ("empty", {"files": _files(b"")}, 422),
     ("truncated", {"files": _files(RED[:40])}, 422),

@@ -23,6 +23,7 @@ from fieldguide.identification.calibration import (
     fit_temperature,
     nll,
 )
+from fieldguide.identification.class_values import ClassValues
 from fieldguide.identification.classifier import Classifier
 from fieldguide.identification.decision import (
     ClassTree,
@@ -54,6 +55,7 @@ __all__ = [
     "Answer",
     "CalibrationReport",
     "ClassTree",
+    "ClassValues",
     "Classifier",
     "Context",
     "Decisions",

@@ -23,6 +23,7 @@ from typing import Protocol
 import numpy as np
 from numpy.typing import ArrayLike
 
+from fieldguide.identification.class_values import ClassValues
 from fieldguide.identification.decision import (
     ClassTree,
     Decisions,
@@ -101,6 +102,11 @@ class Context:
         return [str(r) if r else "" for r in self.region]
 
 
+#: A prior's (rows, classes) values: an array, or, with many classes, a lazy block indexed
+#: as one (:class:`~fieldguide.identification.class_values.ClassValues`).
+PerClass = np.ndarray | ClassValues
+
+
 @dataclass
 class PriorOutput:
     """A prior's result: reweighted probabilities (rows sum to at most 1), and optionally
@@ -108,8 +114,8 @@ class PriorOutput:
     (a restriction to some taxa) the probability each row had outside them."""
 
     probs: np.ndarray
-    score: np.ndarray | None = None
-    expected_nearby: np.ndarray | None = None
+    score: PerClass | None = None
+    expected_nearby: PerClass | None = None
     mass_outside: np.ndarray | None = None
     #: Per row, the taxa (any rank) that may not be answered there (place lists): a blocked
     #: taxon's probability stays, but the answer rolls up to its first allowed ancestor.
@@ -130,15 +136,16 @@ class Prior(Protocol):
 class Posterior:
     """Everything decided for a batch: ``vision`` (calibrated model probabilities),
     ``probs`` (after the priors; what is decided on), the last prior's ``prior_score`` and
-    ``expected_nearby`` where a prior gives them, probabilities at every rank and the
-    decisions. Rows whose logits are NaN (photos that failed) are NaN and undecided."""
+    ``expected_nearby`` where a prior gives them (arrays, or lazy blocks indexed as arrays:
+    :data:`PerClass`), probabilities at every rank and the decisions. Rows whose logits are
+    NaN (photos that failed) are NaN and undecided."""
 
     vision: np.ndarray
     probs: np.ndarray
     rank_probs: dict[str, np.ndarray]
     decisions: Decisions
-    prior_score: np.ndarray | None = None
-    expected_nearby: np.ndarray | None = None
+    prior_score: PerClass | None = None
+    expected_nearby: PerClass | None = None
     rejected: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
     #: Per prior name (in the order applied), the rows whose probabilities it changed.
     changed_by: dict[str, np.ndarray] = field(default_factory=dict)
@@ -149,7 +156,7 @@ class Posterior:
     blocked: list[frozenset[str]] | None = None
 
 
-def _nearby_at_decision(nearby: np.ndarray, tree: ClassTree, d: Decisions) -> np.ndarray:
+def _nearby_at_decision(nearby: PerClass, tree: ClassTree, d: Decisions) -> np.ndarray:
     """Per row: is the decided taxon (any of its classes) expected nearby?"""
     out = np.zeros(len(d.rank), dtype=bool)
     for i, (rank, taxon) in enumerate(zip(d.rank, d.taxon, strict=True)):
@@ -177,8 +184,8 @@ def posterior(logits: np.ndarray, tree: ClassTree, *, classes: Sequence[str],
     vision = np.full(np.shape(logits), np.nan)
     vision[ok] = softmax(logits[ok], temperature)
     probs = vision.copy()
-    score: np.ndarray | None = None
-    nearby: np.ndarray | None = None
+    score: PerClass | None = None
+    nearby: PerClass | None = None
     outside: np.ndarray | None = None
     blocked: list[frozenset[str]] | None = None
     changed_by: dict[str, np.ndarray] = {}
@@ -202,11 +209,9 @@ def posterior(logits: np.ndarray, tree: ClassTree, *, classes: Sequence[str],
                 outside[rows] = 1.0 - kept_before * (1.0 - out.mass_outside)
             probs[rows] = out.probs
             if out.score is not None:
-                score = np.full(np.shape(logits), np.nan)
-                score[rows] = out.score
+                score = _spread(out.score, rows, n, np.nan, np.float64)
             if out.expected_nearby is not None:
-                nearby = np.ones(np.shape(logits), dtype=bool)
-                nearby[rows] = out.expected_nearby
+                nearby = _spread(out.expected_nearby, rows, n, True, np.bool_)
     rejected = np.zeros(n, dtype=bool) if rejected is None else np.asarray(rejected, bool)
     per_rank = rank_probabilities(np.where(ok[:, None], probs, 0.0), tree)
     decisions = decide_rows(per_rank, tree, rule, ok, rejected, nearby, blocked)
@@ -216,8 +221,19 @@ def posterior(logits: np.ndarray, tree: ClassTree, *, classes: Sequence[str],
                      outside, blocked)
 
 
+def _spread(values: PerClass, rows: np.ndarray, n: int, fill: float | bool,
+            dtype: type[np.generic]) -> PerClass:
+    """A prior's values for ``rows`` as the batch's ``n`` rows, ``fill`` on the others (an
+    array of ``dtype``, or a lazy block spread)."""
+    if isinstance(values, ClassValues):
+        return values.spread(rows, n, fill)
+    out = np.full((n, values.shape[1]), fill, dtype=dtype)
+    out[rows] = values
+    return out
+
+
 def decide_rows(per_rank: dict[str, np.ndarray], tree: ClassTree, rule: Rule, ok: np.ndarray,
-                rejected: np.ndarray, nearby: np.ndarray | None = None,
+                rejected: np.ndarray, nearby: PerClass | None = None,
                 blocked: Sequence[frozenset[str]] | None = None) -> Decisions:
     """The decisions ``identify`` writes, from probabilities at every rank: the walk-up, each
     class's own rank, never auto-validating a rejected or failed row (nor, with

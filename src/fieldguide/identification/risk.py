@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from fieldguide.identification.decision import ClassTree, Rule, rank_probabilities
-from fieldguide.identification.posterior import decide_rows
+from fieldguide.identification.posterior import PerClass, decide_rows
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,7 @@ def _share(mask: np.ndarray, of: np.ndarray) -> float:
 
 def risk_coverage(probs: np.ndarray, y: np.ndarray, tree: ClassTree, rule: Rule,
                   thresholds: Sequence[float], *, rejected: np.ndarray | None = None,
-                  nearby: np.ndarray | None = None) -> list[RiskRow]:
+                  nearby: PerClass | None = None) -> list[RiskRow]:
     """One row per threshold, the rest of ``rule`` (rank range, validate rank) unchanged.
     Each row counts the decisions ``identify`` would write at that threshold
     (:func:`decide_rows`): a ``rejected`` photo is never auto-validated, so a platform picking
@@ -90,7 +90,7 @@ def score_labelled(probs: np.ndarray, labels: Sequence[str], classes: Sequence[s
                    tree: ClassTree, rule: Rule, temperature: float,
                    thresholds: Sequence[float] = THRESHOLDS, *,
                    rejected: np.ndarray | None = None,
-                   nearby: np.ndarray | None = None) -> LabelledRun | None:
+                   nearby: PerClass | None = None) -> LabelledRun | None:
     """Accuracy, calibration error and the risk-coverage table of an annotated batch (photos
     with an unknown label or that failed to decode are left out); None if none is left.
     ``rejected`` and ``nearby`` are the batch's, so the table counts the written decisions."""
@@ -106,4 +106,4 @@ def score_labelled(probs: np.ndarray, labels: Sequence[str], classes: Sequence[s
                        temperature, risk_coverage(
                            kept, y, tree, rule, thresholds,
                            rejected=None if rejected is None else np.asarray(rejected)[keep],
-                           nearby=None if nearby is None else np.asarray(nearby)[keep]))
+                           nearby=None if nearby is None else nearby[keep]))

@@ -21,12 +21,14 @@ default: a record within 1000 km (between H3 cell centres at the coarsest resolu
 
 from __future__ import annotations
 
+import threading
 from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
 
 from fieldguide.errors import InputError
+from fieldguide.identification.class_values import ClassValues
 from fieldguide.identification.posterior import Context
 from fieldguide.priors.cells import (
     cell_centres,
@@ -37,6 +39,7 @@ from fieldguide.priors.cells import (
 )
 from fieldguide.priors.observations import Observations
 from fieldguide.priors.prior import Combine, PlaceSeasonPrior
+from fieldguide.priors.scored import RadiusNearby, ScoredPairs
 from fieldguide.priors.sparse import SparseCounts
 from fieldguide.priors.thresholds import calibrate
 
@@ -76,7 +79,9 @@ class CountsPrior(PlaceSeasonPrior):
                                        self.taxon_count[self.group >= 0], minlength=n_groups)
         self._centres: tuple[NDArray[np.float64], NDArray[np.float64]] | None = None
         self._bits: tuple[bytes, NDArray[np.uint64], NDArray[np.uint64]] | None = None
-        self._reach: dict[int, NDArray[np.uint64]] = {}
+        self._reach_at: dict[int, int] = {}   #: coarse cell -> its row of _reach
+        self._reach = np.zeros((0, self.bins + 1, 0), dtype=np.uint64)
+        self._reach_lock = threading.Lock()
         self._seasonal: tuple[bytes, NDArray[np.float64]] | None = None
         self._season_all: NDArray[np.float64] | None = None
 
@@ -194,63 +199,57 @@ class CountsPrior(PlaceSeasonPrior):
     def evaluate_pairs(self, ctx: Context, photo: NDArray[np.int64], cols: NDArray[np.int64]
                        ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.bool_]]:
         """:meth:`evaluate` for (photo, taxon) pairs: the same estimate, looked up per pair
-        (float64 throughout) instead of as a photos x taxa block."""
-        n = len(ctx)
+        (float64 throughout) instead of as a photos x taxa block. Each photo's table rows
+        are found here; the pairs are estimated by one compiled loop
+        (:func:`fieldguide.priors.kernels.pair_estimate`, NumPy's operations in NumPy's
+        order) instead of some forty NumPy passes over them."""
+        from fieldguide.priors.kernels import pair_estimate
+
+        n, n_res, windows = len(ctx), len(self.resolutions), len(_KERNEL)
         p0 = self.frequency(cols)
         located = valid_coordinates(ctx.latitude, ctx.longitude)
-        b = day_bins(ctx.day_of_year, self.bins)
+        b = day_bins(ctx.day_of_year, self.bins).astype(np.int64)
         dated = b >= 0
-        prob = p0.copy()
         g, gq, share, tau = self._group_terms(cols)
-        place = located[photo]
-        per_res: list[Floats] = []
-        place_rows: list[NDArray[np.int64]] = []
-        if place.any():
+        place_row = np.full((n_res, n), -1, dtype=np.int64)
+        group_row = np.full((n_res, n), -1, dtype=np.int64)
+        season_row = np.full((n_res, windows, n), -1, dtype=np.int64)
+        place_nc = np.zeros((n_res, n))
+        season_nc = np.zeros((n_res, n))
+        if located.any():
             fine = np.zeros(n, dtype=np.uint64)
             fine[located] = latlng_cells(ctx.latitude[located], ctx.longitude[located],
                                          self.resolutions[-1])
-            who, c, gc = photo[place], cols[place], g[place]
-            p: Floats = p0[place]
-            q: Floats = gq[place]
-            for res, table, gtable in zip(self.resolutions, self.place, self.group_place,
-                                          strict=True):
+            for j, (res, table, gtable) in enumerate(zip(self.resolutions, self.place,
+                                                         self.group_place, strict=True)):
                 keys = np.where(located, parent_cells(fine, res).astype(np.int64), -1)
-                r = np.where(located, table.rows(keys), -1)
-                gr = np.where(located, gtable.rows(keys), -1)
-                p, q = self._descend(p, q, table.pairs(r[who], c), gtable.pairs(gr[who], gc),
-                                     table.totals(r)[who].astype(np.float64), tau[place],
-                                     share[place])
-                per_res.append(p)
-                place_rows.append(r)
-            prob[place] = p
-        if dated.any():
-            if self._season_all is None:
-                self._season_all = self._season_frequency(
-                    np.arange(len(self.names), dtype=np.int64))
-            ps_all = self._season_all
-            only = dated[photo] & ~place
-            prob[only] = ps_all[b[photo[only]], cols[only]]
-            both = dated[photo] & place
-            if both.any():
-                who, c = photo[both], cols[both]
-                sub = dated[photo[place]]       # the place pairs that have a date too
-                ps: Floats = ps_all[b[who], c]
-                for j, table in enumerate(self.season):
-                    r = place_rows[j]
-                    counts = np.zeros(len(who))
-                    nc = np.zeros(n)
-                    for d, w in _KERNEL:
-                        key = np.where((r >= 0) & dated, r * self.bins + (b + d) % self.bins,
-                                       -1)
-                        sr = table.rows(key)
-                        counts += w * table.pairs(sr[who], c)
-                        nc += w * table.totals(sr)
-                    base = 0.5 * (per_res[j][sub] + ps)
-                    ps = (counts + self.alpha_season * base) / (nc[who] + self.alpha_season)
-                prob[both] = ps
-        lift = prob / np.maximum(p0, 1e-300)
-        score = np.where(cols >= 0, lift / (1 + lift), 0.0)
+                r = place_row[j] = np.where(located, table.rows(keys), -1)
+                group_row[j] = np.where(located, gtable.rows(keys), -1)
+                place_nc[j] = table.totals(r)
+                for d, (shift, w) in enumerate(_KERNEL):
+                    key = np.where((r >= 0) & dated, r * self.bins + (b + shift) % self.bins,
+                                   -1)
+                    season_row[j, d] = self.season[j].rows(key)
+                    season_nc[j] += w * self.season[j].totals(season_row[j, d])
+        if dated.any() and self._season_all is None:
+            self._season_all = self._season_frequency(np.arange(len(self.names), dtype=np.int64))
+        ps_all = self._season_all if dated.any() else np.zeros((1, 1))
+        prob, score = np.empty(len(photo)), np.empty(len(photo))
+        pair_estimate(np.asarray(photo, dtype=np.int64), np.asarray(cols, dtype=np.int64), p0,
+                      g, gq, share, tau, located, dated, b, *self._pair_tables(), place_row,
+                      group_row, place_nc, season_row,
+                      np.array([w for _, w in _KERNEL], dtype=np.float32), season_nc, ps_all,
+                      self.alpha, self.alpha_season, prob, score)
         return prob, score, located | dated
+
+    def _pair_tables(self) -> tuple[Any, Any, Any]:
+        """The place, group and season tables as (ptr, col, count) tuples over the
+        resolutions, as :func:`~fieldguide.priors.kernels.pair_estimate` takes them."""
+        place, group, season = (
+            (tuple(t.ptr for t in family), tuple(t.col for t in family),
+             tuple(t.count for t in family))
+            for family in (self.place, self.group_place, self.season))
+        return place, group, season
 
     def _descend(self, p: Floats, q: Floats, counts: Floats, gcounts: Floats, nc: Floats,
                  tau: Floats, share: Floats) -> tuple[Floats, Floats]:
@@ -292,33 +291,65 @@ class CountsPrior(PlaceSeasonPrior):
             return super().nearby(ctx, cols, score)
         return self._radius_rule(ctx, cols)
 
+    def expected_nearby(self, ctx: Context, cols: NDArray[np.int64], score: ScoredPairs,
+                        located: NDArray[np.bool_]) -> ClassValues:
+        if self.rule == "threshold":
+            return super().expected_nearby(ctx, cols, score, located)
+        cell = np.full(len(ctx), -1, dtype=np.int64)
+        window = np.full(len(ctx), self.bins, dtype=np.int64)
+        reach = self._reach
+        if located.any():
+            reach, cell[located], window[located] = self._reach_of(ctx.take(located), cols)
+        return RadiusNearby(reach, cell, window, cols >= 0)
+
     def _radius_rule(self, ctx: Context, cols: NDArray[np.int64]) -> NDArray[np.bool_]:
-        """Recorded within RADIUS_KM and +/- WINDOW_DAYS (any day when the date is unknown).
-        Each coarse cell a photo falls in gets, once per prior and class list, the bitsets of
-        the taxa recorded within the radius of its centre per day window (and at any time);
-        a batch then costs one gather."""
-        key = cols.tobytes()
-        if self._bits is None or self._bits[0] != key:
-            self._bits = (key, *self._presence_bits(cols))
-            self._reach = {}
-        coarse = parent_cells(latlng_cells(ctx.latitude, ctx.longitude, self.resolutions[-1]),
-                              self.resolutions[0])
-        cells, inverse = np.unique(coarse, return_inverse=True)
-        self._add_reach(cells[[int(c) not in self._reach for c in cells.tolist()]])
-        reach = np.stack([self._reach[int(c)] for c in cells.tolist()])
-        b = day_bins(ctx.day_of_year, self.bins)
-        out = reach[inverse, np.where(b >= 0, b, self.bins)]
-        flags = np.unpackbits(out.view(np.uint8), axis=1, bitorder="little",
+        """Recorded within RADIUS_KM and +/- WINDOW_DAYS (any day when the date is unknown):
+        each photo's bitset (:meth:`_reach_of`) unpacked."""
+        reach, cell, window = self._reach_of(ctx, cols)
+        flags = np.unpackbits(reach[cell, window].view(np.uint8), axis=1, bitorder="little",
                               count=len(cols)).view(bool)   # 0/1 bytes: no copy
         return flags if (cols >= 0).all() else flags & (cols >= 0)[None, :]
 
+    def _reach_of(self, ctx: Context, cols: NDArray[np.int64]
+                  ) -> tuple[NDArray[np.uint64], NDArray[np.int64], NDArray[np.int64]]:
+        """(reach, cell, window): the taxa recorded within RADIUS_KM of located photo i and
+        +/- WINDOW_DAYS of its day are the bits of ``reach[cell[i], window[i]]`` (window
+        ``bins``: any day). Each coarse cell a photo falls in gets its bitsets once per prior
+        and class list (:meth:`_add_reach`); a batch then costs a lookup per distinct cell."""
+        coarse = parent_cells(latlng_cells(ctx.latitude, ctx.longitude, self.resolutions[-1]),
+                              self.resolutions[0])
+        cells, inverse = np.unique(coarse, return_inverse=True)
+        key = cols.tobytes()
+        with self._reach_lock:   # the service decides batches on several threads
+            if self._bits is None or self._bits[0] != key:
+                self._bits = (key, *self._presence_bits(cols))
+                self._reach_at = {}
+                self._reach = np.zeros((0, self.bins + 1, self._bits[1].shape[2]),
+                                       dtype=np.uint64)
+            self._add_reach(cells[[int(c) not in self._reach_at for c in cells.tolist()]])
+            at = np.array([self._reach_at[int(c)] for c in cells.tolist()], dtype=np.int64)
+            reach = self._reach
+        b = day_bins(ctx.day_of_year, self.bins)
+        return reach, at[inverse], np.where(b >= 0, b, self.bins).astype(np.int64)
+
     def _add_reach(self, cells: NDArray[np.uint64]) -> None:
-        """Cache, per new coarse cell, (bins + 1, words) bitsets: the taxa recorded in data
-        cells within RADIUS_KM of its centre, per day window +/- WINDOW_DAYS, then any day."""
+        """Add, per new coarse cell, (bins + 1, words) bitsets to the reach table: the taxa
+        recorded in data cells within RADIUS_KM of its centre, per day window +/-
+        WINDOW_DAYS, then any day. The table grows by doubling; a grown table is a new array,
+        so blocks handed out earlier keep reading the rows they were given (callers hold
+        ``_reach_lock``)."""
+        from fieldguide.priors.kernels import reach_bits
+
         if len(cells) == 0:
             return
         assert self._bits is not None
         dated, anytime = self._bits[1], self._bits[2]
+        used = len(self._reach_at)
+        if used + len(cells) > len(self._reach):
+            grown = np.empty((max(used + len(cells), 2 * len(self._reach)),
+                              *self._reach.shape[1:]), dtype=np.uint64)
+            grown[:used] = self._reach[:used]
+            self._reach = grown
         if self._centres is None:
             self._centres = cell_centres(self.place[0].keys.astype(np.uint64))
         data = _unit_vectors(*self._centres)
@@ -326,21 +357,20 @@ class CountsPrior(PlaceSeasonPrior):
         # within the radius <=> the centres' unit vectors' dot product >= cos(radius / R):
         # the great-circle test as one matrix product (haversine_km gives the same distances)
         least = np.cos(RADIUS_KM / EARTH_KM)
-        empty = np.zeros((self.bins + 1, dated.shape[2]), dtype=np.uint64)
         for start in range(0, len(cells), 1024):
-            part = slice(start, start + 1024)
-            within = query[part] @ data.T >= least
-            for cell, row in zip(cells[part].tolist(), within, strict=True):
-                near = np.flatnonzero(row)
-                self._reach[int(cell)] = empty if len(near) == 0 else np.concatenate(
-                    [np.bitwise_or.reduce(dated[near], axis=0),
-                     np.bitwise_or.reduce(anytime[near], axis=0)[None, :]])
+            part = query[start:start + 1024]
+            asked, near = np.nonzero(part @ data.T >= least)   # by query cell, then data cell
+            within = np.zeros(len(part) + 1, dtype=np.int64)
+            np.cumsum(np.bincount(asked, minlength=len(part)), out=within[1:])
+            reach_bits(dated, anytime, within, near.astype(np.int64), self._reach, used + start)
+        for at, cell in enumerate(cells.tolist(), start=used):
+            self._reach_at[int(cell)] = at
 
     def _presence_bits(self, cols: NDArray[np.int64]
                        ) -> tuple[NDArray[np.uint64], NDArray[np.uint64]]:
         """Bitsets of the wanted taxa recorded per (coarse data cell, window +/- the day
         window), and per coarse data cell at any time of year."""
-        from fieldguide.priors.kernels import presence_bits
+        from fieldguide.priors.kernels import presence_bits, window_bits
 
         k = len(cols)
         words = (k + 63) // 64
@@ -351,10 +381,10 @@ class CountsPrior(PlaceSeasonPrior):
         presence_bits(season.keys, season.ptr, season.col, colmap, grid)
         grid = grid.reshape(n_cells, self.bins, words)  # type: ignore[assignment]
         reach = int(np.ceil(WINDOW_DAYS / (366 / self.bins) - 1e-9))
-        dated = np.zeros_like(grid)
-        for d in range(-reach, reach + 1):
-            dated |= np.roll(grid, d, axis=1)
-        return dated, np.bitwise_or.reduce(grid, axis=1)
+        dated = np.empty_like(grid)
+        anytime = np.empty((n_cells, words), dtype=np.uint64)
+        window_bits(grid, reach, dated, anytime)
+        return dated, anytime
 
 
 def build_counts(obs: Observations, *, resolutions: tuple[int, ...] = (2, 3, 4),

@@ -1,5 +1,6 @@
-"""Compiled loops for the prior: threshold calibration (see :mod:`fieldguide.priors.thresholds`)
-and scoring each photo's top classes (see :mod:`fieldguide.priors.prior`).
+"""Compiled loops for the prior: threshold calibration (see :mod:`fieldguide.priors.thresholds`),
+scoring each photo's top classes (see :mod:`fieldguide.priors.prior`) and the radius rule's
+bitsets (see :mod:`fieldguide.priors.counts`).
 
 The NumPy calibration looked up every (cell, taxon) pair with ``searchsorted`` over the whole
 count table (tens of millions of random probes per resolution) and sorted all scored pairs by
@@ -9,35 +10,107 @@ pairs are grouped by taxon with a stable counting sort, each taxon's few hundred
 sorted on their own. The scored pairs are put in cell order first (a counting sort too), so
 lookups walk the tables forwards instead of probing them at random. Every result is
 identical to the NumPy formulation's, ties included: the sorts are stable, so equal keys
-keep their original order as ``lexsort`` keeps it."""
+keep their original order as ``lexsort`` keeps it.
+
+The loops marked parallel share photos, pairs or cells among the cores (numba ``prange``);
+each one's arithmetic is the same loop, in the same order, as on one core, so results do not
+depend on the number of threads."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import numpy as np
+from numba import prange
 
 from fieldguide.compiled import group_positions, jit
 
 
 @jit
-def pair_counts(ptr: Any, col: Any, count: Any, rows: Any, cols: Any, out: Any) -> None:
+def _entry(ptr: Any, col: Any, r: int, c: int) -> int:
+    """The entry of column ``c`` in row ``r`` (a binary search inside the row), -1 where
+    absent or either index is negative."""
+    if r < 0 or c < 0:
+        return -1
+    lo, hi = ptr[r], ptr[r + 1]
+    end = hi
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if col[mid] < c:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo if lo < end and col[lo] == c else -1
+
+
+def _pair_counts(ptr: Any, col: Any, count: Any, rows: Any, cols: Any, out: Any) -> None:
     """``out[i]``: the count at (``rows[i]``, ``cols[i]``), left as it is where absent or
-    where either index is negative."""
-    for i in range(len(rows)):
-        r, c = rows[i], cols[i]
-        if r < 0 or c < 0:
-            continue
-        lo, hi = ptr[r], ptr[r + 1]
-        end = hi
-        while lo < hi:
-            mid = (lo + hi) >> 1
-            if col[mid] < c:
-                lo = mid + 1
-            else:
-                hi = mid
-        if lo < end and col[lo] == c:
-            out[i] = count[lo]
+    where either index is negative (pairs shared among the cores)."""
+    for i in prange(len(rows)):
+        e = _entry(ptr, col, rows[i], cols[i])
+        if e >= 0:
+            out[i] = count[e]
+
+
+pair_counts = jit(_pair_counts, parallel=True)
+
+
+def _pair_estimate(photo: Any, cols: Any, p0: Any, g: Any, gq: Any, share: Any, tau: Any,
+                   located: Any, dated: Any, b: Any, place: Any, group: Any, season: Any,
+                   place_row: Any, group_row: Any, place_nc: Any, season_row: Any,
+                   season_w: Any, season_nc: Any, ps_all: Any, alpha: float,
+                   alpha_season: float, prob: Any, score: Any) -> None:
+    """``CountsPrior.evaluate_pairs``' estimate, one pair at a time (pairs shared among the
+    cores), with NumPy's operations in NumPy's order so every value is the same: per
+    resolution the place and group counts (``place``, ``group``, ``season``: (ptr, col,
+    count) tuples over the resolutions, rows per photo in ``*_row``, row totals in ``*_nc``), then
+    the season's three neighbouring windows (weights ``season_w``, float32 as NumPy's
+    ``w * float32 counts``)."""
+    n_res, m = place_row.shape[0], len(photo)
+    p, q = p0.copy(), gq.copy()
+    per_res = np.empty((n_res, m))
+    for j in range(n_res):       # a resolution's tables taken out of the tuples once
+        ptr, col, count = place[0][j], place[1][j], place[2][j]
+        gptr, gcol, gcount = group[0][j], group[1][j], group[2][j]
+        for i in prange(m):
+            ph = photo[i]
+            if not located[ph]:
+                continue
+            e = _entry(ptr, col, place_row[j, ph], cols[i])
+            counts = np.float64(count[e]) if e >= 0 else 0.0
+            e = _entry(gptr, gcol, group_row[j, ph], g[i])
+            gcounts = np.float64(gcount[e]) if e >= 0 else 0.0
+            inv = 1 / (place_nc[j, ph] + alpha)
+            q[i] = (gcounts + alpha * q[i]) * inv
+            base = (1 - tau[i]) * p[i] + tau[i] * share[i] * q[i]
+            p[i] = (counts + alpha * base) * inv
+            per_res[j, i] = p[i]
+    ps = np.empty(m)
+    for i in prange(m):
+        if dated[photo[i]]:
+            ps[i] = ps_all[b[photo[i]], cols[i]]
+    for j in range(n_res):
+        ptr, col, count = season[0][j], season[1][j], season[2][j]
+        for i in prange(m):
+            ph = photo[i]
+            if not (located[ph] and dated[ph]):
+                continue
+            counts = 0.0
+            for d in range(len(season_w)):
+                e = _entry(ptr, col, season_row[j, d, ph], cols[i])
+                found = count[e] if e >= 0 else np.float32(0)
+                counts += np.float64(season_w[d] * found)
+            base = 0.5 * (per_res[j, i] + ps[i])
+            ps[i] = (counts + alpha_season * base) / (season_nc[j, ph] + alpha_season)
+    for i in prange(m):
+        ph = photo[i]
+        value = ps[i] if dated[ph] else (p[i] if located[ph] else p0[i])
+        prob[i] = value
+        lift = value / max(p0[i], 1e-300)
+        score[i] = lift / (1 + lift) if cols[i] >= 0 else 0.0
+
+
+pair_estimate = jit(_pair_estimate, parallel=True)
 
 
 @jit
@@ -91,18 +164,25 @@ def best_f1_thresholds(taxa: Any, score: Any, label: Any, out: Any) -> None:
 
 
 # -- scoring many classes (see PlaceSeasonPrior.apply) -------------------------------------
-@jit
-def top_classes(vision: Any, known: Any, top_k: int, ratio: float, mass: float) -> Any:
+def top_classes(vision: Any, known: Any, top_k: int, ratio: float, mass: float,
+                totals: Any = None) -> Any:
     """(start, pos): photo i's scored classes are ``pos[start[i]:start[i + 1]]``: its known
     classes, highest vision probability first (ties: lower index first), at most ``top_k``,
-    while they are at least ``ratio`` x its highest or hold less than ``mass`` of its
-    vision probability."""
+    while they are at least ``ratio`` x its highest or hold less than ``mass`` of its vision
+    probability. ``totals`` (n,), when given, receives each photo's vision sum, summed in
+    class order as :func:`mix_rows` needs it (one pass over the photos x classes block)."""
+    out = np.empty(len(vision)) if totals is None else totals
+    return _top_classes(vision, known, top_k, ratio, mass, out)
+
+
+def _top_classes(vision: Any, known: Any, top_k: int, ratio: float, mass: float,
+                 totals: Any) -> Any:
     n, k = vision.shape
-    start = np.zeros(n + 1, dtype=np.int64)
-    pos = np.empty(n * top_k, dtype=np.int64)
-    best_v = np.empty(top_k, dtype=np.float64)
-    best_j = np.empty(top_k, dtype=np.int64)
-    for i in range(n):
+    slots = np.empty((n, top_k), dtype=np.int64)
+    count = np.zeros(n, dtype=np.int64)
+    for i in prange(n):
+        best_v = np.empty(top_k, dtype=np.float64)
+        best_j = np.empty(top_k, dtype=np.int64)
         m = 0        # classes held, best_v descending
         total = 0.0
         for j in range(k):
@@ -117,26 +197,37 @@ def top_classes(vision: Any, known: Any, top_k: int, ratio: float, mass: float) 
             best_v[at], best_j[at] = v, j
             if m < top_k:
                 m += 1
+        totals[i] = total
         held = 0.0
-        out = start[i]
+        c = 0
         for a in range(m):
             if a > 0 and best_v[a] < ratio * best_v[0] and held >= mass * total:
                 break
-            pos[out] = best_j[a]
+            slots[i, c] = best_j[a]
             held += best_v[a]
-            out += 1
-        start[i + 1] = out
-    return start, pos[:start[n]]
+            c += 1
+        count[i] = c
+    start = np.zeros(n + 1, dtype=np.int64)
+    start[1:] = np.cumsum(count)
+    pos = np.empty(start[n], dtype=np.int64)
+    for i in prange(n):       # each photo's classes in place
+        for a in range(count[i]):
+            pos[start[i] + a] = slots[i, a]
+    return start, pos
 
 
-@jit
-def mix_rows(vision: Any, start: Any, pos: Any, weight: Any, used: Any, out: Any) -> None:
+_top_classes = jit(_top_classes, parallel=True)
+
+
+def _mix_rows(vision: Any, totals: Any, start: Any, pos: Any, weight: Any, used: Any,
+              out: Any) -> None:
     """``out[i]``: photo i's vision x weight, renormalised, for the photos ``used`` with at
     least one scored class and a positive total; its vision probabilities unchanged for the
-    others. Scored classes have their own ``weight`` (pairs ``start[i]:start[i + 1]``), every
-    other class the smallest weight of the photo's scored classes."""
+    others. Scored classes have their own ``weight`` (pairs ``start[i]:start[i + 1]``),
+    every other class the smallest weight of the photo's scored classes; ``totals``: each
+    photo's vision sum (:func:`top_classes`). Each element of ``out`` is written once."""
     n, k = vision.shape
-    for i in range(n):
+    for i in prange(n):
         lo, hi = start[i], start[i + 1]
         total = 0.0
         least = 0.0
@@ -144,23 +235,36 @@ def mix_rows(vision: Any, start: Any, pos: Any, weight: Any, used: Any, out: Any
             least = weight[lo]
             for a in range(lo, hi):
                 least = min(least, weight[a])
-            row_sum = 0.0
-            for j in range(k):
-                row_sum += vision[i, j]
             scored = 0.0
             mixed = 0.0
             for a in range(lo, hi):
                 scored += vision[i, pos[a]]
                 mixed += vision[i, pos[a]] * weight[a]
-            total = least * max(row_sum - scored, 0.0) + mixed
+            total = least * max(totals[i] - scored, 0.0) + mixed
         if not total > 0:
-            out[i, :] = vision[i, :]
+            for j in range(k):
+                out[i, j] = vision[i, j]
             continue
         scale = least / total
         for j in range(k):
             out[i, j] = vision[i, j] * scale
         for a in range(lo, hi):
             out[i, pos[a]] = vision[i, pos[a]] * weight[a] / total
+
+
+mix_rows = jit(_mix_rows, parallel=True)
+
+
+@jit
+def pair_values(start: Any, pos: Any, values: Any, rows: Any, cols: Any, out: Any) -> None:
+    """``out[q]``: the value of class ``cols[q]`` among row ``rows[q]``'s pairs
+    (``pos[start[r]:start[r + 1]]``, a few dozen), left as it is where the row has none."""
+    for q in range(len(rows)):
+        r, c = rows[q], cols[q]
+        for a in range(start[r], start[r + 1]):
+            if pos[a] == c:
+                out[q] = values[a]
+                break
 
 
 # -- counting (see SparseCounts.from_rows) --------------------------------------------------
@@ -197,3 +301,44 @@ def presence_bits(keys: Any, ptr: Any, col: Any, colmap: Any, grid: Any) -> None
             c = colmap[col[e]]
             if c >= 0:
                 grid[keys[r], c >> 6] |= np.uint64(1) << np.uint64(c & 63)
+
+
+def _window_bits(grid: Any, reach: int, dated: Any, anytime: Any) -> None:
+    """Per (cell, day window) of ``grid`` (cells, bins, words): ``dated[cell, b]`` the OR of
+    windows b - ``reach`` .. b + ``reach`` (round the year), ``anytime[cell]`` the OR of all
+    of them (cells shared among the cores)."""
+    n_cells, bins, words = grid.shape
+    for cell in prange(n_cells):
+        anytime[cell, :] = 0
+        for b in range(bins):
+            for w in range(words):
+                anytime[cell, w] |= grid[cell, b, w]
+        for b in range(bins):
+            dated[cell, b, :] = 0
+            for d in range(-reach, reach + 1):
+                src = (b + d + bins) % bins
+                for w in range(words):
+                    dated[cell, b, w] |= grid[cell, src, w]
+
+
+window_bits = jit(_window_bits, parallel=True)
+
+
+def _reach_bits(dated: Any, anytime: Any, start: Any, near: Any, out: Any, first: int) -> None:
+    """``out[first + q]``: the OR, over data cells ``near[start[q]:start[q + 1]]``, of their
+    ``dated`` (cells, bins, words) bitsets, then (last window) of their ``anytime`` ones
+    (query cells shared among the cores)."""
+    bins, words = dated.shape[1], dated.shape[2]
+    for q in prange(len(start) - 1):
+        row = out[first + q]
+        row[:, :] = 0
+        for e in range(start[q], start[q + 1]):
+            cell = near[e]
+            for b in range(bins):
+                for w in range(words):
+                    row[b, w] |= dated[cell, b, w]
+            for w in range(words):
+                row[bins, w] |= anytime[cell, w]
+
+
+reach_bits = jit(_reach_bits, parallel=True)

@@ -23,7 +23,11 @@ unscored vision mass over the photo's combined total (tests/priors/test_top_clas
 identical decisions and the bound on a real prior of 4,386 species). A model with at most
 ``TOP_K`` classes has every class scored, as before, and so has ``combine="bayes"``: its
 weight p(taxon | place, season) / p(taxon) is unbounded (a rare taxon at home can outweigh
-a vision ratio of 1,000), so no vision cut is safe there.
+a vision ratio of 1,000), so no vision cut is safe there. Scored by its top classes, a batch's
+combined probabilities are dense (every class is decided on), but its score and
+expected-nearby flags are lazy blocks of the same values (:mod:`fieldguide.priors.scored`):
+at 10,000 classes the dense blocks were 0.9 GB written per 10,000 photos, of which the
+consumers read a few values per photo.
 
 Missing context is skipped, never guessed: a photo without coordinates gets the season-only
 prior where the method has one (counts), a photo with neither coordinates nor a date keeps its
@@ -41,16 +45,18 @@ import numpy as np
 from numpy.typing import NDArray
 
 from fieldguide.errors import InputError
+from fieldguide.identification.class_values import ClassValues
 from fieldguide.identification.posterior import Context, PriorOutput
 from fieldguide.priors.cells import valid_coordinates
 from fieldguide.registry import Registry
 
 if TYPE_CHECKING:
     from fieldguide.priors.observations import Observations
+    from fieldguide.priors.scored import ScoredPairs
 
 Combine = Literal["inat", "bayes"]
 FLOOR = 0.005  #: iNaturalist's clamp on the geo score
-CHUNK = 4096   #: photos scored at once (bounds memory at CHUNK x K floats per array)
+CHUNK = 4096   #: photos scored at once by every class (bounds memory at CHUNK x K floats)
 TOP_K = 64     #: at most this many classes scored per photo (see module doc)
 MASS = 0.99    #: ... and at least those holding this share of its vision probability
 
@@ -144,14 +150,13 @@ class PlaceSeasonPrior:
         ctx = clean_context(context)
         cols = self.columns(classes)
         n, k = vision.shape
+        if self.top_k is not None and k > self.top_k and self.combine == "inat" and (
+                cols >= 0).any():
+            return self._apply_top(np.ascontiguousarray(vision), ctx, cols, self.top_k)
         score = np.full((n, k), np.nan)
         near = np.zeros((n, k), dtype=bool)
         if not (cols >= 0).any():
             return PriorOutput(vision.copy(), score, near)
-        if self.top_k is not None and k > self.top_k and self.combine == "inat":
-            out = PriorOutput(np.empty((n, k)), score, near)
-            self._apply_top(np.ascontiguousarray(vision), ctx, cols, out, self.top_k)
-            return out
         combined = vision.copy()
         freq = self.frequency(cols)
         known = cols >= 0
@@ -179,30 +184,39 @@ class PlaceSeasonPrior:
 
 
     def _apply_top(self, vision: NDArray[np.float64], ctx: Context, cols: NDArray[np.int64],
-                   out: PriorOutput, top_k: int) -> None:
+                   top_k: int) -> PriorOutput:
         """:meth:`apply` with ``combine="inat"`` scoring each photo's top classes only (see
-        module doc); fills ``out``'s arrays in place."""
+        module doc). The combined probabilities are dense (the decisions need every class);
+        the score and expected-nearby flags are lazy blocks of the same values
+        (:mod:`fieldguide.priors.scored`), so no photos x classes block but the
+        probabilities is written."""
         from fieldguide.priors.kernels import mix_rows, top_classes
+        from fieldguide.priors.scored import ScoredPairs
 
-        assert out.score is not None and out.expected_nearby is not None
+        n, k = vision.shape
+        totals = np.empty(n)
+        first, pos = top_classes(vision, cols >= 0, top_k, self.floor, MASS, totals)
+        photo = np.repeat(np.arange(n), np.diff(first))
+        _, sc, used = self.evaluate_pairs(ctx, photo, cols[pos])
+        probs = np.empty((n, k))
+        mix_rows(vision, totals, first, pos, np.maximum(sc, self.floor), used, probs)
+        kept = used[photo]              # a photo the prior could not use has no scores
+        start = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(np.where(used, np.diff(first), 0), out=start[1:])
+        score = ScoredPairs(start, pos[kept], sc[kept], k)
+        located = used & valid_coordinates(ctx.latitude, ctx.longitude)
+        return PriorOutput(probs, score, self.expected_nearby(ctx, cols, score, located))
+
+    def expected_nearby(self, ctx: Context, cols: NDArray[np.int64], score: ScoredPairs,
+                        located: NDArray[np.bool_]) -> ClassValues:
+        """:meth:`nearby` for the photos ``located`` (others: never), as a lazy block, from
+        the scores of the photos' top classes (by default: score >= the taxon's threshold,
+        so an unscored class is not expected nearby)."""
+        from fieldguide.priors.scored import ThresholdNearby
+
         known = cols >= 0
-        for start in range(0, len(vision), CHUNK):
-            part = slice(start, min(len(vision), start + CHUNK))
-            sub = Context(ctx.latitude[part], ctx.longitude[part], ctx.day_of_year[part])
-            v = vision[part]
-            first, pos = top_classes(v, known, top_k, self.floor, MASS)
-            photo = np.repeat(np.arange(len(v)), np.diff(first))
-            _, sc, used = self.evaluate_pairs(sub, photo, cols[pos])
-            mix_rows(v, first, pos, np.maximum(sc, self.floor), used, out.probs[part])
-            kept = used[photo]
-            out.score[start + photo[kept], pos[kept]] = sc[kept]
-            located = used & valid_coordinates(sub.latitude, sub.longitude)
-            if located.all():   # views, no copies of the photos x classes block
-                out.expected_nearby[part] = self.nearby(sub, cols, out.score[part])
-            elif located.any():
-                rows = start + np.flatnonzero(located)
-                out.expected_nearby[rows] = self.nearby(_rows(sub, located), cols,
-                                                        out.score[rows])
+        threshold = np.where(known, self.thresholds[np.maximum(cols, 0)], np.inf)
+        return ThresholdNearby(score, threshold, located)
 
 
 #: Prior methods by name (plug-ins: entry point group ``fieldguide.priors``).

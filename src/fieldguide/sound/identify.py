@@ -41,7 +41,7 @@ from fieldguide.identification.annotate import columns, write_table
 from fieldguide.identification.decision import ClassTree, Rule, class_tree
 from fieldguide.identification.identifier import IdentifyOptions, decision_parts
 from fieldguide.identification.inputs import Photos, from_columns, read_table
-from fieldguide.identification.posterior import Context, Posterior, Prior, posterior
+from fieldguide.identification.posterior import Context, PerClass, Posterior, Prior, posterior
 from fieldguide.identification.protocols import Rejection
 from fieldguide.models.card import FILE, ModelCard, read_card
 from fieldguide.sound.audio import load_recording, windows
@@ -377,7 +377,7 @@ def detect(scores: WindowScores, detection: Detection, keep: np.ndarray | None =
 
 
 def detections_table(hits: Detections, scores: WindowScores, ids: Sequence[str],
-                     model: WindowModel, nearby: np.ndarray | None = None) -> pa.Table:
+                     model: WindowModel, nearby: PerClass | None = None) -> pa.Table:
     """``OUT.detections.csv``: one row per detection, BirdNET's columns (recording_id,
     start_s, end_s, taxon, common_name, confidence), and ``expected_nearby`` where a prior
     tells it."""
