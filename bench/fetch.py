@@ -7,7 +7,9 @@ pairs against a server that waits ``--latency`` ms before each answer (a photo h
 network: the reason for fetching concurrently). Each fetch runs in a fresh process (so peaks
 do not carry over); each row has the client's CPU time per photo (user + system, the
 server's excluded) and the load average when it ended: on a shared machine compare rows of
-one run, not figures of two.
+one run, not figures of two. The files of every run stay until the table is done: until
+2026-12-06 each run's were removed before the next, and the clients then paid ext4's cost
+of creating files just after a deletion (curl 1,000-2,000 photos/s instead of 10,000+).
 
 The server is a single-threaded asyncio server in a process of its own, answering from
 memory. Until issue 27's second round it was a ``ThreadingHTTPServer`` (a thread per
@@ -157,45 +159,47 @@ def child(study: str, concurrency: int) -> None:
                       "cpu_s": cpu}))
 
 
-def fieldguide_fetch(base: str, photos: int, concurrency: int) -> dict[str, float]:
-    """``fetch_study`` of a fresh study of ``photos`` photos, in its own process; ``process_s``
-    is that process's whole life (start-up, opening the study and exit included)."""
+def fieldguide_fetch(base: str, photos: int, concurrency: int,
+                     scratch: Path) -> dict[str, float]:
+    """``fetch_study`` of a fresh study of ``photos`` photos (under ``scratch``), in its own
+    process; ``process_s`` is that process's whole life (start-up, opening the study and exit
+    included)."""
     from fieldguide.store import Study
 
-    with tempfile.TemporaryDirectory() as tmp:
-        study = f"{tmp}/study"
-        with Study(study) as s, s.transaction() as con:
-            con.execute("INSERT INTO observations (observation_id, source) "
-                        "SELECT i::VARCHAR, 'bench' FROM range(?) t(i)", [photos])
-            con.execute("INSERT INTO photos (photo_id, observation_id, url) "
-                        "SELECT i::VARCHAR, i::VARCHAR, ? || '/ok/' || i || '.jpg' "
-                        "FROM range(?) t(i)", [base, photos])
-        start = time.perf_counter()
-        out = subprocess.run([sys.executable, __file__, "--child", study, str(concurrency)],
-                             capture_output=True, text=True, check=True).stdout
-        process = time.perf_counter() - start
+    study = f"{tempfile.mkdtemp(dir=scratch)}/study"
+    with Study(study) as s, s.transaction() as con:
+        con.execute("INSERT INTO observations (observation_id, source) "
+                    "SELECT i::VARCHAR, 'bench' FROM range(?) t(i)", [photos])
+        con.execute("INSERT INTO photos (photo_id, observation_id, url) "
+                    "SELECT i::VARCHAR, i::VARCHAR, ? || '/ok/' || i || '.jpg' "
+                    "FROM range(?) t(i)", [base, photos])
+    start = time.perf_counter()
+    out = subprocess.run([sys.executable, __file__, "--child", study, str(concurrency)],
+                         capture_output=True, text=True, check=True).stdout
+    process = time.perf_counter() - start
     r: dict[str, float] = json.loads(out.strip().splitlines()[-1])
     assert r["fetched"] == photos, r
     r["process_s"] = process
     return r
 
 
-def curl_fetch(base: str, photos: int, parallel: int) -> dict[str, float]:
-    """``curl --parallel`` writing the same photos to files (a config file lists them)."""
-    with tempfile.TemporaryDirectory() as tmp:
-        config = Path(tmp) / "urls.txt"
-        config.write_text("".join(f'url = "{base}/ok/{i}.jpg"\noutput = "{tmp}/{i}.jpg"\n'
-                                  for i in range(photos)))
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        start = time.perf_counter()
-        run = subprocess.run(["curl", "--parallel", "--parallel-max", str(parallel),
-                              "--no-progress-meter", "--fail", "--config", str(config)],
-                             capture_output=True, text=True)
-        seconds = time.perf_counter() - start
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        if run.returncode:
-            raise SystemExit(f"curl failed ({run.returncode}): {run.stderr[-500:]}")
-        fetched = sum(1 for p in Path(tmp).glob("*.jpg") if p.stat().st_size)
+def curl_fetch(base: str, photos: int, parallel: int, scratch: Path) -> dict[str, float]:
+    """``curl --parallel`` writing the same photos to files under ``scratch`` (a config file
+    lists them)."""
+    tmp = tempfile.mkdtemp(dir=scratch)
+    config = Path(tmp) / "urls.txt"
+    config.write_text("".join(f'url = "{base}/ok/{i}.jpg"\noutput = "{tmp}/{i}.jpg"\n'
+                              for i in range(photos)))
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    run = subprocess.run(["curl", "--parallel", "--parallel-max", str(parallel),
+                          "--no-progress-meter", "--fail", "--config", str(config)],
+                         capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if run.returncode:
+        raise SystemExit(f"curl failed ({run.returncode}): {run.stderr[-500:]}")
+    fetched = sum(1 for p in Path(tmp).glob("*.jpg") if p.stat().st_size)
     assert fetched == photos, (fetched, photos)
     cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
     return {"fetched": fetched, "seconds": seconds, "cpu_s": cpu, "process_s": seconds}
@@ -241,15 +245,6 @@ def main() -> None:
           "client CPU ms/photo | peak RSS MiB | ratio | load (1 min) |")
     print("|---:|---|---|---:|---:|---:|---:|---:|---:|---|---:|")
 
-    def row(run: int, server: str, client: str, concurrency: int, photos: int,
-            r: dict[str, float], ratio: str) -> None:
-        rate = r["fetched"] / r["seconds"]
-        peak = f"{r['peak_mib']:,.0f}" if "peak_mib" in r else "-"
-        print(f"| {run} | {server} | {client} | {concurrency} | {photos:,} | {rate:,.0f} | "
-              f"{r['seconds']:.2f} ({r['process_s']:.2f}) | "
-              f"{1000 * r['cpu_s'] / r['fetched']:.2f} | {peak} | {ratio} | "
-              f"{os.getloadavg()[0]:.1f} |", flush=True)
-
     hosts = args.hosts.split(",")
     if not set(hosts) <= {"asyncio", "threaded"}:
         raise SystemExit(f"--hosts: asyncio and/or threaded, not {args.hosts!r}")
@@ -257,25 +252,45 @@ def main() -> None:
     if args.latency:
         servers.append((f"asyncio, {args.latency:g} ms", args.latency / 1000,
                         args.latency_photos, False))
+    # Every run's files stay until the whole table is done: ext4 makes a file created within
+    # a minute or so of a deletion scan the inodes deleted lately (perf: 43% of a fetch's
+    # samples in the kernel's recently_deleted after the run before it was removed), which
+    # taxed each client for the files of the run before it.
+    with tempfile.TemporaryDirectory() as scratch:
+        table(args, servers, Path(scratch))
+
+
+def row(run: int, server: str, client: str, concurrency: int, photos: int,
+        r: dict[str, float], ratio: str) -> None:
+    rate = r["fetched"] / r["seconds"]
+    peak = f"{r['peak_mib']:,.0f}" if "peak_mib" in r else "-"
+    print(f"| {run} | {server} | {client} | {concurrency} | {photos:,} | {rate:,.0f} | "
+          f"{r['seconds']:.2f} ({r['process_s']:.2f}) | "
+          f"{1000 * r['cpu_s'] / r['fetched']:.2f} | {peak} | {ratio} | "
+          f"{os.getloadavg()[0]:.1f} |", flush=True)
+
+
+def table(args: argparse.Namespace, servers: list[tuple[str, float, int, bool]],
+          scratch: Path) -> None:
     for run in range(1, args.repeat + 1):
         for name, latency, photos, threaded in servers:
             server = Server(latency, threaded)
             try:
                 first = None
                 for concurrency in (1, 8, 32):
-                    r = fieldguide_fetch(server.base, photos, concurrency)
+                    r = fieldguide_fetch(server.base, photos, concurrency, scratch)
                     rate = r["fetched"] / r["seconds"]
                     first = first or rate
                     row(run, name, "fieldguide", concurrency, photos, r,
                         f"{rate / first:.2f} x c=1")
                     peak_small = r["peak_mib"]
-                    curl = curl_fetch(server.base, photos, concurrency)
+                    curl = curl_fetch(server.base, photos, concurrency, scratch)
                     curl_rate = curl["fetched"] / curl["seconds"]
                     row(run, name, "curl", concurrency, photos, curl,
                         f"fieldguide = {rate / curl_rate:.2f} x curl")
                 if not latency and not threaded:
                     big = 5 * photos
-                    r = fieldguide_fetch(server.base, big, 32)
+                    r = fieldguide_fetch(server.base, big, 32, scratch)
                     row(run, name, "fieldguide", 32, big, r,
                         f"RSS {r['peak_mib'] / peak_small:.2f} x at {photos:,}")
             finally:

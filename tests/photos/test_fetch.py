@@ -58,8 +58,15 @@ def _urls(server: PhotoServer, flowers: dict[str, bytes]) -> dict[str, str | Non
     return urls
 
 
+@pytest.mark.parametrize("on_loop", [True, False], ids=["kept-on-the-loop", "kept-by-a-thread"])
 def test_every_misbehaviour_ends_with_its_documented_outcome(
-        tmp_path: Path, server: PhotoServer, flowers: dict[str, bytes]) -> None:
+        tmp_path: Path, server: PhotoServer, flowers: dict[str, bytes], on_loop: bool,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Small photos are checked and kept on the event loop, larger ones by the keeping
+    threads: both ways end every case alike."""
+    assert max(len(b) for b in flowers.values()) <= client.KEEP_ON_LOOP_BYTES
+    if not on_loop:
+        monkeypatch.setattr(client, "KEEP_ON_LOOP_BYTES", 0)
     urls = _urls(server, flowers)
     with Study(tmp_path / "study") as study:
         add_photos(study, urls)

@@ -2,8 +2,8 @@
 connections per host, as many as the concurrency), bounded concurrency, a per-host rate limit,
 and retries with exponential backoff and jitter. Each body is stopped at the size cap as it
 arrives; a small one stays in memory, a large one streams to a scratch file (hashed on the
-way); either is hashed if need be, checked and put in place (renamed, never half-written) by
-a keeping thread, off the event loop.
+way); either is hashed if need be, checked and put in place (renamed, never half-written): a
+small photo on the event loop itself, a large one by a keeping thread.
 
 Why aiohttp: with httpx 0.28 at concurrency 32, 1,000 photos on loopback spent 8.0 of 13.4 s
 of the event loop in httpcore's connection pool (each request scans every connection, and
@@ -276,9 +276,9 @@ SPOOL_BYTES = 2**20
 
 class _Body:
     """A body as it arrives: in memory up to :data:`SPOOL_BYTES`, then in the photo's scratch
-    file, hashed on the way. A body kept in memory is hashed by the keeping thread instead:
-    hashing more than 2 KiB lets go of the interpreter lock, and the loop then waits to get it
-    back from a thread that is checking a photo."""
+    file, hashed on the way. A body kept in memory is hashed whole when it is kept (by a
+    keeping thread for a large one: hashing more than 2 KiB lets go of the interpreter lock,
+    and the loop would then wait to get it back from a thread that is checking a photo)."""
 
     def __init__(self, root: Path, photo_id: str) -> None:
         self.root, self.photo_id = root, photo_id
@@ -319,8 +319,16 @@ class _Body:
             self.part.unlink(missing_ok=True)
 
 
-#: Threads that check and put in place what was downloaded: two use the second core while
-#: the loop talks HTTP; more help only large photos on a machine with the cores for them.
+#: A photo (not a recording) up to this size is checked and put in place on the event loop
+#: (its check, a JPEG decoded at its smallest scale, took 0.13 ms at 10 KiB, 0.7 ms at 70
+#: KiB and 1.1 ms at 100 KiB); a larger one on a keeping thread. Handing a photo to a thread
+#: cost more than keeping it: 10 KiB photos at 32 connections took 0.85 ms of CPU a photo
+#: with every photo handed over, 0.56-0.68 without (wake-ups and the interpreter lock passed
+#: back and forth, several context switches a photo; issue 27, docs/benchmarks.md).
+KEEP_ON_LOOP_BYTES = 128 * 2**10
+
+#: Threads that check and put in place large photos (and look at files already there): two
+#: use the second core while the loop talks HTTP; more help only on a machine with the cores.
 KEEPING_THREADS = max(2, min(8, os.cpu_count() or 1))
 
 
@@ -388,10 +396,10 @@ class Keepers:
 async def fetch_one(client: Client, job: Job, root: Path, options: FetchOptions,
                     limiter: HostLimiter, rng: random.Random, keepers: Keepers,
                     folders: Container[str] | None = None) -> Outcome:
-    """One file, start to finish; never raises for anything the server or file does. Its
-    check and the putting in place run on ``keepers``' threads. ``folders``: the shard
-    folders there were under ``root`` when the run began (None: look in every one for a file
-    an earlier run kept)."""
+    """One file, start to finish; never raises for anything the server or file does. A large
+    file's check and putting in place run on ``keepers``' threads, a small photo's here.
+    ``folders``: the shard folders there were under ``root`` when the run began (None: look
+    in every one for a file an earlier run kept)."""
     refused = refusal(job.url)
     if refused:
         return Outcome(job.photo_id, "failed", refused)
@@ -424,7 +432,12 @@ async def fetch_one(client: Client, job: Job, root: Path, options: FetchOptions,
             wire += size
             whole = body.done()
             try:
-                kept = await keepers.run(_keep, job, whole, root, options, body.sha256(), size)
+                if (job.kind == "photo" and isinstance(whole, bytes)
+                        and len(whole) <= KEEP_ON_LOOP_BYTES):
+                    kept = _keep(job, whole, root, options, None, size)
+                else:
+                    kept = await keepers.run(_keep, job, whole, root, options, body.sha256(),
+                                             size)
             except InputError as exc:
                 return Outcome(job.photo_id, "failed", exc.reason, tries=attempt + 1,
                                wire_bytes=wire)
@@ -437,10 +450,10 @@ async def fetch_one(client: Client, job: Job, root: Path, options: FetchOptions,
 
 def _keep(job: Job, body: bytes | Path, root: Path, options: FetchOptions,
           sha256: str | None, file_bytes: int) -> files.Kept:
-    """Check a downloaded body and put it in place (on a worker thread): a photo through
-    ``files.keep`` (its kind's check in ``files.CHECKS``), a recording through the one audio
-    path (issue 28), which takes the bytes (a large one is read back from its scratch file,
-    which the caller then removes)."""
+    """Check a downloaded body and put it in place (on the loop, or a keeping thread): a
+    photo through ``files.keep`` (its kind's check in ``files.CHECKS``), a recording through
+    the one audio path (issue 28), which takes the bytes (a large one is read back from its
+    scratch file, which the caller then removes)."""
     if job.kind == "sound":
         from fieldguide.sound.keep import keep_recording
 
