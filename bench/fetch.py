@@ -19,7 +19,7 @@ the concurrency. That host, the one issue 27's figures were measured on, is kept
 ``--hosts threaded`` (now in a process of its own too), so both ratios can be shown.
 
     .venv/bin/python bench/fetch.py [--photos 2000] [--repeat 2] [--latency 20]
-                                    [--hosts asyncio,threaded]
+                                    [--hosts asyncio,threaded] [--compare OTHER/src]
     .venv/bin/python bench/fetch.py --quick    # 300 photos, to check the script
 
 Targets (issue 27): >= 500 photos/s and >= 0.5 x curl at concurrency 32, the rate growing with
@@ -159,11 +159,11 @@ def child(study: str, concurrency: int) -> None:
                       "cpu_s": cpu}))
 
 
-def fieldguide_fetch(base: str, photos: int, concurrency: int,
-                     scratch: Path) -> dict[str, float]:
+def fieldguide_fetch(base: str, photos: int, concurrency: int, scratch: Path,
+                     code: str | None = None) -> dict[str, float]:
     """``fetch_study`` of a fresh study of ``photos`` photos (under ``scratch``), in its own
-    process; ``process_s`` is that process's whole life (start-up, opening the study and exit
-    included)."""
+    process (running the fieldguide under ``code`` when given); ``process_s`` is that
+    process's whole life (start-up, opening the study and exit included)."""
     from fieldguide.store import Study
 
     study = f"{tempfile.mkdtemp(dir=scratch)}/study"
@@ -174,8 +174,9 @@ def fieldguide_fetch(base: str, photos: int, concurrency: int,
                     "SELECT i::VARCHAR, i::VARCHAR, ? || '/ok/' || i || '.jpg' "
                     "FROM range(?) t(i)", [base, photos])
     start = time.perf_counter()
+    env = None if code is None else {**os.environ, "PYTHONPATH": code}
     out = subprocess.run([sys.executable, __file__, "--child", study, str(concurrency)],
-                         capture_output=True, text=True, check=True).stdout
+                         capture_output=True, text=True, check=True, env=env).stdout
     process = time.perf_counter() - start
     r: dict[str, float] = json.loads(out.strip().splitlines()[-1])
     assert r["fetched"] == photos, r
@@ -217,6 +218,9 @@ def main() -> None:
     parser.add_argument("--hosts", default="asyncio,threaded",
                         help="photo hosts without waiting: asyncio (one thread, no slowdown "
                              "with connections) and/or threaded (issue 27's host)")
+    parser.add_argument("--compare", metavar="SRC",
+                        help="also fetch with the fieldguide package under SRC (e.g. another "
+                             "checkout's src), after each fieldguide row of the same table")
     parser.add_argument("--quick", action="store_true", help="300 photos: a check of the script")
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     parser.add_argument("--serve", type=float, help=argparse.SUPPRESS)
@@ -284,6 +288,11 @@ def table(args: argparse.Namespace, servers: list[tuple[str, float, int, bool]],
                     row(run, name, "fieldguide", concurrency, photos, r,
                         f"{rate / first:.2f} x c=1")
                     peak_small = r["peak_mib"]
+                    if args.compare:
+                        other = fieldguide_fetch(server.base, photos, concurrency, scratch,
+                                                 args.compare)
+                        row(run, name, "fieldguide (--compare)", concurrency, photos, other,
+                            f"fieldguide = {rate * other['seconds'] / other['fetched']:.2f} x")
                     curl = curl_fetch(server.base, photos, concurrency, scratch)
                     curl_rate = curl["fetched"] / curl["seconds"]
                     row(run, name, "curl", concurrency, photos, curl,
@@ -293,6 +302,10 @@ def table(args: argparse.Namespace, servers: list[tuple[str, float, int, bool]],
                     r = fieldguide_fetch(server.base, big, 32, scratch)
                     row(run, name, "fieldguide", 32, big, r,
                         f"RSS {r['peak_mib'] / peak_small:.2f} x at {photos:,}")
+                    if args.compare:
+                        other = fieldguide_fetch(server.base, big, 32, scratch, args.compare)
+                        row(run, name, "fieldguide (--compare)", 32, big, other,
+                            f"RSS {other['peak_mib'] / peak_small:.2f} x at {photos:,}")
             finally:
                 server.close()
 
