@@ -322,9 +322,9 @@ class _Body:
 #: A photo (not a recording) up to this size is checked and put in place on the event loop
 #: (its check, a JPEG decoded at its smallest scale, took 0.13 ms at 10 KiB, 0.7 ms at 70
 #: KiB and 1.1 ms at 100 KiB); a larger one on a keeping thread. Handing a photo to a thread
-#: cost more than keeping it: 10 KiB photos at 32 connections took 0.82-1.13 ms of CPU a
-#: photo with every photo handed over, 0.56-0.87 without, in two sittings (wake-ups and the
-#: interpreter lock passed back and forth; issue 27, docs/benchmarks.md).
+#: cost more than keeping it: 10 KiB photos at 32 connections took 0.57 ms of CPU a photo
+#: here against 0.89-1.09 with every photo handed over (wake-ups and the interpreter lock
+#: passed back and forth), at the same rate or better (issue 27, docs/benchmarks.md).
 KEEP_ON_LOOP_BYTES = 128 * 2**10
 
 #: Threads that check and put in place large photos (and look at files already there): two
