@@ -324,7 +324,7 @@ class _Body:
 #: KiB and 1.1 ms at 100 KiB); a larger one on a keeping thread. Handing a photo to a thread
 #: cost more than keeping it: 10 KiB photos at 32 connections took 0.57 ms of CPU a photo
 #: here against 0.89-1.09 with every photo handed over (wake-ups and the interpreter lock
-#: passed back and forth), at the same rate or better (issue 27, docs/benchmarks.md).
+#: passed back and forth), the rates within each other's noise (issue 27, docs/benchmarks.md).
 KEEP_ON_LOOP_BYTES = 128 * 2**10
 
 #: Threads that check and put in place large photos (and look at files already there): two
